@@ -1,0 +1,49 @@
+//! inventory-monitor: a health-monitoring daemon and Prometheus exporter for the
+//! connection profiles of an inventory-control service.
+//!
+//! Data flows one way:
+//!
+//! ```text
+//! config ─► upstream (walk pages, fetch details) ─► Snapshot ─┬─► metrics (rendered once per sweep)
+//!                                                              ├─► rules → alert state
+//!                                                              └─► status API
+//! ```
+//!
+//! # Layout
+//!
+//! - [`config`]: the TOML configuration, its defaults, validation and secrets.
+//! - [`model`]: a profile as we understand it, over both API revisions; body parsing.
+//! - [`upstream`]: the HTTP client that walks the list and fetches details, gently.
+//! - [`shard`]: which replica owns which profile (FNV-64a + jump hash).
+//! - [`snapshot`]: the immutable result of one sweep.
+//! - [`sweep`]: one sweep: walk, shard, fetch, assemble the snapshot.
+//! - [`rules`]: judging a snapshot: alert conditions, `for`, pending → firing → resolved.
+//! - [`exposition`]: the Prometheus text format: escaping, writing, parsing.
+//! - [`metrics`]: every metric of the spec, rendered into bytes once per sweep.
+//! - [`server`]: the HTTP endpoints (`/metrics`, `/healthz`, `/readyz`, `/api/v1/status`, `/`).
+//! - [`daemon`]: the poll loop tying the above together, and graceful shutdown.
+//! - [`report`]: the `once` command's table and JSON report.
+//! - [`simulator`]: a faithful simulation of the upstream API, for the demo, tests and benchmarks.
+//! - [`demo`]: simulator and daemon in one process.
+//! - [`clock`]: injectable time.
+//! - [`cli`]: the command line.
+
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod daemon;
+pub mod demo;
+pub mod exposition;
+pub mod metrics;
+pub mod model;
+pub mod report;
+pub mod rules;
+pub mod server;
+pub mod shard;
+pub mod simulator;
+pub mod snapshot;
+pub mod sweep;
+pub mod upstream;
+
+/// The version of this build, from Cargo.toml.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
