@@ -3,10 +3,23 @@
 //!
 //! Loading happens in two steps: [`parse`] turns TOML text into a [`Config`] (syntax, types,
 //! unknown keys), then [`Config::validate`] checks ranges and that every referenced
-//! environment variable and file exists. Both report [`Problem`]s that name the key.
+//! environment variable and file exists. Both report [`Problem`]s that name the key;
+//! [`load`] does both and refuses the file on any problem.
+//!
+//! Secrets (the API token, receiver URLs, webhook signing secrets) never live in [`Config`]
+//! except a receiver's inline `url`, which `Debug` redacts. They are read when needed through
+//! [`ApiConfig::token`], [`ReceiverConfig::url`] and [`ReceiverConfig::secret`], wrapped in a
+//! [`Secret`], and no message about them ever quotes the value.
+//!
+//! Every lookup of the environment has a `_with` twin taking the environment as a function,
+//! so tests inject variables instead of mutating the process environment that all test
+//! threads share. Relative paths (`token_file`, `ca_file`, `url_file`, `state.dir`) are
+//! relative to the working directory, as in the shell that started the daemon.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::fs;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -47,6 +60,16 @@ pub struct Problem {
     pub path: String,
     /// What is wrong, e.g. `must be between 1 and 100, got 500`.
     pub message: String,
+}
+
+impl Problem {
+    /// A problem at key `path` (empty for the file as a whole).
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
 }
 
 impl fmt::Display for Problem {
@@ -117,11 +140,12 @@ pub struct ApiConfig {
     /// Cap on requests started per second; 0 means no cap.
     pub max_requests_per_second: f64,
     /// Per-request timeout.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "duration_serde")]
     pub timeout: Duration,
     /// Retries per request on timeouts, connection errors, 5xx and 429.
     pub retries: u32,
-    /// Extra PEM root certificate(s) for a private CA; empty for none.
+    /// Extra PEM root certificate(s) for a private CA; `None` (or `""` in the file) for none.
+    #[serde(deserialize_with = "empty_path_is_none")]
     pub ca_file: Option<PathBuf>,
 }
 
@@ -150,7 +174,7 @@ pub const DEFAULT_TOKEN_ENV: &str = "INVENTORY_API_TOKEN";
 #[serde(deny_unknown_fields, default)]
 pub struct PollConfig {
     /// Time between the starts of two sweeps.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "duration_serde")]
     pub interval: Duration,
 }
 
@@ -211,7 +235,7 @@ impl Default for ShardConfig {
 }
 
 /// `[rules]`
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RulesConfig {
     /// Judge profiles whose status is not `active` too.
@@ -230,20 +254,6 @@ pub struct RulesConfig {
     pub unreachable: UnreachableRule,
 }
 
-impl Default for RulesConfig {
-    fn default() -> Self {
-        Self {
-            include_inactive: false,
-            connectivity: StateRule::default(),
-            authentication: StateRule::default(),
-            sync_stale: SyncStaleRule::default(),
-            sync_failed: SimpleRule::default(),
-            errors: ErrorsRule::default(),
-            unreachable: UnreachableRule::default(),
-        }
-    }
-}
-
 /// A rule on a reported state (`connectivity`, `authentication`).
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -251,7 +261,7 @@ pub struct StateRule {
     /// `enabled = false` switches the rule off.
     pub enabled: bool,
     /// How long the condition must hold before the alert fires.
-    #[serde(rename = "for", with = "humantime_serde")]
+    #[serde(rename = "for", with = "duration_serde")]
     pub for_: Duration,
     /// `critical`, `warning` or `info`.
     pub severity: String,
@@ -309,17 +319,7 @@ impl Serialize for StaleAfter {
 
 impl<'de> Deserialize<'de> for StaleAfter {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        if text.trim() == "auto" {
-            return Ok(StaleAfter::Auto);
-        }
-        humantime::parse_duration(&text)
-            .map(StaleAfter::Fixed)
-            .map_err(|e| {
-                serde::de::Error::custom(format!(
-                    "expected \"auto\" or a duration like \"2h\", got {text:?} ({e})"
-                ))
-            })
+        d.deserialize_any(duration_serde::StaleAfterVisitor)
     }
 }
 
@@ -391,15 +391,15 @@ impl Default for UnreachableRule {
 #[serde(deny_unknown_fields, default)]
 pub struct AlertingConfig {
     /// Alerts that change within this window go out as one message per receiver.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "duration_serde")]
     pub group_wait: Duration,
     /// Reminder interval for alerts still firing.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "duration_serde")]
     pub repeat_interval: Duration,
     /// Announce resolved alerts too.
     pub send_resolved: bool,
     /// Undeliverable notifications older than this are dropped (and counted).
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "duration_serde")]
     pub max_delivery_age: Duration,
     /// `[[alerting.receivers]]`
     pub receivers: Vec<ReceiverConfig>,
@@ -437,6 +437,28 @@ pub enum ReceiverKind {
     Alertmanager,
     /// One line per alert on stderr.
     Log,
+}
+
+impl ReceiverKind {
+    /// The name used in the configuration file, e.g. `google_chat`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReceiverKind::Slack => "slack",
+            ReceiverKind::Teams => "teams",
+            ReceiverKind::Discord => "discord",
+            ReceiverKind::GoogleChat => "google_chat",
+            ReceiverKind::Mattermost => "mattermost",
+            ReceiverKind::Webhook => "webhook",
+            ReceiverKind::Alertmanager => "alertmanager",
+            ReceiverKind::Log => "log",
+        }
+    }
+}
+
+impl fmt::Display for ReceiverKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// `[[alerting.receivers]]`
@@ -495,18 +517,973 @@ impl fmt::Debug for ReceiverConfig {
     }
 }
 
+/// The severities a rule or a receiver's `match_severity` may name.
+pub const SEVERITIES: [&str; 3] = ["critical", "warning", "info"];
+
+/// The alertnames of SPEC §6: the values a receiver's `match_alertname` may name.
+pub const ALERTNAMES: [&str; 7] = [
+    "ProfileConnectivityDegraded",
+    "ProfileAuthenticationFailing",
+    "ProfileSyncStale",
+    "ProfileSyncFailing",
+    "ProfileErrorsHigh",
+    "ProfileUnreachable",
+    "InventoryApiDown",
+];
+
+/// Looks `name` up in the process environment. `None` when the variable is unset, is not
+/// UTF-8, or `name` is not something an environment could hold (empty, `=` or NUL inside),
+/// so that a typo in the file can never make the lookup panic.
+pub fn process_env(name: &str) -> Option<String> {
+    if name.is_empty() || name.contains(['=', '\0']) {
+        return None;
+    }
+    std::env::var(name).ok()
+}
+
+/// Reads, parses and validates the configuration file at `path`, looking secrets up in the
+/// process environment. Every problem found is in the error.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    load_with(path, &process_env)
+}
+
+/// [`load`] with an injected environment, so tests never touch the process's own.
+pub fn load_with(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+    let text = fs::read_to_string(path).map_err(|e| ConfigError {
+        problems: vec![Problem::new(
+            "",
+            format!(
+                "cannot read config file {}: {}",
+                path.display(),
+                io_reason(&e)
+            ),
+        )],
+    })?;
+    let config = parse(&text)?;
+    let problems = config.validate_with(env);
+    if problems.is_empty() {
+        Ok(config)
+    } else {
+        Err(ConfigError { problems })
+    }
+}
+
 /// Parses TOML text into a [`Config`]; syntax errors, type errors and unknown keys are
-/// reported with their key path. Does not validate ranges or look up secrets: see
-/// [`Config::validate`].
+/// reported with their key path (and, for syntax errors, line and column). Does not
+/// validate ranges or look up secrets: see [`Config::validate`].
+///
+/// Deserialization stops at the first error, so this reports one problem at most.
 pub fn parse(text: &str) -> Result<Config, ConfigError> {
     let de = toml::Deserializer::new(text);
     serde_path_to_error::deserialize::<_, Config>(de).map_err(|e| {
+        // toml parses the whole document before serde sees a single key, so an error
+        // with no key path is a syntax error (or a key defined twice).
+        let at_root = e.path().iter().next().is_none();
         let path = e.path().to_string();
         let inner = e.into_inner();
-        let message = inner.message().to_string();
-        let path = if path == "." { String::new() } else { path };
+        let problem = if at_root {
+            syntax_problem(text, &inner)
+        } else {
+            data_problem(path, inner.message())
+        };
         ConfigError {
-            problems: vec![Problem { path, message }],
+            problems: vec![problem],
         }
     })
+}
+
+/// A syntax error, located by line and column since there is no key path to name.
+fn syntax_problem(text: &str, err: &toml::de::Error) -> Problem {
+    // toml puts "what" and "what was expected" on separate lines; one line reads better
+    // in a list of problems.
+    let what = err
+        .message()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(": ");
+    let message = match err.span() {
+        Some(span) => {
+            let (line, column) = line_column(text, span.start);
+            format!("TOML syntax error at line {line}, column {column}: {what}")
+        }
+        None => format!("TOML syntax error: {what}"),
+    };
+    Problem::new("", message)
+}
+
+/// A type error, unknown key or missing key at `path`.
+fn data_problem(path: String, message: &str) -> Problem {
+    // serde reports a missing key at the table that lacks it; point at the key itself.
+    if let Some(field) = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.strip_suffix('`'))
+    {
+        return Problem::new(format!("{path}.{field}"), "is required");
+    }
+    // serde names Rust types ("expected u32"); say what to write instead.
+    let readable = [
+        (
+            ", expected u32",
+            ", expected a whole number from 0 to 4294967295",
+        ),
+        (", expected u64", ", expected a whole number, 0 or more"),
+        (", expected f64", ", expected a number"),
+        (", expected path string", ", expected a file path"),
+    ]
+    .iter()
+    .find_map(|(rust, words)| {
+        message
+            .strip_suffix(rust)
+            .map(|start| format!("{start}{words}"))
+    });
+    Problem::new(path, readable.unwrap_or_else(|| message.to_string()))
+}
+
+/// 1-based line and column (in characters) of byte `offset` in `text`.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let mut end = offset.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let before = &text[..end];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (line, before[line_start..].chars().count() + 1)
+}
+
+impl Config {
+    /// Checks ranges, cross-field rules and that every referenced environment variable and
+    /// file exists, against the process environment. Returns every problem (empty: valid).
+    pub fn validate(&self) -> Vec<Problem> {
+        self.validate_with(&process_env)
+    }
+
+    /// [`Config::validate`] with an injected environment.
+    pub fn validate_with(&self, env: &dyn Fn(&str) -> Option<String>) -> Vec<Problem> {
+        let mut out = Vec::new();
+        self.api.check(env, &mut out);
+
+        if self.poll.interval < Duration::from_secs(1) {
+            out.push(Problem::new(
+                "poll.interval",
+                format!("must be at least 1s, got {}", show(self.poll.interval)),
+            ));
+        }
+
+        if self.server.listen.trim().parse::<SocketAddr>().is_err() {
+            out.push(Problem::new(
+                "server.listen",
+                format!(
+                    "must be an IP address and port like \"0.0.0.0:9857\" or \"[::]:9857\", got {:?}",
+                    self.server.listen
+                ),
+            ));
+        }
+
+        if self.state.dir.as_os_str().is_empty() {
+            out.push(Problem::new("state.dir", "must not be empty"));
+        }
+
+        if self.shard.count == 0 {
+            out.push(Problem::new("shard.count", "must be at least 1, got 0"));
+        } else if self.shard.index >= self.shard.count {
+            out.push(Problem::new(
+                "shard.index",
+                format!(
+                    "must be less than shard.count ({}), got {}",
+                    self.shard.count, self.shard.index
+                ),
+            ));
+        }
+
+        self.rules.check(&mut out);
+        self.alerting.check(env, &mut out);
+        out
+    }
+
+    /// This replica's share of the profiles.
+    pub fn shard(&self) -> crate::shard::Shard {
+        crate::shard::Shard {
+            index: self.shard.index,
+            count: self.shard.count,
+        }
+    }
+}
+
+impl ApiConfig {
+    /// The bearer token, from `token_file` or the `token_env` variable (by default
+    /// `INVENTORY_API_TOKEN`), trailing whitespace trimmed.
+    pub fn token(&self) -> Result<Secret, Problem> {
+        self.token_with(&process_env)
+    }
+
+    /// [`ApiConfig::token`] with an injected environment.
+    pub fn token_with(&self, env: &dyn Fn(&str) -> Option<String>) -> Result<Secret, Problem> {
+        let (path, source) = match (&self.token_env, &self.token_file) {
+            (Some(_), Some(_)) => {
+                return Err(Problem::new(
+                    "api",
+                    "token_env and token_file are both set; set only one",
+                ))
+            }
+            (None, Some(file)) => ("api.token_file", SecretSource::File(file)),
+            (Some(name), None) => ("api.token_env", SecretSource::Env(name)),
+            (None, None) => ("api.token_env", SecretSource::Env(DEFAULT_TOKEN_ENV)),
+        };
+        let token = read_secret(path, &source, env)?;
+        // The token travels in an `Authorization` header: refuse now, without showing it,
+        // one that could never be sent.
+        if reqwest::header::HeaderValue::from_str(&format!("Bearer {token}")).is_err() {
+            return Err(Problem::new(
+                path,
+                format!(
+                    "{} holds characters not allowed in an HTTP header",
+                    source.describe()
+                ),
+            ));
+        }
+        Ok(Secret::new(token))
+    }
+
+    /// The PEM text of `ca_file`, or `None` when no extra root is configured.
+    pub fn ca_pem(&self) -> Result<Option<Vec<u8>>, Problem> {
+        const MARKER: &[u8] = b"-----BEGIN CERTIFICATE-----";
+        let Some(file) = &self.ca_file else {
+            return Ok(None);
+        };
+        let pem = fs::read(file).map_err(|e| {
+            Problem::new(
+                "api.ca_file",
+                format!("cannot read {}: {}", file.display(), io_reason(&e)),
+            )
+        })?;
+        if !pem.windows(MARKER.len()).any(|w| w == MARKER) {
+            return Err(Problem::new(
+                "api.ca_file",
+                format!(
+                    "{} holds no PEM certificate (no \"-----BEGIN CERTIFICATE-----\" line)",
+                    file.display()
+                ),
+            ));
+        }
+        Ok(Some(pem))
+    }
+
+    fn check(&self, env: &dyn Fn(&str) -> Option<String>, out: &mut Vec<Problem>) {
+        if self.base_url.trim().is_empty() {
+            out.push(Problem::new(
+                "api.base_url",
+                "is required, e.g. \"https://control.example.com/api/v1\"",
+            ));
+        } else {
+            match reqwest::Url::parse(&self.base_url) {
+                Err(e) => out.push(Problem::new(
+                    "api.base_url",
+                    format!("is not a valid URL ({e})"),
+                )),
+                Ok(url) => {
+                    if !matches!(url.scheme(), "http" | "https") {
+                        out.push(Problem::new(
+                            "api.base_url",
+                            format!(
+                                "must be an http or https URL, got scheme {:?}",
+                                url.scheme()
+                            ),
+                        ));
+                    }
+                    // The client appends its own path and `?limit=&offset=`; a query of
+                    // our own would be silently lost or doubled.
+                    if url.query().is_some() {
+                        out.push(Problem::new(
+                            "api.base_url",
+                            "must not have a query string (\"?...\"); use api.name_filter to filter by name",
+                        ));
+                    }
+                    if url.fragment().is_some() {
+                        out.push(Problem::new(
+                            "api.base_url",
+                            "must not have a fragment (\"#...\")",
+                        ));
+                    }
+                }
+            }
+        }
+        between(out, "api.page_size", self.page_size, 1, 100);
+        between(out, "api.concurrency", self.concurrency, 1, 1024);
+        let rps = self.max_requests_per_second;
+        if !rps.is_finite() || rps < 0.0 {
+            out.push(Problem::new(
+                "api.max_requests_per_second",
+                format!("must be 0 (no cap) or a positive number, got {rps}"),
+            ));
+        }
+        positive(out, "api.timeout", self.timeout);
+        if self.retries > 20 {
+            out.push(Problem::new(
+                "api.retries",
+                format!("must be at most 20, got {}", self.retries),
+            ));
+        }
+        if let Err(p) = self.token_with(env) {
+            out.push(p);
+        }
+        if let Err(p) = self.ca_pem() {
+            out.push(p);
+        }
+    }
+}
+
+impl RulesConfig {
+    fn check(&self, out: &mut Vec<Problem>) {
+        severity(
+            out,
+            "rules.connectivity.severity",
+            &self.connectivity.severity,
+        );
+        severity(
+            out,
+            "rules.authentication.severity",
+            &self.authentication.severity,
+        );
+        if self.sync_stale.after == StaleAfter::Fixed(Duration::ZERO) {
+            out.push(Problem::new(
+                "rules.sync_stale.after",
+                "must be more than 0s, or \"auto\"",
+            ));
+        }
+        severity(out, "rules.sync_stale.severity", &self.sync_stale.severity);
+        severity(
+            out,
+            "rules.sync_failed.severity",
+            &self.sync_failed.severity,
+        );
+        if self.errors.threshold == 0 {
+            out.push(Problem::new(
+                "rules.errors.threshold",
+                "must be at least 1, got 0",
+            ));
+        }
+        severity(out, "rules.errors.severity", &self.errors.severity);
+        if self.unreachable.after_failures == 0 {
+            out.push(Problem::new(
+                "rules.unreachable.after_failures",
+                "must be at least 1, got 0",
+            ));
+        }
+        severity(
+            out,
+            "rules.unreachable.severity",
+            &self.unreachable.severity,
+        );
+    }
+}
+
+impl AlertingConfig {
+    fn check(&self, env: &dyn Fn(&str) -> Option<String>, out: &mut Vec<Problem>) {
+        // group_wait may be 0: every change then goes out on its own.
+        positive(out, "alerting.repeat_interval", self.repeat_interval);
+        positive(out, "alerting.max_delivery_age", self.max_delivery_age);
+        let mut seen = std::collections::HashSet::new();
+        for (i, receiver) in self.receivers.iter().enumerate() {
+            let at = format!("alerting.receivers[{i}]");
+            if receiver.name.trim().is_empty() {
+                out.push(Problem::new(format!("{at}.name"), "must not be empty"));
+            } else if !seen.insert(receiver.name.as_str()) {
+                out.push(Problem::new(
+                    format!("{at}.name"),
+                    format!("duplicate receiver name {:?}", receiver.name),
+                ));
+            }
+            receiver.check(&at, env, out);
+        }
+    }
+}
+
+impl ReceiverConfig {
+    /// The receiver's URL from `url`, `url_env` or `url_file` (trailing whitespace
+    /// trimmed), checked to be http(s); `None` for kind `log`, which has none.
+    pub fn url(&self) -> Result<Option<Secret>, Problem> {
+        self.url_with(&process_env)
+    }
+
+    /// [`ReceiverConfig::url`] with an injected environment.
+    pub fn url_with(
+        &self,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Option<Secret>, Problem> {
+        self.url_at(&self.path_by_name(), env)
+    }
+
+    /// The HMAC-SHA256 signing secret of a `webhook` receiver, from `secret_env` or
+    /// `secret_file`; `None` when it has none (or is of another kind).
+    pub fn secret(&self) -> Result<Option<Secret>, Problem> {
+        self.secret_with(&process_env)
+    }
+
+    /// [`ReceiverConfig::secret`] with an injected environment.
+    pub fn secret_with(
+        &self,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Option<Secret>, Problem> {
+        self.secret_at(&self.path_by_name(), env)
+    }
+
+    /// Outside validation the receiver's index is not known, but (once validated) its
+    /// name is unique, so problems found later name it.
+    fn path_by_name(&self) -> String {
+        format!("alerting.receivers[{:?}]", self.name)
+    }
+
+    /// The URL keys that are set, in file order.
+    fn url_sources(&self) -> Vec<(&'static str, SecretSource<'_>)> {
+        let mut sources = Vec::new();
+        if let Some(url) = &self.url {
+            sources.push(("url", SecretSource::Inline(url)));
+        }
+        if let Some(name) = &self.url_env {
+            sources.push(("url_env", SecretSource::Env(name)));
+        }
+        if let Some(file) = &self.url_file {
+            sources.push(("url_file", SecretSource::File(file)));
+        }
+        sources
+    }
+
+    fn url_at(
+        &self,
+        at: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Option<Secret>, Problem> {
+        if self.kind == ReceiverKind::Log {
+            return Ok(None);
+        }
+        let sources = self.url_sources();
+        let (key, source) = match sources.as_slice() {
+            [] => {
+                return Err(Problem::new(
+                    at,
+                    format!(
+                        "a {:?} receiver needs one of url, url_env or url_file",
+                        self.kind.as_str()
+                    ),
+                ))
+            }
+            [one] => one,
+            several => {
+                let keys: Vec<&str> = several.iter().map(|(key, _)| *key).collect();
+                // Only three keys exist, so "several" is two or all three.
+                let set = if let [a, b] = keys.as_slice() {
+                    format!("{a} and {b} are both set")
+                } else {
+                    "url, url_env and url_file are all set".to_string()
+                };
+                return Err(Problem::new(
+                    at,
+                    format!("{set}; set only one of url, url_env or url_file"),
+                ));
+            }
+        };
+        let path = format!("{at}.{key}");
+        let url = read_secret(&path, source, env)?;
+        if let Err(reason) = http_url(&url) {
+            // Never the URL itself: for chat webhooks the URL is the credential.
+            let message = match source {
+                SecretSource::Inline(_) => format!("is not a valid http(s) URL ({reason})"),
+                other => format!(
+                    "{} does not hold a valid http(s) URL ({reason})",
+                    other.describe()
+                ),
+            };
+            return Err(Problem::new(path, message));
+        }
+        Ok(Some(Secret::new(url)))
+    }
+
+    fn secret_at(
+        &self,
+        at: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Option<Secret>, Problem> {
+        if self.kind != ReceiverKind::Webhook {
+            return Ok(None);
+        }
+        let (key, source) = match (&self.secret_env, &self.secret_file) {
+            (None, None) => return Ok(None),
+            (Some(_), Some(_)) => {
+                return Err(Problem::new(
+                    at,
+                    "secret_env and secret_file are both set; set only one",
+                ))
+            }
+            (Some(name), None) => ("secret_env", SecretSource::Env(name)),
+            (None, Some(file)) => ("secret_file", SecretSource::File(file)),
+        };
+        read_secret(&format!("{at}.{key}"), &source, env).map(|s| Some(Secret::new(s)))
+    }
+
+    fn check(&self, at: &str, env: &dyn Fn(&str) -> Option<String>, out: &mut Vec<Problem>) {
+        if self.kind == ReceiverKind::Log {
+            for (key, _) in self.url_sources() {
+                out.push(Problem::new(
+                    format!("{at}.{key}"),
+                    "a \"log\" receiver takes no URL",
+                ));
+            }
+        } else if let Err(p) = self.url_at(at, env) {
+            out.push(p);
+        }
+
+        if self.kind == ReceiverKind::Webhook {
+            if let Err(p) = self.secret_at(at, env) {
+                out.push(p);
+            }
+            for (name, value) in &self.headers {
+                let key = format!("{at}.headers.{}", toml_key(name));
+                if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                    out.push(Problem::new(key, "is not a valid HTTP header name"));
+                } else if reqwest::header::HeaderValue::from_str(value).is_err() {
+                    // Header values are often credentials: say what is wrong, not what it is.
+                    out.push(Problem::new(
+                        key,
+                        "holds characters not allowed in an HTTP header value",
+                    ));
+                }
+            }
+        } else {
+            let webhook_only = [
+                ("secret_env", self.secret_env.is_some()),
+                ("secret_file", self.secret_file.is_some()),
+                ("headers", !self.headers.is_empty()),
+            ];
+            for (key, set) in webhook_only {
+                if set {
+                    out.push(Problem::new(
+                        format!("{at}.{key}"),
+                        format!(
+                            "only a \"webhook\" receiver takes {key}, not a {:?} one",
+                            self.kind.as_str()
+                        ),
+                    ));
+                }
+            }
+        }
+
+        for (i, value) in self.match_severity.iter().enumerate() {
+            severity(out, &format!("{at}.match_severity[{i}]"), value);
+        }
+        for (i, value) in self.match_alertname.iter().enumerate() {
+            if !ALERTNAMES.contains(&value.as_str()) {
+                out.push(Problem::new(
+                    format!("{at}.match_alertname[{i}]"),
+                    format!(
+                        "unknown alertname {value:?}; expected one of {}",
+                        ALERTNAMES.join(", ")
+                    ),
+                ));
+            }
+        }
+    }
+}
+
+/// Where a secret is read from.
+enum SecretSource<'a> {
+    /// Written in the file itself.
+    Inline(&'a str),
+    /// An environment variable of this name.
+    Env(&'a str),
+    /// A file at this path.
+    File(&'a Path),
+}
+
+impl SecretSource<'_> {
+    /// Names the source, never its value: `environment variable X`, `/run/secrets/y`.
+    fn describe(&self) -> String {
+        match self {
+            SecretSource::Inline(_) => "the value".to_string(),
+            SecretSource::Env(name) => format!("environment variable {name}"),
+            SecretSource::File(file) => file.display().to_string(),
+        }
+    }
+}
+
+/// Reads a secret, trailing whitespace (a file's final newline) trimmed. `path` is the key
+/// that named the source, for the problem. No message ever contains the value.
+fn read_secret(
+    path: &str,
+    source: &SecretSource<'_>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<String, Problem> {
+    let value = match source {
+        SecretSource::Inline(value) => value.to_string(),
+        SecretSource::Env(name) => {
+            if name.trim().is_empty() {
+                return Err(Problem::new(path, "must not be empty"));
+            }
+            env(name).ok_or_else(|| {
+                Problem::new(path, format!("environment variable {name} is not set"))
+            })?
+        }
+        SecretSource::File(file) => {
+            if file.as_os_str().is_empty() {
+                return Err(Problem::new(path, "must not be empty"));
+            }
+            fs::read_to_string(file).map_err(|e| {
+                Problem::new(
+                    path,
+                    format!("cannot read {}: {}", file.display(), io_reason(&e)),
+                )
+            })?
+        }
+    };
+    let trimmed = value.trim_end();
+    if trimmed.is_empty() {
+        let message = match source {
+            SecretSource::Inline(_) => "must not be empty".to_string(),
+            other => format!("{} is empty", other.describe()),
+        };
+        return Err(Problem::new(path, message));
+    }
+    Ok(trimmed.to_string())
+}
+
+/// Why an absolute http(s) URL could not be read from `text`; the reason never quotes it.
+fn http_url(text: &str) -> Result<reqwest::Url, String> {
+    let url = reqwest::Url::parse(text).map_err(|e| e.to_string())?;
+    if matches!(url.scheme(), "http" | "https") {
+        Ok(url)
+    } else {
+        Err("the scheme must be http or https".to_string())
+    }
+}
+
+/// An I/O error in words, without the `(os error 2)` noise for the common cases.
+fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file".to_string(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+        std::io::ErrorKind::InvalidData => "it is not UTF-8 text".to_string(),
+        _ => e.to_string(),
+    }
+}
+
+/// A TOML key as it would be written: bare when it can be, quoted otherwise.
+fn toml_key(name: &str) -> String {
+    let bare = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if bare {
+        name.to_string()
+    } else {
+        format!("{name:?}")
+    }
+}
+
+/// A duration as an operator writes it (`1h 30m`).
+fn show(d: Duration) -> String {
+    humantime::format_duration(d).to_string()
+}
+
+/// Reports `value` outside `low..=high`.
+fn between(out: &mut Vec<Problem>, path: &str, value: u32, low: u32, high: u32) {
+    if !(low..=high).contains(&value) {
+        out.push(Problem::new(
+            path,
+            format!("must be between {low} and {high}, got {value}"),
+        ));
+    }
+}
+
+/// Reports a zero duration where a wait or an age must be positive.
+fn positive(out: &mut Vec<Problem>, path: &str, value: Duration) {
+    if value.is_zero() {
+        out.push(Problem::new(path, "must be more than 0s"));
+    }
+}
+
+/// Reports a severity other than `critical`, `warning` or `info`.
+fn severity(out: &mut Vec<Problem>, path: &str, value: &str) {
+    if !SEVERITIES.contains(&value) {
+        out.push(Problem::new(
+            path,
+            format!("must be one of critical, warning or info, got {value:?}"),
+        ));
+    }
+}
+
+/// `ca_file = ""` (the documented default) means no extra root, like leaving it out.
+fn empty_path_is_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<PathBuf>, D::Error> {
+    let path = Option::<PathBuf>::deserialize(d)?;
+    Ok(path.filter(|p| !p.as_os_str().is_empty()))
+}
+
+/// Durations as humantime strings (`30s`, `5m`, `1h 30m`). Written by hand rather than
+/// with `humantime_serde` for the errors: "expected a duration" does not tell an operator
+/// what to write instead.
+mod duration_serde {
+    use std::fmt;
+    use std::time::Duration;
+
+    use serde::de::{self, Visitor};
+
+    use super::StaleAfter;
+
+    const HINT: &str = "write durations like \"30s\", \"5m\" or \"1h 30m\"";
+
+    pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&humantime::format_duration(*d))
+    }
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        d.deserialize_any(DurationVisitor)
+    }
+
+    /// Parses `text`, or says in words why it is not a duration. `what` names what was
+    /// expected (`a duration`, or `"auto" or a duration`).
+    pub(super) fn parse_text(text: &str, what: &str) -> Result<Duration, String> {
+        humantime::parse_duration(text.trim()).map_err(|e| {
+            use humantime::DurationError as E;
+            let why = match e {
+                E::Empty => ": it is empty".to_string(),
+                E::UnknownUnit { unit, .. } if unit.is_empty() => {
+                    ": the unit is missing".to_string()
+                }
+                E::UnknownUnit { unit, .. } => format!(": unknown unit {unit:?}"),
+                E::NumberOverflow => ": it is too large".to_string(),
+                _ => String::new(),
+            };
+            format!("{text:?} is not {what}{why}; {HINT}")
+        })
+    }
+
+    /// A bare TOML number where a duration string belongs.
+    fn bare_number(n: impl fmt::Display) -> String {
+        format!(
+            "{n} is not a duration: durations are strings with a unit, like \"{n}s\" or \"{n}m\""
+        )
+    }
+
+    struct DurationVisitor;
+
+    impl<'de> Visitor<'de> for DurationVisitor {
+        type Value = Duration;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a duration like \"30s\", \"5m\" or \"1h 30m\"")
+        }
+
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Duration, E> {
+            parse_text(v, "a duration").map_err(E::custom)
+        }
+
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Duration, E> {
+            Err(E::custom(bare_number(v)))
+        }
+
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Duration, E> {
+            Err(E::custom(bare_number(v)))
+        }
+
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Duration, E> {
+            Err(E::custom(bare_number(v)))
+        }
+    }
+
+    /// `rules.sync_stale.after`: `"auto"` or a duration.
+    pub(super) struct StaleAfterVisitor;
+
+    impl<'de> Visitor<'de> for StaleAfterVisitor {
+        type Value = StaleAfter;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("\"auto\" or a duration like \"2h\"")
+        }
+
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<StaleAfter, E> {
+            if v.trim() == "auto" {
+                return Ok(StaleAfter::Auto);
+            }
+            parse_text(v, "\"auto\" or a duration")
+                .map(StaleAfter::Fixed)
+                .map_err(E::custom)
+        }
+
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<StaleAfter, E> {
+            Err(E::custom(bare_number(v)))
+        }
+
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<StaleAfter, E> {
+            Err(E::custom(bare_number(v)))
+        }
+
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<StaleAfter, E> {
+            Err(E::custom(bare_number(v)))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problem(text: &str) -> String {
+        match parse(text) {
+            Ok(_) => panic!("accepted: {text}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn line_and_column_count_characters_not_bytes() {
+        let text = "a = \"é\"\nbé = [";
+        assert_eq!(line_column(text, 0), (1, 1));
+        assert_eq!(line_column(text, text.find('b').unwrap_or(0)), (2, 1));
+        assert_eq!(line_column(text, text.len()), (2, 7));
+        // An offset inside a multi-byte character is not a panic.
+        assert_eq!(line_column(text, 6), (1, 6));
+    }
+
+    #[test]
+    fn duration_errors_say_what_is_wrong() {
+        let hint = "write durations like \"30s\", \"5m\" or \"1h 30m\"";
+        assert_eq!(
+            problem("[poll]\ninterval = \"\""),
+            format!("poll.interval: \"\" is not a duration: it is empty; {hint}")
+        );
+        assert_eq!(
+            problem("[poll]\ninterval = \"30\""),
+            format!("poll.interval: \"30\" is not a duration: the unit is missing; {hint}")
+        );
+        assert_eq!(
+            problem("[poll]\ninterval = \"soon\""),
+            format!("poll.interval: \"soon\" is not a duration; {hint}")
+        );
+        assert_eq!(
+            problem("[poll]\ninterval = \"99999999999999999999999y\""),
+            format!(
+                "poll.interval: \"99999999999999999999999y\" is not a duration: it is too large; {hint}"
+            )
+        );
+        assert_eq!(
+            problem("[poll]\ninterval = 1.5"),
+            "poll.interval: 1.5 is not a duration: durations are strings with a unit, like \"1.5s\" or \"1.5m\""
+        );
+        assert_eq!(
+            problem("[poll]\ninterval = true"),
+            "poll.interval: invalid type: boolean `true`, expected a duration like \"30s\", \"5m\" or \"1h 30m\""
+        );
+    }
+
+    #[test]
+    fn sync_stale_after_takes_auto_or_a_duration() {
+        let after = |text: &str| parse(text).map(|c| c.rules.sync_stale.after);
+        assert_eq!(
+            after("[rules.sync_stale]\nafter = \"auto\""),
+            Ok(StaleAfter::Auto)
+        );
+        assert_eq!(
+            after("[rules.sync_stale]\nafter = \"90m\""),
+            Ok(StaleAfter::Fixed(Duration::from_secs(5400)))
+        );
+        assert_eq!(
+            problem("[rules.sync_stale]\nafter = \"later\""),
+            "rules.sync_stale.after: \"later\" is not \"auto\" or a duration; write durations like \"30s\", \"5m\" or \"1h 30m\""
+        );
+        let config = parse("[rules.sync_stale]\nafter = \"0s\"").expect("parses");
+        assert!(config
+            .rules
+            .validate_problems()
+            .contains(&"rules.sync_stale.after: must be more than 0s, or \"auto\"".to_string()));
+    }
+
+    #[test]
+    fn serde_type_names_become_words() {
+        assert_eq!(
+            problem("[shard]\ncount = 5000000000"),
+            "shard.count: invalid value: integer `5000000000`, expected a whole number from 0 to 4294967295"
+        );
+        assert_eq!(
+            problem("[api]\nmax_requests_per_second = \"fast\""),
+            "api.max_requests_per_second: invalid type: string \"fast\", expected a number"
+        );
+        assert_eq!(
+            problem("[api]\nca_file = 3"),
+            "api.ca_file: invalid type: integer `3`, expected a file path"
+        );
+    }
+
+    #[test]
+    fn a_key_defined_twice_is_a_syntax_error_with_its_place() {
+        assert_eq!(
+            problem("[api]\npage_size = 1\npage_size = 2\n"),
+            "TOML syntax error at line 3, column 1: duplicate key `page_size` in table `api`"
+        );
+    }
+
+    #[test]
+    fn empty_ca_file_means_none() {
+        let config = parse("[api]\nca_file = \"\"").expect("parses");
+        assert_eq!(config.api.ca_file, None);
+        assert_eq!(config.api.ca_pem(), Ok(None));
+    }
+
+    #[test]
+    fn bad_header_names_and_values_are_refused_without_showing_the_value() {
+        let config = parse(
+            "[api]\nbase_url = \"https://api.example/v1\"\n[[alerting.receivers]]\nname = \"h\"\nkind = \"webhook\"\nurl = \"https://h.example/\"\nheaders = { \"Bad Name\" = \"x\", X-Auth = \"secret\\nvalue\" }",
+        )
+        .expect("parses");
+        let found: Vec<String> = config
+            .validate_with(&|name: &str| (name == DEFAULT_TOKEN_ENV).then(|| "t".to_string()))
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            found,
+            [
+                "alerting.receivers[0].headers.\"Bad Name\": is not a valid HTTP header name",
+                "alerting.receivers[0].headers.X-Auth: holds characters not allowed in an HTTP header value",
+            ]
+        );
+    }
+
+    #[test]
+    fn receiver_with_every_url_key_lists_them_all() {
+        let config = parse(
+            "[[alerting.receivers]]\nname = \"r\"\nkind = \"alertmanager\"\nurl = \"https://a/\"\nurl_env = \"A\"\nurl_file = \"/a\"",
+        )
+        .expect("parses");
+        assert_eq!(
+            config.alerting.receivers[0].url_at("r", &|_: &str| None),
+            Err(Problem::new(
+                "r",
+                "url, url_env and url_file are all set; set only one of url, url_env or url_file"
+            ))
+        );
+    }
+
+    #[test]
+    fn odd_variable_names_are_unset_not_a_panic() {
+        assert_eq!(process_env(""), None);
+        assert_eq!(process_env("A=B"), None);
+        assert_eq!(process_env("A\0B"), None);
+    }
+
+    #[test]
+    fn secret_and_problem_display() {
+        let s = Secret::new("hunter2");
+        assert_eq!(format!("{s} {s:?}"), "<redacted> <redacted>");
+        assert_eq!(Problem::new("", "whole file").to_string(), "whole file");
+        assert_eq!(Problem::new("a.b", "bad").to_string(), "a.b: bad");
+    }
+
+    impl RulesConfig {
+        fn validate_problems(&self) -> Vec<String> {
+            let mut out = Vec::new();
+            self.check(&mut out);
+            out.iter().map(ToString::to_string).collect()
+        }
+    }
 }

@@ -1,1 +1,418 @@
-//! (in progress)
+//! The daemon: a poll loop that sweeps the upstream every `poll.interval`, judges the
+//! snapshot, renders the metrics and the status document once, publishes them to the HTTP
+//! endpoints, and hands alert transitions to the alert sink. Also graceful shutdown.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context;
+use bytes::Bytes;
+use serde::Serialize;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::{rfc3339, SharedClock};
+use crate::config::{Config, Secret};
+use crate::metrics::{FiringLabel, MonitorMetrics, ProfileMetrics};
+use crate::rules::{Alert, AlertState, Judge, Transition};
+use crate::server::AppState;
+use crate::snapshot::{ListOutcome, Snapshot};
+use crate::upstream::UpstreamClient;
+
+/// Where alert transitions go once a sweep has judged them.
+pub trait TransitionSink: Send {
+    /// Called after every sweep with the alerts that just started firing or just resolved
+    /// (possibly none).
+    fn deliver(&mut self, transitions: &[Transition]);
+}
+
+/// Logs one line per transition on stderr, through `tracing` so that `--log-format json`
+/// applies (the `log` receiver kind, and what the demo uses). Firing alerts log at WARN,
+/// resolved ones at INFO.
+#[derive(Debug, Default)]
+pub struct LogSink;
+
+impl TransitionSink for LogSink {
+    fn deliver(&mut self, transitions: &[Transition]) {
+        for t in transitions {
+            let line = describe_transition(&t.alert);
+            match t.alert.state {
+                AlertState::Firing => tracing::warn!(target: "alert", "{line}"),
+                _ => tracing::info!(target: "alert", "{line}"),
+            }
+        }
+    }
+}
+
+/// Drops transitions (the `once` command reports alert state itself).
+#[derive(Debug, Default)]
+pub struct NullSink;
+
+impl TransitionSink for NullSink {
+    fn deliver(&mut self, _transitions: &[Transition]) {}
+}
+
+/// One human line for a transition, e.g.
+/// `FIRING   [critical] ProfileConnectivityDegraded profile_id=42: Connectivity of "Lisbon DC" (North) is unhealthy`.
+pub fn describe_transition(alert: &Alert) -> String {
+    let state = match alert.state {
+        AlertState::Firing => "FIRING  ",
+        AlertState::Resolved => "RESOLVED",
+        AlertState::Pending => "PENDING ",
+    };
+    let subject = match alert.key.profile_id {
+        Some(id) => format!("profile_id={id}"),
+        None => "api".to_string(),
+    };
+    format!(
+        "{state} [{}] {} {subject}: {}",
+        alert.severity,
+        alert.key.alertname.as_str(),
+        alert.summary
+    )
+}
+
+/// What a sweep produced, for `once` and for tests.
+pub struct SweepOutcome {
+    /// The snapshot the sweep assembled.
+    pub snapshot: Arc<Snapshot>,
+    /// Alerts that started firing or resolved in this sweep.
+    pub transitions: Vec<Transition>,
+}
+
+/// The long-running part: the upstream client, the judge, and what the endpoints serve.
+pub struct Daemon {
+    /// The configuration in force.
+    config: Config,
+    /// The upstream API client (one connection pool for the daemon's life).
+    client: UpstreamClient,
+    /// Alert state.
+    judge: Judge,
+    /// Per-profile series renderer (keeps the bounded `state` vocabulary).
+    renderer: ProfileMetrics,
+    /// Self-metrics, shared with the HTTP server and the upstream client.
+    monitor: Arc<MonitorMetrics>,
+    /// What the HTTP endpoints serve.
+    state: Arc<AppState>,
+    /// Injected time.
+    clock: SharedClock,
+    /// The last sweep's snapshot: what an incomplete or failed walk carries over.
+    previous: Option<Arc<Snapshot>>,
+    /// Where transitions go.
+    sink: Box<dyn TransitionSink>,
+}
+
+impl Daemon {
+    /// Builds a daemon from a validated config and the API token.
+    pub fn new(
+        config: Config,
+        token: Secret,
+        clock: SharedClock,
+        sink: Box<dyn TransitionSink>,
+    ) -> anyhow::Result<Self> {
+        let monitor = Arc::new(MonitorMetrics::new(config.shard()));
+        let client = UpstreamClient::new(
+            &config.api,
+            token,
+            monitor.upstream_requests.clone(),
+            monitor.upstream_invalid_bodies.clone(),
+        )
+        .context("cannot set up the upstream client")?;
+        Ok(Self {
+            judge: Judge::new(config.rules.clone()),
+            renderer: ProfileMetrics::new(),
+            state: Arc::new(AppState::new(monitor.clone())),
+            monitor,
+            client,
+            config,
+            clock,
+            previous: None,
+            sink,
+        })
+    }
+
+    /// What the HTTP endpoints serve; hand it to [`crate::server::serve`].
+    pub fn state(&self) -> Arc<AppState> {
+        self.state.clone()
+    }
+
+    /// The alert state.
+    pub fn judge(&self) -> &Judge {
+        &self.judge
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Runs one sweep: walk, fetch, judge, render, publish, deliver transitions.
+    pub async fn sweep_once(&mut self) -> SweepOutcome {
+        let shard = self.config.shard();
+        let snapshot = crate::sweep::sweep(
+            &self.client,
+            shard,
+            self.previous.as_deref(),
+            self.clock.as_ref(),
+        )
+        .await;
+        let now = self.clock.now();
+        let transitions = self.judge.evaluate(&snapshot, now);
+        self.monitor.observe_sweep(&snapshot, now);
+
+        let firing: Vec<FiringLabel<'_>> = self
+            .judge
+            .firing()
+            .filter_map(|a| {
+                a.key.profile_id.map(|profile_id| FiringLabel {
+                    profile_id,
+                    alertname: a.key.alertname.as_str(),
+                    severity: &a.severity,
+                })
+            })
+            .collect();
+        let rendered = self.renderer.render(&snapshot, &firing);
+        let status = status_document(&snapshot, &self.judge, now);
+        self.state.publish(rendered, status);
+        log_sweep(&snapshot);
+
+        self.sink.deliver(&transitions);
+        let snapshot = Arc::new(snapshot);
+        self.previous = Some(snapshot.clone());
+        SweepOutcome {
+            snapshot,
+            transitions,
+        }
+    }
+
+    /// Sweeps every `poll.interval` (measured start to start) until `shutdown` is
+    /// cancelled. A sweep still running at shutdown is abandoned: its results would be
+    /// published to nobody.
+    pub async fn run(mut self, shutdown: CancellationToken) {
+        let mut ticker = tokio::time::interval(self.config.poll.interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = ticker.tick() => {}
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = self.sweep_once() => {}
+            }
+        }
+        tracing::info!("poll loop stopped");
+    }
+}
+
+fn log_sweep(snapshot: &Snapshot) {
+    let up = snapshot.profiles.iter().filter(|e| e.up).count();
+    let seconds = snapshot.duration.as_secs_f64();
+    match &snapshot.list {
+        ListOutcome::Complete => tracing::info!(
+            profiles = snapshot.profiles.len(),
+            details_read = up,
+            seconds,
+            "sweep complete"
+        ),
+        ListOutcome::Incomplete { reason } => tracing::warn!(
+            profiles = snapshot.profiles.len(),
+            details_read = up,
+            seconds,
+            reason = %reason,
+            "sweep incomplete: the list walk did not finish cleanly"
+        ),
+        ListOutcome::Failed { kind, message } => tracing::error!(
+            seconds,
+            failure = kind.describe(),
+            message = %message,
+            "sweep failed: the profile list could not be read"
+        ),
+    }
+}
+
+/// `/api/v1/status`: the last sweep, every profile's judged health, pending and firing alerts.
+#[derive(Serialize)]
+struct StatusDoc<'a> {
+    version: &'static str,
+    ready: bool,
+    generated_at: String,
+    shard: crate::shard::Shard,
+    last_sweep: SweepStatus<'a>,
+    profiles: Vec<ProfileStatus<'a>>,
+    alerts: Vec<AlertStatus<'a>>,
+}
+
+#[derive(Serialize)]
+struct SweepStatus<'a> {
+    started_at: String,
+    duration_seconds: f64,
+    #[serde(flatten)]
+    outcome: &'a ListOutcome,
+    profiles: usize,
+    details_read: usize,
+}
+
+#[derive(Serialize)]
+struct ProfileStatus<'a> {
+    id: u64,
+    name: &'a str,
+    organization: Option<&'a str>,
+    up: bool,
+    error: Option<&'a str>,
+    consecutive_failures: u32,
+    revision: Option<crate::model::ApiRevision>,
+    profile_type: Option<&'a str>,
+    status: Option<&'a str>,
+    connectivity: Option<&'a str>,
+    authentication: Option<&'a str>,
+    error_count_24h: Option<u64>,
+    last_sync: Option<String>,
+    last_sync_status: Option<&'a str>,
+    alerts: Vec<&'static str>,
+}
+
+#[derive(Serialize)]
+struct AlertStatus<'a> {
+    alertname: &'static str,
+    state: &'static str,
+    severity: &'a str,
+    profile_id: Option<u64>,
+    profile_name: &'a str,
+    organization: &'a str,
+    summary: &'a str,
+    description: &'a str,
+    active_since: String,
+    firing_since: Option<String>,
+}
+
+/// Serialises the status document once per sweep.
+pub fn status_document(snapshot: &Snapshot, judge: &Judge, now: SystemTime) -> Bytes {
+    let mut per_profile: BTreeMap<u64, Vec<&'static str>> = BTreeMap::new();
+    for a in judge.alerts() {
+        if let Some(id) = a.key.profile_id {
+            per_profile
+                .entry(id)
+                .or_default()
+                .push(a.key.alertname.as_str());
+        }
+    }
+    let profiles = snapshot
+        .profiles
+        .iter()
+        .map(|e| {
+            // Health fields only from a detail read in this sweep: stale data is not shown as current.
+            let fresh = if e.up { e.profile.as_deref() } else { None };
+            ProfileStatus {
+                id: e.id,
+                name: &e.name,
+                organization: e.organization.as_deref(),
+                up: e.up,
+                error: e.error.as_deref(),
+                consecutive_failures: e.consecutive_failures,
+                revision: fresh.map(|p| p.revision),
+                profile_type: e.profile.as_deref().and_then(|p| p.profile_type.as_deref()),
+                status: e.profile.as_deref().and_then(|p| p.status.as_deref()),
+                connectivity: fresh.and_then(|p| p.connectivity.as_deref()),
+                authentication: fresh.and_then(|p| p.authentication.as_deref()),
+                error_count_24h: fresh.and_then(|p| p.error_count_24h),
+                last_sync: fresh
+                    .and_then(|p| p.last_sync)
+                    .map(|s| rfc3339(SystemTime::UNIX_EPOCH + Duration::from_secs_f64(s.max(0.0)))),
+                last_sync_status: fresh.and_then(|p| p.last_sync_status.as_deref()),
+                alerts: per_profile.remove(&e.id).unwrap_or_default(),
+            }
+        })
+        .collect();
+    let alerts = judge
+        .alerts()
+        .map(|a| AlertStatus {
+            alertname: a.key.alertname.as_str(),
+            state: match a.state {
+                AlertState::Pending => "pending",
+                AlertState::Firing => "firing",
+                AlertState::Resolved => "resolved",
+            },
+            severity: &a.severity,
+            profile_id: a.key.profile_id,
+            profile_name: &a.profile_name,
+            organization: &a.organization,
+            summary: &a.summary,
+            description: &a.description,
+            active_since: rfc3339(a.active_since),
+            firing_since: a.firing_since.map(rfc3339),
+        })
+        .collect();
+    let doc = StatusDoc {
+        version: crate::VERSION,
+        ready: true,
+        generated_at: rfc3339(now),
+        shard: snapshot.shard,
+        last_sweep: SweepStatus {
+            started_at: rfc3339(snapshot.started_at),
+            duration_seconds: snapshot.duration.as_secs_f64(),
+            outcome: &snapshot.list,
+            profiles: snapshot.profiles.len(),
+            details_read: snapshot.profiles.iter().filter(|e| e.up).count(),
+        },
+        profiles,
+        alerts,
+    };
+    match serde_json::to_vec(&doc) {
+        Ok(v) => Bytes::from(v),
+        Err(e) => Bytes::from(format!(r#"{{"error":"cannot serialise status: {e}"}}"#)),
+    }
+}
+
+/// Resolves when SIGINT or SIGTERM arrives.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => tracing::info!("SIGINT received, shutting down"),
+        _ = term => tracing::info!("SIGTERM received, shutting down"),
+    }
+}
+
+/// Runs the daemon and its HTTP server until `shutdown` is cancelled: what `run` does.
+pub async fn run_with_server(
+    daemon: Daemon,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let state = daemon.state();
+    let server_shutdown = shutdown.clone();
+    let server = tokio::spawn(crate::server::serve(listener, state, async move {
+        server_shutdown.cancelled().await
+    }));
+    daemon.run(shutdown.clone()).await;
+    // The server stops accepting at once; give open connections a moment to finish.
+    match tokio::time::timeout(Duration::from_secs(5), server).await {
+        Ok(Ok(Ok(()))) => Ok(()),
+        Ok(Ok(Err(e))) => Err(e).context("HTTP server failed"),
+        Ok(Err(e)) => Err(e).context("HTTP server task panicked"),
+        Err(_) => {
+            tracing::warn!("HTTP connections still open after 5s; exiting anyway");
+            Ok(())
+        }
+    }
+}

@@ -22,6 +22,7 @@
 //! - [`metrics`]: every metric of the spec, rendered into bytes once per sweep.
 //! - [`server`]: the HTTP endpoints (`/metrics`, `/healthz`, `/readyz`, `/api/v1/status`, `/`).
 //! - [`daemon`]: the poll loop tying the above together, and graceful shutdown.
+//! - [`receivers`]: one file per receiver kind: alerts → HTTP request, pure.
 //! - [`report`]: the `once` command's table and JSON report.
 //! - [`simulator`]: a faithful simulation of the upstream API, for the demo, tests and benchmarks.
 //! - [`demo`]: simulator and daemon in one process.
@@ -36,6 +37,7 @@ pub mod demo;
 pub mod exposition;
 pub mod metrics;
 pub mod model;
+pub mod receivers;
 pub mod report;
 pub mod rules;
 pub mod server;

@@ -1,1 +1,158 @@
-fn main() {}
+//! The `inventory-monitor` binary: parses the command line, sets up logging, and hands
+//! over to the library. `anyhow` lives here, at the edge.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+use inventory_monitor::cli::{Cli, Command, LogFormat};
+use inventory_monitor::clock::SystemClock;
+use inventory_monitor::config::{self, Config};
+use inventory_monitor::daemon::{self, Daemon, LogSink};
+use inventory_monitor::{demo, report, simulator};
+use tokio_util::sync::CancellationToken;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    runtime.block_on(dispatch(cli))
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    match format {
+        LogFormat::Pretty => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+async fn dispatch(cli: Cli) -> ExitCode {
+    match cli.command {
+        None => match cli.config {
+            Some(path) => run(&path).await,
+            None => {
+                eprintln!(
+                    "error: nothing to do. Try `inventory-monitor demo`, or `inventory-monitor run --config FILE`; see --help"
+                );
+                ExitCode::from(2)
+            }
+        },
+        Some(Command::Run(args)) => run(&args.config).await,
+        Some(Command::Check(args)) => check(&args.config),
+        Some(Command::Once(args)) => report::once(&args.config, args.output).await,
+        Some(Command::Demo(args)) => demo::run(args).await,
+        Some(Command::NotifyTest(args)) => notify_test(&args.config),
+        Some(Command::Simulate(args)) => {
+            let shutdown = CancellationToken::new();
+            let stop = shutdown.clone();
+            tokio::spawn(async move {
+                daemon::shutdown_signal().await;
+                stop.cancel();
+            });
+            match simulator::run(args, async move { shutdown.cancelled().await }).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+    }
+}
+
+/// Loads and validates a config, printing every problem; `None` when it is not usable.
+fn load_config(path: &std::path::Path) -> Option<Config> {
+    match config::load(path) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            eprintln!("{}: {} problem(s):", path.display(), e.problems.len());
+            for p in &e.problems {
+                eprintln!("  {p}");
+            }
+            None
+        }
+    }
+}
+
+fn check(path: &std::path::Path) -> ExitCode {
+    match load_config(path) {
+        Some(c) => {
+            println!(
+                "{}: OK ({} receiver(s), shard {}/{})",
+                path.display(),
+                c.alerting.receivers.len(),
+                c.shard.index,
+                c.shard.count
+            );
+            ExitCode::SUCCESS
+        }
+        None => ExitCode::from(2),
+    }
+}
+
+fn notify_test(path: &std::path::Path) -> ExitCode {
+    let Some(config) = load_config(path) else {
+        return ExitCode::from(2);
+    };
+    eprintln!(
+        "notify-test: {} receiver(s) configured, but this version does not deliver notifications yet; nothing was sent",
+        config.alerting.receivers.len()
+    );
+    ExitCode::from(1)
+}
+
+async fn run(path: &std::path::Path) -> ExitCode {
+    let Some(config) = load_config(path) else {
+        return ExitCode::from(2);
+    };
+    match run_daemon(config).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run_daemon(config: Config) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let token = config.api.token().map_err(|p| anyhow::anyhow!("{p}"))?;
+    let listen = config.server.listen.clone();
+    for r in &config.alerting.receivers {
+        if r.kind != config::ReceiverKind::Log {
+            tracing::warn!(
+                receiver = %r.name,
+                "receiver kind {:?} is configured, but this version only delivers to `log` receivers",
+                r.kind
+            );
+        }
+    }
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    tracing::info!(listen = %listen, version = inventory_monitor::VERSION, "inventory-monitor started");
+    let daemon = Daemon::new(config, token, Arc::new(SystemClock), Box::new(LogSink))?;
+    let shutdown = CancellationToken::new();
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        daemon::shutdown_signal().await;
+        stop.cancel();
+    });
+    daemon::run_with_server(daemon, listener, shutdown).await
+}

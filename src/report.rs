@@ -1,1 +1,215 @@
-//! (in progress)
+//! The `once` command: one sweep, a report of every profile's health on stdout, and an
+//! exit code a script can act on (0 all healthy, 1 an alert condition holds, 2 an error).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use crate::cli::OutputFormat;
+use crate::clock::{Clock, SystemClock};
+use crate::daemon::{status_document, Daemon, NullSink};
+use crate::rules::Judge;
+use crate::snapshot::{ListOutcome, Snapshot};
+
+/// Runs `once`: load the config, sweep, print the report, pick the exit code.
+pub async fn once(path: &Path, output: OutputFormat) -> ExitCode {
+    let config = match crate::config::load(path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{}: {} problem(s):", path.display(), e.problems.len());
+            for p in &e.problems {
+                eprintln!("  {p}");
+            }
+            return ExitCode::from(2);
+        }
+    };
+    let token = match config.api.token() {
+        Ok(t) => t,
+        Err(p) => {
+            eprintln!("{p}");
+            return ExitCode::from(2);
+        }
+    };
+    let clock = Arc::new(SystemClock);
+    let mut daemon = match Daemon::new(config, token, clock.clone(), Box::new(NullSink)) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let outcome = daemon.sweep_once().await;
+    let now = clock.now();
+    let snapshot = &outcome.snapshot;
+    match output {
+        OutputFormat::Table => print!("{}", render_table(snapshot, daemon.judge(), now)),
+        OutputFormat::Json => {
+            let doc = status_document(snapshot, daemon.judge(), now);
+            println!("{}", String::from_utf8_lossy(&doc));
+        }
+    }
+    let code = exit_code(snapshot, daemon.judge());
+    if let ListOutcome::Failed { kind, message } = &snapshot.list {
+        eprintln!("error: {}: {message}", kind.describe());
+    } else if let ListOutcome::Incomplete { reason } = &snapshot.list {
+        eprintln!("error: the profile list could not be walked completely: {reason}");
+    }
+    ExitCode::from(code)
+}
+
+/// 2 when the list walk did not complete, 1 when any alert condition holds (pending or
+/// firing), 0 otherwise.
+pub fn exit_code(snapshot: &Snapshot, judge: &Judge) -> u8 {
+    if !snapshot.walk_complete() {
+        2
+    } else if judge.alerts().next().is_some() {
+        1
+    } else {
+        0
+    }
+}
+
+/// Makes a value safe for a one-line table cell: control characters escaped, long
+/// values cut with an ellipsis.
+fn cell(value: &str, max: usize) -> String {
+    let escaped: String = value
+        .chars()
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_default().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect();
+    if escaped.chars().count() > max {
+        let mut cut: String = escaped.chars().take(max.saturating_sub(1)).collect();
+        cut.push('…');
+        cut
+    } else {
+        escaped
+    }
+}
+
+fn age(now: SystemTime, unix: f64) -> String {
+    let then = SystemTime::UNIX_EPOCH + Duration::from_secs_f64(unix.max(0.0));
+    match now.duration_since(then) {
+        Ok(d) => format!(
+            "{} ago",
+            humantime::format_duration(Duration::from_secs(d.as_secs()))
+        ),
+        Err(e) => format!(
+            "in {}",
+            humantime::format_duration(Duration::from_secs(e.duration().as_secs()))
+        ),
+    }
+}
+
+/// The text table: one row per profile, then a summary line.
+pub fn render_table(snapshot: &Snapshot, judge: &Judge, now: SystemTime) -> String {
+    let mut alerts: BTreeMap<u64, Vec<&'static str>> = BTreeMap::new();
+    for a in judge.alerts() {
+        if let Some(id) = a.key.profile_id {
+            alerts.entry(id).or_default().push(a.key.alertname.as_str());
+        }
+    }
+    let header = [
+        "ID",
+        "NAME",
+        "ORGANIZATION",
+        "UP",
+        "CONNECTIVITY",
+        "AUTH",
+        "LAST SYNC",
+        "SYNC",
+        "ERR/24H",
+        "ALERTS",
+    ];
+    let unknown = || "-".to_string();
+    let mut rows: Vec<Vec<String>> = Vec::with_capacity(snapshot.profiles.len());
+    for e in &snapshot.profiles {
+        let fresh = if e.up { e.profile.as_deref() } else { None };
+        rows.push(vec![
+            e.id.to_string(),
+            cell(&e.name, 40),
+            cell(e.organization.as_deref().unwrap_or("-"), 24),
+            if e.up { "yes".into() } else { "no".into() },
+            fresh
+                .and_then(|p| p.connectivity.as_deref())
+                .map_or_else(unknown, |v| cell(v, 16)),
+            fresh
+                .and_then(|p| p.authentication.as_deref())
+                .map_or_else(unknown, |v| cell(v, 16)),
+            fresh
+                .and_then(|p| p.last_sync)
+                .map_or_else(unknown, |s| age(now, s)),
+            fresh
+                .and_then(|p| p.last_sync_status.as_deref())
+                .map_or_else(unknown, |v| cell(v, 12)),
+            fresh
+                .and_then(|p| p.error_count_24h)
+                .map_or_else(unknown, |n| n.to_string()),
+            alerts
+                .get(&e.id)
+                .map_or_else(unknown, |names| names.join(",")),
+        ]);
+    }
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in &rows {
+        for (w, c) in widths.iter_mut().zip(row) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let mut line = |cells: &mut dyn Iterator<Item = &str>| {
+        let mut l = String::new();
+        for (i, (c, w)) in cells.zip(&widths).enumerate() {
+            if i > 0 {
+                l.push_str("  ");
+            }
+            l.push_str(c);
+            let pad = w.saturating_sub(c.chars().count());
+            l.extend(std::iter::repeat(' ').take(pad));
+        }
+        out.push_str(l.trim_end());
+        out.push('\n');
+    };
+    line(&mut header.iter().copied());
+    for row in &rows {
+        line(&mut row.iter().map(String::as_str));
+    }
+    let with_alerts = alerts.len();
+    let read = snapshot.profiles.iter().filter(|e| e.up).count();
+    let api_down = judge.alerts().any(|a| a.key.profile_id.is_none());
+    let walk = match &snapshot.list {
+        ListOutcome::Complete => "complete".to_string(),
+        ListOutcome::Incomplete { reason } => format!("incomplete ({reason})"),
+        ListOutcome::Failed { kind, .. } => format!("failed: {}", kind.describe()),
+    };
+    let _ = writeln!(
+        out,
+        "\n{} profile(s), {} detail(s) read, {} with alert conditions{}; list walk {}; sweep took {:.2}s",
+        snapshot.profiles.len(),
+        read,
+        with_alerts,
+        if api_down { ", InventoryApiDown" } else { "" },
+        walk,
+        snapshot.duration.as_secs_f64()
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_escape_control_characters_and_cut_long_values() {
+        assert_eq!(cell("a\nb", 10), "a\\nb");
+        assert_eq!(cell("abcdef", 4), "abc…");
+        assert_eq!(cell("Lisboa — ä", 20), "Lisboa — ä");
+    }
+}

@@ -1,0 +1,453 @@
+//! The HTTP client for the upstream API (SPEC §1): it walks the profile list and fetches
+//! each profile's detail, gently and with suspicion.
+//!
+//! Gently: one keep-alive connection pool, at most `api.concurrency` requests in flight, an
+//! optional cap on request starts per second shared by every request, a timeout per
+//! request, retries with exponential backoff and full jitter on timeouts, connection
+//! errors, 5xx and 429, and `Retry-After` honoured.
+//!
+//! With suspicion: pagination that loops, shrinks, grows or repeats ids ends the walk
+//! cleanly as [`ListOutcome::Incomplete`]; `next` links and redirects to another origin are
+//! never followed (the token must not reach another host); bodies that are not the
+//! expected JSON are errors, counted in `invalid_bodies`, never panics.
+//!
+//! # Layout
+//!
+//! - this file: [`UpstreamClient`], its construction, and the detail fetches.
+//! - `walk`: the list walk and its consistency checks.
+//! - `request`: one GET with the timeout, retries, backoff and the request counter.
+//! - `pacer`: the shared cap on request starts per second.
+
+mod pacer;
+mod request;
+mod walk;
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use futures_util::stream::{self, StreamExt};
+use reqwest::header::HeaderValue;
+use reqwest::{StatusCode, Url};
+
+use crate::config::{ApiConfig, Secret};
+use crate::model::{ListItem, Profile};
+use crate::snapshot::ListOutcome;
+
+use pacer::Pacer;
+use request::{Endpoint, FetchError, Requester};
+
+/// Redirects followed at most, and only within the origin of the first URL.
+const MAX_REDIRECTS: usize = 5;
+
+/// Why a client could not be built. Messages never contain the token or the base URL's
+/// userinfo.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    /// `api.base_url` is not a usable http(s) URL.
+    #[error("api.base_url: {0}")]
+    BaseUrl(String),
+    /// `api.ca_file` could not be read.
+    #[error("api.ca_file: cannot read {path}: {source}")]
+    CaFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// `api.ca_file` holds no usable PEM certificate.
+    #[error("api.ca_file: {path} holds no usable PEM certificate{detail}")]
+    CaCertificates {
+        /// The file.
+        path: PathBuf,
+        /// What the PEM reader said, if anything (starts with `: `).
+        detail: String,
+    },
+    /// The token cannot travel in an HTTP header (control characters or non-ASCII).
+    #[error("the API token contains characters that cannot be sent in an HTTP header")]
+    Token,
+    /// The HTTP client could not be set up (TLS back end, ...).
+    #[error("cannot set up the HTTP client: {0}")]
+    Client(#[source] reqwest::Error),
+}
+
+/// What a list walk found.
+#[derive(Debug, Clone)]
+pub struct Walk {
+    /// Whether every page was read and the pages agreed.
+    pub outcome: ListOutcome,
+    /// The profiles listed, de-duplicated by id (the first occurrence wins), in list
+    /// order. Empty when the outcome is `Failed`; what could be read when `Incomplete`.
+    pub items: Vec<ListItem>,
+    /// List pages read successfully.
+    pub pages: usize,
+}
+
+/// What fetching one profile's detail gave.
+// The profile is not boxed: each result is moved once, straight into the snapshot, and a
+// box would only add an allocation per profile.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone)]
+pub enum DetailResult {
+    /// The detail, parsed.
+    Ok(Profile),
+    /// 404 (or 410): the profile no longer exists.
+    Gone,
+    /// Anything else: a human reason (status, timeout, invalid body), never a secret.
+    Failed(String),
+}
+
+/// The upstream API client. Cheap to clone: clones share the connection pool, the rate cap
+/// and the metrics.
+#[derive(Clone)]
+pub struct UpstreamClient {
+    /// Everything the clones share.
+    inner: Arc<Inner>,
+}
+
+/// The shared state of a client.
+struct Inner {
+    /// Sends every request.
+    requester: Requester,
+    /// `{base_url}/inventory_connection_profile/`, without a query.
+    list_url: Url,
+    /// `?name=` when not empty.
+    name_filter: String,
+    /// `limit` of list requests.
+    page_size: u32,
+    /// Requests in flight at once (at least 1).
+    concurrency: usize,
+    /// `inventory_monitor_upstream_invalid_bodies_total{endpoint}`.
+    invalid_bodies: prometheus::IntCounterVec,
+}
+
+impl fmt::Debug for UpstreamClient {
+    // By hand: nothing of the token, and the pool's internals are noise.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UpstreamClient")
+            .field("list_path", &self.inner.list_url.path())
+            .field("page_size", &self.inner.page_size)
+            .field("concurrency", &self.inner.concurrency)
+            .finish_non_exhaustive()
+    }
+}
+
+impl UpstreamClient {
+    /// Builds a client from the `[api]` settings and the token.
+    ///
+    /// `requests` must have the labels `endpoint` and `code`, `invalid_bodies` the label
+    /// `endpoint`; a counter vector with other labels is left alone rather than panicking.
+    pub fn new(
+        api: &ApiConfig,
+        token: Secret,
+        requests: prometheus::IntCounterVec,
+        invalid_bodies: prometheus::IntCounterVec,
+    ) -> Result<Self, UpstreamError> {
+        let list_url = list_endpoint(&api.base_url)?;
+        let mut auth = HeaderValue::try_from(format!("Bearer {}", token.expose()))
+            .map_err(|_| UpstreamError::Token)?;
+        auth.set_sensitive(true);
+
+        let mut builder = reqwest::Client::builder()
+            .user_agent(format!("inventory-monitor/{}", crate::VERSION))
+            .redirect(reqwest::redirect::Policy::custom(|attempt| {
+                let same_origin = attempt
+                    .previous()
+                    .first()
+                    .is_some_and(|first| same_origin(first, attempt.url()));
+                if same_origin && attempt.previous().len() <= MAX_REDIRECTS {
+                    attempt.follow()
+                } else {
+                    attempt.stop()
+                }
+            }))
+            .connect_timeout(api.timeout)
+            .pool_max_idle_per_host(api.concurrency.max(1) as usize);
+        if let Some(path) = api.ca_file.as_ref().filter(|p| !p.as_os_str().is_empty()) {
+            for certificate in read_ca_file(path)? {
+                builder = builder.add_root_certificate(certificate);
+            }
+        }
+        let http = builder.build().map_err(UpstreamError::Client)?;
+
+        Ok(Self {
+            inner: Arc::new(Inner {
+                requester: Requester {
+                    http,
+                    auth,
+                    token,
+                    timeout: api.timeout,
+                    retries: api.retries,
+                    pacer: Pacer::new(api.max_requests_per_second),
+                    requests,
+                },
+                list_url,
+                name_filter: api.name_filter.clone(),
+                page_size: api.page_size.clamp(1, 100),
+                concurrency: api.concurrency.max(1) as usize,
+                invalid_bodies,
+            }),
+        })
+    }
+
+    /// Fetches the details of `ids`, at most `api.concurrency` at once; the results are in
+    /// the order of `ids`.
+    pub async fn fetch_details(&self, ids: &[u64]) -> Vec<(u64, DetailResult)> {
+        // Unordered so that one slow profile does not hold back the others' slots; the
+        // index puts the results back in order.
+        let mut results: Vec<Option<DetailResult>> = vec![None; ids.len()];
+        let mut done = stream::iter(ids.iter().copied().enumerate())
+            .map(|(index, id)| async move { (index, self.fetch_detail(id).await) })
+            .buffer_unordered(self.inner.concurrency);
+        while let Some((index, result)) = done.next().await {
+            results[index] = Some(result);
+        }
+        ids.iter()
+            .zip(results)
+            .map(|(id, result)| {
+                let result = result
+                    .unwrap_or_else(|| DetailResult::Failed("detail was not fetched".to_string()));
+                (*id, result)
+            })
+            .collect()
+    }
+
+    /// Fetches one profile's detail.
+    pub async fn fetch_detail(&self, id: u64) -> DetailResult {
+        let inner = &self.inner;
+        let url = match inner.list_url.join(&format!("{id}/")) {
+            Ok(url) => url,
+            Err(e) => return DetailResult::Failed(format!("cannot build the detail URL: {e}")),
+        };
+        match inner.requester.get(Endpoint::Detail, &url).await {
+            Ok(body) => match Profile::parse_detail(&body) {
+                Ok(profile) if profile.id == id => DetailResult::Ok(profile),
+                Ok(profile) => {
+                    self.invalid_detail(id, &format!("the body describes profile {}", profile.id))
+                }
+                Err(e) => self.invalid_detail(id, &e.to_string()),
+            },
+            Err(FetchError::TooLarge) => self.invalid_detail(id, &FetchError::TooLarge.to_string()),
+            Err(e) if matches!(e.status(), Some(StatusCode::NOT_FOUND | StatusCode::GONE)) => {
+                DetailResult::Gone
+            }
+            Err(e) => DetailResult::Failed(inner.requester.scrub(&e.to_string())),
+        }
+    }
+
+    /// Counts and describes a detail body we could not use.
+    fn invalid_detail(&self, id: u64, why: &str) -> DetailResult {
+        self.count_invalid(Endpoint::Detail);
+        let reason = self.inner.requester.scrub(&format!("invalid body: {why}"));
+        tracing::warn!(profile_id = id, reason = %reason, "unreadable profile detail");
+        DetailResult::Failed(reason)
+    }
+
+    fn count_invalid(&self, endpoint: Endpoint) {
+        if let Ok(counter) = self
+            .inner
+            .invalid_bodies
+            .get_metric_with_label_values(&[endpoint.as_str()])
+        {
+            counter.inc();
+        }
+    }
+}
+
+/// `{base_url}/inventory_connection_profile/`, checked. Messages never repeat the URL: it
+/// may hold credentials.
+fn list_endpoint(base_url: &str) -> Result<Url, UpstreamError> {
+    let base_url = base_url.trim();
+    if base_url.is_empty() {
+        return Err(UpstreamError::BaseUrl("is empty".to_string()));
+    }
+    let mut url =
+        Url::parse(base_url).map_err(|e| UpstreamError::BaseUrl(format!("not a URL ({e})")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(UpstreamError::BaseUrl(
+            "must start with http:// or https://".to_string(),
+        ));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(UpstreamError::BaseUrl(
+            "must not contain credentials (user:password@); the token is sent in a header"
+                .to_string(),
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(UpstreamError::BaseUrl(
+            "must not have a query (?...) or fragment (#...)".to_string(),
+        ));
+    }
+    let path = format!(
+        "{}/inventory_connection_profile/",
+        url.path().trim_end_matches('/')
+    );
+    url.set_path(&path);
+    Ok(url)
+}
+
+/// True when `b` is on the same origin as `a` (scheme, host and port) and carries no
+/// userinfo: the only places our token may go.
+fn same_origin(a: &Url, b: &Url) -> bool {
+    a.scheme() == b.scheme()
+        && a.host_str() == b.host_str()
+        && a.port_or_known_default() == b.port_or_known_default()
+        && b.username().is_empty()
+        && b.password().is_none()
+}
+
+/// Reads the extra root certificates of `api.ca_file`.
+fn read_ca_file(path: &std::path::Path) -> Result<Vec<reqwest::Certificate>, UpstreamError> {
+    let pem = std::fs::read(path).map_err(|source| UpstreamError::CaFile {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let certificates =
+        reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| UpstreamError::CaCertificates {
+            path: path.to_path_buf(),
+            detail: format!(": {e}"),
+        })?;
+    if certificates.is_empty() {
+        return Err(UpstreamError::CaCertificates {
+            path: path.to_path_buf(),
+            detail: String::new(),
+        });
+    }
+    Ok(certificates)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url(text: &str) -> Url {
+        Url::parse(text).unwrap_or_else(|e| panic!("{text}: {e}"))
+    }
+
+    #[test]
+    fn list_endpoint_appends_the_collection_path() {
+        for base in [
+            "https://control.example.com/api/v1",
+            "https://control.example.com/api/v1/",
+            " https://control.example.com/api/v1// ",
+        ] {
+            let list = list_endpoint(base).unwrap_or_else(|e| panic!("{base}: {e}"));
+            assert_eq!(
+                list.as_str(),
+                "https://control.example.com/api/v1/inventory_connection_profile/"
+            );
+        }
+        let root = list_endpoint("http://127.0.0.1:8080").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            root.as_str(),
+            "http://127.0.0.1:8080/inventory_connection_profile/"
+        );
+    }
+
+    #[test]
+    fn bad_base_urls_are_refused_without_repeating_them() {
+        for base in [
+            "",
+            "control.example.com/api",
+            "ftp://control.example.com/api",
+            "https://admin:hunter2@control.example.com/api",
+            "https://control.example.com/api?token=hunter2",
+        ] {
+            let error = list_endpoint(base).map(|u| u.to_string());
+            let Err(error) = error else {
+                panic!("{base:?} was accepted");
+            };
+            assert!(!error.to_string().contains("hunter2"), "{error}");
+        }
+    }
+
+    #[test]
+    fn same_origin_compares_scheme_host_and_port() {
+        let base = url("https://api.example.com/api/v1/");
+        assert!(same_origin(
+            &base,
+            &url("https://api.example.com:443/other?x=1")
+        ));
+        assert!(!same_origin(&base, &url("http://api.example.com/api/v1/")));
+        assert!(!same_origin(
+            &base,
+            &url("https://api.example.com:8443/api/v1/")
+        ));
+        assert!(!same_origin(
+            &base,
+            &url("https://evil.example.com/api/v1/")
+        ));
+        assert!(!same_origin(
+            &base,
+            &url("https://u:p@api.example.com/api/v1/")
+        ));
+    }
+
+    #[test]
+    fn token_with_a_newline_is_refused() {
+        let api = ApiConfig {
+            base_url: "http://127.0.0.1:1/api".to_string(),
+            ..ApiConfig::default()
+        };
+        let counters = || {
+            prometheus::IntCounterVec::new(prometheus::Opts::new("t", "t"), &["endpoint", "code"])
+                .unwrap_or_else(|e| panic!("{e}"))
+        };
+        let result = UpstreamClient::new(&api, Secret::new("abc\ndef"), counters(), counters());
+        assert!(matches!(result, Err(UpstreamError::Token)));
+    }
+
+    /// A throwaway self-signed CA certificate (no key kept anywhere).
+    const TEST_CA: &str = "-----BEGIN CERTIFICATE-----
+MIIBnjCCAUOgAwIBAgIURGUOxKW+YRdRHZYruSSM4hlnV+UwCgYIKoZIzj0EAwIw
+JDEiMCAGA1UEAwwZaW52ZW50b3J5LW1vbml0b3IgdGVzdCBDQTAeFw0yNjExMjgw
+NDU3MDRaFw0zNjExMjUwNDU3MDRaMCQxIjAgBgNVBAMMGWludmVudG9yeS1tb25p
+dG9yIHRlc3QgQ0EwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAATdPVGv0GzPord+
+VkpUSEq6fMRofqVGgzQEUYN4yEYYs4gxqllzkKRXNC3iZy4EJETh6KbmQo5u+ale
+u/ItJzJuo1MwUTAdBgNVHQ4EFgQUAQrPAunxfSGdMeur5Vz2NdEnkkswHwYDVR0j
+BBgwFoAUAQrPAunxfSGdMeur5Vz2NdEnkkswDwYDVR0TAQH/BAUwAwEB/zAKBggq
+hkjOPQQDAgNJADBGAiEA706SlsuQ2BSlbtrEvb+PS9IgW9qk5HcR4Sh0hRpZ5h0C
+IQDOq5B0MZM0CXitoKaTrJxlYi2LLz5lSGn5B0M/B9Xc3w==
+-----END CERTIFICATE-----
+";
+
+    #[test]
+    fn ca_file_roots_are_added() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("ca.pem");
+        std::fs::write(&path, format!("{TEST_CA}{TEST_CA}")).unwrap_or_else(|e| panic!("{e}"));
+        let certificates = read_ca_file(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(certificates.len(), 2);
+
+        let api = ApiConfig {
+            base_url: "https://control.example.com/api/v1".to_string(),
+            ca_file: Some(path),
+            ..ApiConfig::default()
+        };
+        let counters = || {
+            prometheus::IntCounterVec::new(prometheus::Opts::new("t", "t"), &["endpoint", "code"])
+                .unwrap_or_else(|e| panic!("{e}"))
+        };
+        let client = UpstreamClient::new(&api, Secret::new("t"), counters(), counters());
+        assert!(client.is_ok(), "{:?}", client.err());
+    }
+
+    #[test]
+    fn unreadable_ca_file_is_an_error_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let missing = dir.path().join("missing.pem");
+        let Err(error) = read_ca_file(&missing) else {
+            panic!("a missing file was accepted");
+        };
+        assert!(error.to_string().contains("missing.pem"), "{error}");
+
+        let junk = dir.path().join("junk.pem");
+        std::fs::write(&junk, "not a certificate").unwrap_or_else(|e| panic!("{e}"));
+        assert!(matches!(
+            read_ca_file(&junk),
+            Err(UpstreamError::CaCertificates { .. })
+        ));
+    }
+}

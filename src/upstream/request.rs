@@ -1,0 +1,517 @@
+//! One GET against the upstream: the rate cap, the timeout, the bearer token, retries with
+//! backoff and `Retry-After`, a bounded body, and one count per attempt in
+//! `inventory_monitor_upstream_requests_total`.
+
+use std::error::Error as _;
+use std::fmt;
+use std::time::{Duration, Instant, SystemTime};
+
+use rand::Rng;
+use reqwest::header::{HeaderValue, AUTHORIZATION, RETRY_AFTER};
+use reqwest::{StatusCode, Url};
+
+use super::pacer::Pacer;
+use crate::config::Secret;
+
+/// The largest body we read; anything longer is treated as malformed. A list page of 100
+/// profiles is a few tens of KiB, a detail a few KiB: this only stops a runaway upstream
+/// from filling our memory.
+pub(crate) const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+
+/// How much of an error response's body we read (and throw away) so that the connection
+/// can go back to the keep-alive pool.
+const MAX_DRAINED_BYTES: usize = 64 * 1024;
+
+/// First backoff ceiling; it doubles with each retry.
+const BACKOFF_BASE: Duration = Duration::from_millis(100);
+
+/// Largest backoff ceiling.
+const BACKOFF_CAP: Duration = Duration::from_secs(5);
+
+/// Largest `Retry-After` we honour; an upstream asking for more is retried after this.
+const RETRY_AFTER_CAP: Duration = Duration::from_secs(60);
+
+/// Longest error text we keep (transport error chains can be long).
+const MAX_MESSAGE_CHARS: usize = 400;
+
+/// Which API endpoint a request is for: the `endpoint` label of the metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Endpoint {
+    /// `GET …/inventory_connection_profile/?limit=…`
+    List,
+    /// `GET …/inventory_connection_profile/{id}/`
+    Detail,
+}
+
+impl Endpoint {
+    /// The label value.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Endpoint::List => "list",
+            Endpoint::Detail => "detail",
+        }
+    }
+}
+
+/// Why a GET gave no 2xx body, after whatever retries it deserved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum FetchError {
+    /// A non-2xx answer: one we do not retry, or a retryable one on the last attempt.
+    Status {
+        /// The last status received.
+        status: StatusCode,
+        /// Attempts made.
+        attempts: u32,
+    },
+    /// Every attempt timed out.
+    Timeout {
+        /// The per-request timeout.
+        after: Duration,
+        /// Attempts made.
+        attempts: u32,
+    },
+    /// Connection refused, reset, DNS, TLS, ...
+    Transport {
+        /// What happened (no URL, no token).
+        detail: String,
+        /// Attempts made.
+        attempts: u32,
+    },
+    /// A 2xx body longer than [`MAX_BODY_BYTES`].
+    TooLarge,
+}
+
+impl FetchError {
+    /// The status of the last answer, if there was one.
+    pub(crate) fn status(&self) -> Option<StatusCode> {
+        match self {
+            FetchError::Status { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for FetchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let attempts = match self {
+            FetchError::Status { status, attempts } => {
+                write!(f, "HTTP {status}")?;
+                *attempts
+            }
+            FetchError::Timeout { after, attempts } => {
+                write!(f, "timed out after {}", humantime::format_duration(*after))?;
+                *attempts
+            }
+            FetchError::Transport { detail, attempts } => {
+                f.write_str(detail)?;
+                *attempts
+            }
+            FetchError::TooLarge => {
+                return write!(f, "body larger than {} MiB", MAX_BODY_BYTES >> 20);
+            }
+        };
+        if attempts > 1 {
+            write!(f, " (gave up after {attempts} attempts)")?;
+        }
+        Ok(())
+    }
+}
+
+/// How one attempt failed.
+#[derive(Debug)]
+enum AttemptError {
+    /// A non-2xx status, with the wait the server asked for (429 and 503 only).
+    Status {
+        /// The status.
+        status: StatusCode,
+        /// `Retry-After`, capped.
+        retry_after: Option<Duration>,
+    },
+    /// The per-request timeout elapsed (connecting, waiting or reading the body).
+    Timeout,
+    /// Any other transport failure.
+    Transport {
+        /// What happened.
+        detail: String,
+        /// Worth another try (connection problems are; a request we cannot build is not).
+        retryable: bool,
+    },
+    /// The body was too long.
+    TooLarge,
+}
+
+impl AttemptError {
+    fn retryable(&self) -> bool {
+        match self {
+            AttemptError::Status { status, .. } => {
+                *status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()
+            }
+            AttemptError::Timeout => true,
+            AttemptError::Transport { retryable, .. } => *retryable,
+            AttemptError::TooLarge => false,
+        }
+    }
+
+    fn into_fetch_error(self, attempts: u32, timeout: Duration) -> FetchError {
+        match self {
+            AttemptError::Status { status, .. } => FetchError::Status { status, attempts },
+            AttemptError::Timeout => FetchError::Timeout {
+                after: timeout,
+                attempts,
+            },
+            AttemptError::Transport { detail, .. } => FetchError::Transport { detail, attempts },
+            AttemptError::TooLarge => FetchError::TooLarge,
+        }
+    }
+}
+
+/// Sends GETs the careful way. Shared by every list and detail request of a client.
+pub(crate) struct Requester {
+    /// The connection pool.
+    pub(crate) http: reqwest::Client,
+    /// `Bearer <token>`, marked sensitive so that no `Debug` of a request shows it.
+    pub(crate) auth: HeaderValue,
+    /// The token itself, only to scrub it out of any text we produce.
+    pub(crate) token: Secret,
+    /// Per-request timeout.
+    pub(crate) timeout: Duration,
+    /// Retries after the first attempt.
+    pub(crate) retries: u32,
+    /// The shared cap on request starts.
+    pub(crate) pacer: Pacer,
+    /// `inventory_monitor_upstream_requests_total{endpoint, code}`.
+    pub(crate) requests: prometheus::IntCounterVec,
+}
+
+impl Requester {
+    /// GETs `url`, retrying timeouts, connection errors, 5xx and 429, and returns the body
+    /// of the first 2xx answer.
+    pub(crate) async fn get(&self, endpoint: Endpoint, url: &Url) -> Result<Vec<u8>, FetchError> {
+        let target = log_target(url);
+        let mut attempt: u32 = 0;
+        loop {
+            attempt += 1;
+            self.pacer.wait().await;
+            tracing::debug!(
+                endpoint = endpoint.as_str(),
+                method = "GET",
+                path = %target,
+                attempt,
+                "upstream request"
+            );
+            let started = Instant::now();
+            let error = match self.attempt(endpoint, url).await {
+                Ok(body) => {
+                    tracing::debug!(
+                        endpoint = endpoint.as_str(),
+                        path = %target,
+                        bytes = body.len(),
+                        elapsed_ms = started.elapsed().as_millis() as u64,
+                        "upstream answer"
+                    );
+                    return Ok(body);
+                }
+                Err(error) => error,
+            };
+            if !error.retryable() {
+                // Not worth retrying (401, 404, ...): the caller decides how loud to be.
+                return Err(error.into_fetch_error(attempt, self.timeout));
+            }
+            if attempt > self.retries {
+                let error = error.into_fetch_error(attempt, self.timeout);
+                tracing::warn!(
+                    endpoint = endpoint.as_str(),
+                    path = %target,
+                    error = %self.scrub(&error.to_string()),
+                    "upstream request failed; giving up"
+                );
+                return Err(error);
+            }
+            let mut wait = full_jitter(backoff_ceiling(attempt - 1));
+            if let AttemptError::Status {
+                retry_after: Some(asked),
+                ..
+            } = &error
+            {
+                wait = wait.max(*asked);
+            }
+            tracing::debug!(
+                endpoint = endpoint.as_str(),
+                path = %target,
+                attempt,
+                error = ?error_kind(&error),
+                wait_ms = wait.as_millis() as u64,
+                "upstream request failed; retrying"
+            );
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// One attempt, counted in the requests metric.
+    async fn attempt(&self, endpoint: Endpoint, url: &Url) -> Result<Vec<u8>, AttemptError> {
+        let sent = self
+            .http
+            .get(url.clone())
+            .header(AUTHORIZATION, self.auth.clone())
+            .timeout(self.timeout)
+            .send()
+            .await;
+        let mut response = match sent {
+            Ok(response) => response,
+            Err(e) => {
+                let (code, error) = self.classify(&e);
+                self.count(endpoint, code);
+                return Err(error);
+            }
+        };
+        let status = response.status();
+        self.count(endpoint, status.as_str());
+        if !status.is_success() {
+            let retry_after = if status == StatusCode::TOO_MANY_REQUESTS
+                || status == StatusCode::SERVICE_UNAVAILABLE
+            {
+                response
+                    .headers()
+                    .get(RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| parse_retry_after(v, SystemTime::now()))
+                    .map(|d| d.min(RETRY_AFTER_CAP))
+            } else {
+                None
+            };
+            drain(&mut response).await;
+            return Err(AttemptError::Status {
+                status,
+                retry_after,
+            });
+        }
+        if response
+            .content_length()
+            .is_some_and(|len| len > MAX_BODY_BYTES as u64)
+        {
+            return Err(AttemptError::TooLarge);
+        }
+        let expected = response.content_length().unwrap_or(0) as usize;
+        let mut body = Vec::with_capacity(expected.min(MAX_BODY_BYTES));
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) => {
+                    if body.len() + chunk.len() > MAX_BODY_BYTES {
+                        return Err(AttemptError::TooLarge);
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                Ok(None) => return Ok(body),
+                // Already counted under the status; a body that breaks off is retried
+                // like any transport failure.
+                Err(e) => return Err(self.classify(&e).1),
+            }
+        }
+    }
+
+    /// The metric code and the attempt error for a transport failure.
+    fn classify(&self, e: &reqwest::Error) -> (&'static str, AttemptError) {
+        if e.is_timeout() {
+            ("timeout", AttemptError::Timeout)
+        } else if e.is_connect() {
+            (
+                "connect_error",
+                AttemptError::Transport {
+                    detail: self.scrub(&format!("cannot connect: {}", error_chain(e))),
+                    retryable: true,
+                },
+            )
+        } else {
+            (
+                "error",
+                AttemptError::Transport {
+                    detail: self.scrub(&error_chain(e)),
+                    retryable: !(e.is_builder() || e.is_redirect() || e.is_decode()),
+                },
+            )
+        }
+    }
+
+    fn count(&self, endpoint: Endpoint, code: &str) {
+        // `get_metric_with_label_values` rather than `with_label_values`: a counter with
+        // other label names must cost us a metric, not a panic.
+        if let Ok(counter) = self
+            .requests
+            .get_metric_with_label_values(&[endpoint.as_str(), code])
+        {
+            counter.inc();
+        }
+    }
+
+    /// `text` with any occurrence of the token replaced and its length bounded: the last
+    /// line of defence for messages built from what the network told us.
+    pub(crate) fn scrub(&self, text: &str) -> String {
+        let token = self.token.expose();
+        let mut out = if token.is_empty() {
+            text.to_string()
+        } else {
+            text.replace(token, "<redacted>")
+        };
+        if out.chars().count() > MAX_MESSAGE_CHARS {
+            out = out.chars().take(MAX_MESSAGE_CHARS).collect::<String>() + "…";
+        }
+        out
+    }
+}
+
+/// Reads and discards a little of an error answer, so the connection can be reused.
+async fn drain(response: &mut reqwest::Response) {
+    let mut read = 0;
+    while let Ok(Some(chunk)) = response.chunk().await {
+        read += chunk.len();
+        if read > MAX_DRAINED_BYTES {
+            break;
+        }
+    }
+}
+
+/// A short name for an attempt error, for debug logs.
+fn error_kind(error: &AttemptError) -> String {
+    match error {
+        AttemptError::Status { status, .. } => status.as_str().to_string(),
+        AttemptError::Timeout => "timeout".to_string(),
+        AttemptError::Transport { detail, .. } => detail.clone(),
+        AttemptError::TooLarge => "too large".to_string(),
+    }
+}
+
+/// The error and its causes, without the URL reqwest would otherwise include.
+fn error_chain(e: &reqwest::Error) -> String {
+    let mut text = String::from("request failed");
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        // Layers often repeat their inner error's text; say each thing once.
+        if !text.ends_with(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// What a log line shows of a URL: path and query only, never userinfo or host.
+pub(crate) fn log_target(url: &Url) -> String {
+    match url.query() {
+        Some(query) => format!("{}?{}", url.path(), query),
+        None => url.path().to_string(),
+    }
+}
+
+/// The backoff ceiling before retry number `retry + 1`: 100 ms doubling, at most 5 s.
+pub(crate) fn backoff_ceiling(retry: u32) -> Duration {
+    BACKOFF_BASE
+        .saturating_mul(2u32.saturating_pow(retry))
+        .min(BACKOFF_CAP)
+}
+
+/// A uniformly random wait in `0..=ceiling` ("full jitter"), so clients that failed
+/// together do not retry together.
+fn full_jitter(ceiling: Duration) -> Duration {
+    let max = u64::try_from(ceiling.as_millis()).unwrap_or(u64::MAX);
+    Duration::from_millis(rand::thread_rng().gen_range(0..=max))
+}
+
+/// Parses `Retry-After`: delta-seconds or an HTTP date (a date in the past means now).
+pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_takes_seconds_and_http_dates() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_225_600);
+        assert_eq!(parse_retry_after("7", now), Some(Duration::from_secs(7)));
+        assert_eq!(parse_retry_after(" 0 ", now), Some(Duration::ZERO));
+        let later = httpdate::fmt_http_date(now + Duration::from_secs(30));
+        assert_eq!(
+            parse_retry_after(&later, now),
+            Some(Duration::from_secs(30))
+        );
+        let earlier = httpdate::fmt_http_date(now - Duration::from_secs(30));
+        assert_eq!(parse_retry_after(&earlier, now), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(parse_retry_after("-5", now), None);
+        assert_eq!(parse_retry_after("", now), None);
+    }
+
+    #[test]
+    fn backoff_doubles_from_100ms_and_stops_at_5s() {
+        assert_eq!(backoff_ceiling(0), Duration::from_millis(100));
+        assert_eq!(backoff_ceiling(1), Duration::from_millis(200));
+        assert_eq!(backoff_ceiling(5), Duration::from_millis(3200));
+        assert_eq!(backoff_ceiling(6), Duration::from_secs(5));
+        assert_eq!(backoff_ceiling(u32::MAX), Duration::from_secs(5));
+    }
+
+    #[test]
+    fn jitter_stays_within_the_ceiling() {
+        let ceiling = Duration::from_millis(100);
+        let waits: Vec<Duration> = (0..200).map(|_| full_jitter(ceiling)).collect();
+        assert!(waits.iter().all(|w| *w <= ceiling));
+        // Full jitter spreads the waits: 200 draws from 0..=100 ms are not all alike.
+        assert!(waits.iter().any(|w| *w != waits[0]));
+    }
+
+    #[test]
+    fn only_5xx_429_timeouts_and_connection_errors_are_retried() {
+        let status = |code: u16| AttemptError::Status {
+            status: StatusCode::from_u16(code).unwrap_or(StatusCode::IM_A_TEAPOT),
+            retry_after: None,
+        };
+        for code in [500, 502, 503, 504, 429] {
+            assert!(status(code).retryable(), "{code}");
+        }
+        for code in [400, 401, 403, 404, 410, 302] {
+            assert!(!status(code).retryable(), "{code}");
+        }
+        assert!(AttemptError::Timeout.retryable());
+        assert!(!AttemptError::TooLarge.retryable());
+    }
+
+    #[test]
+    fn messages_say_what_happened_and_how_often() {
+        let e = FetchError::Status {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            attempts: 4,
+        };
+        assert_eq!(
+            e.to_string(),
+            "HTTP 503 Service Unavailable (gave up after 4 attempts)"
+        );
+        let e = FetchError::Status {
+            status: StatusCode::FORBIDDEN,
+            attempts: 1,
+        };
+        assert_eq!(e.to_string(), "HTTP 403 Forbidden");
+        let e = FetchError::Timeout {
+            after: Duration::from_secs(10),
+            attempts: 2,
+        };
+        assert_eq!(
+            e.to_string(),
+            "timed out after 10s (gave up after 2 attempts)"
+        );
+    }
+
+    #[test]
+    fn log_target_shows_no_userinfo_or_host() {
+        let url = Url::parse("https://user:pw@api.example.com/api/v1/x/?limit=1&offset=0");
+        let url = url.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(log_target(&url), "/api/v1/x/?limit=1&offset=0");
+    }
+}

@@ -1,0 +1,412 @@
+//! The list walk: every page of `inventory_connection_profile/`, checked for consistency.
+//!
+//! When the first page gives a `count`, the remaining pages are fetched concurrently by
+//! offset, and the walk is complete only if every page reports the same count, no id
+//! repeats, every item is readable, and the distinct ids add up to the count. Without a
+//! usable `count`, the walk follows `next` links one by one, on the base URL's origin only,
+//! and stops at a link it has already followed or after [`MAX_FOLLOWED_PAGES`].
+
+use std::collections::HashSet;
+
+use futures_util::stream::{self, StreamExt};
+use reqwest::{StatusCode, Url};
+
+use super::request::{log_target, Endpoint, FetchError};
+use super::{same_origin, UpstreamClient, Walk};
+use crate::model::{ListItem, ListPage};
+use crate::snapshot::{ApiFailure, ListOutcome};
+
+/// A `count` above this is not believed: the answer is treated as malformed rather than
+/// starting a walk of that many pages.
+const MAX_COUNT: u64 = 10_000_000;
+
+/// Pages followed at most by `next` links when the API gives no count.
+const MAX_FOLLOWED_PAGES: usize = 100_000;
+
+/// Why a page could not be read.
+struct PageError {
+    /// How the walk would fail because of it.
+    kind: ApiFailure,
+    /// What happened (no token).
+    message: String,
+}
+
+impl PageError {
+    /// 401 and 403 end the walk wherever they happen: the token no longer works.
+    fn is_auth(&self) -> bool {
+        matches!(self.kind, ApiFailure::Unauthorized | ApiFailure::Forbidden)
+    }
+}
+
+impl UpstreamClient {
+    /// Walks the whole profile list.
+    pub async fn walk(&self) -> Walk {
+        let first_url = self.page_url(0, self.inner.page_size);
+        let first = match self.fetch_page(&first_url).await {
+            Ok(page) => page,
+            Err(e) => return failed(e.kind, e.message),
+        };
+        let walk = match first.count {
+            Some(count) if count > MAX_COUNT => failed(
+                ApiFailure::BadResponse,
+                format!("the API claims {count} profiles, more than the {MAX_COUNT} we accept"),
+            ),
+            Some(count) => self.walk_by_offset(first, count).await,
+            None => self.walk_by_next(first, first_url).await,
+        };
+        match &walk.outcome {
+            ListOutcome::Complete => tracing::debug!(
+                profiles = walk.items.len(),
+                pages = walk.pages,
+                "profile list read"
+            ),
+            ListOutcome::Incomplete { reason } => tracing::warn!(
+                profiles = walk.items.len(),
+                pages = walk.pages,
+                reason = %reason,
+                "profile list read incompletely"
+            ),
+            ListOutcome::Failed { message, .. } => {
+                tracing::warn!(reason = %message, "profile list could not be read")
+            }
+        }
+        walk
+    }
+
+    /// The rest of the pages by offset, concurrently, after a first page that gave `count`.
+    async fn walk_by_offset(&self, first: ListPage, count: u64) -> Walk {
+        // An API that serves fewer items than asked (a server-side maximum `limit`) is
+        // walked in steps of what it serves, so no item falls between two pages.
+        let served = (first.items.len() + first.bad_items) as u64;
+        let limit = if served > 0 && served < u64::from(self.inner.page_size) && served < count {
+            tracing::debug!(served, "the API serves fewer items per page than asked");
+            served
+        } else {
+            u64::from(self.inner.page_size)
+        };
+        let mut collector = Collector::default();
+        collector.add(first);
+
+        let offsets: Vec<u64> = (limit..count)
+            .step_by(usize::try_from(limit).unwrap_or(usize::MAX))
+            .collect();
+        let mut results: Vec<Option<Result<ListPage, PageError>>> = Vec::new();
+        results.resize_with(offsets.len(), || None);
+        {
+            let mut pages = stream::iter(offsets.iter().copied().enumerate())
+                .map(|(index, offset)| async move {
+                    let url = self.page_url(offset, limit as u32);
+                    (index, self.fetch_page(&url).await)
+                })
+                .buffer_unordered(self.inner.concurrency);
+            while let Some((index, result)) = pages.next().await {
+                if let Err(e) = &result {
+                    if e.is_auth() {
+                        // Dropping the stream cancels the pages still in flight.
+                        return failed(e.kind, e.message.clone());
+                    }
+                }
+                results[index] = Some(result);
+            }
+        }
+
+        // Merged in offset order, so "first seen wins" does not depend on timing.
+        for (offset, result) in offsets.into_iter().zip(results) {
+            match result {
+                Some(Ok(page)) => {
+                    if page.count != Some(count) {
+                        let now = page.count.map_or("no count".to_string(), |c| c.to_string());
+                        collector.problem(format!(
+                            "the list changed during the walk: the first page counted {count} \
+                             profiles, the page at offset {offset} {now}"
+                        ));
+                    }
+                    collector.add(page);
+                }
+                Some(Err(e)) => {
+                    collector.problem(format!("the page at offset {offset} failed: {}", e.message))
+                }
+                None => collector.problem(format!("the page at offset {offset} was not read")),
+            }
+        }
+        collector.finish(Some(count))
+    }
+
+    /// Follows `next` links one page at a time, for an API that gives no usable count.
+    async fn walk_by_next(&self, first: ListPage, first_url: Url) -> Walk {
+        let mut collector = Collector::default();
+        let mut visited: HashSet<String> = HashSet::from([first_url.as_str().to_string()]);
+        let mut current_url = first_url;
+        let mut next = first.next.clone();
+        let mut last_was_empty = first.items.is_empty() && first.bad_items == 0;
+        collector.add(first);
+
+        while let Some(link) = next.take() {
+            if collector.pages >= MAX_FOLLOWED_PAGES {
+                collector.problem(format!(
+                    "stopped after {MAX_FOLLOWED_PAGES} pages; the list does not end"
+                ));
+                break;
+            }
+            if last_was_empty {
+                collector.problem("an empty page links to a further page".to_string());
+                break;
+            }
+            let url = match current_url.join(&link) {
+                Ok(url) => url,
+                Err(e) => {
+                    collector.problem(format!("a `next` link is not a URL ({e})"));
+                    break;
+                }
+            };
+            if !same_origin(&self.inner.list_url, &url) {
+                collector.problem(
+                    "a `next` link points to another origin; it was not followed".to_string(),
+                );
+                break;
+            }
+            if !visited.insert(url.as_str().to_string()) {
+                collector.problem(format!(
+                    "pagination loops: {} was already read",
+                    log_target(&url)
+                ));
+                break;
+            }
+            match self.fetch_page(&url).await {
+                Ok(page) => {
+                    last_was_empty = page.items.is_empty() && page.bad_items == 0;
+                    next = page.next.clone();
+                    collector.add(page);
+                }
+                Err(e) if e.is_auth() => return failed(e.kind, e.message),
+                Err(e) => {
+                    collector.problem(format!(
+                        "the page {} failed: {}",
+                        log_target(&url),
+                        e.message
+                    ));
+                    break;
+                }
+            }
+            current_url = url;
+        }
+        collector.finish(None)
+    }
+
+    /// The list URL for one page.
+    fn page_url(&self, offset: u64, limit: u32) -> Url {
+        let mut url = self.inner.list_url.clone();
+        {
+            let mut query = url.query_pairs_mut();
+            query.append_pair("limit", &limit.to_string());
+            query.append_pair("offset", &offset.to_string());
+            if !self.inner.name_filter.is_empty() {
+                query.append_pair("name", &self.inner.name_filter);
+            }
+        }
+        url
+    }
+
+    /// Reads and parses one list page.
+    async fn fetch_page(&self, url: &Url) -> Result<ListPage, PageError> {
+        let requester = &self.inner.requester;
+        let body = match requester.get(Endpoint::List, url).await {
+            Ok(body) => body,
+            Err(e) => {
+                let kind = match (&e, e.status()) {
+                    (FetchError::TooLarge, _) => {
+                        self.count_invalid(Endpoint::List);
+                        ApiFailure::BadResponse
+                    }
+                    (_, Some(StatusCode::UNAUTHORIZED)) => ApiFailure::Unauthorized,
+                    (_, Some(StatusCode::FORBIDDEN)) => ApiFailure::Forbidden,
+                    (_, Some(s)) if s.is_server_error() || s == StatusCode::TOO_MANY_REQUESTS => {
+                        ApiFailure::Unreachable
+                    }
+                    (_, Some(_)) => ApiFailure::BadResponse,
+                    (_, None) => ApiFailure::Unreachable,
+                };
+                return Err(PageError {
+                    kind,
+                    message: requester.scrub(&e.to_string()),
+                });
+            }
+        };
+        ListPage::parse(&body).map_err(|e| {
+            self.count_invalid(Endpoint::List);
+            PageError {
+                kind: ApiFailure::BadResponse,
+                message: requester.scrub(&format!("invalid body: {e}")),
+            }
+        })
+    }
+}
+
+/// A failed walk: nothing is known about the list.
+fn failed(kind: ApiFailure, message: String) -> Walk {
+    Walk {
+        outcome: ListOutcome::Failed { kind, message },
+        items: Vec::new(),
+        pages: 0,
+    }
+}
+
+/// Gathers pages into one de-duplicated list and notes everything that makes the walk
+/// incomplete.
+#[derive(Default)]
+struct Collector {
+    /// Ids seen so far.
+    seen: HashSet<u64>,
+    /// Distinct items, first occurrence first.
+    items: Vec<ListItem>,
+    /// Pages added.
+    pages: usize,
+    /// Items that repeated an id already seen.
+    duplicates: usize,
+    /// Items without a usable id.
+    bad_items: usize,
+    /// What went wrong, in the order noticed.
+    problems: Vec<String>,
+}
+
+impl Collector {
+    fn add(&mut self, page: ListPage) {
+        self.pages += 1;
+        self.bad_items += page.bad_items;
+        for item in page.items {
+            if self.seen.insert(item.id) {
+                self.items.push(item);
+            } else {
+                self.duplicates += 1;
+            }
+        }
+    }
+
+    fn problem(&mut self, problem: String) {
+        self.problems.push(problem);
+    }
+
+    /// The walk, complete only if nothing went wrong and the ids match `count` (if any).
+    fn finish(mut self, count: Option<u64>) -> Walk {
+        if self.duplicates > 0 {
+            self.problems.push(format!(
+                "{} list entries repeated an id already seen (the list moved during the walk)",
+                self.duplicates
+            ));
+        }
+        if self.bad_items > 0 {
+            self.problems
+                .push(format!("{} list entries had no usable id", self.bad_items));
+        }
+        if let Some(count) = count {
+            let distinct = self.items.len() as u64;
+            if distinct != count && self.problems.is_empty() {
+                self.problems.push(format!(
+                    "read {distinct} distinct profiles, but the API counts {count}"
+                ));
+            }
+        }
+        let outcome = if self.problems.is_empty() {
+            ListOutcome::Complete
+        } else {
+            ListOutcome::Incomplete {
+                reason: self.problems.join("; "),
+            }
+        };
+        Walk {
+            outcome,
+            items: self.items,
+            pages: self.pages,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(id: u64, name: &str) -> ListItem {
+        ListItem {
+            id,
+            name: name.to_string(),
+            organization: None,
+        }
+    }
+
+    fn page(count: Option<u64>, items: Vec<ListItem>) -> ListPage {
+        ListPage {
+            count,
+            next: None,
+            items,
+            bad_items: 0,
+        }
+    }
+
+    #[test]
+    fn pages_that_add_up_to_the_count_are_complete() {
+        let mut c = Collector::default();
+        c.add(page(Some(3), vec![item(1, "a"), item(2, "b")]));
+        c.add(page(Some(3), vec![item(3, "c")]));
+        let walk = c.finish(Some(3));
+        assert_eq!(walk.outcome, ListOutcome::Complete);
+        assert_eq!(walk.pages, 2);
+        assert_eq!(
+            walk.items.iter().map(|i| i.id).collect::<Vec<_>>(),
+            [1, 2, 3]
+        );
+    }
+
+    #[test]
+    fn a_repeated_id_keeps_the_first_entry_and_makes_the_walk_incomplete() {
+        let mut c = Collector::default();
+        c.add(page(Some(3), vec![item(1, "first"), item(2, "b")]));
+        c.add(page(Some(3), vec![item(1, "second")]));
+        let walk = c.finish(Some(3));
+        assert_eq!(walk.items, vec![item(1, "first"), item(2, "b")]);
+        let ListOutcome::Incomplete { reason } = walk.outcome else {
+            panic!("expected incomplete, got {:?}", walk.outcome);
+        };
+        assert!(reason.contains("repeated an id"), "{reason}");
+    }
+
+    #[test]
+    fn fewer_ids_than_counted_is_incomplete() {
+        let mut c = Collector::default();
+        c.add(page(Some(5), vec![item(1, "a"), item(2, "b")]));
+        let walk = c.finish(Some(5));
+        assert!(
+            matches!(&walk.outcome, ListOutcome::Incomplete { reason } if reason.contains("counts 5")),
+            "{:?}",
+            walk.outcome
+        );
+    }
+
+    #[test]
+    fn unreadable_entries_make_the_walk_incomplete() {
+        let mut c = Collector::default();
+        let mut p = page(Some(2), vec![item(1, "a")]);
+        p.bad_items = 1;
+        c.add(p);
+        let walk = c.finish(Some(2));
+        assert!(
+            matches!(&walk.outcome, ListOutcome::Incomplete { reason } if reason.contains("no usable id")),
+            "{:?}",
+            walk.outcome
+        );
+    }
+
+    #[test]
+    fn without_a_count_only_problems_make_it_incomplete() {
+        let mut c = Collector::default();
+        c.add(page(None, vec![item(1, "a")]));
+        assert_eq!(c.finish(None).outcome, ListOutcome::Complete);
+
+        let mut c = Collector::default();
+        c.add(page(None, vec![item(1, "a")]));
+        c.problem("pagination loops".to_string());
+        assert!(matches!(
+            c.finish(None).outcome,
+            ListOutcome::Incomplete { .. }
+        ));
+    }
+}

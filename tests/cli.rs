@@ -1,0 +1,331 @@
+//! The binary as users run it: `check`, `once`, `run`, `demo`, as child processes.
+
+mod common;
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::*;
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_inventory-monitor");
+const TOKEN: &str = "tok-7f3a9c51e2d84b06";
+
+fn write_config(dir: &Path, base_url: &str, extra: &str) -> std::path::PathBuf {
+    let path = dir.join("config.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[api]\nbase_url = \"{base_url}\"\ntoken_env = \"IM_TEST_TOKEN\"\ntimeout = \"2s\"\nretries = 1\n\
+             [server]\nlisten = \"127.0.0.1:0\"\n[state]\ndir = \"{}\"\n{extra}",
+            dir.join("state").display()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+async fn output(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args).env_remove("RUST_LOG");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = tokio::time::timeout(Duration::from_secs(60), cmd.output())
+        .await
+        .expect("command timed out")
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn check_accepts_the_example_config() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/config/inventory-monitor.toml");
+    let (code, stdout, stderr) = output(
+        &["check", "--config", example],
+        &[
+            ("INVENTORY_API_TOKEN", "x"),
+            ("SLACK_WEBHOOK_URL", "https://hooks.example/T/B/x"),
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "stdout: {stdout}\nstderr: {stderr}");
+    assert!(stdout.contains("OK"));
+}
+
+#[tokio::test]
+async fn check_lists_every_problem_with_its_key_path_and_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(
+        &path,
+        "[api]\nbase_url = \"https://x.example/api/v1\"\npage_size = 500\nconcurrency = 0\n[shard]\nindex = 2\ncount = 2\n",
+    )
+    .unwrap();
+    let (code, _, stderr) = output(&["check", "--config", path.to_str().unwrap()], &[]).await;
+    assert_eq!(code, 2);
+    for expected in [
+        "api.page_size: must be between 1 and 100, got 500",
+        "api.concurrency:",
+        "shard.index:",
+        "INVENTORY_API_TOKEN",
+    ] {
+        assert!(
+            stderr.contains(expected),
+            "missing {expected:?} in:\n{stderr}"
+        );
+    }
+
+    std::fs::write(
+        &path,
+        "[api]\nbase_url = \"https://x.example\"\npage_sizee = 5\n",
+    )
+    .unwrap();
+    let (code, _, stderr) = output(&["check", "--config", path.to_str().unwrap()], &[]).await;
+    assert_eq!(code, 2);
+    assert!(stderr.contains("api.page_sizee"), "{stderr}");
+}
+
+#[tokio::test]
+async fn once_reports_every_profile_and_exits_1_when_an_alert_condition_holds() {
+    let sim = start_sim(inventory_monitor::simulator::SimOptions {
+        profiles: 120,
+        seed: 2,
+        token: TOKEN.to_string(),
+        ..Default::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &sim.base_url, "");
+    let config = config.to_str().unwrap();
+
+    let (code, stdout, stderr) =
+        output(&["once", "--config", config], &[("IM_TEST_TOKEN", TOKEN)]).await;
+    assert_eq!(code, 1, "the seeded fleet has degraded profiles\n{stderr}");
+    assert!(stdout.starts_with("ID"), "{stdout}");
+    // One row per profile, plus the header, a blank line and the summary.
+    assert_eq!(stdout.lines().count(), 120 + 3, "{stdout}");
+    assert!(stdout.contains("120 profile(s), 120 detail(s) read"));
+    assert!(stdout.contains("ProfileConnectivityDegraded"));
+
+    let (code, stdout, _) = output(
+        &["once", "--config", config, "--output", "json"],
+        &[("IM_TEST_TOKEN", TOKEN)],
+    )
+    .await;
+    assert_eq!(code, 1);
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["profiles"].as_array().unwrap().len(), 120);
+    assert!(!report["alerts"].as_array().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn once_exits_0_when_every_judged_profile_is_healthy() {
+    let sim = empty_sim().await;
+    for id in 1..=5 {
+        sim.sim
+            .upsert_profile(healthy_detail(id, &format!("Healthy {id}"), "Org"));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &sim.base_url, "");
+    let (code, stdout, stderr) = output(
+        &["once", "--config", config.to_str().unwrap()],
+        &[("IM_TEST_TOKEN", "demo-token")],
+    )
+    .await;
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(stdout.contains("5 profile(s), 5 detail(s) read, 0 with alert conditions"));
+}
+
+#[tokio::test]
+async fn once_exits_2_when_the_upstream_is_unreachable_or_the_config_is_bad() {
+    // A port that was free a moment ago: nothing listens there.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &format!("http://127.0.0.1:{port}/api/v1"), "");
+    let (code, _, stderr) = output(
+        &["once", "--config", config.to_str().unwrap()],
+        &[("IM_TEST_TOKEN", TOKEN)],
+    )
+    .await;
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("unreachable"), "{stderr}");
+
+    let (code, _, stderr) = output(&["once", "--config", config.to_str().unwrap()], &[]).await;
+    assert_eq!(code, 2, "missing token env var is a config error");
+    assert!(stderr.contains("IM_TEST_TOKEN"), "{stderr}");
+}
+
+#[tokio::test]
+async fn secrets_never_reach_logs_reports_or_error_messages_even_at_trace_level() {
+    let sim = start_sim(inventory_monitor::simulator::SimOptions {
+        profiles: 80,
+        seed: 4,
+        token: TOKEN.to_string(),
+        ..Default::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &sim.base_url, "");
+    let config = config.to_str().unwrap();
+    for args in [
+        vec!["once", "--config", config],
+        vec!["once", "--config", config, "--output", "json"],
+        vec!["--log-format", "json", "once", "--config", config],
+    ] {
+        let (_, stdout, stderr) =
+            output(&args, &[("IM_TEST_TOKEN", TOKEN), ("RUST_LOG", "trace")]).await;
+        assert!(stderr.len() > 1000, "trace logging is on: {stderr}");
+        for (what, text) in [("stdout", &stdout), ("stderr", &stderr)] {
+            assert!(!text.contains(TOKEN), "token in {what}");
+            assert!(
+                !text.contains("sim-secret-"),
+                "profile credentials in {what}"
+            );
+        }
+    }
+    // A wrong token's error message does not echo it either.
+    let (code, stdout, stderr) = output(
+        &["once", "--config", config],
+        &[("IM_TEST_TOKEN", "wrong-tok-5521"), ("RUST_LOG", "trace")],
+    )
+    .await;
+    assert_eq!(code, 2);
+    assert!(stderr.contains("401"), "{stderr}");
+    assert!(!stderr.contains("wrong-tok-5521") && !stdout.contains("wrong-tok-5521"));
+}
+
+/// Reads the child's stdout until a line containing `needle`, with a deadline.
+async fn read_until(
+    lines: &mut tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+    needle: &str,
+) -> String {
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if line.contains(needle) {
+                return line;
+            }
+        }
+        panic!("stdout ended before {needle:?}");
+    })
+    .await
+    .expect("deadline passed")
+}
+
+async fn sigterm_and_wait(child: &mut tokio::process::Child) -> i32 {
+    let pid = child.id().unwrap().to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = tokio::time::timeout(Duration::from_secs(5), child.wait())
+        .await
+        .expect("did not exit within 5 s of SIGTERM")
+        .unwrap();
+    exit.code().unwrap_or(-1)
+}
+
+#[tokio::test]
+async fn demo_serves_metrics_of_the_simulated_fleet_and_stops_on_sigterm() {
+    let mut child = Command::new(BIN)
+        .args([
+            "demo",
+            "--listen",
+            "127.0.0.1:0",
+            "--interval",
+            "1s",
+            "--profiles",
+            "50",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = read_until(&mut lines, "/metrics").await;
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap()
+        .to_string();
+    let addr: std::net::SocketAddr = url
+        .trim_start_matches("http://")
+        .trim_end_matches("/metrics")
+        .parse()
+        .unwrap();
+    let ready = wait_for(Duration::from_secs(30), || async {
+        reqwest::get(format!("http://{addr}/readyz"))
+            .await
+            .map(|r| r.status() == 200)
+            .unwrap_or(false)
+    })
+    .await;
+    assert!(ready, "demo never became ready");
+    let (_, m) = scrape(addr).await;
+    assert_eq!(
+        label_values(&m, "inventory_profile_up", "profile_id").len(),
+        50
+    );
+    assert!(
+        !inventory_monitor::exposition::samples_named(&m, "inventory_profile_alert_firing")
+            .is_empty()
+    );
+    assert_eq!(sigterm_and_wait(&mut child).await, 0);
+}
+
+#[tokio::test]
+async fn run_serves_metrics_and_exits_0_on_sigterm() {
+    let sim = empty_sim().await;
+    sim.sim.upsert_profile(healthy_detail(1, "Only One", "Org"));
+    let dir = tempfile::tempdir().unwrap();
+    // A fixed port is not allowed in tests: find a free one, then hand it to the daemon.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let config = dir.path().join("run.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[api]\nbase_url = \"{}\"\ntoken_env = \"IM_TEST_TOKEN\"\n[poll]\ninterval = \"1s\"\n[server]\nlisten = \"127.0.0.1:{port}\"\n[state]\ndir = \"{}\"\n",
+            sim.base_url,
+            dir.path().join("state").display()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(BIN)
+        .args(["--config", config.to_str().unwrap()])
+        .env("IM_TEST_TOKEN", "demo-token")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let ready = wait_for(Duration::from_secs(30), || async {
+        reqwest::get(format!("http://{addr}/readyz"))
+            .await
+            .map(|r| r.status() == 200)
+            .unwrap_or(false)
+    })
+    .await;
+    assert!(ready, "daemon never became ready");
+    let (_, m) = scrape(addr).await;
+    assert_eq!(
+        inventory_monitor::exposition::find(&m, "inventory_profile_up", &[("profile_id", "1")]),
+        Some(1.0)
+    );
+    assert_eq!(sigterm_and_wait(&mut child).await, 0);
+}

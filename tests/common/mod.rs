@@ -1,0 +1,192 @@
+//! Shared test harness: a simulator on 127.0.0.1:0, a daemon pointed at it with its HTTP
+//! server on 127.0.0.1:0, and helpers to scrape and parse what it serves.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use inventory_monitor::clock::{ManualClock, SharedClock};
+use inventory_monitor::config::{Config, Secret};
+use inventory_monitor::daemon::{Daemon, NullSink};
+use inventory_monitor::exposition::{self, Family};
+use inventory_monitor::simulator::{SimOptions, Simulator};
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// A running simulator; stops when dropped.
+pub struct Sim {
+    pub sim: Simulator,
+    pub base_url: String,
+    pub addr: SocketAddr,
+    stop: CancellationToken,
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+pub async fn start_sim(opts: SimOptions) -> Sim {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let sim = Simulator::new(opts);
+    let stop = CancellationToken::new();
+    let s = stop.clone();
+    tokio::spawn(
+        sim.clone()
+            .serve(listener, async move { s.cancelled().await }),
+    );
+    Sim {
+        sim,
+        base_url: format!("http://{addr}/api/v1"),
+        addr,
+        stop,
+    }
+}
+
+/// A simulator with no generated profiles: tests add exactly the ones they need.
+pub async fn empty_sim() -> Sim {
+    start_sim(SimOptions {
+        profiles: 0,
+        ..SimOptions::default()
+    })
+    .await
+}
+
+/// A config for tests: short timeouts, few retries.
+pub fn test_config(base_url: &str) -> Config {
+    let mut c = Config::default();
+    c.api.base_url = base_url.to_string();
+    c.api.timeout = Duration::from_secs(3);
+    c.api.retries = 2;
+    c.api.concurrency = 8;
+    c.server.listen = "127.0.0.1:0".to_string();
+    c
+}
+
+/// A daemon (with a manual clock) and its HTTP server on 127.0.0.1:0.
+pub struct Running {
+    pub daemon: Daemon,
+    pub addr: SocketAddr,
+    pub clock: Arc<ManualClock>,
+    stop: CancellationToken,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+pub async fn start_daemon(config: Config, token: &str) -> Running {
+    let clock = Arc::new(ManualClock::new(std::time::SystemTime::now()));
+    let shared: SharedClock = clock.clone();
+    let daemon = Daemon::new(config, Secret::new(token), shared, Box::new(NullSink)).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let stop = CancellationToken::new();
+    let s = stop.clone();
+    tokio::spawn(inventory_monitor::server::serve(
+        listener,
+        daemon.state(),
+        async move { s.cancelled().await },
+    ));
+    Running {
+        daemon,
+        addr,
+        clock,
+        stop,
+    }
+}
+
+pub async fn get(addr: SocketAddr, path: &str) -> reqwest::Response {
+    reqwest::get(format!("http://{addr}{path}")).await.unwrap()
+}
+
+pub async fn scrape(addr: SocketAddr) -> (String, Vec<Family>) {
+    let resp = get(addr, "/metrics").await;
+    assert_eq!(resp.status(), 200);
+    let text = resp.text().await.unwrap();
+    let families =
+        exposition::parse(&text).unwrap_or_else(|e| panic!("/metrics does not parse: {e}\n{text}"));
+    (text, families)
+}
+
+/// Every value of label `label` on the samples of metric `name`.
+pub fn label_values(families: &[Family], name: &str, label: &str) -> Vec<String> {
+    exposition::samples_named(families, name)
+        .iter()
+        .filter_map(|s| s.label(label).map(str::to_string))
+        .collect()
+}
+
+/// A current-revision detail, healthy, with every field set; tests override fields.
+pub fn healthy_detail(id: u64, name: &str, org: &str) -> Value {
+    json!({
+        "id": id,
+        "name": name,
+        "description": "test profile",
+        "profile_type": "rest_api",
+        "status": "active",
+        "endpoint_url": format!("https://user:sim-secret-{id}@wms.example/api"),
+        "authentication_type": "oauth2",
+        "ssl_enabled": true,
+        "connection_timeout": 30,
+        "retry_attempts": 3,
+        "sync_frequency": "hourly",
+        "last_sync": "2099-01-01T00:00:00Z",
+        "last_sync_status": "success",
+        "sync_record_count": 1500,
+        "organization": org,
+        "created_by": "admin",
+        "created_at": "2024-01-01T00:00:00Z",
+        "updated_at": "2024-01-02T00:00:00Z",
+        "configuration": {"password": format!("sim-secret-{id}"), "mapping": {"sku": "item_code"}},
+        "health_status": {"connectivity": "healthy", "authentication": "valid", "last_error": null, "error_count_24h": 0}
+    })
+}
+
+/// Merges `patch` into `base` (top-level keys, and one level into objects).
+pub fn patched(mut base: Value, patch: Value) -> Value {
+    if let (Some(b), Some(p)) = (base.as_object_mut(), patch.as_object()) {
+        for (k, v) in p {
+            match (b.get_mut(k), v) {
+                (Some(Value::Object(inner)), Value::Object(pv)) => {
+                    for (ik, iv) in pv {
+                        inner.insert(ik.clone(), iv.clone());
+                    }
+                }
+                _ => {
+                    b.insert(k.clone(), v.clone());
+                }
+            }
+        }
+    }
+    base
+}
+
+/// Polls `check` every 20 ms until it returns true or `deadline` passes.
+pub async fn wait_for<F, Fut>(deadline: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let end = tokio::time::Instant::now() + deadline;
+    loop {
+        if check().await {
+            return true;
+        }
+        if tokio::time::Instant::now() >= end {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+pub async fn get_json(addr: SocketAddr, path: &str) -> Value {
+    let text = get(addr, path).await.text().await.unwrap();
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path} is not JSON: {e}\n{text}"))
+}
