@@ -1,6 +1,11 @@
 //! The daemon: a poll loop that sweeps the upstream every `poll.interval`, judges the
 //! snapshot, renders the metrics and the status document once, publishes them to the HTTP
-//! endpoints, and hands alert transitions to the alert sink. Also graceful shutdown.
+//! endpoints, and hands alert transitions to the [`Notifier`]. Also graceful shutdown.
+//!
+//! A daemon built with [`Daemon::with_notifier`] (what `run` and `demo` do) loads the state
+//! file at start, restores the judge from it, and gives every sweep's results to the
+//! notifier. One built with [`Daemon::new`] (what `once` and the tests do) keeps no state and
+//! sends nothing.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -15,34 +20,18 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::{rfc3339, SharedClock};
 use crate::config::{Config, Secret};
 use crate::metrics::{FiringLabel, MonitorMetrics, ProfileMetrics};
+use crate::notify::Notifier;
 use crate::rules::{Alert, AlertState, Judge, Transition};
 use crate::server::AppState;
 use crate::snapshot::{ListOutcome, Snapshot};
 use crate::upstream::UpstreamClient;
 
-/// Where alert transitions go once a sweep has judged them.
+/// Something told of every sweep's alert transitions besides the notifier (possibly none).
+/// [`NullSink`] is what `once` and the tests use.
 pub trait TransitionSink: Send {
     /// Called after every sweep with the alerts that just started firing or just resolved
     /// (possibly none).
     fn deliver(&mut self, transitions: &[Transition]);
-}
-
-/// Logs one line per transition on stderr, through `tracing` so that `--log-format json`
-/// applies (the `log` receiver kind, and what the demo uses). Firing alerts log at WARN,
-/// resolved ones at INFO.
-#[derive(Debug, Default)]
-pub struct LogSink;
-
-impl TransitionSink for LogSink {
-    fn deliver(&mut self, transitions: &[Transition]) {
-        for t in transitions {
-            let line = describe_transition(&t.alert);
-            match t.alert.state {
-                AlertState::Firing => tracing::warn!(target: "alert", "{line}"),
-                _ => tracing::info!(target: "alert", "{line}"),
-            }
-        }
-    }
 }
 
 /// Drops transitions (the `once` command reports alert state itself).
@@ -53,25 +42,8 @@ impl TransitionSink for NullSink {
     fn deliver(&mut self, _transitions: &[Transition]) {}
 }
 
-/// One human line for a transition, e.g.
-/// `FIRING   [critical] ProfileConnectivityDegraded profile_id=42: Connectivity of "Lisbon DC" (North) is unhealthy`.
-pub fn describe_transition(alert: &Alert) -> String {
-    let state = match alert.state {
-        AlertState::Firing => "FIRING  ",
-        AlertState::Resolved => "RESOLVED",
-        AlertState::Pending => "PENDING ",
-    };
-    let subject = match alert.key.profile_id {
-        Some(id) => format!("profile_id={id}"),
-        None => "api".to_string(),
-    };
-    format!(
-        "{state} [{}] {} {subject}: {}",
-        alert.severity,
-        alert.key.alertname.as_str(),
-        alert.summary
-    )
-}
+/// How long deliveries under way at shutdown may take to finish.
+pub const NOTIFIER_GRACE: Duration = Duration::from_secs(3);
 
 /// What a sweep produced, for `once` and for tests.
 pub struct SweepOutcome {
@@ -99,12 +71,15 @@ pub struct Daemon {
     clock: SharedClock,
     /// The last sweep's snapshot: what an incomplete or failed walk carries over.
     previous: Option<Arc<Snapshot>>,
-    /// Where transitions go.
+    /// Where transitions go besides the notifier.
     sink: Box<dyn TransitionSink>,
+    /// Routing, the outbox and delivery; `None` when the daemon sends nothing.
+    notifier: Option<Notifier>,
 }
 
 impl Daemon {
-    /// Builds a daemon from a validated config and the API token.
+    /// Builds a daemon from a validated config and the API token that keeps no state and
+    /// sends no notification: transitions only go to `sink` (for `once` and tests).
     pub fn new(
         config: Config,
         token: Secret,
@@ -112,6 +87,40 @@ impl Daemon {
         sink: Box<dyn TransitionSink>,
     ) -> anyhow::Result<Self> {
         let monitor = Arc::new(MonitorMetrics::new(config.shard()));
+        Self::build(config, token, clock, sink, monitor, None)
+    }
+
+    /// Builds the daemon `run` and `demo` use: loads `state.dir/state.json` (moving an
+    /// unusable one aside), restores the judge's alerts from it, and starts delivering the
+    /// outbox to the configured receivers. Must be called within a tokio runtime.
+    pub fn with_notifier(
+        config: Config,
+        token: Secret,
+        clock: SharedClock,
+    ) -> anyhow::Result<Self> {
+        let monitor = Arc::new(MonitorMetrics::new(config.shard()));
+        let (notifier, restored) = Notifier::start(&config, monitor.clone(), clock.clone())
+            .context("cannot set up notifications")?;
+        let mut daemon = Self::build(
+            config,
+            token,
+            clock,
+            Box::new(NullSink),
+            monitor,
+            Some(notifier),
+        )?;
+        daemon.judge.restore(restored);
+        Ok(daemon)
+    }
+
+    fn build(
+        config: Config,
+        token: Secret,
+        clock: SharedClock,
+        sink: Box<dyn TransitionSink>,
+        monitor: Arc<MonitorMetrics>,
+        notifier: Option<Notifier>,
+    ) -> anyhow::Result<Self> {
         let client = UpstreamClient::new(
             &config.api,
             token,
@@ -129,7 +138,13 @@ impl Daemon {
             clock,
             previous: None,
             sink,
+            notifier,
         })
+    }
+
+    /// The notifier, when the daemon sends notifications.
+    pub fn notifier(&self) -> Option<&Notifier> {
+        self.notifier.as_ref()
     }
 
     /// What the HTTP endpoints serve; hand it to [`crate::server::serve`].
@@ -147,7 +162,8 @@ impl Daemon {
         &self.config
     }
 
-    /// Runs one sweep: walk, fetch, judge, render, publish, deliver transitions.
+    /// Runs one sweep: walk, fetch, judge, render, publish, hand the transitions to the
+    /// notifier (which writes the state file before anything is sent).
     pub async fn sweep_once(&mut self) -> SweepOutcome {
         let shard = self.config.shard();
         let snapshot = crate::sweep::sweep(
@@ -178,6 +194,10 @@ impl Daemon {
         log_sweep(&snapshot);
 
         self.sink.deliver(&transitions);
+        if let Some(notifier) = &self.notifier {
+            let active: Vec<Alert> = self.judge.alerts().cloned().collect();
+            notifier.on_sweep(&transitions, &active, now);
+        }
         let snapshot = Arc::new(snapshot);
         self.previous = Some(snapshot.clone());
         SweepOutcome {
@@ -188,7 +208,8 @@ impl Daemon {
 
     /// Sweeps every `poll.interval` (measured start to start) until `shutdown` is
     /// cancelled. A sweep still running at shutdown is abandoned: its results would be
-    /// published to nobody.
+    /// published to nobody. Then the notifier finishes the deliveries under way (for at most
+    /// [`NOTIFIER_GRACE`]) and writes the state file.
     pub async fn run(mut self, shutdown: CancellationToken) {
         let mut ticker = tokio::time::interval(self.config.poll.interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -203,6 +224,16 @@ impl Daemon {
             }
         }
         tracing::info!("poll loop stopped");
+        self.shutdown().await;
+    }
+
+    /// Stops notifications: deliveries under way may finish (for at most
+    /// [`NOTIFIER_GRACE`]), then the state file is written. Nothing to do for a daemon
+    /// without a notifier.
+    pub async fn shutdown(mut self) {
+        if let Some(notifier) = self.notifier.take() {
+            notifier.shutdown(NOTIFIER_GRACE).await;
+        }
     }
 }
 

@@ -11,20 +11,27 @@ use tokio_util::sync::CancellationToken;
 use crate::cli::DemoArgs;
 use crate::clock::SystemClock;
 use crate::config::{Config, ReceiverConfig, ReceiverKind, Secret};
-use crate::daemon::{self, Daemon, LogSink};
+use crate::daemon::{self, Daemon};
 use crate::simulator::{SimOptions, Simulator};
 
 /// The token the demo's simulator accepts (not a secret: it guards nothing).
 pub const DEMO_TOKEN: &str = "demo-token";
 
-/// The configuration the demo runs the daemon with, pointed at `base_url`.
+/// The demo's state directory: fresh per process (so two demos never share one, and a
+/// demo never resumes an old outbox), removed when the demo ends.
+pub fn demo_state_dir() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("inventory-monitor-demo-{}", std::process::id()))
+}
+
+/// The configuration the demo runs the daemon with, pointed at `base_url`: one `log`
+/// receiver, so alerts go through the whole notification pipeline to the terminal.
 pub fn demo_config(base_url: String, args: &DemoArgs) -> Config {
     let mut config = Config::default();
     config.api.base_url = base_url;
     config.api.timeout = Duration::from_secs(5);
     config.poll.interval = args.interval;
     config.server.listen = args.listen.clone();
-    config.state.dir = std::env::temp_dir().join("inventory-monitor-demo");
+    config.state.dir = demo_state_dir();
     config.alerting.group_wait = Duration::from_secs(1);
     config.alerting.receivers = vec![ReceiverConfig {
         name: "terminal".to_string(),
@@ -85,12 +92,8 @@ async fn run_inner(args: DemoArgs) -> anyhow::Result<()> {
 
     let base_url = format!("http://{sim_addr}/api/v1");
     let config = demo_config(base_url.clone(), &args);
-    let daemon = Daemon::new(
-        config,
-        Secret::new(DEMO_TOKEN),
-        Arc::new(SystemClock),
-        Box::new(LogSink),
-    )?;
+    let state_dir = config.state.dir.clone();
+    let daemon = Daemon::with_notifier(config, Secret::new(DEMO_TOKEN), Arc::new(SystemClock))?;
 
     println!(
         "\ninventory-monitor {version} demo: a simulated inventory API with {n} connection profiles\n\
@@ -121,5 +124,9 @@ async fn run_inner(args: DemoArgs) -> anyhow::Result<()> {
     let result = daemon::run_with_server(daemon, metrics_listener, shutdown.clone()).await;
     shutdown.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(2), sim_task).await;
+    // The demo's state is of no use to anyone once it ends.
+    if let Err(e) = std::fs::remove_dir_all(&state_dir) {
+        tracing::debug!(error = %e, dir = %state_dir.display(), "cannot remove the demo state directory");
+    }
     result
 }

@@ -23,6 +23,7 @@
 //! - [`server`]: the HTTP endpoints (`/metrics`, `/healthz`, `/readyz`, `/api/v1/status`, `/`).
 //! - [`daemon`]: the poll loop tying the above together, and graceful shutdown.
 //! - [`receivers`]: one file per receiver kind: alerts → HTTP request, pure.
+//! - [`notify`]: routing, grouping, reminders, the durable outbox and delivery with retries.
 //! - [`report`]: the `once` command's table and JSON report.
 //! - [`simulator`]: a faithful simulation of the upstream API, for the demo, tests and benchmarks.
 //! - [`demo`]: simulator and daemon in one process.
@@ -37,6 +38,7 @@ pub mod demo;
 pub mod exposition;
 pub mod metrics;
 pub mod model;
+pub mod notify;
 pub mod receivers;
 pub mod report;
 pub mod rules;

@@ -9,8 +9,8 @@ use clap::Parser;
 use inventory_monitor::cli::{Cli, Command, LogFormat};
 use inventory_monitor::clock::SystemClock;
 use inventory_monitor::config::{self, Config};
-use inventory_monitor::daemon::{self, Daemon, LogSink};
-use inventory_monitor::{demo, report, simulator};
+use inventory_monitor::daemon::{self, Daemon};
+use inventory_monitor::{demo, notify, report, simulator};
 use tokio_util::sync::CancellationToken;
 
 fn main() -> ExitCode {
@@ -57,7 +57,9 @@ async fn dispatch(cli: Cli) -> ExitCode {
         Some(Command::Check(args)) => check(&args.config),
         Some(Command::Once(args)) => report::once(&args.config, args.output).await,
         Some(Command::Demo(args)) => demo::run(args).await,
-        Some(Command::NotifyTest(args)) => notify_test(&args.config),
+        Some(Command::NotifyTest(args)) => {
+            notify_test(&args.config, args.receiver.as_deref()).await
+        }
         Some(Command::Simulate(args)) => {
             let shutdown = CancellationToken::new();
             let stop = shutdown.clone();
@@ -106,15 +108,42 @@ fn check(path: &std::path::Path) -> ExitCode {
     }
 }
 
-fn notify_test(path: &std::path::Path) -> ExitCode {
+/// `notify-test`: one line per receiver, `NAME: delivered (HTTP 200)` or
+/// `NAME: FAILED (reason)`; exit 0 when all were delivered, 1 when any failed, 2 for a bad
+/// config, an unknown receiver name, or no receiver at all.
+async fn notify_test(path: &std::path::Path, receiver: Option<&str>) -> ExitCode {
     let Some(config) = load_config(path) else {
         return ExitCode::from(2);
     };
-    eprintln!(
-        "notify-test: {} receiver(s) configured, but this version does not deliver notifications yet; nothing was sent",
-        config.alerting.receivers.len()
-    );
-    ExitCode::from(1)
+    if config.alerting.receivers.is_empty() {
+        eprintln!(
+            "{}: no receivers configured ([[alerting.receivers]]); nothing to test",
+            path.display()
+        );
+        return ExitCode::from(2);
+    }
+    let outcomes = match notify::send_test(&config, receiver).await {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut all_delivered = true;
+    for (name, outcome) in outcomes {
+        match outcome {
+            Ok(detail) => println!("{name}: delivered ({detail})"),
+            Err(reason) => {
+                all_delivered = false;
+                println!("{name}: FAILED ({reason})");
+            }
+        }
+    }
+    if all_delivered {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }
 
 async fn run(path: &std::path::Path) -> ExitCode {
@@ -134,20 +163,11 @@ async fn run_daemon(config: Config) -> anyhow::Result<()> {
     use anyhow::Context;
     let token = config.api.token().map_err(|p| anyhow::anyhow!("{p}"))?;
     let listen = config.server.listen.clone();
-    for r in &config.alerting.receivers {
-        if r.kind != config::ReceiverKind::Log {
-            tracing::warn!(
-                receiver = %r.name,
-                "receiver kind {:?} is configured, but this version only delivers to `log` receivers",
-                r.kind
-            );
-        }
-    }
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     tracing::info!(listen = %listen, version = inventory_monitor::VERSION, "inventory-monitor started");
-    let daemon = Daemon::new(config, token, Arc::new(SystemClock), Box::new(LogSink))?;
+    let daemon = Daemon::with_notifier(config, token, Arc::new(SystemClock))?;
     let shutdown = CancellationToken::new();
     let stop = shutdown.clone();
     tokio::spawn(async move {

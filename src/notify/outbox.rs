@@ -140,7 +140,9 @@ impl Outbox {
 
     /// The entries of one receiver, in queue order.
     pub fn of<'a>(&'a self, receiver: &'a str) -> impl Iterator<Item = &'a OutboxEntry> + 'a {
-        self.entries.values().filter(move |e| e.receiver == receiver)
+        self.entries
+            .values()
+            .filter(move |e| e.receiver == receiver)
     }
 
     /// The entry with this id.
@@ -179,7 +181,10 @@ impl Outbox {
 
     /// The receiver's queue head: its oldest entry whose group is closed at `now`.
     pub fn head_of(&self, receiver: &str, now: SystemTime) -> Option<&OutboxEntry> {
-        self.of(receiver).find(|e| e.not_before <= now)
+        self.entries
+            .values()
+            .filter(|e| e.receiver == receiver)
+            .find(|e| e.not_before <= now)
     }
 
     /// The earliest instant after `now` at which something of the receiver could become
@@ -215,12 +220,32 @@ mod tests {
 
     #[test]
     fn alerts_sort_firing_first_then_by_severity_then_key() {
-        let mut alerts = vec![
-            alert(AlertName::ProfileSyncStale, 1, "warning", AlertState::Resolved),
+        let mut alerts = [
+            alert(
+                AlertName::ProfileSyncStale,
+                1,
+                "warning",
+                AlertState::Resolved,
+            ),
             alert(AlertName::ProfileSyncStale, 2, "info", AlertState::Firing),
-            alert(AlertName::ProfileSyncStale, 3, "critical", AlertState::Firing),
-            alert(AlertName::ProfileSyncStale, 1, "warning", AlertState::Firing),
-            alert(AlertName::ProfileSyncFailing, 1, "custom", AlertState::Firing),
+            alert(
+                AlertName::ProfileSyncStale,
+                3,
+                "critical",
+                AlertState::Firing,
+            ),
+            alert(
+                AlertName::ProfileSyncStale,
+                1,
+                "warning",
+                AlertState::Firing,
+            ),
+            alert(
+                AlertName::ProfileSyncFailing,
+                1,
+                "custom",
+                AlertState::Firing,
+            ),
         ];
         alerts.sort_by(alert_order);
         let order: Vec<(u64, &str)> = alerts

@@ -1,0 +1,545 @@
+//! From a sweep's alert changes to outbox entries: routing, grouping, reminders, and the
+//! Alertmanager push. Pure bookkeeping on the [`Book`]: no I/O, no clock but `now`.
+//!
+//! # Routing
+//!
+//! A receiver gets an alert when each of its filters passes: `match_severity`,
+//! `match_organization` and `match_alertname`, an empty list passing everything.
+//! `InventoryApiDown` has no organization (it affects every organization), so it passes any
+//! `match_organization`: a receiver watching one organization still hears that the API it
+//! depends on is down.
+//!
+//! # Grouping (every kind but `alertmanager`)
+//!
+//! Changes go into the receiver's *open* entry, opened by the first change and closed
+//! `group_wait` later; then it is sent as one message. Within the window, a later change of
+//! an alert replaces the earlier one. An alert that resolves before its "firing" was ever
+//! sent is taken out and not announced at all, as Alertmanager does; a "resolved" is only
+//! sent for what the receiver was told (or is being told) was firing. With
+//! `send_resolved = false`, resolutions are not sent (and the alert is forgotten).
+//!
+//! # Reminders
+//!
+//! After each sweep, every firing alert routed to a receiver that was last announced to it
+//! `repeat_interval` ago or more joins the open entry (a reminder-only entry if no change
+//! opened one). A firing alert the receiver has no record of at all (a receiver added to
+//! the configuration, say) is announced the same way at once. Alerts already waiting in the
+//! receiver's outbox are not reminded of again.
+//!
+//! # Alertmanager
+//!
+//! Alertmanager groups, waits and reminds by itself, and expects the alerts that still fire
+//! to be re-sent regularly (a firing alert expires at its `endsAt`). So each sweep gives an
+//! `alertmanager` receiver one *push* with every routed firing alert and the resolved
+//! alerts it has not yet had in [`RESOLVED_PUSHES`] successful pushes. A push not yet sent
+//! when the next sweep comes is replaced by the newer one (superseded pushes are not
+//! counted as delivered or dropped). Resolved alerts are always pushed to Alertmanager,
+//! whatever `send_resolved` says: without them it would keep a cleared alert firing until
+//! its `endsAt`; Alertmanager's own `send_resolved` decides what people hear.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::{Duration, SystemTime};
+
+use super::outbox::{alert_order, OutboxEntry};
+use super::state::{Book, PendingResolved, ReceiverBook};
+use crate::config::{ReceiverConfig, ReceiverKind};
+use crate::receivers::NotificationKind;
+use crate::rules::{Alert, AlertKey, AlertName, AlertState, Transition};
+
+/// In how many successful pushes a resolved alert is included before it is forgotten: more
+/// than one, so that every member of an Alertmanager cluster is likely to have heard it.
+pub const RESOLVED_PUSHES: u32 = 3;
+
+/// The `[alerting]` settings grouping and reminding need.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settings {
+    /// How long an entry stays open to further changes.
+    pub group_wait: Duration,
+    /// How often to remind about an alert still firing.
+    pub repeat_interval: Duration,
+    /// Whether resolutions are announced (not to `alertmanager`, which always gets them).
+    pub send_resolved: bool,
+    /// How long an undeliverable notification is kept; also how long a resolved alert waits
+    /// for an Alertmanager that does not accept pushes.
+    pub max_delivery_age: Duration,
+}
+
+/// True when `receiver` is to hear about `alert` (see the module documentation).
+pub fn routes(receiver: &ReceiverConfig, alert: &Alert) -> bool {
+    let severity =
+        receiver.match_severity.is_empty() || receiver.match_severity.contains(&alert.severity);
+    let organization = receiver.match_organization.is_empty()
+        || alert.key.alertname == AlertName::InventoryApiDown
+        || receiver.match_organization.contains(&alert.organization);
+    let alertname = receiver.match_alertname.is_empty()
+        || receiver
+            .match_alertname
+            .iter()
+            .any(|n| n == alert.key.alertname.as_str());
+    severity && organization && alertname
+}
+
+/// Takes one sweep's results into the book: the active alerts (saved for a restart), and
+/// for each receiver the routed changes and due reminders, grouped into the outbox.
+pub fn plan_sweep(
+    book: &mut Book,
+    receivers: &[ReceiverConfig],
+    settings: &Settings,
+    transitions: &[Transition],
+    active: &[Alert],
+    now: SystemTime,
+) {
+    book.alerts = active.to_vec();
+    for receiver in receivers {
+        if receiver.kind == ReceiverKind::Alertmanager {
+            plan_push(book, receiver, settings, transitions, active, now);
+        } else {
+            plan_group(book, receiver, settings, transitions, active, now);
+        }
+    }
+    book.touch();
+}
+
+/// Grouping and reminders for one receiver.
+fn plan_group(
+    book: &mut Book,
+    receiver: &ReceiverConfig,
+    settings: &Settings,
+    transitions: &[Transition],
+    active: &[Alert],
+    now: SystemTime,
+) {
+    let name = receiver.name.as_str();
+    let open_id = book.outbox.open_of(name, now);
+
+    // What the receiver's other (sealed) entries are about to say, by alert.
+    let mut elsewhere: HashMap<AlertKey, AlertState> = HashMap::new();
+    for entry in book.outbox.of(name).filter(|e| Some(e.id) != open_id) {
+        for alert in &entry.notification.alerts {
+            elsewhere.insert(alert.key, alert.state);
+        }
+    }
+
+    // The open group as a map, to merge into it in O(log n) per change.
+    let (mut group, mut changed): (BTreeMap<AlertKey, Alert>, bool) =
+        match open_id.and_then(|id| book.outbox.get_mut(id)) {
+            Some(entry) => (
+                entry
+                    .notification
+                    .alerts
+                    .drain(..)
+                    .map(|a| (a.key, a))
+                    .collect(),
+                entry.notification.kind == NotificationKind::Alerts,
+            ),
+            None => (BTreeMap::new(), false),
+        };
+
+    let told: &mut ReceiverBook = book.receivers.entry(name.to_string()).or_default();
+    for t in transitions.iter().filter(|t| routes(receiver, &t.alert)) {
+        let alert = &t.alert;
+        match alert.state {
+            AlertState::Firing => {
+                group.insert(alert.key, alert.clone());
+                changed = true;
+            }
+            AlertState::Resolved => {
+                group.remove(&alert.key);
+                if !settings.send_resolved {
+                    told.last_notified.remove(&alert.key);
+                    continue;
+                }
+                let announced = told.last_notified.contains_key(&alert.key)
+                    || elsewhere.get(&alert.key) == Some(&AlertState::Firing);
+                if announced {
+                    group.insert(alert.key, alert.clone());
+                    changed = true;
+                }
+            }
+            AlertState::Pending => {}
+        }
+    }
+
+    let mut firing_now: HashSet<AlertKey> = HashSet::new();
+    for alert in active.iter().filter(|a| a.state == AlertState::Firing) {
+        firing_now.insert(alert.key);
+        if !routes(receiver, alert)
+            || group.contains_key(&alert.key)
+            || elsewhere.contains_key(&alert.key)
+        {
+            continue;
+        }
+        let due = match told.last_notified.get(&alert.key) {
+            Some(last) => now
+                .duration_since(*last)
+                .is_ok_and(|d| d >= settings.repeat_interval),
+            None => true,
+        };
+        if due {
+            group.insert(alert.key, alert.clone());
+        }
+    }
+
+    // Forget what neither fires nor waits to be said: nothing will ask about it again.
+    told.last_notified.retain(|key, _| {
+        firing_now.contains(key) || group.contains_key(key) || elsewhere.contains_key(key)
+    });
+
+    let kind = if changed {
+        NotificationKind::Alerts
+    } else {
+        NotificationKind::Reminder
+    };
+    let mut alerts: Vec<Alert> = group.into_values().collect();
+    alerts.sort_by(alert_order);
+    match open_id {
+        Some(id) if alerts.is_empty() => {
+            // Everything in it resolved before it was sent.
+            book.outbox.remove(id);
+        }
+        Some(id) => {
+            if let Some(entry) = book.outbox.get_mut(id) {
+                entry.notification.kind = kind;
+                entry.notification.alerts = alerts;
+            }
+        }
+        None if alerts.is_empty() => {}
+        None => {
+            let id = book.take_id();
+            let mut entry = OutboxEntry::open(id, name, kind, now, now + settings.group_wait);
+            entry.notification.alerts = alerts;
+            book.outbox.insert(entry);
+        }
+    }
+}
+
+/// The Alertmanager push for one receiver.
+fn plan_push(
+    book: &mut Book,
+    receiver: &ReceiverConfig,
+    settings: &Settings,
+    transitions: &[Transition],
+    active: &[Alert],
+    now: SystemTime,
+) {
+    let name = receiver.name.as_str();
+    let told = book.receivers.entry(name.to_string()).or_default();
+    for t in transitions.iter().filter(|t| routes(receiver, &t.alert)) {
+        match t.alert.state {
+            AlertState::Firing => {
+                told.resolved_to_push.remove(&t.alert.key);
+            }
+            AlertState::Resolved => {
+                told.resolved_to_push.insert(
+                    t.alert.key,
+                    PendingResolved {
+                        alert: t.alert.clone(),
+                        pushes_left: RESOLVED_PUSHES,
+                    },
+                );
+            }
+            AlertState::Pending => {}
+        }
+    }
+    // An Alertmanager that never accepts a push must not make this grow without end.
+    told.resolved_to_push.retain(|_, p| {
+        let since = p.alert.resolved_at.unwrap_or(now);
+        now.duration_since(since)
+            .map_or(true, |age| age <= settings.max_delivery_age)
+    });
+
+    let mut alerts: Vec<Alert> = active
+        .iter()
+        .filter(|a| a.state == AlertState::Firing && routes(receiver, a))
+        .cloned()
+        .chain(told.resolved_to_push.values().map(|p| p.alert.clone()))
+        .collect();
+    alerts.sort_by(alert_order);
+
+    // Pushes not yet under way are replaced by this one; it inherits the oldest one's place
+    // in the queue, its age (for max_delivery_age) and its backoff.
+    let idle: Vec<u64> = book
+        .outbox
+        .of(name)
+        .filter(|e| !e.in_flight)
+        .map(|e| e.id)
+        .collect();
+    let mut idle = idle.into_iter();
+    let keep = idle.next();
+    for id in idle {
+        book.outbox.remove(id);
+    }
+    match keep {
+        Some(id) if alerts.is_empty() => {
+            book.outbox.remove(id);
+        }
+        Some(id) => {
+            if let Some(entry) = book.outbox.get_mut(id) {
+                entry.notification.alerts = alerts;
+                entry.notification.kind = NotificationKind::Alerts;
+            }
+        }
+        None if alerts.is_empty() => {}
+        None => {
+            let id = book.take_id();
+            let mut entry = OutboxEntry::open(id, name, NotificationKind::Alerts, now, now);
+            entry.notification.alerts = alerts;
+            book.outbox.insert(entry);
+        }
+    }
+}
+
+/// When an Alertmanager push whose attempt failed has a newer push behind it, the older one
+/// is obsolete: it is removed and its age and backoff pass to the newer. True when `id` was
+/// superseded so.
+pub fn supersede_push(book: &mut Book, id: u64) -> bool {
+    let Some(old) = book.outbox.get(id) else {
+        return false;
+    };
+    let newer = book
+        .outbox
+        .of(&old.receiver)
+        .find(|e| e.id > id && !e.in_flight)
+        .map(|e| e.id);
+    let Some(newer) = newer else {
+        return false;
+    };
+    let Some(old) = book.outbox.remove(id) else {
+        return false;
+    };
+    if let Some(entry) = book.outbox.get_mut(newer) {
+        entry.opened_at = entry.opened_at.min(old.opened_at);
+        entry.attempts = entry.attempts.max(old.attempts);
+        entry.next_attempt_at = entry.next_attempt_at.max(old.next_attempt_at);
+        entry.last_error = entry.last_error.take().or(old.last_error);
+    }
+    book.touch();
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::AlertName;
+
+    const T0: u64 = 1_767_225_600;
+
+    fn at(secs: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(T0 + secs)
+    }
+
+    fn settings() -> Settings {
+        Settings {
+            group_wait: Duration::from_secs(10),
+            repeat_interval: Duration::from_secs(3600),
+            send_resolved: true,
+            max_delivery_age: Duration::from_secs(86_400),
+        }
+    }
+
+    fn receiver(name: &str, kind: ReceiverKind) -> ReceiverConfig {
+        ReceiverConfig {
+            name: name.into(),
+            kind,
+            url: None,
+            url_env: None,
+            url_file: None,
+            match_severity: vec![],
+            match_organization: vec![],
+            match_alertname: vec![],
+            secret_env: None,
+            secret_file: None,
+            headers: BTreeMap::new(),
+        }
+    }
+
+    fn alert(id: u64, state: AlertState) -> Alert {
+        Alert {
+            key: AlertKey::profile(AlertName::ProfileConnectivityDegraded, id),
+            severity: "critical".into(),
+            profile_name: format!("p{id}"),
+            organization: "North".into(),
+            summary: String::new(),
+            description: String::new(),
+            state,
+            active_since: at(0),
+            firing_since: Some(at(0)),
+            resolved_at: (state == AlertState::Resolved).then(|| at(0)),
+        }
+    }
+
+    fn fire(id: u64) -> Transition {
+        Transition {
+            alert: alert(id, AlertState::Firing),
+        }
+    }
+
+    fn resolve(id: u64) -> Transition {
+        Transition {
+            alert: alert(id, AlertState::Resolved),
+        }
+    }
+
+    fn keys(book: &Book, receiver: &str) -> Vec<Vec<(u64, AlertState)>> {
+        book.outbox
+            .of(receiver)
+            .map(|e| {
+                e.notification
+                    .alerts
+                    .iter()
+                    .map(|a| (a.key.profile_id.unwrap_or(0), a.state))
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn inventory_api_down_passes_an_organization_filter() {
+        let mut r = receiver("north", ReceiverKind::Slack);
+        r.match_organization = vec!["North".into()];
+        let mut down = alert(0, AlertState::Firing);
+        down.key = AlertKey::api_down();
+        down.organization = String::new();
+        assert!(routes(&r, &down));
+        let mut south = alert(1, AlertState::Firing);
+        south.organization = "South".into();
+        assert!(!routes(&r, &south));
+        assert!(routes(&r, &alert(2, AlertState::Firing)));
+    }
+
+    #[test]
+    fn a_flap_within_group_wait_is_not_announced() {
+        let mut book = Book::default();
+        let rs = [receiver("ops", ReceiverKind::Slack)];
+        plan_sweep(&mut book, &rs, &settings(), &[fire(1), fire(2)], &[], at(0));
+        plan_sweep(&mut book, &rs, &settings(), &[resolve(1)], &[], at(5));
+        assert_eq!(keys(&book, "ops"), vec![vec![(2, AlertState::Firing)]]);
+    }
+
+    #[test]
+    fn a_resolution_of_an_announced_alert_replaces_nothing_and_is_sent() {
+        let mut book = Book::default();
+        let rs = [receiver("ops", ReceiverKind::Slack)];
+        let firing = [alert(1, AlertState::Firing)];
+        plan_sweep(&mut book, &rs, &settings(), &[fire(1)], &firing, at(0));
+        let id = book.outbox.of("ops").next().map(|e| e.id).unwrap();
+        book.delivered(id, at(11));
+        assert_eq!(
+            book.receivers["ops"].last_notified.get(&firing[0].key),
+            Some(&at(11))
+        );
+        plan_sweep(&mut book, &rs, &settings(), &[resolve(1)], &[], at(20));
+        assert_eq!(keys(&book, "ops"), vec![vec![(1, AlertState::Resolved)]]);
+        let id = book.outbox.of("ops").next().map(|e| e.id).unwrap();
+        book.delivered(id, at(31));
+        assert!(book.receivers["ops"].last_notified.is_empty());
+    }
+
+    #[test]
+    fn a_resolution_while_the_firing_message_is_still_queued_follows_it() {
+        let mut book = Book::default();
+        let rs = [receiver("ops", ReceiverKind::Webhook)];
+        plan_sweep(&mut book, &rs, &settings(), &[fire(1)], &[], at(0));
+        let id = book.outbox.of("ops").next().map(|e| e.id).unwrap();
+        if let Some(e) = book.outbox.get_mut(id) {
+            e.sealed = true;
+        }
+        plan_sweep(&mut book, &rs, &settings(), &[resolve(1)], &[], at(20));
+        assert_eq!(
+            keys(&book, "ops"),
+            vec![
+                vec![(1, AlertState::Firing)],
+                vec![(1, AlertState::Resolved)]
+            ]
+        );
+    }
+
+    #[test]
+    fn send_resolved_false_forgets_without_sending() {
+        let mut book = Book::default();
+        let rs = [receiver("ops", ReceiverKind::Slack)];
+        let s = Settings {
+            send_resolved: false,
+            ..settings()
+        };
+        book.receivers
+            .entry("ops".into())
+            .or_default()
+            .last_notified
+            .insert(alert(1, AlertState::Firing).key, at(0));
+        plan_sweep(&mut book, &rs, &s, &[resolve(1)], &[], at(20));
+        assert!(book.outbox.is_empty());
+        assert!(book.receivers["ops"].last_notified.is_empty());
+    }
+
+    #[test]
+    fn reminders_come_after_repeat_interval_and_not_before() {
+        let mut book = Book::default();
+        let rs = [receiver("ops", ReceiverKind::Slack)];
+        let firing = [alert(1, AlertState::Firing)];
+        book.receivers
+            .entry("ops".into())
+            .or_default()
+            .last_notified
+            .insert(firing[0].key, at(0));
+        plan_sweep(&mut book, &rs, &settings(), &[], &firing, at(3599));
+        assert!(book.outbox.is_empty());
+        plan_sweep(&mut book, &rs, &settings(), &[], &firing, at(3600));
+        let entry = book.outbox.of("ops").next().cloned().unwrap();
+        assert_eq!(entry.notification.kind, NotificationKind::Reminder);
+        // Queued already: the next sweep does not add it again.
+        plan_sweep(&mut book, &rs, &settings(), &[], &firing, at(3660));
+        assert_eq!(book.outbox.len(), 1);
+    }
+
+    #[test]
+    fn a_change_turns_an_open_reminder_into_an_alerts_message() {
+        let mut book = Book::default();
+        let rs = [receiver("ops", ReceiverKind::Slack)];
+        let firing = [alert(1, AlertState::Firing)];
+        plan_sweep(&mut book, &rs, &settings(), &[], &firing, at(0));
+        assert_eq!(
+            book.outbox.of("ops").next().map(|e| e.notification.kind),
+            Some(NotificationKind::Reminder)
+        );
+        plan_sweep(&mut book, &rs, &settings(), &[fire(2)], &firing, at(3));
+        let entries: Vec<_> = book.outbox.of("ops").collect();
+        assert_eq!(entries.len(), 1);
+        assert_eq!(entries[0].notification.kind, NotificationKind::Alerts);
+        assert_eq!(entries[0].notification.alerts.len(), 2);
+    }
+
+    #[test]
+    fn alertmanager_gets_one_push_per_sweep_with_resolved_alerts_for_three_pushes() {
+        let mut book = Book::default();
+        let rs = [receiver("am", ReceiverKind::Alertmanager)];
+        let firing = [alert(1, AlertState::Firing)];
+        plan_sweep(&mut book, &rs, &settings(), &[fire(1)], &firing, at(0));
+        plan_sweep(
+            &mut book,
+            &rs,
+            &settings(),
+            &[resolve(1), fire(2)],
+            &[alert(2, AlertState::Firing)],
+            at(60),
+        );
+        // The first push was never sent: replaced.
+        assert_eq!(
+            keys(&book, "am"),
+            vec![vec![(2, AlertState::Firing), (1, AlertState::Resolved)]]
+        );
+        for push in 0..RESOLVED_PUSHES {
+            let id = book.outbox.of("am").next().map(|e| e.id).unwrap();
+            book.delivered(id, at(61 + u64::from(push)));
+            plan_sweep(
+                &mut book,
+                &rs,
+                &settings(),
+                &[],
+                &[alert(2, AlertState::Firing)],
+                at(120),
+            );
+        }
+        assert_eq!(keys(&book, "am"), vec![vec![(2, AlertState::Firing)]]);
+    }
+}
