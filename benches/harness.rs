@@ -1,0 +1,443 @@
+//! The benchmark harness: the simulator (in this process) and the daemon (the real binary,
+//! a child process) on loopback, measured from the outside.
+//!
+//! ```sh
+//! cargo bench --bench harness              # the full table (1k, 10k, 100k profiles)
+//! cargo bench --bench harness -- --quick   # 1k profiles; fails only on gross regressions
+//! cargo bench --bench harness -- --profiles 10000 --concurrency 16 --latency 20ms
+//! ```
+//!
+//! For each case it reports:
+//! - sweep time against the bound `(details + pages − 1) × L / C + L` that no sweep can beat;
+//! - the daemon's user+sys CPU per sweep and per profile (from `/proc/<pid>/stat`);
+//! - the daemon's peak RSS (`VmHWM`);
+//! - `/metrics` latency p50/p99 under 8 concurrent scrapers while sweeps run, and body sizes;
+//! - (with `--alert-latency`) the time from a profile's degradation in the simulator to the
+//!   webhook arriving at a local sink.
+//!
+//! Sweep ends are read from the daemon's JSON log lines, so measuring costs the daemon nothing.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use inventory_monitor::simulator::{SimOptions, Simulator};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::net::TcpListener;
+use tokio::process::{Child, Command};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+const BIN: &str = env!("CARGO_BIN_EXE_inventory-monitor");
+const TOKEN: &str = "bench-token";
+
+/// One benchmark case.
+#[derive(Debug, Clone)]
+struct Case {
+    profiles: usize,
+    concurrency: u32,
+    latency: Duration,
+    sweeps: usize,
+    scrape: bool,
+}
+
+/// What one case measured.
+#[derive(Debug, Default)]
+struct Measured {
+    sweep_seconds: Vec<f64>,
+    cpu_seconds_per_sweep: Vec<f64>,
+    peak_rss_kib: u64,
+    scrape_plain_ms: Vec<f64>,
+    scrape_gzip_ms: Vec<f64>,
+    body_plain: usize,
+    body_gzip: usize,
+}
+
+fn bound(case: &Case, page_size: usize) -> f64 {
+    let pages = case.profiles.div_ceil(page_size).max(1);
+    let l = case.latency.as_secs_f64();
+    (case.profiles + pages - 1) as f64 * l / f64::from(case.concurrency) + l
+}
+
+fn median(v: &[f64]) -> f64 {
+    percentile(v, 50.0)
+}
+
+fn percentile(v: &[f64], p: f64) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    let mut s = v.to_vec();
+    s.sort_by(|a, b| a.total_cmp(b));
+    let rank = ((p / 100.0) * (s.len() - 1) as f64).round() as usize;
+    s[rank.min(s.len() - 1)]
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free port on loopback")
+}
+
+/// user+sys CPU seconds of a process, from /proc/<pid>/stat.
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may contain spaces) start after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    // Linux reports clock ticks; USER_HZ is 100 on every platform Rust supports here.
+    Some((utime + stime) / 100.0)
+}
+
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+struct Daemon {
+    child: Child,
+    addr: SocketAddr,
+    sweeps: mpsc::UnboundedReceiver<f64>,
+    _dir: PathBuf,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+async fn start_daemon(
+    dir: &Path,
+    base_url: &str,
+    case: &Case,
+    extra: &str,
+    interval: Duration,
+) -> Daemon {
+    let port = free_port();
+    let config = dir.join("bench.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[api]\nbase_url = \"{base_url}\"\ntoken_env = \"BENCH_TOKEN\"\nconcurrency = {c}\npage_size = 100\ntimeout = \"30s\"\n\
+             [poll]\ninterval = \"{interval}\"\n[server]\nlisten = \"127.0.0.1:{port}\"\n[state]\ndir = \"{state}\"\n{extra}",
+            c = case.concurrency,
+            interval = humantime::format_duration(interval),
+            state = dir.join("state").display(),
+        ),
+    )
+    .expect("cannot write the bench config");
+    let mut child = Command::new(BIN)
+        .args(["--log-format", "json", "run", "--config"])
+        .arg(&config)
+        .env("BENCH_TOKEN", TOKEN)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("cannot start the daemon");
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(stderr).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
+                continue;
+            };
+            let fields = &v["fields"];
+            let message = fields["message"].as_str().unwrap_or("");
+            if message.starts_with("sweep ") {
+                let _ = tx.send(fields["seconds"].as_f64().unwrap_or(f64::NAN));
+            } else if v["level"] == "ERROR" {
+                eprintln!("daemon: {line}");
+            }
+        }
+    });
+    Daemon {
+        child,
+        addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        sweeps: rx,
+        _dir: dir.to_path_buf(),
+    }
+}
+
+async fn scraper(
+    addr: SocketAddr,
+    gzip: bool,
+    stop: CancellationToken,
+    out: Arc<Mutex<Vec<f64>>>,
+    size: Arc<AtomicU64>,
+) {
+    let client = reqwest::Client::new();
+    while !stop.is_cancelled() {
+        let mut req = client.get(format!("http://{addr}/metrics"));
+        if gzip {
+            req = req.header("Accept-Encoding", "gzip");
+        }
+        let t = Instant::now();
+        let Ok(resp) = req.send().await else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let Ok(body) = resp.bytes().await else {
+            continue;
+        };
+        let ms = t.elapsed().as_secs_f64() * 1000.0;
+        out.lock().unwrap_or_else(|e| e.into_inner()).push(ms);
+        size.store(body.len() as u64, Ordering::Relaxed);
+    }
+}
+
+async fn start_sim(profiles: usize, latency: Duration) -> (Simulator, String, CancellationToken) {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind simulator");
+    let addr = listener.local_addr().expect("simulator address");
+    let sim = Simulator::new(SimOptions {
+        profiles,
+        seed: 1,
+        latency,
+        token: TOKEN.to_string(),
+        ..SimOptions::default()
+    });
+    let stop = CancellationToken::new();
+    let s = stop.clone();
+    tokio::spawn(
+        sim.clone()
+            .serve(listener, async move { s.cancelled().await }),
+    );
+    (sim, format!("http://{addr}/api/v1"), stop)
+}
+
+async fn run_case(case: &Case) -> Measured {
+    let (_sim, base_url, sim_stop) = start_sim(case.profiles, case.latency).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let b = bound(case, 100);
+    // Sweeps run back to back with a short gap, so scrapes overlap sweeps most of the time.
+    let interval = Duration::from_secs_f64((b * 1.3).max(1.0) + 1.0);
+    let mut daemon = start_daemon(dir.path(), &base_url, case, "", interval).await;
+    let pid = daemon.child.id().expect("daemon pid");
+    let mut m = Measured::default();
+
+    let stop = CancellationToken::new();
+    let plain = Arc::new(Mutex::new(Vec::new()));
+    let zipped = Arc::new(Mutex::new(Vec::new()));
+    let plain_size = Arc::new(AtomicU64::new(0));
+    let gzip_size = Arc::new(AtomicU64::new(0));
+
+    // Sweep 0 warms up (connection pool, allocator). Sweeps 1..=n are timed with nothing
+    // else loading the daemon; then 8 scrapers run through `scrape_sweeps` more sweeps.
+    let scrape_sweeps = if case.scrape { 2 } else { 0 };
+    let deadline = Duration::from_secs_f64(b * 4.0 + 60.0);
+    let mut cpu_before = None;
+    for sweep in 0..=case.sweeps + scrape_sweeps {
+        let seconds = tokio::time::timeout(deadline, daemon.sweeps.recv())
+            .await
+            .expect("no sweep within the deadline")
+            .expect("daemon exited");
+        let cpu_now = cpu_seconds(pid);
+        if (1..=case.sweeps).contains(&sweep) {
+            m.sweep_seconds.push(seconds);
+            if let (Some(a), Some(b)) = (cpu_before, cpu_now) {
+                m.cpu_seconds_per_sweep.push(b - a);
+            }
+        }
+        cpu_before = cpu_now;
+        if sweep == case.sweeps && case.scrape {
+            for i in 0..8 {
+                let (out, size) = if i % 2 == 0 {
+                    (plain.clone(), plain_size.clone())
+                } else {
+                    (zipped.clone(), gzip_size.clone())
+                };
+                tokio::spawn(scraper(daemon.addr, i % 2 == 1, stop.clone(), out, size));
+            }
+        }
+    }
+    stop.cancel();
+    m.peak_rss_kib = peak_rss_kib(pid).unwrap_or(0);
+    m.scrape_plain_ms = plain.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    m.scrape_gzip_ms = zipped.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    m.body_plain = plain_size.load(Ordering::Relaxed) as usize;
+    m.body_gzip = gzip_size.load(Ordering::Relaxed) as usize;
+    sim_stop.cancel();
+    m
+}
+
+fn parse_duration(s: &str) -> Duration {
+    humantime::parse_duration(s).unwrap_or_else(|e| panic!("bad duration {s:?}: {e}"))
+}
+
+fn report(case: &Case, m: &Measured) -> (f64, f64) {
+    let b = bound(case, 100);
+    let sweep = median(&m.sweep_seconds);
+    let ratio = sweep / b;
+    let cpu = median(&m.cpu_seconds_per_sweep);
+    let cpu_us_per_profile = cpu * 1e6 / case.profiles as f64;
+    println!(
+        "| {} | {} ms | {} | {:.2} s | {:.2} s | **{:.3}** | {:.3} s | {:.1} µs | {:.0} MiB | {} | {} |",
+        case.profiles,
+        case.latency.as_millis(),
+        case.concurrency,
+        sweep,
+        b,
+        ratio,
+        cpu,
+        cpu_us_per_profile,
+        m.peak_rss_kib as f64 / 1024.0,
+        if m.scrape_plain_ms.is_empty() {
+            "-".to_string()
+        } else {
+            format!(
+                "{:.1} / {:.1} ms ({:.1} MiB)",
+                percentile(&m.scrape_plain_ms, 50.0),
+                percentile(&m.scrape_plain_ms, 99.0),
+                m.body_plain as f64 / 1048576.0
+            )
+        },
+        if m.scrape_gzip_ms.is_empty() {
+            "-".to_string()
+        } else {
+            format!(
+                "{:.1} / {:.1} ms ({:.2} MiB)",
+                percentile(&m.scrape_gzip_ms, 50.0),
+                percentile(&m.scrape_gzip_ms, 99.0),
+                m.body_gzip as f64 / 1048576.0
+            )
+        },
+    );
+    (ratio, cpu_us_per_profile)
+}
+
+fn header() {
+    println!("| profiles | latency | concurrency | sweep (median) | bound | measured/bound | CPU per sweep | CPU per profile | peak RSS | scrape plain p50 / p99 (size) | scrape gzip p50 / p99 (size) |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+}
+
+#[tokio::main]
+async fn main() {
+    let mut args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
+    let mut quick = false;
+    let mut profiles: Option<usize> = None;
+    let mut concurrency: Option<u32> = None;
+    let mut latency = Duration::from_millis(20);
+    let mut sweeps = 3usize;
+    while !args.is_empty() {
+        let a = args.remove(0);
+        let mut value = || {
+            if args.is_empty() {
+                panic!("{a} needs a value")
+            }
+            args.remove(0)
+        };
+        match a.as_str() {
+            "--quick" => quick = true,
+            "--profiles" => profiles = Some(value().parse().expect("--profiles N")),
+            "--concurrency" => concurrency = Some(value().parse().expect("--concurrency C")),
+            "--latency" => latency = parse_duration(&value()),
+            "--sweeps" => sweeps = value().parse().expect("--sweeps N"),
+            other => panic!("unknown argument {other}; see the doc comment of benches/harness.rs"),
+        }
+    }
+    println!(
+        "machine: {} cores, {} MiB memory",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        std::fs::read_to_string("/proc/meminfo")
+            .ok()
+            .and_then(|m| m.lines().next().and_then(|l| l
+                .split_whitespace()
+                .nth(1)?
+                .parse::<u64>()
+                .ok()))
+            .map_or(0, |k| k / 1024)
+    );
+    let cases: Vec<Case> = if quick {
+        vec![Case {
+            profiles: 1000,
+            concurrency: 16,
+            latency,
+            sweeps: 2,
+            scrape: true,
+        }]
+    } else if let Some(n) = profiles {
+        vec![Case {
+            profiles: n,
+            concurrency: concurrency.unwrap_or(16),
+            latency,
+            sweeps,
+            scrape: true,
+        }]
+    } else {
+        vec![
+            Case {
+                profiles: 1_000,
+                concurrency: 16,
+                latency,
+                sweeps,
+                scrape: true,
+            },
+            Case {
+                profiles: 10_000,
+                concurrency: 16,
+                latency,
+                sweeps,
+                scrape: true,
+            },
+            Case {
+                profiles: 10_000,
+                concurrency: 64,
+                latency,
+                sweeps,
+                scrape: true,
+            },
+            Case {
+                profiles: 100_000,
+                concurrency: 64,
+                latency,
+                sweeps: 2,
+                scrape: true,
+            },
+        ]
+    };
+    header();
+    let mut failures = Vec::new();
+    for case in &cases {
+        let m = run_case(case).await;
+        let (ratio, cpu_us) = report(case, &m);
+        if quick {
+            // Only gross regressions fail: 3x the targets (sweep bound 1.0, 50 µs/profile, 20 ms p99).
+            if ratio.is_nan() || ratio > 3.0 {
+                failures.push(format!("sweep took {ratio:.2}x its bound (limit 3x)"));
+            }
+            if cpu_us.is_nan() || cpu_us > 150.0 {
+                failures.push(format!(
+                    "{cpu_us:.1} µs CPU per profile per sweep (limit 150)"
+                ));
+            }
+            let p99 = percentile(&m.scrape_gzip_ms, 99.0).max(percentile(&m.scrape_plain_ms, 99.0));
+            if p99.is_nan() || p99 > 60.0 {
+                failures.push(format!("scrape p99 {p99:.1} ms (limit 60)"));
+            }
+        }
+    }
+    if !failures.is_empty() {
+        eprintln!("bench --quick: gross regression: {}", failures.join("; "));
+        std::process::exit(1);
+    }
+}
