@@ -15,6 +15,7 @@ use anyhow::Context;
 use bytes::Bytes;
 use serde::Serialize;
 use tokio::net::TcpListener;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::{rfc3339, SharedClock};
@@ -75,6 +76,16 @@ pub struct Daemon {
     sink: Box<dyn TransitionSink>,
     /// Routing, the outbox and delivery; `None` when the daemon sends nothing.
     notifier: Option<Notifier>,
+    /// New configurations to apply between sweeps (SIGHUP), already validated.
+    reloads: Option<mpsc::UnboundedReceiver<anyhow::Result<Reload>>>,
+}
+
+/// A validated configuration and the token it names, to apply between two sweeps.
+pub struct Reload {
+    /// The new configuration.
+    pub config: Config,
+    /// The API token, read again (it may have been rotated).
+    pub token: Secret,
 }
 
 impl Daemon {
@@ -139,7 +150,70 @@ impl Daemon {
             previous: None,
             sink,
             notifier,
+            reloads: None,
         })
+    }
+
+    /// Hands the daemon a channel of configurations to apply between sweeps; [`run`] then
+    /// picks them up (see [`Daemon::reload`]). An `Err` is a reload that was refused before
+    /// reaching the daemon (a config with problems): it is logged and counted, and the
+    /// configuration in force stays.
+    ///
+    /// [`run`]: Daemon::run
+    pub fn reload_from(&mut self, reloads: mpsc::UnboundedReceiver<anyhow::Result<Reload>>) {
+        self.reloads = Some(reloads);
+    }
+
+    /// Applies a new, validated configuration without losing alert state: rules, the poll
+    /// interval, the upstream settings (and a rotated token), the shard, and alerting
+    /// (receivers, grouping, reminders) change in place. The notifier is restarted on the
+    /// same state file, so queued notifications, reminder timing and the judge's alerts carry
+    /// over. `server.listen` and `state.dir` need a restart: a change to them is logged and
+    /// ignored.
+    pub async fn reload(&mut self, reload: Reload) -> anyhow::Result<()> {
+        let Reload { mut config, token } = reload;
+        if config.server.listen != self.config.server.listen {
+            tracing::warn!(
+                old = %self.config.server.listen,
+                new = %config.server.listen,
+                "server.listen changes only on restart; keeping the old address"
+            );
+            config.server.listen = self.config.server.listen.clone();
+        }
+        if config.state.dir != self.config.state.dir {
+            tracing::warn!("state.dir changes only on restart; keeping the old directory");
+            config.state.dir = self.config.state.dir.clone();
+        }
+        // Build everything that can fail before changing anything.
+        let client = UpstreamClient::new(
+            &config.api,
+            token,
+            self.monitor.upstream_requests.clone(),
+            self.monitor.upstream_invalid_bodies.clone(),
+        )
+        .context("cannot set up the upstream client with the new configuration")?;
+        if let Some(old) = self.notifier.take() {
+            // The old notifier writes the state file (outbox, reminder timing) as it stops;
+            // the new one reads it back. The judge in memory stays the authority on alerts.
+            old.shutdown(NOTIFIER_GRACE).await;
+            match Notifier::start(&config, self.monitor.clone(), self.clock.clone()) {
+                Ok((notifier, _restored)) => self.notifier = Some(notifier),
+                Err(e) => {
+                    // Keep notifying with the old settings rather than not at all.
+                    let (notifier, _) =
+                        Notifier::start(&self.config, self.monitor.clone(), self.clock.clone())
+                            .context("cannot restart notifications with the old configuration")?;
+                    self.notifier = Some(notifier);
+                    return Err(e)
+                        .context("cannot set up notifications with the new configuration");
+                }
+            }
+        }
+        self.client = client;
+        self.judge.set_rules(config.rules.clone());
+        self.monitor.set_shard(config.shard());
+        self.config = config;
+        Ok(())
     }
 
     /// The notifier, when the daemon sends notifications.
@@ -213,10 +287,15 @@ impl Daemon {
     pub async fn run(mut self, shutdown: CancellationToken) {
         let mut ticker = tokio::time::interval(self.config.poll.interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut reloads = self.reloads.take();
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = ticker.tick() => {}
+                reload = next_reload(&mut reloads) => {
+                    self.apply_reload(reload, &mut ticker).await;
+                    continue;
+                }
             }
             tokio::select! {
                 _ = shutdown.cancelled() => break,
@@ -227,6 +306,36 @@ impl Daemon {
         self.shutdown().await;
     }
 
+    async fn apply_reload(
+        &mut self,
+        reload: anyhow::Result<Reload>,
+        ticker: &mut tokio::time::Interval,
+    ) {
+        let old_interval = self.config.poll.interval;
+        let outcome = match reload {
+            Ok(reload) => self.reload(reload).await,
+            Err(e) => Err(e),
+        };
+        match outcome {
+            Ok(()) => {
+                self.monitor.observe_reload(true, self.clock.now());
+                if self.config.poll.interval != old_interval {
+                    // Start to start from now: the next sweep comes one new interval later.
+                    *ticker = tokio::time::interval_at(
+                        tokio::time::Instant::now() + self.config.poll.interval,
+                        self.config.poll.interval,
+                    );
+                    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                }
+                tracing::info!("configuration reloaded");
+            }
+            Err(e) => {
+                self.monitor.observe_reload(false, self.clock.now());
+                tracing::error!("configuration reload failed, keeping the old one: {e:#}");
+            }
+        }
+    }
+
     /// Stops notifications: deliveries under way may finish (for at most
     /// [`NOTIFIER_GRACE`]), then the state file is written. Nothing to do for a daemon
     /// without a notifier.
@@ -235,6 +344,19 @@ impl Daemon {
             notifier.shutdown(NOTIFIER_GRACE).await;
         }
     }
+}
+
+/// The next reload; never resolves when there is no reload channel (or it closed).
+async fn next_reload(
+    reloads: &mut Option<mpsc::UnboundedReceiver<anyhow::Result<Reload>>>,
+) -> anyhow::Result<Reload> {
+    if let Some(rx) = reloads {
+        if let Some(reload) = rx.recv().await {
+            return reload;
+        }
+        *reloads = None;
+    }
+    std::future::pending().await
 }
 
 fn log_sweep(snapshot: &Snapshot) {

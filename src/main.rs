@@ -150,7 +150,7 @@ async fn run(path: &std::path::Path) -> ExitCode {
     let Some(config) = load_config(path) else {
         return ExitCode::from(2);
     };
-    match run_daemon(config).await {
+    match run_daemon(config, path).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");
@@ -159,7 +159,7 @@ async fn run(path: &std::path::Path) -> ExitCode {
     }
 }
 
-async fn run_daemon(config: Config) -> anyhow::Result<()> {
+async fn run_daemon(config: Config, path: &std::path::Path) -> anyhow::Result<()> {
     use anyhow::Context;
     let token = config.api.token().map_err(|p| anyhow::anyhow!("{p}"))?;
     let listen = config.server.listen.clone();
@@ -167,7 +167,10 @@ async fn run_daemon(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     tracing::info!(listen = %listen, version = inventory_monitor::VERSION, "inventory-monitor started");
-    let daemon = Daemon::with_notifier(config, token, Arc::new(SystemClock))?;
+    let mut daemon = Daemon::with_notifier(config, token, Arc::new(SystemClock))?;
+    let (reloads, reload_rx) = tokio::sync::mpsc::unbounded_channel();
+    daemon.reload_from(reload_rx);
+    tokio::spawn(reload_on_sighup(path.to_path_buf(), reloads));
     let shutdown = CancellationToken::new();
     let stop = shutdown.clone();
     tokio::spawn(async move {
@@ -175,4 +178,36 @@ async fn run_daemon(config: Config) -> anyhow::Result<()> {
         stop.cancel();
     });
     daemon::run_with_server(daemon, listener, shutdown).await
+}
+
+/// On every SIGHUP, reads and validates the config file again and hands it to the daemon;
+/// a file with problems is refused (each problem logged) and the old config stays.
+async fn reload_on_sighup(
+    path: std::path::PathBuf,
+    reloads: tokio::sync::mpsc::UnboundedSender<anyhow::Result<daemon::Reload>>,
+) {
+    let mut hangups = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for SIGHUP; reload needs a restart");
+            return;
+        }
+    };
+    while hangups.recv().await.is_some() {
+        tracing::info!(file = %path.display(), "SIGHUP received, reloading the configuration");
+        let reload = config::load(&path)
+            .map_err(|e| {
+                for p in &e.problems {
+                    tracing::error!(problem = %p, "configuration problem");
+                }
+                anyhow::anyhow!("{} has {} problem(s)", path.display(), e.problems.len())
+            })
+            .and_then(|config| {
+                let token = config.api.token().map_err(|p| anyhow::anyhow!("{p}"))?;
+                Ok(daemon::Reload { config, token })
+            });
+        if reloads.send(reload).is_err() {
+            return;
+        }
+    }
 }

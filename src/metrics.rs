@@ -94,6 +94,10 @@ pub struct MonitorMetrics {
     pub shard_index: IntGauge,
     /// `inventory_monitor_shard_count`.
     pub shard_count: IntGauge,
+    /// `inventory_monitor_config_last_reload_successful`: 1 unless the last reload failed.
+    pub reload_successful: IntGauge,
+    /// `inventory_monitor_config_last_reload_success_timestamp_seconds`.
+    pub reload_success_time: Gauge,
 }
 
 impl std::fmt::Debug for MonitorMetrics {
@@ -212,6 +216,22 @@ impl MonitorMetrics {
             "Number of replicas the profiles are sharded over.",
         );
 
+        let reload_successful = int_gauge(
+            &registry,
+            "inventory_monitor_config_last_reload_successful",
+            "Whether the last configuration reload (SIGHUP) succeeded; 1 before any reload.",
+        );
+        reload_successful.set(1);
+        let reload_success_time = Gauge::with_opts(Opts::new(
+            "inventory_monitor_config_last_reload_success_timestamp_seconds",
+            "When the configuration was last loaded successfully (start or reload).",
+        ))
+        .expect("static metric definition is valid");
+        registry
+            .register(Box::new(reload_success_time.clone()))
+            .expect("metric names are unique");
+        reload_success_time.set(crate::clock::unix_seconds(std::time::SystemTime::now()));
+
         build_info.with_label_values(&[crate::VERSION]).set(1);
         // Known label values start at 0, so `rate()` and `increase()` see the first event.
         for outcome in ["complete", "incomplete", "failed"] {
@@ -232,9 +252,19 @@ impl MonitorMetrics {
             build_info,
             shard_index,
             shard_count,
+            reload_successful,
+            reload_success_time,
         };
         metrics.set_shard(shard);
         metrics
+    }
+
+    /// Records the outcome of a configuration reload.
+    pub fn observe_reload(&self, success: bool, at: SystemTime) {
+        self.reload_successful.set(i64::from(success));
+        if success {
+            self.reload_success_time.set(crate::clock::unix_seconds(at));
+        }
     }
 
     /// Sets `inventory_monitor_shard_index` and `_shard_count` (e.g. after a reload).

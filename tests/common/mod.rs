@@ -190,3 +190,67 @@ pub async fn get_json(addr: SocketAddr, path: &str) -> Value {
     let text = get(addr, path).await.text().await.unwrap();
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path} is not JSON: {e}\n{text}"))
 }
+
+/// An HTTP receiver on 127.0.0.1:0 that records every POST body and answers 200.
+pub struct RecordingSink {
+    pub addr: SocketAddr,
+    pub bodies: Arc<std::sync::Mutex<Vec<Value>>>,
+    stop: CancellationToken,
+}
+
+impl Drop for RecordingSink {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+impl RecordingSink {
+    pub async fn start() -> Self {
+        use axum::routing::post;
+        let bodies: Arc<std::sync::Mutex<Vec<Value>>> = Arc::default();
+        let recorded = bodies.clone();
+        let app = axum::Router::new().route(
+            "/{*path}",
+            post(move |body: axum::body::Bytes| {
+                let recorded = recorded.clone();
+                async move {
+                    let value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                    recorded.lock().unwrap().push(value);
+                    "ok"
+                }
+            }),
+        );
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = CancellationToken::new();
+        let s = stop.clone();
+        tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move { s.cancelled().await })
+                .await
+        });
+        Self { addr, bodies, stop }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/hook", self.addr)
+    }
+
+    /// `"<status> <alertname>/<profile_id>"` of every alert in every webhook payload so far.
+    pub fn alerts(&self) -> Vec<String> {
+        self.bodies
+            .lock()
+            .unwrap()
+            .iter()
+            .flat_map(|b| b["alerts"].as_array().cloned().unwrap_or_default())
+            .map(|a| {
+                format!(
+                    "{} {}/{}",
+                    a["status"].as_str().unwrap_or("?"),
+                    a["labels"]["alertname"].as_str().unwrap_or("?"),
+                    a["labels"]["profile_id"].as_str().unwrap_or("")
+                )
+            })
+            .collect()
+    }
+}
