@@ -39,6 +39,10 @@ const BODY_CAP: usize = 16 * 1024;
 /// How much of an error answer's body goes into an error message, in characters.
 const EXCERPT_CHARS: usize = 200;
 
+/// The longest wait a receiver's `Retry-After` can impose (a header date far ahead would
+/// otherwise park the queue until `max_delivery_age` drops it).
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(86_400);
+
 /// Backoff, timeout and pacing of deliveries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DeliveryTuning {
@@ -404,7 +408,7 @@ fn settle(shared: &Shared, endpoint: &Endpoint, entry: &OutboxEntry, outcome: Ou
                 tuning.backoff_cap,
                 rand::random::<f64>(),
             )
-            .max(retry_after.unwrap_or(Duration::ZERO));
+            .max(retry_after.unwrap_or(Duration::ZERO).min(MAX_RETRY_AFTER));
             tracing::warn!(
                 receiver = name,
                 notification = entry.id,
