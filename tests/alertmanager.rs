@@ -1,0 +1,199 @@
+//! A real Alertmanager (Debian's `prometheus-alertmanager`) between inventory-monitor and a
+//! webhook sink: our `alertmanager` receiver pushes to it, Alertmanager delivers, and two
+//! replicas pushing the same alert (the high-availability setup) are delivered once.
+
+mod common;
+mod observability;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use inventory_monitor::clock::SystemClock;
+use inventory_monitor::config::{ReceiverConfig, ReceiverKind, Secret};
+use inventory_monitor::daemon::Daemon;
+use observability::{free_port, under_ci};
+use serde_json::json;
+use tokio::process::Command;
+
+/// Alertmanager's binary: Debian installs it as `prometheus-alertmanager`.
+fn alertmanager() -> Option<std::path::PathBuf> {
+    for name in ["prometheus-alertmanager", "alertmanager"] {
+        if let Ok(path) = which(name) {
+            return Some(path);
+        }
+    }
+    let why = "Alertmanager is not on PATH (Debian: apt-get install prometheus-alertmanager)";
+    assert!(!under_ci(), "{why}; CI=true requires it");
+    eprintln!("SKIPPED: {why}");
+    None
+}
+
+fn which(name: &str) -> Result<std::path::PathBuf, ()> {
+    std::env::var_os("PATH")
+        .and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|dir| dir.join(name))
+                .find(|candidate| candidate.is_file())
+        })
+        .ok_or(())
+}
+
+fn replica(
+    base_url: &str,
+    am_url: &str,
+    state: &std::path::Path,
+) -> inventory_monitor::config::Config {
+    let mut config = test_config(base_url);
+    config.state.dir = state.to_path_buf();
+    config.alerting.receivers = vec![ReceiverConfig {
+        name: "alertmanager".to_string(),
+        kind: ReceiverKind::Alertmanager,
+        url: Some(am_url.to_string()),
+        url_env: None,
+        url_file: None,
+        match_severity: Vec::new(),
+        match_organization: Vec::new(),
+        match_alertname: Vec::new(),
+        secret_env: None,
+        secret_file: None,
+        headers: Default::default(),
+    }];
+    config
+}
+
+#[tokio::test]
+async fn alertmanager_delivers_our_alert_once_though_two_replicas_push_it() {
+    let Some(binary) = alertmanager() else { return };
+    let sink = RecordingSink::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let am_config = dir.path().join("alertmanager.yml");
+    std::fs::write(
+        &am_config,
+        format!(
+            "route:\n  receiver: sink\n  group_by: ['alertname', 'profile_id']\n  group_wait: 1s\n  group_interval: 1s\n  repeat_interval: 1h\n\
+             receivers:\n  - name: sink\n    webhook_configs:\n      - url: '{}'\n        send_resolved: true\n",
+            sink.url()
+        ),
+    )
+    .unwrap();
+    let port = free_port();
+    let mut am = Command::new(binary)
+        .arg(format!("--config.file={}", am_config.display()))
+        .arg(format!(
+            "--storage.path={}",
+            dir.path().join("am-data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        // No gossip: a single instance, and no fixed cluster port.
+        .arg("--cluster.listen-address=")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let am_url = format!("http://127.0.0.1:{port}");
+    let ready = wait_for(Duration::from_secs(20), || async {
+        reqwest::get(format!("{am_url}/-/ready"))
+            .await
+            .map(|r| r.status() == 200)
+            .unwrap_or(false)
+    })
+    .await;
+    assert!(ready, "alertmanager did not become ready");
+
+    let sim = empty_sim().await;
+    sim.sim.upsert_profile(patched(
+        healthy_detail(7, "Dock Scanner Feed", "Main Warehouse"),
+        json!({"health_status": {"connectivity": "unhealthy", "last_error": "TLS handshake timed out"}}),
+    ));
+    sim.sim
+        .upsert_profile(healthy_detail(8, "Fine Feed", "Main Warehouse"));
+
+    // Two replicas of the monitor (an HA pair: same fleet, own state), both pushing.
+    let mut replicas = Vec::new();
+    for i in 0..2 {
+        let config = replica(
+            &sim.base_url,
+            &am_url,
+            &dir.path().join(format!("state-{i}")),
+        );
+        replicas.push(
+            Daemon::with_notifier(config, Secret::new("demo-token"), Arc::new(SystemClock))
+                .unwrap(),
+        );
+    }
+    // A few sweeps each, as the poll loop would do: every sweep re-sends the firing alert.
+    for _ in 0..3 {
+        for r in replicas.iter_mut() {
+            r.sweep_once().await;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let firing = "firing ProfileConnectivityDegraded/7".to_string();
+    assert!(
+        wait_for(Duration::from_secs(15), || async {
+            sink.alerts().contains(&firing)
+        })
+        .await,
+        "Alertmanager never delivered our alert; got {:?}",
+        sink.alerts()
+    );
+    // Alertmanager holds what both replicas pushed as one alert: one notification.
+    let alerts: serde_json::Value = serde_json::from_str(
+        &reqwest::get(format!("{am_url}/api/v2/alerts"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(alerts.as_array().unwrap().len(), 1, "{alerts}");
+    let alert = &alerts[0];
+    assert_eq!(alert["labels"]["alertname"], "ProfileConnectivityDegraded");
+    assert_eq!(alert["labels"]["profile_id"], "7");
+    assert_eq!(alert["labels"]["organization"], "Main Warehouse");
+    assert!(alert["annotations"]["description"]
+        .as_str()
+        .unwrap()
+        .contains("TLS handshake timed out"));
+
+    // More pushes from both replicas within repeat_interval: still delivered once.
+    for _ in 0..3 {
+        for r in replicas.iter_mut() {
+            r.sweep_once().await;
+        }
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+    assert_eq!(
+        sink.alerts().iter().filter(|a| **a == firing).count(),
+        1,
+        "{:?}",
+        sink.alerts()
+    );
+
+    // The profile recovers: both replicas push the resolution; it is delivered once.
+    sim.sim.set_health(7, Some("healthy"), Some("valid"));
+    for _ in 0..3 {
+        for r in replicas.iter_mut() {
+            r.sweep_once().await;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let resolved = "resolved ProfileConnectivityDegraded/7".to_string();
+    assert!(
+        wait_for(Duration::from_secs(15), || async {
+            sink.alerts().contains(&resolved)
+        })
+        .await,
+        "the resolution never arrived; got {:?}",
+        sink.alerts()
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(sink.alerts().iter().filter(|a| **a == resolved).count(), 1);
+    for r in replicas {
+        r.shutdown().await;
+    }
+    let _ = am.start_kill();
+}
