@@ -12,6 +12,11 @@ pub struct Cli {
     #[arg(long, global = false)]
     pub config: Option<PathBuf>,
 
+    /// With `--config` alone: the web config file (TLS, client certificates, basic auth;
+    /// Prometheus exporter-toolkit format), as `run --web-config`.
+    #[arg(long, global = false, requires = "config")]
+    pub web_config: Option<PathBuf>,
+
     /// Log format on stderr; the level comes from RUST_LOG (default `info`).
     #[arg(long, value_enum, default_value_t = LogFormat::Pretty, global = true)]
     pub log_format: LogFormat,
@@ -49,12 +54,16 @@ pub enum Command {
     Simulate(crate::simulator::SimulateArgs),
 }
 
-/// `--config FILE`
+/// `--config FILE [--web-config FILE]`
 #[derive(Debug, Args)]
 pub struct ConfigArg {
     /// The TOML config file.
     #[arg(long)]
     pub config: PathBuf,
+    /// The web config file: TLS, client certificates and basic auth for our endpoints, in
+    /// the Prometheus exporter-toolkit format. Wins over `server.web_config`.
+    #[arg(long)]
+    pub web_config: Option<PathBuf>,
 }
 
 /// `once`
