@@ -147,6 +147,13 @@ pub struct ApiConfig {
     /// Extra PEM root certificate(s) for a private CA; `None` (or `""` in the file) for none.
     #[serde(deserialize_with = "empty_path_is_none")]
     pub ca_file: Option<PathBuf>,
+    /// Largest list or detail body read; a longer one is treated as malformed.
+    pub max_body_size: ByteSize,
+    /// Profiles read per sweep at most; beyond it the walk stops, incomplete.
+    pub max_profiles: u64,
+    /// Longest metric label value taken from the upstream (names, organizations, states),
+    /// in characters; longer ones are cut and end in `…`.
+    pub max_label_length: u32,
 }
 
 impl Default for ApiConfig {
@@ -162,9 +169,110 @@ impl Default for ApiConfig {
             timeout: Duration::from_secs(10),
             retries: 3,
             ca_file: None,
+            max_body_size: ByteSize(8 * 1024 * 1024),
+            max_profiles: 200_000,
+            max_label_length: 256,
         }
     }
 }
+
+/// A size in bytes, written in the file as a whole number of bytes or a string with a
+/// unit: `"8MiB"`, `"512 KiB"`, `"1GiB"` (binary), `"10MB"`, `"500kB"` (decimal).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ByteSize(pub u64);
+
+impl ByteSize {
+    /// The size in bytes.
+    pub fn bytes(self) -> u64 {
+        self.0
+    }
+
+    /// Parses `"8MiB"`, `"8 MiB"`, `"8388608"`; units are case-insensitive.
+    pub fn parse(text: &str) -> Result<ByteSize, String> {
+        let text = text.trim();
+        let split = text
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len());
+        let (digits, unit) = text.split_at(split);
+        if digits.is_empty() {
+            return Err(format!(
+                "{text:?} is not a size; write sizes like \"8MiB\", \"512KiB\" or a number of bytes"
+            ));
+        }
+        let number: u64 = digits
+            .parse()
+            .map_err(|_| format!("{text:?} is too large"))?;
+        let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+            "" | "b" => 1,
+            "kib" | "k" => 1 << 10,
+            "mib" | "m" => 1 << 20,
+            "gib" | "g" => 1 << 30,
+            "kb" => 1_000,
+            "mb" => 1_000_000,
+            "gb" => 1_000_000_000,
+            other => {
+                return Err(format!(
+                    "{text:?} has an unknown unit {other:?}; use B, KiB, MiB, GiB, kB, MB or GB"
+                ))
+            }
+        };
+        number
+            .checked_mul(factor)
+            .map(ByteSize)
+            .ok_or_else(|| format!("{text:?} is too large"))
+    }
+}
+
+impl fmt::Display for ByteSize {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (unit, factor) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
+            if self.0 >= factor && self.0 % factor == 0 {
+                return write!(f, "{} {unit}", self.0 / factor);
+            }
+        }
+        write!(f, "{} bytes", self.0)
+    }
+}
+
+impl Serialize for ByteSize {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        // `8MiB` where a unit fits, else the number of bytes: both read back.
+        match self.to_string().split_once(' ') {
+            Some((n, unit)) if unit != "bytes" => s.collect_str(&format_args!("{n}{unit}")),
+            _ => s.serialize_u64(self.0),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct SizeVisitor;
+        impl serde::de::Visitor<'_> for SizeVisitor {
+            type Value = ByteSize;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a size like \"8MiB\" or a number of bytes")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<ByteSize, E> {
+                Ok(ByteSize(v))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<ByteSize, E> {
+                u64::try_from(v)
+                    .map(ByteSize)
+                    .map_err(|_| E::custom(format!("{v} is not a size: it is negative")))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ByteSize, E> {
+                ByteSize::parse(v).map_err(E::custom)
+            }
+        }
+        d.deserialize_any(SizeVisitor)
+    }
+}
+
+/// Smallest `api.max_body_size`: a list page of one profile does not fit in less.
+pub const MIN_BODY_SIZE: ByteSize = ByteSize(1 << 10);
+
+/// Largest `api.max_body_size`: more is no longer a defence.
+pub const MAX_BODY_SIZE: ByteSize = ByteSize(1 << 30);
 
 /// The token variable used when neither `token_env` nor `token_file` is set.
 pub const DEFAULT_TOKEN_ENV: &str = "INVENTORY_API_TOKEN";
@@ -192,12 +300,21 @@ impl Default for PollConfig {
 pub struct ServerConfig {
     /// Address to listen on, e.g. `0.0.0.0:9857`.
     pub listen: String,
+    /// Web configuration file (TLS, client certificates, basic auth; the Prometheus
+    /// exporter-toolkit format, see [`crate::web_config`]); `None` (or `""`) serves plain
+    /// HTTP. `--web-config` wins over it.
+    #[serde(
+        deserialize_with = "empty_path_is_none",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub web_config: Option<PathBuf>,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             listen: "0.0.0.0:9857".to_string(),
+            web_config: None,
         }
     }
 }
@@ -219,19 +336,282 @@ impl Default for StateConfig {
 }
 
 /// `[shard]`
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
+///
+/// The file's values can be overridden from the environment, so that one config file (a
+/// Kubernetes ConfigMap) serves every replica: [`SHARD_INDEX_ENV`] and [`SHARD_COUNT_ENV`]
+/// replace `index` and `count`, and an index of `"auto"` (in the file or in
+/// [`SHARD_INDEX_ENV`]) is the trailing `-N` of [`HOSTNAME_ENV`], the ordinal of a
+/// StatefulSet pod, as kube-state-metrics' auto-sharding reads it from the pod name.
+/// [`load`] applies them; [`ShardConfig::resolve_with`] computes them.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(from = "ShardFile", into = "ShardFile")]
 pub struct ShardConfig {
-    /// This replica's index, `0..count`.
+    /// This replica's index, `0..count`. After [`load`], the index in force (overrides and
+    /// `"auto"` applied); after [`parse`] alone, the file's number (0 for `"auto"`).
     pub index: u32,
-    /// Number of replicas sharing the profiles.
+    /// Number of replicas sharing the profiles. After [`load`], the count in force.
     pub count: u32,
+    /// `index = "auto"` in the file: the index comes from the trailing `-N` of `HOSTNAME`.
+    pub index_from_hostname: bool,
 }
 
 impl Default for ShardConfig {
     fn default() -> Self {
-        Self { index: 0, count: 1 }
+        Self {
+            index: 0,
+            count: 1,
+            index_from_hostname: false,
+        }
     }
+}
+
+/// Overrides `shard.index`: a whole number, or `auto` for the trailing `-N` of `HOSTNAME`.
+pub const SHARD_INDEX_ENV: &str = "INVENTORY_MONITOR_SHARD_INDEX";
+
+/// Overrides `shard.count`.
+pub const SHARD_COUNT_ENV: &str = "INVENTORY_MONITOR_SHARD_COUNT";
+
+/// Where `shard.index = "auto"` reads the pod name (Kubernetes sets it to the pod's name;
+/// a StatefulSet's pods are named `<statefulset>-<ordinal>`).
+pub const HOSTNAME_ENV: &str = "HOSTNAME";
+
+/// `[shard]` as written in the file: the index may be `"auto"`.
+#[derive(Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+struct ShardFile {
+    index: ShardIndex,
+    count: u32,
+}
+
+impl Default for ShardFile {
+    fn default() -> Self {
+        ShardConfig::default().into()
+    }
+}
+
+impl From<ShardFile> for ShardConfig {
+    fn from(file: ShardFile) -> Self {
+        let (index, index_from_hostname) = match file.index {
+            ShardIndex::Fixed(n) => (n, false),
+            ShardIndex::Auto => (0, true),
+        };
+        Self {
+            index,
+            count: file.count,
+            index_from_hostname,
+        }
+    }
+}
+
+impl From<ShardConfig> for ShardFile {
+    fn from(config: ShardConfig) -> Self {
+        Self {
+            index: if config.index_from_hostname {
+                ShardIndex::Auto
+            } else {
+                ShardIndex::Fixed(config.index)
+            },
+            count: config.count,
+        }
+    }
+}
+
+/// `shard.index`: a number, or `"auto"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ShardIndex {
+    /// This index.
+    Fixed(u32),
+    /// The trailing `-N` of `HOSTNAME`.
+    Auto,
+}
+
+impl Serialize for ShardIndex {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            ShardIndex::Fixed(n) => s.serialize_u32(*n),
+            ShardIndex::Auto => s.serialize_str("auto"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ShardIndex {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ShardIndexVisitor)
+    }
+}
+
+/// Reads `shard.index`, saying what to write instead of what Rust type was expected.
+struct ShardIndexVisitor;
+
+impl ShardIndexVisitor {
+    const EXPECTED: &'static str = "a whole number from 0 to 4294967295, or \"auto\"";
+}
+
+impl<'de> serde::de::Visitor<'de> for ShardIndexVisitor {
+    type Value = ShardIndex;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(Self::EXPECTED)
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<ShardIndex, E> {
+        u32::try_from(v)
+            .map(ShardIndex::Fixed)
+            .map_err(|_| E::invalid_value(serde::de::Unexpected::Unsigned(v), &Self::EXPECTED))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<ShardIndex, E> {
+        u64::try_from(v)
+            .map_err(|_| E::invalid_value(serde::de::Unexpected::Signed(v), &Self::EXPECTED))
+            .and_then(|v| self.visit_u64(v))
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ShardIndex, E> {
+        if v.trim() == "auto" {
+            Ok(ShardIndex::Auto)
+        } else {
+            Err(E::invalid_value(
+                serde::de::Unexpected::Str(v),
+                &Self::EXPECTED,
+            ))
+        }
+    }
+}
+
+/// Where the index in force came from, for problems that name it.
+enum IndexSource {
+    /// `shard.index` in the file.
+    File,
+    /// The environment variable [`SHARD_INDEX_ENV`].
+    Env,
+    /// The trailing `-N` of this `HOSTNAME`.
+    Hostname(String),
+}
+
+impl ShardConfig {
+    /// The shard in force: the file's `index` and `count`, overridden by
+    /// [`SHARD_INDEX_ENV`] and [`SHARD_COUNT_ENV`] when they are set (an empty value counts
+    /// as unset), with an index of `"auto"` read from the trailing `-N` of [`HOSTNAME_ENV`].
+    /// Every problem names the key and, when the value came from the environment, the
+    /// variable.
+    pub fn resolve_with(
+        &self,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<crate::shard::Shard, Vec<Problem>> {
+        let mut problems = Vec::new();
+        let set = |name: &str| env(name).filter(|v| !v.trim().is_empty());
+
+        let (count, count_from_env) = match set(SHARD_COUNT_ENV) {
+            None => (Some(self.count), false),
+            Some(text) => match text.trim().parse::<u32>() {
+                Ok(n) => (Some(n), true),
+                Err(_) => {
+                    problems.push(Problem::new(
+                        "shard.count",
+                        format!(
+                            "environment variable {SHARD_COUNT_ENV} must be a whole number, got {text:?}"
+                        ),
+                    ));
+                    (None, true)
+                }
+            },
+        };
+
+        let auto = |from: &str| -> Result<(u32, IndexSource), Problem> {
+            let hostname = set(HOSTNAME_ENV).ok_or_else(|| {
+                Problem::new(
+                    "shard.index",
+                    format!(
+                        "\"auto\"{from} takes the index from the trailing -N of the {HOSTNAME_ENV} \
+                         environment variable (a StatefulSet pod name such as inventory-monitor-2), \
+                         but {HOSTNAME_ENV} is not set"
+                    ),
+                )
+            })?;
+            ordinal(&hostname)
+                .map(|n| (n, IndexSource::Hostname(hostname.clone())))
+                .ok_or_else(|| {
+                    Problem::new(
+                        "shard.index",
+                        format!(
+                            "\"auto\"{from} takes the index from the trailing -N of the {HOSTNAME_ENV} \
+                             environment variable (a StatefulSet pod name such as inventory-monitor-2), \
+                             but {HOSTNAME_ENV} is {hostname:?}"
+                        ),
+                    )
+                })
+        };
+        let index = match set(SHARD_INDEX_ENV) {
+            Some(text) if text.trim() == "auto" => auto(&format!(" (from {SHARD_INDEX_ENV})")),
+            Some(text) => text
+                .trim()
+                .parse::<u32>()
+                .map(|n| (n, IndexSource::Env))
+                .map_err(|_| {
+                    Problem::new(
+                        "shard.index",
+                        format!(
+                            "environment variable {SHARD_INDEX_ENV} must be a whole number or \"auto\", got {text:?}"
+                        ),
+                    )
+                }),
+            None if self.index_from_hostname => auto(""),
+            None => Ok((self.index, IndexSource::File)),
+        };
+        let index = match index {
+            Ok(found) => Some(found),
+            Err(p) => {
+                problems.push(p);
+                None
+            }
+        };
+
+        if let Some(count) = count {
+            let from = if count_from_env {
+                format!(" (from environment variable {SHARD_COUNT_ENV})")
+            } else {
+                String::new()
+            };
+            if count == 0 {
+                problems.push(Problem::new(
+                    "shard.count",
+                    format!("must be at least 1, got 0{from}"),
+                ));
+            } else if let Some((index, source)) = &index {
+                if *index >= count {
+                    let from = match source {
+                        IndexSource::File => String::new(),
+                        IndexSource::Env => {
+                            format!(" (from environment variable {SHARD_INDEX_ENV})")
+                        }
+                        IndexSource::Hostname(name) => format!(
+                            " (from {HOSTNAME_ENV} {name:?}; is shard.count the number of replicas?)"
+                        ),
+                    };
+                    problems.push(Problem::new(
+                        "shard.index",
+                        format!("must be less than shard.count ({count}), got {index}{from}"),
+                    ));
+                }
+            }
+        }
+
+        match (index, count) {
+            (Some((index, _)), Some(count)) if problems.is_empty() => {
+                Ok(crate::shard::Shard { index, count })
+            }
+            _ => Err(problems),
+        }
+    }
+}
+
+/// The `N` of a name ending in `-N` (`inventory-monitor-2` → 2).
+fn ordinal(hostname: &str) -> Option<u32> {
+    let (_, digits) = hostname.trim().rsplit_once('-')?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
 }
 
 /// `[rules]`
@@ -542,7 +922,8 @@ pub fn process_env(name: &str) -> Option<String> {
 }
 
 /// Reads, parses and validates the configuration file at `path`, looking secrets up in the
-/// process environment. Every problem found is in the error.
+/// process environment, and applies the environment's shard overrides (see
+/// [`ShardConfig`]). Every problem found is in the error.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
     load_with(path, &process_env)
 }
@@ -559,13 +940,19 @@ pub fn load_with(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Co
             ),
         )],
     })?;
-    let config = parse(&text)?;
+    let mut config = parse(&text)?;
     let problems = config.validate_with(env);
-    if problems.is_empty() {
-        Ok(config)
-    } else {
-        Err(ConfigError { problems })
+    if !problems.is_empty() {
+        return Err(ConfigError { problems });
     }
+    // Validation resolved the shard without a problem; put the values in force in place.
+    let shard = config
+        .shard
+        .resolve_with(env)
+        .map_err(|problems| ConfigError { problems })?;
+    config.shard.index = shard.index;
+    config.shard.count = shard.count;
+    Ok(config)
 }
 
 /// Parses TOML text into a [`Config`]; syntax errors, type errors and unknown keys are
@@ -686,16 +1073,8 @@ impl Config {
             out.push(Problem::new("state.dir", "must not be empty"));
         }
 
-        if self.shard.count == 0 {
-            out.push(Problem::new("shard.count", "must be at least 1, got 0"));
-        } else if self.shard.index >= self.shard.count {
-            out.push(Problem::new(
-                "shard.index",
-                format!(
-                    "must be less than shard.count ({}), got {}",
-                    self.shard.count, self.shard.index
-                ),
-            ));
+        if let Err(problems) = self.shard.resolve_with(env) {
+            out.extend(problems);
         }
 
         self.rules.check(&mut out);
@@ -703,7 +1082,8 @@ impl Config {
         out
     }
 
-    /// This replica's share of the profiles.
+    /// This replica's share of the profiles: `shard.index` and `shard.count` as they stand
+    /// (after [`load`], with the environment's overrides and `"auto"` applied).
     pub fn shard(&self) -> crate::shard::Shard {
         crate::shard::Shard {
             index: self.shard.index,
@@ -826,6 +1206,26 @@ impl ApiConfig {
                 format!("must be at most 20, got {}", self.retries),
             ));
         }
+        let body = self.max_body_size;
+        if !(MIN_BODY_SIZE..=MAX_BODY_SIZE).contains(&body) {
+            out.push(Problem::new(
+                "api.max_body_size",
+                format!("must be between {MIN_BODY_SIZE} and {MAX_BODY_SIZE}, got {body}"),
+            ));
+        }
+        if !(1..=10_000_000).contains(&self.max_profiles) {
+            out.push(Problem::new(
+                "api.max_profiles",
+                format!("must be between 1 and 10000000, got {}", self.max_profiles),
+            ));
+        }
+        between(
+            out,
+            "api.max_label_length",
+            self.max_label_length,
+            16,
+            65_536,
+        );
         if let Err(p) = self.token_with(env) {
             out.push(p);
         }
@@ -1469,6 +1869,71 @@ mod tests {
         assert_eq!(process_env(""), None);
         assert_eq!(process_env("A=B"), None);
         assert_eq!(process_env("A\0B"), None);
+    }
+
+    #[test]
+    fn sizes_take_units_or_bytes() {
+        for (text, bytes) in [
+            ("8MiB", 8 << 20),
+            ("8 mib", 8 << 20),
+            (" 512KiB ", 512 << 10),
+            ("1GiB", 1 << 30),
+            ("10MB", 10_000_000),
+            ("500kB", 500_000),
+            ("4096", 4096),
+            ("4096B", 4096),
+        ] {
+            assert_eq!(ByteSize::parse(text), Ok(ByteSize(bytes)), "{text}");
+        }
+        for bad in [
+            "",
+            "MiB",
+            "8 parsecs",
+            "-1MiB",
+            "1.5MiB",
+            "99999999999999999999GiB",
+        ] {
+            assert!(ByteSize::parse(bad).is_err(), "{bad}");
+        }
+        let config = parse("[api]\nmax_body_size = 65536").expect("parses");
+        assert_eq!(config.api.max_body_size, ByteSize(65536));
+        let config = parse("[api]\nmax_body_size = \"2MiB\"").expect("parses");
+        assert_eq!(config.api.max_body_size.to_string(), "2 MiB");
+        assert!(problem("[api]\nmax_body_size = \"lots\"").starts_with("api.max_body_size: "));
+        assert!(problem("[api]\nmax_body_size = -1").contains("negative"));
+        // What is written reads back.
+        let text = toml::to_string(&ApiConfig::default()).expect("serialises");
+        assert!(text.contains("max_body_size = \"8MiB\""), "{text}");
+    }
+
+    #[test]
+    fn upstream_limits_are_validated() {
+        let config = parse(
+            "[api]\nbase_url = \"https://api.example/v1\"\nmax_body_size = 100\nmax_profiles = 0\nmax_label_length = 8",
+        )
+        .expect("parses");
+        let found: Vec<String> = config
+            .validate_with(&|name: &str| (name == DEFAULT_TOKEN_ENV).then(|| "t".to_string()))
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            found,
+            [
+                "api.max_body_size: must be between 1 KiB and 1 GiB, got 100 bytes",
+                "api.max_profiles: must be between 1 and 10000000, got 0",
+                "api.max_label_length: must be between 16 and 65536, got 8",
+            ]
+        );
+        let defaults = ApiConfig::default();
+        assert_eq!(
+            (
+                defaults.max_body_size.bytes(),
+                defaults.max_profiles,
+                defaults.max_label_length
+            ),
+            (8 << 20, 200_000, 256)
+        );
     }
 
     #[test]

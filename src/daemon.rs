@@ -132,16 +132,11 @@ impl Daemon {
         monitor: Arc<MonitorMetrics>,
         notifier: Option<Notifier>,
     ) -> anyhow::Result<Self> {
-        let client = UpstreamClient::new(
-            &config.api,
-            token,
-            monitor.upstream_requests.clone(),
-            monitor.upstream_invalid_bodies.clone(),
-        )
-        .context("cannot set up the upstream client")?;
+        let client = UpstreamClient::for_monitor(&config.api, token, &monitor)
+            .context("cannot set up the upstream client")?;
         Ok(Self {
             judge: Judge::new(config.rules.clone()),
-            renderer: ProfileMetrics::new(),
+            renderer: ProfileMetrics::for_api(&config.api, &monitor),
             state: Arc::new(AppState::new(monitor.clone())),
             monitor,
             client,
@@ -168,8 +163,8 @@ impl Daemon {
     /// interval, the upstream settings (and a rotated token), the shard, and alerting
     /// (receivers, grouping, reminders) change in place. The notifier is restarted on the
     /// same state file, so queued notifications, reminder timing and the judge's alerts carry
-    /// over. `server.listen` and `state.dir` need a restart: a change to them is logged and
-    /// ignored.
+    /// over. `server.listen`, `server.web_config` and `state.dir` need a restart: a change to
+    /// them is logged and ignored.
     pub async fn reload(&mut self, reload: Reload) -> anyhow::Result<()> {
         let Reload { mut config, token } = reload;
         if config.server.listen != self.config.server.listen {
@@ -180,18 +175,19 @@ impl Daemon {
             );
             config.server.listen = self.config.server.listen.clone();
         }
+        if config.server.web_config != self.config.server.web_config {
+            tracing::warn!(
+                "server.web_config changes only on restart; keeping the TLS and auth in force"
+            );
+            config.server.web_config = self.config.server.web_config.clone();
+        }
         if config.state.dir != self.config.state.dir {
             tracing::warn!("state.dir changes only on restart; keeping the old directory");
             config.state.dir = self.config.state.dir.clone();
         }
         // Build everything that can fail before changing anything.
-        let client = UpstreamClient::new(
-            &config.api,
-            token,
-            self.monitor.upstream_requests.clone(),
-            self.monitor.upstream_invalid_bodies.clone(),
-        )
-        .context("cannot set up the upstream client with the new configuration")?;
+        let client = UpstreamClient::for_monitor(&config.api, token, &self.monitor)
+            .context("cannot set up the upstream client with the new configuration")?;
         if let Some(old) = self.notifier.take() {
             // The old notifier writes the state file (outbox, reminder timing) as it stops;
             // the new one reads it back. The judge in memory stays the authority on alerts.
@@ -211,6 +207,8 @@ impl Daemon {
         }
         self.client = client;
         self.judge.set_rules(config.rules.clone());
+        self.renderer
+            .set_max_label_length(config.api.max_label_length as usize);
         self.monitor.set_shard(config.shard());
         self.config = config;
         Ok(())
@@ -553,10 +551,16 @@ pub async fn run_with_server(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let state = daemon.state();
+    // TLS and auth from `server.web_config` (where `--web-config` was put); read at start.
+    let web = crate::web_config::load_for(daemon.config())?;
+    let options = crate::server::ServerOptions::with_web(web);
     let server_shutdown = shutdown.clone();
-    let server = tokio::spawn(crate::server::serve(listener, state, async move {
-        server_shutdown.cancelled().await
-    }));
+    let server = tokio::spawn(crate::server::serve_with(
+        listener,
+        state,
+        options,
+        async move { server_shutdown.cancelled().await },
+    ));
     daemon.run(shutdown.clone()).await;
     // The server stops accepting at once; give open connections a moment to finish.
     match tokio::time::timeout(Duration::from_secs(5), server).await {

@@ -21,6 +21,8 @@
 //! - [`exposition`]: the Prometheus text format: escaping, writing, parsing.
 //! - [`metrics`]: every metric of the spec, rendered into bytes once per sweep.
 //! - [`server`]: the HTTP endpoints (`/metrics`, `/healthz`, `/readyz`, `/api/v1/status`, `/`).
+//! - [`web_config`]: TLS, client certificates, basic auth and headers for those endpoints
+//!   (the Prometheus exporter-toolkit web config format).
 //! - [`daemon`]: the poll loop tying the above together, and graceful shutdown.
 //! - [`receivers`]: one file per receiver kind: alerts → HTTP request, pure.
 //! - [`notify`]: routing, grouping, reminders, the durable outbox and delivery with retries.
@@ -48,6 +50,7 @@ pub mod simulator;
 pub mod snapshot;
 pub mod sweep;
 pub mod upstream;
+pub mod web_config;
 
 /// The version of this build, from Cargo.toml.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

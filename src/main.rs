@@ -10,7 +10,7 @@ use inventory_monitor::cli::{Cli, Command, LogFormat};
 use inventory_monitor::clock::SystemClock;
 use inventory_monitor::config::{self, Config};
 use inventory_monitor::daemon::{self, Daemon};
-use inventory_monitor::{demo, notify, report, simulator};
+use inventory_monitor::{demo, notify, report, simulator, web_config};
 use tokio_util::sync::CancellationToken;
 
 fn main() -> ExitCode {
@@ -45,7 +45,7 @@ fn init_logging(format: LogFormat) {
 async fn dispatch(cli: Cli) -> ExitCode {
     match cli.command {
         None => match cli.config {
-            Some(path) => run(&path).await,
+            Some(path) => run(&path, cli.web_config.as_deref()).await,
             None => {
                 eprintln!(
                     "error: nothing to do. Try `inventory-monitor demo`, or `inventory-monitor run --config FILE`; see --help"
@@ -53,8 +53,8 @@ async fn dispatch(cli: Cli) -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        Some(Command::Run(args)) => run(&args.config).await,
-        Some(Command::Check(args)) => check(&args.config),
+        Some(Command::Run(args)) => run(&args.config, args.web_config.as_deref()).await,
+        Some(Command::Check(args)) => check(&args.config, args.web_config.as_deref()),
         Some(Command::Once(args)) => report::once(&args.config, args.output).await,
         Some(Command::Demo(args)) => demo::run(args).await,
         Some(Command::NotifyTest(args)) => {
@@ -92,9 +92,9 @@ fn load_config(path: &std::path::Path) -> Option<Config> {
     }
 }
 
-fn check(path: &std::path::Path) -> ExitCode {
+fn check(path: &std::path::Path, web: Option<&std::path::Path>) -> ExitCode {
     match load_config(path) {
-        Some(c) => {
+        Some(mut c) => {
             println!(
                 "{}: OK ({} receiver(s), shard {}/{})",
                 path.display(),
@@ -102,6 +102,14 @@ fn check(path: &std::path::Path) -> ExitCode {
                 c.shard.index,
                 c.shard.count
             );
+            match web_config::resolve(&mut c, web) {
+                Ok(Some(w)) => println!("{}: OK ({})", w.path.display(), w.summary()),
+                Ok(None) => {}
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(2);
+                }
+            }
             ExitCode::SUCCESS
         }
         None => ExitCode::from(2),
@@ -146,10 +154,15 @@ async fn notify_test(path: &std::path::Path, receiver: Option<&str>) -> ExitCode
     }
 }
 
-async fn run(path: &std::path::Path) -> ExitCode {
-    let Some(config) = load_config(path) else {
+async fn run(path: &std::path::Path, web: Option<&std::path::Path>) -> ExitCode {
+    let Some(mut config) = load_config(path) else {
         return ExitCode::from(2);
     };
+    // `--web-config` wins over `server.web_config`; a bad web config stops us here.
+    if let Err(e) = web_config::resolve(&mut config, web) {
+        eprintln!("{e}");
+        return ExitCode::from(2);
+    }
     match run_daemon(config, path).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

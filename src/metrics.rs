@@ -84,6 +84,9 @@ pub struct MonitorMetrics {
     /// `inventory_monitor_upstream_invalid_bodies_total{endpoint}`: answers that were not
     /// the expected JSON.
     pub upstream_invalid_bodies: IntCounterVec,
+    /// `inventory_monitor_upstream_limit_hits_total{limit}`: protective limits hit by what
+    /// the upstream sent (see [`crate::upstream::Limit`]).
+    pub upstream_limit_hits: IntCounterVec,
     /// `inventory_monitor_notifications_total{receiver, outcome="delivered"|"failed"|"dropped"}`.
     pub notifications: IntCounterVec,
     /// `inventory_monitor_notification_queue`: notifications waiting for delivery.
@@ -183,6 +186,15 @@ impl MonitorMetrics {
             "Upstream answers whose body was not the expected JSON, by endpoint.",
             &["endpoint"],
         );
+        let upstream_limit_hits = counter_vec(
+            &registry,
+            "inventory_monitor_upstream_limit_hits_total",
+            "Protective limits hit by what the upstream sent: max_body_size, max_profiles, max_label_length, absurd_value.",
+            &["limit"],
+        );
+        for limit in crate::upstream::Limit::ALL {
+            upstream_limit_hits.with_label_values(&[limit.as_str()]);
+        }
         let notifications = counter_vec(
             &registry,
             "inventory_monitor_notifications_total",
@@ -247,6 +259,7 @@ impl MonitorMetrics {
             sweeps,
             upstream_requests,
             upstream_invalid_bodies,
+            upstream_limit_hits,
             notifications,
             notification_queue,
             build_info,
@@ -358,8 +371,48 @@ pub struct ProfileMetrics {
     authentication: StateVocabulary,
     /// New values admitted per check before `other`.
     state_cap: usize,
+    /// Longest label value taken from the upstream, in characters (`api.max_label_length`).
+    max_label_length: usize,
+    /// `inventory_monitor_upstream_limit_hits_total`, to count cut label values.
+    limit_hits: Option<IntCounterVec>,
     /// Length of the last rendering, to size the next buffer in one go.
     last_len: usize,
+}
+
+/// The default of `api.max_label_length`.
+pub const DEFAULT_MAX_LABEL_LENGTH: usize = 256;
+
+/// `value` cut to at most `max_chars` characters, the last of which is then `…`; as is
+/// when it is short enough. Label values from the upstream go through this: a 1 MiB name
+/// would otherwise be copied into a dozen series of every scrape.
+pub fn truncate_label_value(value: &str, max_chars: usize) -> std::borrow::Cow<'_, str> {
+    if value.char_indices().nth(max_chars).is_none() {
+        return std::borrow::Cow::Borrowed(value);
+    }
+    let keep = max_chars.saturating_sub(1);
+    let end = value
+        .char_indices()
+        .nth(keep)
+        .map_or(value.len(), |(i, _)| i);
+    std::borrow::Cow::Owned(format!("{}…", &value[..end]))
+}
+
+/// Cuts label values during one rendering and counts the cuts.
+struct LabelCutter {
+    /// Characters kept at most.
+    max: usize,
+    /// Values cut so far.
+    cut: u64,
+}
+
+impl LabelCutter {
+    fn cut<'a>(&mut self, value: &'a str) -> std::borrow::Cow<'a, str> {
+        let out = truncate_label_value(value, self.max);
+        if matches!(out, std::borrow::Cow::Owned(_)) {
+            self.cut += 1;
+        }
+        out
+    }
 }
 
 impl Default for ProfileMetrics {
@@ -380,6 +433,8 @@ pub struct RenderedProfiles {
     crc: Arc<Crc>,
     /// Number of sample lines.
     series: usize,
+    /// Label values cut to `api.max_label_length` in this rendering.
+    truncated_labels: u64,
 }
 
 impl std::fmt::Debug for RenderedProfiles {
@@ -408,12 +463,18 @@ impl RenderedProfiles {
             deflated: Bytes::from(deflated),
             crc: Arc::new(crc),
             series,
+            truncated_labels: 0,
         }
     }
 
     /// Number of per-profile sample lines.
     pub fn series(&self) -> usize {
         self.series
+    }
+
+    /// How many label values this rendering cut to `api.max_label_length`.
+    pub fn truncated_labels(&self) -> u64 {
+        self.truncated_labels
     }
 
     /// The per-profile section as text.
@@ -442,8 +503,38 @@ impl ProfileMetrics {
             connectivity: StateVocabulary::default(),
             authentication: StateVocabulary::default(),
             state_cap: cap,
+            max_label_length: DEFAULT_MAX_LABEL_LENGTH,
+            limit_hits: None,
             last_len: 0,
         }
+    }
+
+    /// A renderer for the daemon: label values cut to `api.max_label_length`, and the
+    /// cuts counted in `monitor`'s `inventory_monitor_upstream_limit_hits_total`.
+    pub fn for_api(api: &crate::config::ApiConfig, monitor: &MonitorMetrics) -> Self {
+        Self::new()
+            .with_max_label_length(api.max_label_length as usize)
+            .with_limit_hits(monitor.upstream_limit_hits.clone())
+    }
+
+    /// Cuts label values from the upstream to `max_chars` characters
+    /// (`api.max_label_length`; at least 1).
+    pub fn with_max_label_length(mut self, max_chars: usize) -> Self {
+        self.set_max_label_length(max_chars);
+        self
+    }
+
+    /// Changes `api.max_label_length` (on a configuration reload), keeping the `state`
+    /// vocabulary learnt so far.
+    pub fn set_max_label_length(&mut self, max_chars: usize) {
+        self.max_label_length = max_chars.max(1);
+    }
+
+    /// Counts cut label values in `counter`
+    /// (`inventory_monitor_upstream_limit_hits_total{limit="max_label_length"}`).
+    pub fn with_limit_hits(mut self, counter: IntCounterVec) -> Self {
+        self.limit_hits = Some(counter);
+        self
     }
 
     /// Renders every per-profile family of `snapshot`, plus one
@@ -462,13 +553,20 @@ impl ProfileMetrics {
 
         // Every series of a profile starts with the same three labels: escape them once,
         // into one shared buffer, and copy the block into each line.
+        let mut cutter = LabelCutter {
+            max: self.max_label_length,
+            cut: 0,
+        };
         let mut blocks = String::with_capacity(entries.len() * 72);
         let mut block_ends = Vec::with_capacity(entries.len());
         for e in &entries {
             let _ = write!(blocks, "profile_id=\"{}\",profile_name=\"", e.id);
-            escape_label_value(&mut blocks, &e.name);
+            escape_label_value(&mut blocks, &cutter.cut(&e.name));
             blocks.push_str("\",organization=\"");
-            escape_label_value(&mut blocks, e.organization.as_deref().unwrap_or(""));
+            escape_label_value(
+                &mut blocks,
+                &cutter.cut(e.organization.as_deref().unwrap_or("")),
+            );
             blocks.push('"');
             block_ends.push(blocks.len());
         }
@@ -499,7 +597,7 @@ impl ProfileMetrics {
                     &p.sync_frequency,
                 ];
                 for (name, value) in INFO_LABELS.iter().zip(values) {
-                    w.label(name, value.as_deref().unwrap_or(""));
+                    w.label(name, &cutter.cut(value.as_deref().unwrap_or("")));
                 }
                 w.close_u64(1);
             }
@@ -547,14 +645,16 @@ impl ProfileMetrics {
         for (i, e) in entries.iter().enumerate() {
             let Some(p) = fresh(e) else { continue };
             if let Some(raw) = p.connectivity.as_deref() {
-                let state = self.connectivity.label(raw, self.state_cap);
+                let raw = cutter.cut(raw);
+                let state = self.connectivity.label(&raw, self.state_cap);
                 w.open("inventory_profile_health_state", i);
                 w.label("check", "connectivity");
                 w.label("state", state);
                 w.close_u64(1);
             }
             if let Some(raw) = p.authentication.as_deref() {
-                let state = self.authentication.label(raw, self.state_cap);
+                let raw = cutter.cut(raw);
+                let state = self.authentication.label(&raw, self.state_cap);
                 w.open("inventory_profile_health_state", i);
                 w.label("check", "authentication");
                 w.label("state", state);
@@ -637,7 +737,23 @@ impl ProfileMetrics {
         let series = w.series;
         let text = w.out;
         self.last_len = text.len();
-        RenderedProfiles::from_text(text, series)
+        if cutter.cut > 0 {
+            // Once per rendering, that is once per sweep, however many were cut.
+            tracing::warn!(
+                label_values = cutter.cut,
+                max_label_length = self.max_label_length,
+                "label values from the upstream were longer than api.max_label_length and were cut"
+            );
+            if let Some(c) = self.limit_hits.as_ref().and_then(|c| {
+                c.get_metric_with_label_values(&[crate::upstream::Limit::MaxLabelLength.as_str()])
+                    .ok()
+            }) {
+                c.inc_by(cutter.cut);
+            }
+        }
+        let mut rendered = RenderedProfiles::from_text(text, series);
+        rendered.truncated_labels = cutter.cut;
+        rendered
     }
 }
 
@@ -1463,6 +1579,45 @@ mod tests {
             ),
             Some(1.0)
         );
+    }
+
+    #[test]
+    fn label_values_are_cut_by_characters_and_marked() {
+        assert_eq!(truncate_label_value("abcdef", 6), "abcdef");
+        assert_eq!(truncate_label_value("abcdefg", 6), "abcde…");
+        assert_eq!(truncate_label_value("", 1), "");
+        assert_eq!(truncate_label_value("ab", 1), "…");
+        // Characters, not bytes: never a cut inside a UTF-8 sequence.
+        assert_eq!(truncate_label_value("東京🚀東京", 4), "東京🚀…");
+        assert_eq!(truncate_label_value("東京🚀東", 4), "東京🚀東");
+        assert!(matches!(
+            truncate_label_value("short", 256),
+            std::borrow::Cow::Borrowed(_)
+        ));
+    }
+
+    #[test]
+    fn limit_hits_start_at_zero_for_every_limit() {
+        let m = MonitorMetrics::new(Shard::default());
+        let f = parse(&String::from_utf8(m.encode()).expect("utf-8")).expect("valid");
+        let family = exposition::family(&f, "inventory_monitor_upstream_limit_hits_total")
+            .expect("registered");
+        assert_eq!(family.kind.as_deref(), Some("counter"));
+        let limits: Vec<&str> = family
+            .samples
+            .iter()
+            .filter_map(|s| s.label("limit"))
+            .collect();
+        assert_eq!(
+            limits,
+            [
+                "absurd_value",
+                "max_body_size",
+                "max_label_length",
+                "max_profiles"
+            ]
+        );
+        assert!(family.samples.iter().all(|s| s.value == 0.0));
     }
 
     #[test]

@@ -10,9 +10,62 @@
 
 use std::fmt;
 use std::marker::PhantomData;
+use std::time::{Duration, SystemTime};
 
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
+
+/// 2000-01-01T00:00:00Z as Unix seconds: a timestamp before it is not believed (no
+/// profile of this service synced in the last millennium; such a value is a zero or a
+/// unit mix-up upstream).
+pub const EARLIEST_PLAUSIBLE_TIMESTAMP: f64 = 946_684_800.0;
+
+/// How far in the future a timestamp may lie before it is not believed: clocks drift and
+/// time zones get mislabelled, but not by more than a day.
+pub const FUTURE_TOLERANCE: Duration = Duration::from_secs(24 * 3600);
+
+/// A value the upstream sent that cannot be true: the field is treated as unknown
+/// (`None`) and the value reported, so that a broken upstream shows instead of hiding
+/// behind a number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct AbsurdValue {
+    /// The field as the API names it, e.g. `health_status.error_count_24h`.
+    pub field: &'static str,
+    /// What is wrong with it.
+    pub problem: Absurdity,
+}
+
+impl fmt::Display for AbsurdValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.field, self.problem.describe())
+    }
+}
+
+/// Why a value is absurd.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Absurdity {
+    /// A count below zero.
+    Negative,
+    /// A number that is NaN or infinite.
+    NotFinite,
+    /// A timestamp before 2000-01-01 ([`EARLIEST_PLAUSIBLE_TIMESTAMP`]).
+    BeforeYear2000,
+    /// A timestamp more than [`FUTURE_TOLERANCE`] after now.
+    FarFuture,
+}
+
+impl Absurdity {
+    /// Short wording for logs.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Absurdity::Negative => "negative",
+            Absurdity::NotFinite => "not a finite number",
+            Absurdity::BeforeYear2000 => "before the year 2000",
+            Absurdity::FarFuture => "more than a day in the future",
+        }
+    }
+}
 
 /// Which revision of the upstream API described a profile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -47,6 +100,8 @@ pub struct ListPage {
     pub items: Vec<ListItem>,
     /// Items of `results` that could not be read (no integer `id`, not an object, ...).
     pub bad_items: usize,
+    /// Values that cannot be true (a negative `count`), dropped to unknown.
+    pub absurd: Vec<AbsurdValue>,
 }
 
 /// A profile's detail, normalised over both API revisions.
@@ -85,6 +140,10 @@ pub struct Profile {
     pub error_count_24h: Option<u64>,
     /// Legacy `last_tested` as Unix seconds.
     pub last_tested: Option<f64>,
+    /// Values the body held that cannot be true (negative counts, timestamps before 2000
+    /// or far in the future): the fields above are `None` for them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub absurd: Vec<AbsurdValue>,
 }
 
 impl Profile {
@@ -113,6 +172,26 @@ impl Profile {
             last_error: None,
             error_count_24h: None,
             last_tested: None,
+            absurd: Vec::new(),
+        }
+    }
+
+    /// Drops `last_sync` and `last_tested` when they lie more than [`FUTURE_TOLERANCE`]
+    /// after `now`, recording them in `absurd`. Parsing cannot do this (it has no clock);
+    /// the sweep calls it with its own.
+    pub fn reject_future_timestamps(&mut self, now: SystemTime) {
+        let limit = crate::clock::unix_seconds(now) + FUTURE_TOLERANCE.as_secs_f64();
+        for (field, value) in [
+            ("last_sync", &mut self.last_sync),
+            ("last_tested", &mut self.last_tested),
+        ] {
+            if value.is_some_and(|t| t > limit) {
+                *value = None;
+                self.absurd.push(AbsurdValue {
+                    field,
+                    problem: Absurdity::FarFuture,
+                });
+            }
         }
     }
 }
@@ -143,7 +222,8 @@ impl ListPage {
     ///
     /// Only a body that is not JSON, not an object, or has no `results` array is an error.
     /// A result without a usable integer `id` is counted in `bad_items` and the page is still
-    /// read; a `count` that is missing, negative or not an integer is `None`.
+    /// read; a `count` that is missing, negative or not an integer is `None` (a negative
+    /// one is also recorded in `absurd`).
     pub fn parse(body: &[u8]) -> Result<ListPage, ParseError> {
         let raw: RawPage = serde_json::from_slice(body).map_err(json_error)?;
         let results = raw
@@ -152,11 +232,13 @@ impl ListPage {
         let Some((items, bad_items)) = results.0 else {
             return Err(ParseError::Shape("`results` is not an array".to_string()));
         };
+        let mut absurd = Vec::new();
         Ok(ListPage {
-            count: raw.count.value,
+            count: sane("count", raw.count.value.map(|c| c.0), &mut absurd),
             next: raw.next.value.filter(|n| !n.is_empty()),
             items,
             bad_items,
+            absurd,
         })
     }
 }
@@ -267,12 +349,58 @@ impl FromJson for bool {
     }
 }
 
-/// An RFC 3339 timestamp as Unix seconds; unparseable text is unknown.
-struct Timestamp(f64);
+/// An RFC 3339 timestamp as Unix seconds; unparseable text is unknown, and a time before
+/// 2000 is absurd.
+struct Timestamp(Result<f64, Absurdity>);
 
 impl FromJson for Timestamp {
     fn from_text(s: &str) -> Option<Self> {
-        parse_rfc3339(s).map(Timestamp)
+        let t = parse_rfc3339(s)?;
+        Some(Timestamp(if !t.is_finite() {
+            Err(Absurdity::NotFinite)
+        } else if t < EARLIEST_PLAUSIBLE_TIMESTAMP {
+            Err(Absurdity::BeforeYear2000)
+        } else {
+            Ok(t)
+        }))
+    }
+}
+
+/// A count: a non-negative integer. A negative or non-finite number is absurd; a
+/// fraction, a string or anything else is merely of the wrong type (unknown).
+struct Count(Result<u64, Absurdity>);
+
+impl FromJson for Count {
+    fn from_u64(v: u64) -> Option<Self> {
+        Some(Count(Ok(v)))
+    }
+    fn from_i64(v: i64) -> Option<Self> {
+        Some(Count(u64::try_from(v).map_err(|_| Absurdity::Negative)))
+    }
+    fn from_f64(v: f64) -> Option<Self> {
+        if !v.is_finite() {
+            Some(Count(Err(Absurdity::NotFinite)))
+        } else if v < 0.0 {
+            Some(Count(Err(Absurdity::Negative)))
+        } else {
+            None
+        }
+    }
+}
+
+/// The value of a field that may be absurd: `Some` when sane, else `None`, with an absurd
+/// value recorded in `out`.
+fn sane<T>(
+    field: &'static str,
+    value: Option<Result<T, Absurdity>>,
+    out: &mut Vec<AbsurdValue>,
+) -> Option<T> {
+    match value? {
+        Ok(v) => Some(v),
+        Err(problem) => {
+            out.push(AbsurdValue { field, problem });
+            None
+        }
     }
 }
 
@@ -323,7 +451,7 @@ struct HealthStatus {
     /// `last_error` text.
     last_error: Lenient<String>,
     /// `error_count_24h`.
-    error_count_24h: Lenient<u64>,
+    error_count_24h: Lenient<Count>,
 }
 
 impl FromJson for HealthStatus {
@@ -475,7 +603,7 @@ macro_rules! reject_non_objects {
 /// A list page as sent.
 struct RawPage {
     /// `count`.
-    count: Lenient<u64>,
+    count: Lenient<Count>,
     /// `next`.
     next: Lenient<String>,
     /// `results`; `None` when the key is missing.
@@ -596,7 +724,7 @@ struct RawDetail {
     /// `last_sync_status`.
     last_sync_status: Lenient<String>,
     /// `sync_record_count`.
-    sync_record_count: Lenient<u64>,
+    sync_record_count: Lenient<Count>,
     /// `health_status` (current).
     health_status: Lenient<HealthStatus>,
     /// `connection_type` (legacy).
@@ -692,6 +820,13 @@ impl RawDetail {
             (false, None) => return Err(ParseError::Shape("no `id`".to_string())),
         };
         let legacy = self.is_legacy();
+        let mut absurd = Vec::new();
+        let last_sync = sane("last_sync", self.last_sync.value.map(|t| t.0), &mut absurd);
+        let sync_record_count = sane(
+            "sync_record_count",
+            self.sync_record_count.value.map(|c| c.0),
+            &mut absurd,
+        );
         let mut profile = Profile {
             id,
             name: self.name.value.unwrap_or_default(),
@@ -701,14 +836,15 @@ impl RawDetail {
             status: self.status.value,
             authentication_type: self.authentication_type.value,
             sync_frequency: self.sync_frequency.value,
-            last_sync: self.last_sync.value.map(|t| t.0),
+            last_sync,
             last_sync_status: self.last_sync_status.value,
-            sync_record_count: self.sync_record_count.value,
+            sync_record_count,
             connectivity: None,
             authentication: None,
             last_error: None,
             error_count_24h: None,
             last_tested: None,
+            absurd: Vec::new(),
         };
         if legacy {
             profile.revision = ApiRevision::Legacy;
@@ -723,13 +859,22 @@ impl RawDetail {
                 "failed" => "unhealthy".to_string(),
                 _ => s,
             });
-            profile.last_tested = self.last_tested.value.map(|t| t.0);
+            profile.last_tested = sane(
+                "last_tested",
+                self.last_tested.value.map(|t| t.0),
+                &mut absurd,
+            );
         } else if let Some(health) = self.health_status.value {
             profile.connectivity = health.connectivity.value;
             profile.authentication = health.authentication.value;
             profile.last_error = health.last_error.value;
-            profile.error_count_24h = health.error_count_24h.value;
+            profile.error_count_24h = sane(
+                "health_status.error_count_24h",
+                health.error_count_24h.value.map(|c| c.0),
+                &mut absurd,
+            );
         }
+        profile.absurd = absurd;
         Ok(profile)
     }
 }
@@ -938,6 +1083,87 @@ mod tests {
     }
 
     #[test]
+    fn absurd_values_are_unknown_and_reported() {
+        let p = detail(
+            r#"{"id": 1, "sync_record_count": -5, "last_sync": "1970-01-01T00:00:00Z",
+                "health_status": {"connectivity": "healthy", "error_count_24h": -2.5}}"#,
+        );
+        assert_eq!(
+            (p.sync_record_count, p.last_sync, p.error_count_24h),
+            (None, None, None)
+        );
+        assert_eq!(p.connectivity.as_deref(), Some("healthy"));
+        let shown: Vec<String> = p.absurd.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            shown,
+            [
+                "last_sync before the year 2000",
+                "sync_record_count negative",
+                "health_status.error_count_24h negative",
+            ]
+        );
+
+        let p = detail(r#"{"id": 1, "is_active": true, "last_tested": "1999-01-01T00:00:00Z"}"#);
+        assert_eq!(p.last_tested, None);
+        assert_eq!(
+            p.absurd,
+            [AbsurdValue {
+                field: "last_tested",
+                problem: Absurdity::BeforeYear2000
+            }]
+        );
+
+        // Merely odd types are unknown but not absurd.
+        let p = detail(r#"{"id": 1, "sync_record_count": 1.5, "last_sync": "soon"}"#);
+        assert_eq!((p.sync_record_count, p.last_sync), (None, None));
+        assert!(p.absurd.is_empty());
+
+        let p = page(r#"{"count": -3, "results": []}"#);
+        assert_eq!(p.count, None);
+        assert_eq!(
+            p.absurd,
+            [AbsurdValue {
+                field: "count",
+                problem: Absurdity::Negative
+            }]
+        );
+    }
+
+    #[test]
+    fn numbers_beyond_f64_make_the_body_unreadable_not_infinite() {
+        // JSON has no NaN or Infinity; a number too large for an f64 is refused by the
+        // JSON reader, so no infinite value ever reaches a profile.
+        let result = Profile::parse_detail(br#"{"id": 1, "sync_record_count": 1e400}"#);
+        assert!(result.is_err(), "{result:?}");
+        // Where we do not read the field, the number is skipped without converting it.
+        let p = detail(r#"{"id": 1, "configuration": {"x": 1e400}}"#);
+        assert_eq!(p.id, 1);
+    }
+
+    #[test]
+    fn timestamps_far_in_the_future_are_dropped_against_the_clock() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(NEW_YEAR_2026 as u64);
+        let mut p = detail(
+            r#"{"id": 1, "is_active": true, "last_sync": "2026-01-01T23:00:00Z",
+                "last_tested": "2026-01-03T00:00:00Z"}"#,
+        );
+        p.reject_future_timestamps(now);
+        assert_eq!(
+            p.last_sync,
+            Some(NEW_YEAR_2026 + 23.0 * 3600.0),
+            "within a day"
+        );
+        assert_eq!(p.last_tested, None);
+        assert_eq!(
+            p.absurd,
+            [AbsurdValue {
+                field: "last_tested",
+                problem: Absurdity::FarFuture
+            }]
+        );
+    }
+
+    #[test]
     fn timestamps_accept_offsets_and_fractions() {
         for (text, expected) in [
             ("2026-01-01T00:00:00Z", Some(NEW_YEAR_2026)),
@@ -948,7 +1174,9 @@ mod tests {
             ),
             ("2026-01-01T05:30:00+05:30", Some(NEW_YEAR_2026)),
             ("2025-12-31T19:00:00-05:00", Some(NEW_YEAR_2026)),
-            ("1969-12-31T23:59:59Z", Some(-1.0)),
+            ("2000-01-01T00:00:00Z", Some(EARLIEST_PLAUSIBLE_TIMESTAMP)),
+            ("1999-12-31T23:59:59Z", None),
+            ("1969-12-31T23:59:59Z", None),
             ("2026-01-01", None),
             ("2026-01-01T00:00:00", None),
             ("yesterday", None),

@@ -20,6 +20,11 @@ use crate::upstream::{DetailResult, UpstreamClient};
 ///   detail is what removes a profile.
 /// - A detail that cannot be read keeps the last known data for labels, `up = false`, and
 ///   one more consecutive failure.
+/// - Timestamps of a detail more than a day after the clock's now are absurd: dropped to
+///   unknown and counted with the other absurd values.
+/// - At most `api.max_profiles` profiles are kept, carried-over ones included.
+/// - The protective limits hit during the sweep are logged once, at its end, as one
+///   summary (they are counted as they happen).
 pub async fn sweep(
     client: &UpstreamClient,
     shard: Shard,
@@ -62,19 +67,40 @@ pub async fn sweep(
                         }),
                 );
             }
+            let max = client.max_profiles();
+            if items.len() > max {
+                // Only carried-over profiles can push the list past the cap (the walk
+                // itself stops there); the listed ones come first and are kept.
+                client.record_profiles_capped(format!(
+                    "{} profiles known from earlier sweeps were not carried over",
+                    items.len() - max
+                ));
+                items.truncate(max);
+            }
             items.sort_by_key(|i| i.id);
             let ids: Vec<u64> = items.iter().map(|i| i.id).collect();
             let details = client.fetch_details(&ids).await;
             items
                 .into_iter()
                 .zip(details)
-                .filter_map(|(item, (_, result))| {
+                .filter_map(|(item, (_, mut result))| {
+                    if let DetailResult::Ok(profile) = &mut result {
+                        profile.reject_future_timestamps(started_at);
+                        client.record_absurd(item.id, profile);
+                    }
                     let previous = previous_entries.get(&item.id).copied();
                     entry_for(item, result, previous)
                 })
                 .collect()
         }
     };
+    let limits = client.take_limit_report();
+    if !limits.is_empty() {
+        tracing::warn!(
+            limits = %limits,
+            "the upstream hit protective limits in this sweep; what was beyond them is unknown"
+        );
+    }
     let listed = match walk.outcome {
         ListOutcome::Complete => Some(walk.items.iter().filter(|i| shard.owns(i.id)).count()),
         _ => None,

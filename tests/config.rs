@@ -266,7 +266,7 @@ fn unknown_top_level_key_is_named_with_the_keys_that_exist() {
 fn unknown_nested_key_is_named_by_its_full_path() {
     assert_eq!(
         problems("unknown_nested_key.toml"),
-        ["api.page_sizee: unknown field `page_sizee`, expected one of `base_url`, `token_env`, `token_file`, `name_filter`, `page_size`, `concurrency`, `max_requests_per_second`, `timeout`, `retries`, `ca_file`"]
+        ["api.page_sizee: unknown field `page_sizee`, expected one of `base_url`, `token_env`, `token_file`, `name_filter`, `page_size`, `concurrency`, `max_requests_per_second`, `timeout`, `retries`, `ca_file`, `max_body_size`, `max_profiles`, `max_label_length`"]
     );
 }
 

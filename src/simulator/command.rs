@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use super::{Faults, SimOptions, Simulator, DEMO_TOKEN};
+use super::{Faults, SimOptions, Simulator, TlsIdentity, DEMO_TOKEN};
 
 /// Arguments of `inventory-monitor simulate`.
 #[derive(clap::Args, Clone)]
@@ -61,6 +61,12 @@ pub struct SimulateArgs {
     /// Create a new profile after every list request.
     #[arg(long)]
     pub grow_mid_walk: bool,
+    /// Serve HTTPS with this PEM certificate chain (server certificate first).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for SimulateArgs {
@@ -73,6 +79,7 @@ impl std::fmt::Debug for SimulateArgs {
             .field("seed", &self.seed)
             .field("drift", &self.drift)
             .field("faults", &self.faults())
+            .field("tls_cert", &self.tls_cert)
             .finish_non_exhaustive()
     }
 }
@@ -122,12 +129,20 @@ impl SimulateArgs {
     }
 }
 
-/// Binds `args.listen`, logs the base URL and the token to use, and serves until
-/// `shutdown` completes.
+/// Binds `args.listen`, logs the base URL and the token to use, and serves (over HTTPS
+/// with `--tls-cert`/`--tls-key`) until `shutdown` completes.
 pub async fn run(
     args: SimulateArgs,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    // Read before binding: a bad certificate is reported without a port left half open.
+    let identity = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(
+            TlsIdentity::from_files(cert, key)
+                .context("cannot serve HTTPS with --tls-cert and --tls-key")?,
+        ),
+        _ => None,
+    };
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -141,18 +156,20 @@ pub async fn run(
     } else {
         "the one given with --token"
     };
+    let scheme = if identity.is_some() { "https" } else { "http" };
     tracing::info!(
-        base_url = %format!("http://{address}/api/v1"),
+        base_url = %format!("{scheme}://{address}/api/v1"),
         token,
         profiles = simulator.len(),
         seed = args.seed,
         drift = ?args.drift,
         "simulated upstream listening",
     );
-    simulator
-        .serve(listener, shutdown)
-        .await
-        .context("the simulated upstream failed")?;
+    let served = match identity {
+        Some(identity) => simulator.serve_tls(listener, identity, shutdown).await,
+        None => simulator.serve(listener, shutdown).await,
+    };
+    served.context("the simulated upstream failed")?;
     tracing::info!("simulated upstream stopped");
     Ok(())
 }
@@ -223,6 +240,50 @@ mod tests {
             .unwrap()
             .args;
         run(args, async {}).await.unwrap();
+    }
+
+    #[test]
+    fn tls_needs_both_the_certificate_and_the_key() {
+        let only_cert =
+            Cli::try_parse_from(["simulate", "--listen", "x", "--tls-cert", "cert.pem"]);
+        assert!(only_cert.is_err());
+        let only_key = Cli::try_parse_from(["simulate", "--listen", "x", "--tls-key", "key.pem"]);
+        assert!(only_key.is_err());
+        let both = Cli::try_parse_from([
+            "simulate",
+            "--listen",
+            "x",
+            "--tls-cert",
+            "cert.pem",
+            "--tls-key",
+            "key.pem",
+        ])
+        .unwrap();
+        assert_eq!(
+            both.args.tls_key.as_deref(),
+            Some(std::path::Path::new("key.pem"))
+        );
+    }
+
+    #[tokio::test]
+    async fn run_refuses_a_certificate_it_cannot_read() {
+        let args = Cli::try_parse_from([
+            "simulate",
+            "--listen",
+            "127.0.0.1:0",
+            "--tls-cert",
+            "/nonexistent/cert.pem",
+            "--tls-key",
+            "/nonexistent/key.pem",
+        ])
+        .unwrap()
+        .args;
+        let error = run(args, async {}).await.unwrap_err();
+        let text = format!("{error:#}");
+        assert!(
+            text.contains("--tls-cert") && text.contains("cert.pem"),
+            "{text}"
+        );
     }
 
     #[tokio::test]

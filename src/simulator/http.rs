@@ -29,6 +29,7 @@ use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, HOST, RETRY_AFTER, WWW_AUT
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::Response;
 use axum::routing::any;
+use axum::Extension;
 use axum::Router;
 use bytes::Bytes;
 use rand::Rng;
@@ -285,20 +286,27 @@ fn ok_json(sim: &Simulator, plan: &Plan, body: Bytes) -> Response {
     }
 }
 
+/// Marks requests that arrived over TLS (a request extension set by
+/// [`Simulator::serve_tls`]), so that links say `https://`.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Https;
+
 /// The absolute URL of the request's path, as Django's `build_absolute_uri` makes it
-/// from the `Host` header.
-fn absolute(headers: &HeaderMap, path: &str) -> String {
+/// from the `Host` header and whether the request came over TLS.
+fn absolute(headers: &HeaderMap, https: bool, path: &str) -> String {
     let host = headers
         .get(HOST)
         .and_then(|h| h.to_str().ok())
         .filter(|h| !h.is_empty())
         .unwrap_or("localhost");
-    format!("http://{host}{path}")
+    let scheme = if https { "https" } else { "http" };
+    format!("{scheme}://{host}{path}")
 }
 
 /// `GET /api/v1/inventory_connection_profile/`.
 async fn list(
     State(sim): State<Simulator>,
+    https: Option<Extension<Https>>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -311,7 +319,7 @@ async fn list(
         Err(response) => return response,
     };
     let query = ListQuery::parse(uri.query().unwrap_or(""));
-    let base = absolute(&headers, uri.path());
+    let base = absolute(&headers, https.is_some(), uri.path());
     let (body, looped) = page(&sim, &query, &base, plan.pagination_loop);
     if looped {
         counters.loops.fetch_add(1, Ordering::Relaxed);
@@ -446,7 +454,12 @@ async fn detail(
 }
 
 /// `GET /api/v1/`: DRF's API root, linking the one endpoint.
-async fn api_root(State(sim): State<Simulator>, method: Method, headers: HeaderMap) -> Response {
+async fn api_root(
+    State(sim): State<Simulator>,
+    https: Option<Extension<Https>>,
+    method: Method,
+    headers: HeaderMap,
+) -> Response {
     let counters = &sim.inner.counters;
     counters.other.fetch_add(1, Ordering::Relaxed);
     let _in_flight = InFlight::enter(counters);
@@ -455,7 +468,7 @@ async fn api_root(State(sim): State<Simulator>, method: Method, headers: HeaderM
         Err(response) => return response,
     };
     let body = serde_json::json!({
-        "inventory_connection_profile": absolute(&headers, LIST_PATH),
+        "inventory_connection_profile": absolute(&headers, https.is_some(), LIST_PATH),
     });
     ok_json(&sim, &plan, Bytes::from(body.to_string()))
 }

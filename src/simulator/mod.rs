@@ -63,6 +63,7 @@
 //! - `store`: the profiles as pre-rendered bytes, sorted by id;
 //! - `fleet`: the seeded generator and its mix; `json`: its hand-written JSON;
 //! - `drift`: what one drift step does, and health edits;
+//! - `tls`: serving HTTPS ([`Simulator::serve_tls`]);
 //! - `command`: `inventory-monitor simulate`.
 //!
 //! # Why it is shaped like this
@@ -79,9 +80,10 @@ mod http;
 mod json;
 mod pagination;
 mod store;
+mod tls;
 
 use std::collections::{BTreeMap, VecDeque};
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, SystemTime};
@@ -93,6 +95,7 @@ use serde_json::Value;
 use crate::clock::{rfc3339, SharedClock, SystemClock};
 
 pub use command::{run, SimulateArgs};
+pub use tls::{TlsError, TlsIdentity};
 
 /// The token the simulator accepts unless told otherwise. Not a secret.
 pub const DEMO_TOKEN: &str = "demo-token";
@@ -395,6 +398,29 @@ impl Simulator {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let server = axum::serve(listener, self.router()).with_graceful_shutdown(shutdown);
+        self.serve_drifting(server.into_future()).await
+    }
+
+    /// [`Simulator::serve`] over HTTPS with `identity`: same answers, `https://` links.
+    /// A client that does not trust the certificate fails its handshake and never reaches
+    /// the API.
+    pub async fn serve_tls(
+        self,
+        listener: tokio::net::TcpListener,
+        identity: TlsIdentity,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let listener = tls::TlsListener::new(listener, &identity)?;
+        let router = self.router().layer(axum::Extension(http::Https));
+        let server = axum::serve(listener, router).with_graceful_shutdown(shutdown);
+        self.serve_drifting(server.into_future()).await
+    }
+
+    /// Runs `server`, drifting health meanwhile when [`SimOptions::drift`] was set.
+    async fn serve_drifting(
+        &self,
+        server: impl Future<Output = std::io::Result<()>>,
+    ) -> std::io::Result<()> {
         match self.inner.drift {
             Some(every) => {
                 tokio::select! {

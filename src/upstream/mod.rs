@@ -15,9 +15,13 @@
 //!
 //! - this file: [`UpstreamClient`], its construction, and the detail fetches.
 //! - `walk`: the list walk and its consistency checks.
-//! - `request`: one GET with the timeout, retries, backoff and the request counter.
+//! - `request`: one GET with the timeout, retries, backoff, the body cap, TLS failures
+//!   told apart, and the request counter.
 //! - `pacer`: the shared cap on request starts per second.
+//! - `limits`: the protective limits (`api.max_body_size`, `api.max_profiles`, absurd
+//!   values) and their once-per-sweep report.
 
+mod limits;
 mod pacer;
 mod request;
 mod walk;
@@ -34,6 +38,9 @@ use crate::config::{ApiConfig, Secret};
 use crate::model::{ListItem, Profile};
 use crate::snapshot::ListOutcome;
 
+pub use limits::{Limit, LimitReport};
+
+use limits::LimitHits;
 use pacer::Pacer;
 use request::{Endpoint, FetchError, Requester};
 
@@ -82,6 +89,9 @@ pub struct Walk {
     pub items: Vec<ListItem>,
     /// List pages read successfully.
     pub pages: usize,
+    /// Why, when `api.max_profiles` cut the walk short (the outcome is then
+    /// `Incomplete`).
+    pub capped: Option<String>,
 }
 
 /// What fetching one profile's detail gave.
@@ -118,6 +128,8 @@ struct Inner {
     page_size: u32,
     /// Requests in flight at once (at least 1).
     concurrency: usize,
+    /// `api.max_profiles`: profiles read per sweep at most (at least 1).
+    max_profiles: usize,
     /// `inventory_monitor_upstream_invalid_bodies_total{endpoint}`.
     invalid_bodies: prometheus::IntCounterVec,
 }
@@ -181,14 +193,67 @@ impl UpstreamClient {
                     retries: api.retries,
                     pacer: Pacer::new(api.max_requests_per_second),
                     requests,
+                    max_body: usize::try_from(api.max_body_size.bytes()).unwrap_or(usize::MAX),
+                    limits: LimitHits::default(),
                 },
                 list_url,
                 name_filter: api.name_filter.clone(),
                 page_size: api.page_size.clamp(1, 100),
                 concurrency: api.concurrency.max(1) as usize,
+                max_profiles: usize::try_from(api.max_profiles)
+                    .unwrap_or(usize::MAX)
+                    .max(1),
                 invalid_bodies,
             }),
         })
+    }
+
+    /// [`UpstreamClient::new`] with every counter of `monitor` wired in: requests, invalid
+    /// bodies and limit hits. What the daemon uses.
+    pub fn for_monitor(
+        api: &ApiConfig,
+        token: Secret,
+        monitor: &crate::metrics::MonitorMetrics,
+    ) -> Result<Self, UpstreamError> {
+        Ok(Self::new(
+            api,
+            token,
+            monitor.upstream_requests.clone(),
+            monitor.upstream_invalid_bodies.clone(),
+        )?
+        .with_limit_hits(monitor.upstream_limit_hits.clone()))
+    }
+
+    /// Counts every limit hit in `counter`
+    /// (`inventory_monitor_upstream_limit_hits_total`, label `limit`) from now on. Only the
+    /// first counter attached is used.
+    pub fn with_limit_hits(self, counter: prometheus::IntCounterVec) -> Self {
+        self.inner.requester.limits.attach(counter);
+        self
+    }
+
+    /// `api.max_profiles`: how many profiles one sweep reads at most.
+    pub fn max_profiles(&self) -> usize {
+        self.inner.max_profiles
+    }
+
+    /// Records the absurd values of profile `id` (the sweep calls this once it has
+    /// screened the detail against its clock).
+    pub fn record_absurd(&self, id: u64, profile: &Profile) {
+        self.inner
+            .requester
+            .limits
+            .absurd(Some(id), &profile.absurd);
+    }
+
+    /// Records that the sweep dropped profiles to stay within `api.max_profiles`.
+    pub fn record_profiles_capped(&self, what: String) {
+        self.inner.requester.limits.profiles_capped(what);
+    }
+
+    /// The limits hit since the last call: what the sweep logs, once, at its end.
+    pub fn take_limit_report(&self) -> LimitReport {
+        self.inner.requester.limits.take()
     }
 
     /// Fetches the details of `ids`, at most `api.concurrency` at once; the results are in
@@ -228,7 +293,13 @@ impl UpstreamClient {
                 }
                 Err(e) => self.invalid_detail(id, &e.to_string()),
             },
-            Err(FetchError::TooLarge) => self.invalid_detail(id, &FetchError::TooLarge.to_string()),
+            Err(e @ FetchError::TooLarge { .. }) => {
+                // Counted as a limit hit and summarised once per sweep, not logged here.
+                self.count_invalid(Endpoint::Detail);
+                let reason = format!("invalid body: {e}");
+                tracing::debug!(profile_id = id, reason = %reason, "profile detail too large");
+                DetailResult::Failed(reason)
+            }
             Err(e) if matches!(e.status(), Some(StatusCode::NOT_FOUND | StatusCode::GONE)) => {
                 DetailResult::Gone
             }

@@ -1,6 +1,11 @@
 //! One GET against the upstream: the rate cap, the timeout, the bearer token, retries with
 //! backoff and `Retry-After`, a bounded body, and one count per attempt in
 //! `inventory_monitor_upstream_requests_total`.
+//!
+//! Transport failures are sorted by walking the error's source chain: a TLS failure (above
+//! all a certificate the client does not trust) is reported as such, with code
+//! `tls_error`, instead of as a generic connection failure, because the fix is different
+//! (`api.ca_file`, or the server's certificate) and retrying does not help.
 
 use std::error::Error as _;
 use std::fmt;
@@ -10,13 +15,11 @@ use rand::Rng;
 use reqwest::header::{HeaderValue, AUTHORIZATION, RETRY_AFTER};
 use reqwest::{StatusCode, Url};
 
-use super::pacer::Pacer;
-use crate::config::Secret;
+use tokio_rustls::rustls;
 
-/// The largest body we read; anything longer is treated as malformed. A list page of 100
-/// profiles is a few tens of KiB, a detail a few KiB: this only stops a runaway upstream
-/// from filling our memory.
-pub(crate) const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+use super::limits::LimitHits;
+use super::pacer::Pacer;
+use crate::config::{ByteSize, Secret};
 
 /// How much of an error response's body we read (and throw away) so that the connection
 /// can go back to the keep-alive pool.
@@ -77,8 +80,11 @@ pub(crate) enum FetchError {
         /// Attempts made.
         attempts: u32,
     },
-    /// A 2xx body longer than [`MAX_BODY_BYTES`].
-    TooLarge,
+    /// A 2xx body longer than `api.max_body_size`.
+    TooLarge {
+        /// The limit in force.
+        limit: ByteSize,
+    },
 }
 
 impl FetchError {
@@ -106,8 +112,8 @@ impl fmt::Display for FetchError {
                 f.write_str(detail)?;
                 *attempts
             }
-            FetchError::TooLarge => {
-                return write!(f, "body larger than {} MiB", MAX_BODY_BYTES >> 20);
+            FetchError::TooLarge { limit } => {
+                return write!(f, "body larger than api.max_body_size ({limit})");
             }
         };
         if attempts > 1 {
@@ -140,6 +146,18 @@ enum AttemptError {
     TooLarge,
 }
 
+/// What a transport failure was, for the metric's `code` and for retrying.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TransportKind {
+    /// The TLS handshake failed (an untrusted or invalid certificate, a protocol
+    /// mismatch): code `tls_error`, not retried.
+    Tls,
+    /// The connection could not be made: code `connect_error`, retried.
+    Connect,
+    /// Anything else: code `error`.
+    Other,
+}
+
 impl AttemptError {
     fn retryable(&self) -> bool {
         match self {
@@ -152,7 +170,7 @@ impl AttemptError {
         }
     }
 
-    fn into_fetch_error(self, attempts: u32, timeout: Duration) -> FetchError {
+    fn into_fetch_error(self, attempts: u32, timeout: Duration, max_body: usize) -> FetchError {
         match self {
             AttemptError::Status { status, .. } => FetchError::Status { status, attempts },
             AttemptError::Timeout => FetchError::Timeout {
@@ -160,7 +178,9 @@ impl AttemptError {
                 attempts,
             },
             AttemptError::Transport { detail, .. } => FetchError::Transport { detail, attempts },
-            AttemptError::TooLarge => FetchError::TooLarge,
+            AttemptError::TooLarge => FetchError::TooLarge {
+                limit: ByteSize(max_body as u64),
+            },
         }
     }
 }
@@ -181,6 +201,10 @@ pub(crate) struct Requester {
     pub(crate) pacer: Pacer,
     /// `inventory_monitor_upstream_requests_total{endpoint, code}`.
     pub(crate) requests: prometheus::IntCounterVec,
+    /// `api.max_body_size`, in bytes.
+    pub(crate) max_body: usize,
+    /// Where limit hits are counted.
+    pub(crate) limits: LimitHits,
 }
 
 impl Requester {
@@ -201,6 +225,15 @@ impl Requester {
             );
             let started = Instant::now();
             let error = match self.attempt(endpoint, url).await {
+                Err(AttemptError::TooLarge) => {
+                    // Counted here, once per answer; the sweep logs the tally once.
+                    self.limits.body_too_large(endpoint.as_str());
+                    return Err(AttemptError::TooLarge.into_fetch_error(
+                        attempt,
+                        self.timeout,
+                        self.max_body,
+                    ));
+                }
                 Ok(body) => {
                     tracing::debug!(
                         endpoint = endpoint.as_str(),
@@ -215,10 +248,10 @@ impl Requester {
             };
             if !error.retryable() {
                 // Not worth retrying (401, 404, ...): the caller decides how loud to be.
-                return Err(error.into_fetch_error(attempt, self.timeout));
+                return Err(error.into_fetch_error(attempt, self.timeout, self.max_body));
             }
             if attempt > self.retries {
-                let error = error.into_fetch_error(attempt, self.timeout);
+                let error = error.into_fetch_error(attempt, self.timeout, self.max_body);
                 tracing::warn!(
                     endpoint = endpoint.as_str(),
                     path = %target,
@@ -285,18 +318,20 @@ impl Requester {
                 retry_after,
             });
         }
+        // A declared length over the cap is refused before reading a byte; an undeclared
+        // one (chunked) is counted as it arrives.
         if response
             .content_length()
-            .is_some_and(|len| len > MAX_BODY_BYTES as u64)
+            .is_some_and(|len| len > self.max_body as u64)
         {
             return Err(AttemptError::TooLarge);
         }
         let expected = response.content_length().unwrap_or(0) as usize;
-        let mut body = Vec::with_capacity(expected.min(MAX_BODY_BYTES));
+        let mut body = Vec::with_capacity(expected.min(self.max_body).min(1 << 20));
         loop {
             match response.chunk().await {
                 Ok(Some(chunk)) => {
-                    if body.len() + chunk.len() > MAX_BODY_BYTES {
+                    if body.len() + chunk.len() > self.max_body {
                         return Err(AttemptError::TooLarge);
                     }
                     body.extend_from_slice(&chunk);
@@ -312,24 +347,33 @@ impl Requester {
     /// The metric code and the attempt error for a transport failure.
     fn classify(&self, e: &reqwest::Error) -> (&'static str, AttemptError) {
         if e.is_timeout() {
-            ("timeout", AttemptError::Timeout)
-        } else if e.is_connect() {
-            (
-                "connect_error",
-                AttemptError::Transport {
-                    detail: self.scrub(&format!("cannot connect: {}", error_chain(e))),
-                    retryable: true,
-                },
-            )
-        } else {
-            (
-                "error",
-                AttemptError::Transport {
-                    detail: self.scrub(&error_chain(e)),
-                    retryable: !(e.is_builder() || e.is_redirect() || e.is_decode()),
-                },
-            )
+            return ("timeout", AttemptError::Timeout);
         }
+        // A TLS failure surfaces as a connect error; look for it first.
+        let (kind, detail) = match tls_failure(e) {
+            Some(tls) => (TransportKind::Tls, tls),
+            None if e.is_connect() => (
+                TransportKind::Connect,
+                format!("cannot connect: {}", error_chain(e)),
+            ),
+            None => (TransportKind::Other, error_chain(e)),
+        };
+        let (code, retryable) = match kind {
+            // The certificate will not be different in 100 ms.
+            TransportKind::Tls => ("tls_error", false),
+            TransportKind::Connect => ("connect_error", true),
+            TransportKind::Other => (
+                "error",
+                !(e.is_builder() || e.is_redirect() || e.is_decode()),
+            ),
+        };
+        (
+            code,
+            AttemptError::Transport {
+                detail: self.scrub(&detail),
+                retryable,
+            },
+        )
     }
 
     fn count(&self, endpoint: Endpoint, code: &str) {
@@ -377,6 +421,57 @@ fn error_kind(error: &AttemptError) -> String {
         AttemptError::Timeout => "timeout".to_string(),
         AttemptError::Transport { detail, .. } => detail.clone(),
         AttemptError::TooLarge => "too large".to_string(),
+    }
+}
+
+/// The TLS failure somewhere in `e`'s source chain, described for an operator; `None`
+/// when the failure was not TLS.
+///
+/// rustls' error travels inside `io::Error`s (tokio-rustls wraps it, then the connector
+/// wraps that again), and `io::Error::source` skips the error it wraps, so the walk steps
+/// into each `io::Error` with `get_ref` instead.
+pub(crate) fn tls_failure(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(cause) = next {
+        if let Some(tls) = cause.downcast_ref::<rustls::Error>() {
+            return Some(describe_tls(tls));
+        }
+        next = match cause
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => Some(inner),
+            None => cause.source(),
+        };
+    }
+    None
+}
+
+/// Words for a TLS failure, with a hint where the fix is known.
+fn describe_tls(e: &rustls::Error) -> String {
+    use rustls::CertificateError as C;
+    match e {
+        rustls::Error::InvalidCertificate(cert) => {
+            let hint = match cert {
+                C::UnknownIssuer => {
+                    " (the server's certificate is not signed by a trusted CA; for a private CA, \
+                     set api.ca_file)"
+                }
+                C::Expired | C::ExpiredContext { .. } => " (the server's certificate has expired)",
+                C::NotValidForName | C::NotValidForNameContext { .. } => {
+                    " (the server's certificate is not for the host in api.base_url)"
+                }
+                _ => "",
+            };
+            // The variant's name (`UnknownIssuer`, `Expired`) is what operators search for.
+            let name = format!("{cert:?}");
+            let name = name.split([' ', '(', '{']).next().unwrap_or_default();
+            format!("TLS certificate verification failed: {name}{hint}")
+        }
+        rustls::Error::InvalidMessage(_) | rustls::Error::InappropriateMessage { .. } => {
+            format!("TLS handshake failed: {e} (is the server speaking plain HTTP?)")
+        }
+        other => format!("TLS handshake failed: {other}"),
     }
 }
 
@@ -481,6 +576,45 @@ mod tests {
         }
         assert!(AttemptError::Timeout.retryable());
         assert!(!AttemptError::TooLarge.retryable());
+    }
+
+    #[test]
+    fn tls_failures_are_found_inside_io_errors_and_named() {
+        let cert = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        let wrapped = std::io::Error::new(std::io::ErrorKind::InvalidData, cert);
+        // Wrapped twice, as the connector does.
+        let wrapped = std::io::Error::other(wrapped);
+        let outer = Outer(Box::new(wrapped));
+        let found = tls_failure(&outer).unwrap_or_default();
+        assert!(
+            found.starts_with("TLS certificate verification failed: UnknownIssuer"),
+            "{found}"
+        );
+        assert!(found.contains("api.ca_file"), "{found}");
+
+        let expired = rustls::Error::InvalidCertificate(rustls::CertificateError::Expired);
+        assert_eq!(
+            tls_failure(&expired).as_deref(),
+            Some("TLS certificate verification failed: Expired (the server's certificate has expired)")
+        );
+        let plain = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        assert_eq!(tls_failure(&Outer(Box::new(plain))), None);
+    }
+
+    /// An error wrapping another, as hyper and reqwest wrap the connector's.
+    #[derive(Debug)]
+    struct Outer(Box<dyn std::error::Error + Send + Sync>);
+
+    impl fmt::Display for Outer {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("client error (Connect)")
+        }
+    }
+
+    impl std::error::Error for Outer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&*self.0)
+        }
     }
 
     #[test]

@@ -5,6 +5,10 @@
 //! repeats, every item is readable, and the distinct ids add up to the count. Without a
 //! usable `count`, the walk follows `next` links one by one, on the base URL's origin only,
 //! and stops at a link it has already followed or after [`MAX_FOLLOWED_PAGES`].
+//!
+//! Either way it reads at most `api.max_profiles` profiles: a list that claims more is
+//! read that far and the walk is incomplete (pages beyond the cap are not even asked for),
+//! so an upstream claiming ten million profiles costs a bounded amount of memory and time.
 
 use std::collections::HashSet;
 
@@ -54,6 +58,9 @@ impl UpstreamClient {
             Some(count) => self.walk_by_offset(first, count).await,
             None => self.walk_by_next(first, first_url).await,
         };
+        if let Some(why) = &walk.capped {
+            self.inner.requester.limits.profiles_capped(why.clone());
+        }
         match &walk.outcome {
             ListOutcome::Complete => tracing::debug!(
                 profiles = walk.items.len(),
@@ -84,10 +91,12 @@ impl UpstreamClient {
         } else {
             u64::from(self.inner.page_size)
         };
-        let mut collector = Collector::default();
+        let mut collector = Collector::with_max(self.inner.max_profiles);
         collector.add(first);
 
-        let offsets: Vec<u64> = (limit..count)
+        // Pages beyond `api.max_profiles` are not asked for.
+        let wanted = count.min(self.inner.max_profiles as u64);
+        let offsets: Vec<u64> = (limit..wanted)
             .step_by(usize::try_from(limit).unwrap_or(usize::MAX))
             .collect();
         let mut results: Vec<Option<Result<ListPage, PageError>>> = Vec::new();
@@ -134,7 +143,7 @@ impl UpstreamClient {
 
     /// Follows `next` links one page at a time, for an API that gives no usable count.
     async fn walk_by_next(&self, first: ListPage, first_url: Url) -> Walk {
-        let mut collector = Collector::default();
+        let mut collector = Collector::with_max(self.inner.max_profiles);
         let mut visited: HashSet<String> = HashSet::from([first_url.as_str().to_string()]);
         let mut current_url = first_url;
         let mut next = first.next.clone();
@@ -142,6 +151,12 @@ impl UpstreamClient {
         collector.add(first);
 
         while let Some(link) = next.take() {
+            if collector.capped || collector.items.len() >= collector.max {
+                // A further page with the cap reached: `finish` says why; the rest of the
+                // list is not read.
+                collector.capped = true;
+                break;
+            }
             if collector.pages >= MAX_FOLLOWED_PAGES {
                 collector.problem(format!(
                     "stopped after {MAX_FOLLOWED_PAGES} pages; the list does not end"
@@ -214,7 +229,7 @@ impl UpstreamClient {
             Ok(body) => body,
             Err(e) => {
                 let kind = match (&e, e.status()) {
-                    (FetchError::TooLarge, _) => {
+                    (FetchError::TooLarge { .. }, _) => {
                         self.count_invalid(Endpoint::List);
                         ApiFailure::BadResponse
                     }
@@ -232,13 +247,15 @@ impl UpstreamClient {
                 });
             }
         };
-        ListPage::parse(&body).map_err(|e| {
+        let page = ListPage::parse(&body).map_err(|e| {
             self.count_invalid(Endpoint::List);
             PageError {
                 kind: ApiFailure::BadResponse,
                 message: requester.scrub(&format!("invalid body: {e}")),
             }
-        })
+        })?;
+        requester.limits.absurd(None, &page.absurd);
+        Ok(page)
     }
 }
 
@@ -248,13 +265,17 @@ fn failed(kind: ApiFailure, message: String) -> Walk {
         outcome: ListOutcome::Failed { kind, message },
         items: Vec::new(),
         pages: 0,
+        capped: None,
     }
 }
 
 /// Gathers pages into one de-duplicated list and notes everything that makes the walk
 /// incomplete.
-#[derive(Default)]
 struct Collector {
+    /// Distinct items kept at most (`api.max_profiles`).
+    max: usize,
+    /// True once an item was dropped because `max` were already kept.
+    capped: bool,
     /// Ids seen so far.
     seen: HashSet<u64>,
     /// Distinct items, first occurrence first.
@@ -269,15 +290,39 @@ struct Collector {
     problems: Vec<String>,
 }
 
+impl Default for Collector {
+    fn default() -> Self {
+        Self::with_max(usize::MAX)
+    }
+}
+
 impl Collector {
+    fn with_max(max: usize) -> Self {
+        Self {
+            max,
+            capped: false,
+            seen: HashSet::new(),
+            items: Vec::new(),
+            pages: 0,
+            duplicates: 0,
+            bad_items: 0,
+            problems: Vec::new(),
+        }
+    }
+
     fn add(&mut self, page: ListPage) {
         self.pages += 1;
         self.bad_items += page.bad_items;
         for item in page.items {
-            if self.seen.insert(item.id) {
-                self.items.push(item);
-            } else {
+            if self.seen.contains(&item.id) {
                 self.duplicates += 1;
+            } else if self.items.len() >= self.max {
+                // A page (even the first) may hold more than the cap: a hostile server is
+                // not bound by `limit`.
+                self.capped = true;
+            } else {
+                self.seen.insert(item.id);
+                self.items.push(item);
             }
         }
     }
@@ -288,6 +333,22 @@ impl Collector {
 
     /// The walk, complete only if nothing went wrong and the ids match `count` (if any).
     fn finish(mut self, count: Option<u64>) -> Walk {
+        let over = match count {
+            Some(count) if count > self.max as u64 => Some(format!(
+                "the API lists {count} profiles, more than api.max_profiles ({}); only the first {} were read",
+                self.max,
+                self.items.len()
+            )),
+            _ if self.capped => Some(format!(
+                "the API lists more than api.max_profiles ({}) profiles; the walk stopped there",
+                self.max
+            )),
+            _ => None,
+        };
+        if let Some(over) = &over {
+            // First: it explains the rest (a count that does not match what was read).
+            self.problems.insert(0, over.clone());
+        }
         if self.duplicates > 0 {
             self.problems.push(format!(
                 "{} list entries repeated an id already seen (the list moved during the walk)",
@@ -317,6 +378,7 @@ impl Collector {
             outcome,
             items: self.items,
             pages: self.pages,
+            capped: over,
         }
     }
 }
@@ -339,6 +401,7 @@ mod tests {
             next: None,
             items,
             bad_items: 0,
+            absurd: Vec::new(),
         }
     }
 
@@ -393,6 +456,42 @@ mod tests {
             "{:?}",
             walk.outcome
         );
+    }
+
+    #[test]
+    fn the_profile_cap_keeps_the_first_items_and_says_why() {
+        // A page holding more than the cap (a server is not bound by `limit`).
+        let mut c = Collector::with_max(2);
+        c.add(page(None, vec![item(1, "a"), item(2, "b"), item(3, "c")]));
+        assert!(c.capped);
+        let walk = c.finish(None);
+        assert_eq!(walk.items, vec![item(1, "a"), item(2, "b")]);
+        let reason = walk.capped.clone().unwrap_or_default();
+        assert!(
+            reason.contains("more than api.max_profiles (2)"),
+            "{reason}"
+        );
+        assert!(matches!(&walk.outcome, ListOutcome::Incomplete { reason: r } if *r == reason));
+
+        // A count over the cap: the reason says how many were listed and read, and the
+        // count mismatch it explains is not reported on top.
+        let mut c = Collector::with_max(2);
+        c.add(page(Some(5), vec![item(1, "a"), item(2, "b")]));
+        let walk = c.finish(Some(5));
+        assert_eq!(
+            walk.outcome,
+            ListOutcome::Incomplete {
+                reason: "the API lists 5 profiles, more than api.max_profiles (2); \
+                         only the first 2 were read"
+                    .to_string()
+            }
+        );
+
+        // At the cap exactly, nothing is wrong.
+        let mut c = Collector::with_max(2);
+        c.add(page(Some(2), vec![item(1, "a"), item(2, "b")]));
+        let walk = c.finish(Some(2));
+        assert_eq!((walk.outcome, walk.capped), (ListOutcome::Complete, None));
     }
 
     #[test]

@@ -123,6 +123,19 @@ pub fn label_values(families: &[Family], name: &str, label: &str) -> Vec<String>
         .collect()
 }
 
+/// A `last_sync` ten minutes before this test binary first asked (whole seconds): recent
+/// enough never to be stale, fixed for the whole run so tests can expect its value.
+pub fn recent_sync_unix() -> f64 {
+    static AT: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *AT.get_or_init(|| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        (now - 600) as f64
+    })
+}
+
 /// A current-revision detail, healthy, with every field set; tests override fields.
 pub fn healthy_detail(id: u64, name: &str, org: &str) -> Value {
     json!({
@@ -137,7 +150,9 @@ pub fn healthy_detail(id: u64, name: &str, org: &str) -> Value {
         "connection_timeout": 30,
         "retry_attempts": 3,
         "sync_frequency": "hourly",
-        "last_sync": "2099-01-01T00:00:00Z",
+        "last_sync": inventory_monitor::clock::rfc3339(
+            std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(recent_sync_unix() as u64)
+        ),
         "last_sync_status": "success",
         "sync_record_count": 1500,
         "organization": org,
