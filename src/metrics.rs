@@ -957,6 +957,7 @@ mod tests {
             list: ListOutcome::Complete,
             listed: Some(profiles.len()),
             profiles,
+            gone: Vec::new(),
             shard: Shard::default(),
         }
     }

@@ -345,13 +345,21 @@ impl Judge {
                 };
                 self.judge_profile(entry, mask, now, &mut out);
             }
+            // A profile missing from the snapshot is gone when the walk saw the whole list
+            // or its detail answered 404. After an incomplete walk it may just not have been
+            // reached (a daemon restarted mid-churn knows no earlier profiles to fetch):
+            // nothing is known, so its alerts stay as they are.
+            let complete = snapshot.walk_complete();
             for (id, mask) in active {
+                let gone = complete || snapshot.gone.binary_search(&id).is_ok();
                 for name in AlertName::PER_PROFILE {
                     if mask & name.bit() != 0 {
-                        let reason = if self.enabled(name) {
+                        let reason = if !self.enabled(name) {
+                            Clear::Disabled
+                        } else if gone {
                             Clear::Gone
                         } else {
-                            Clear::Disabled
+                            continue;
                         };
                         self.clear(AlertKey::profile(name, id), reason, None, now, &mut out);
                     }
@@ -987,6 +995,7 @@ mod tests {
             list: ListOutcome::Complete,
             listed: Some(profiles.len()),
             profiles,
+            gone: Vec::new(),
             shard: Shard::default(),
         }
     }
@@ -1546,6 +1555,36 @@ mod tests {
             t[0].alert.description.contains("no longer monitored"),
             "{}",
             t[0].alert.description
+        );
+        assert_eq!(j.alerts().count(), 0);
+    }
+
+    #[test]
+    fn profile_missing_from_an_incomplete_walk_keeps_its_alerts_until_confirmed_gone() {
+        let mut j = Judge::new(rules());
+        let mut p = healthy(1);
+        p.connectivity = Some("unhealthy".to_string());
+        let other = healthy(2);
+        j.evaluate(&snap(vec![entry(p), entry(other.clone())]), t0());
+        let incomplete = |gone: Vec<u64>| Snapshot {
+            list: ListOutcome::Incomplete {
+                reason: "count changed from 2 to 1 mid-walk".to_string(),
+            },
+            listed: None,
+            gone,
+            ..snap(vec![entry(other.clone())])
+        };
+
+        // Not reached by the walk (say, a restarted daemon that knew no earlier profiles):
+        // nothing is known, the alert neither resolves nor is announced again.
+        assert!(j.evaluate(&incomplete(Vec::new()), t0() + MIN).is_empty());
+        assert_eq!(j.firing().count(), 1);
+
+        // Its detail answered 404: gone for sure, even though the walk was incomplete.
+        let t = j.evaluate(&incomplete(vec![1]), t0() + 2 * MIN);
+        assert_eq!(
+            names(&t),
+            [resolved(AlertName::ProfileConnectivityDegraded, 1)]
         );
         assert_eq!(j.alerts().count(), 0);
     }

@@ -92,6 +92,9 @@ pub struct Snapshot {
     pub listed: Option<usize>,
     /// This shard's profiles, sorted by id.
     pub profiles: Vec<ProfileEntry>,
+    /// Profiles whose detail answered 404 (or 410) in this sweep, sorted: confirmed gone,
+    /// even when the walk was incomplete.
+    pub gone: Vec<u64>,
     /// The shard settings the sweep ran with.
     pub shard: Shard,
 }

@@ -38,6 +38,7 @@ pub async fn sweep(
         .unwrap_or_default();
 
     let walk = client.walk().await;
+    let mut gone = Vec::new();
     let profiles = match &walk.outcome {
         ListOutcome::Failed { .. } => previous_entries
             .values()
@@ -88,6 +89,9 @@ pub async fn sweep(
                         profile.reject_future_timestamps(started_at);
                         client.record_absurd(item.id, profile);
                     }
+                    if matches!(result, DetailResult::Gone) {
+                        gone.push(item.id);
+                    }
                     let previous = previous_entries.get(&item.id).copied();
                     entry_for(item, result, previous)
                 })
@@ -111,6 +115,7 @@ pub async fn sweep(
         list: walk.outcome,
         listed,
         profiles,
+        gone,
         shard,
     }
 }

@@ -314,6 +314,7 @@ fn snapshot_of(profiles: &[GenProfile]) -> Snapshot {
         list: ListOutcome::Complete,
         listed: Some(entries.len()),
         profiles: entries,
+        gone: Vec::new(),
         shard: Shard::default(),
     }
 }
