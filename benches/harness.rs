@@ -12,8 +12,10 @@
 //! - the daemon's user+sys CPU per sweep and per profile (from `/proc/<pid>/stat`);
 //! - the daemon's peak RSS (`VmHWM`);
 //! - `/metrics` latency p50/p99 under 8 concurrent scrapers while sweeps run, and body sizes;
-//! - (with `--alert-latency`) the time from a profile's degradation in the simulator to the
-//!   webhook arriving at a local sink.
+//! - (with `--alert-latency ROUNDS`, instead of the table) the time from a profile's
+//!   degradation in the simulator to the webhook arriving at a local sink, with
+//!   `poll.interval = 1s`, `group_wait = 1s` and no simulated latency:
+//!   `cargo bench --bench harness -- --alert-latency 10 --profiles 10000`.
 //!
 //! Sweep ends are read from the daemon's JSON log lines, so measuring costs the daemon nothing.
 
@@ -277,6 +279,105 @@ async fn run_case(case: &Case) -> Measured {
     m
 }
 
+/// Starts an HTTP sink on 127.0.0.1:0 that records, for every webhook payload, the arrival
+/// time of each `firing` alert's profile id.
+async fn start_sink() -> (String, Arc<Mutex<Vec<(u64, Instant)>>>) {
+    use axum::routing::post;
+    let arrivals: Arc<Mutex<Vec<(u64, Instant)>>> = Arc::default();
+    let recorded = arrivals.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        post(move |body: axum::body::Bytes| {
+            let recorded = recorded.clone();
+            async move {
+                let at = Instant::now();
+                let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+                let mut r = recorded.lock().unwrap_or_else(|e| e.into_inner());
+                for a in v["alerts"].as_array().into_iter().flatten() {
+                    if a["status"] == "firing" {
+                        if let Some(id) = a["labels"]["profile_id"]
+                            .as_str()
+                            .and_then(|s| s.parse().ok())
+                        {
+                            r.push((id, at));
+                        }
+                    }
+                }
+                "ok"
+            }
+        }),
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind sink");
+    let addr = listener.local_addr().expect("sink address");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}/hook"), arrivals)
+}
+
+/// Time from a profile's degradation in the simulator to its webhook at the sink, with
+/// `poll.interval = 1s` and `group_wait = 1s`, over `rounds` degradations.
+async fn alert_latency(profiles: usize, concurrency: u32, rounds: usize) -> Vec<f64> {
+    let (sim, base_url, sim_stop) = start_sim(profiles, Duration::ZERO).await;
+    let (sink_url, arrivals) = start_sink().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let case = Case {
+        profiles,
+        concurrency,
+        latency: Duration::ZERO,
+        sweeps: 0,
+        scrape: false,
+    };
+    let extra = format!(
+        "[alerting]\ngroup_wait = \"1s\"\n[[alerting.receivers]]\nname = \"sink\"\nkind = \"webhook\"\nurl = \"{sink_url}\"\nmatch_alertname = [\"ProfileConnectivityDegraded\"]\n"
+    );
+    let mut daemon =
+        start_daemon(dir.path(), &base_url, &case, &extra, Duration::from_secs(1)).await;
+    // Let the first sweeps announce what the seeded fleet already has wrong.
+    for _ in 0..3 {
+        tokio::time::timeout(Duration::from_secs(120), daemon.sweeps.recv())
+            .await
+            .expect("no sweep within 2 minutes")
+            .expect("daemon exited");
+    }
+    let healthy: Vec<u64> = sim
+        .profile_ids()
+        .into_iter()
+        .filter(|id| {
+            sim.profile_json(*id).is_some_and(|p| {
+                p["status"] == "active" && p["health_status"]["connectivity"] == "healthy"
+            })
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    for round in 0..rounds {
+        let id = healthy[(round * 7919) % healthy.len()];
+        let start = Instant::now();
+        sim.set_health(id, Some("unhealthy"), None);
+        let arrived = loop {
+            let found = arrivals
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .find(|(i, at)| *i == id && *at >= start)
+                .map(|(_, at)| *at);
+            if let Some(at) = found {
+                break Some(at);
+            }
+            if start.elapsed() > Duration::from_secs(60) {
+                break None;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        match arrived {
+            Some(at) => latencies.push(at.duration_since(start).as_secs_f64()),
+            None => eprintln!("profile {id}: no webhook within 60 s"),
+        }
+        // Stagger the next degradation against the sweep cycle.
+        tokio::time::sleep(Duration::from_millis(370)).await;
+    }
+    sim_stop.cancel();
+    latencies
+}
+
 fn parse_duration(s: &str) -> Duration {
     humantime::parse_duration(s).unwrap_or_else(|e| panic!("bad duration {s:?}: {e}"))
 }
@@ -338,6 +439,7 @@ async fn main() {
     let mut concurrency: Option<u32> = None;
     let mut latency = Duration::from_millis(20);
     let mut sweeps = 3usize;
+    let mut latency_rounds = 0usize;
     while !args.is_empty() {
         let a = args.remove(0);
         let mut value = || {
@@ -352,6 +454,7 @@ async fn main() {
             "--concurrency" => concurrency = Some(value().parse().expect("--concurrency C")),
             "--latency" => latency = parse_duration(&value()),
             "--sweeps" => sweeps = value().parse().expect("--sweeps N"),
+            "--alert-latency" => latency_rounds = value().parse().expect("--alert-latency ROUNDS"),
             other => panic!("unknown argument {other}; see the doc comment of benches/harness.rs"),
         }
     }
@@ -367,6 +470,21 @@ async fn main() {
                 .ok()))
             .map_or(0, |k| k / 1024)
     );
+    if latency_rounds > 0 {
+        let n = profiles.unwrap_or(10_000);
+        let c = concurrency.unwrap_or(16);
+        let l = alert_latency(n, c, latency_rounds).await;
+        println!(
+            "alert latency, {n} profiles, concurrency {c}, poll.interval 1s, group_wait 1s: \
+             min {:.2} s, median {:.2} s, p90 {:.2} s, max {:.2} s over {} degradations",
+            percentile(&l, 0.0),
+            median(&l),
+            percentile(&l, 90.0),
+            percentile(&l, 100.0),
+            l.len()
+        );
+        return;
+    }
     let cases: Vec<Case> = if quick {
         vec![Case {
             profiles: 1000,
