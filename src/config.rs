@@ -1302,6 +1302,24 @@ impl AlertingConfig {
 }
 
 impl ReceiverConfig {
+    /// A receiver with this name and kind, no URL, no secret, no headers and no filters
+    /// (it gets every alert); set the rest field by field.
+    pub fn new(name: impl Into<String>, kind: ReceiverKind) -> Self {
+        Self {
+            name: name.into(),
+            kind,
+            url: None,
+            url_env: None,
+            url_file: None,
+            match_severity: Vec::new(),
+            match_organization: Vec::new(),
+            match_alertname: Vec::new(),
+            secret_env: None,
+            secret_file: None,
+            headers: Default::default(),
+        }
+    }
+
     /// The receiver's URL from `url`, `url_env` or `url_file` (trailing whitespace
     /// trimmed), checked to be http(s); `None` for kind `log`, which has none.
     pub fn url(&self) -> Result<Option<Secret>, Problem> {

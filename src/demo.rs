@@ -33,19 +33,7 @@ pub fn demo_config(base_url: String, args: &DemoArgs) -> Config {
     config.server.listen = args.listen.clone();
     config.state.dir = demo_state_dir();
     config.alerting.group_wait = Duration::from_secs(1);
-    config.alerting.receivers = vec![ReceiverConfig {
-        name: "terminal".to_string(),
-        kind: ReceiverKind::Log,
-        url: None,
-        url_env: None,
-        url_file: None,
-        match_severity: Vec::new(),
-        match_organization: Vec::new(),
-        match_alertname: Vec::new(),
-        secret_env: None,
-        secret_file: None,
-        headers: Default::default(),
-    }];
+    config.alerting.receivers = vec![ReceiverConfig::new("terminal", ReceiverKind::Log)];
     config
 }
 

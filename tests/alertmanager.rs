@@ -47,17 +47,8 @@ fn replica(
     let mut config = test_config(base_url);
     config.state.dir = state.to_path_buf();
     config.alerting.receivers = vec![ReceiverConfig {
-        name: "alertmanager".to_string(),
-        kind: ReceiverKind::Alertmanager,
         url: Some(am_url.to_string()),
-        url_env: None,
-        url_file: None,
-        match_severity: Vec::new(),
-        match_organization: Vec::new(),
-        match_alertname: Vec::new(),
-        secret_env: None,
-        secret_file: None,
-        headers: Default::default(),
+        ..ReceiverConfig::new("alertmanager", ReceiverKind::Alertmanager)
     }];
     config
 }

@@ -246,17 +246,8 @@ async fn refused_url() -> String {
 
 fn receiver(name: &str, kind: ReceiverKind, url: &str) -> ReceiverConfig {
     ReceiverConfig {
-        name: name.to_string(),
-        kind,
         url: (kind != ReceiverKind::Log).then(|| url.to_string()),
-        url_env: None,
-        url_file: None,
-        match_severity: Vec::new(),
-        match_organization: Vec::new(),
-        match_alertname: Vec::new(),
-        secret_env: None,
-        secret_file: None,
-        headers: Default::default(),
+        ..ReceiverConfig::new(name, kind)
     }
 }
 
