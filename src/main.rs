@@ -78,22 +78,8 @@ async fn dispatch(cli: Cli) -> ExitCode {
     }
 }
 
-/// Loads and validates a config, printing every problem; `None` when it is not usable.
-fn load_config(path: &std::path::Path) -> Option<Config> {
-    match config::load(path) {
-        Ok(c) => Some(c),
-        Err(e) => {
-            eprintln!("{}: {} problem(s):", path.display(), e.problems.len());
-            for p in &e.problems {
-                eprintln!("  {p}");
-            }
-            None
-        }
-    }
-}
-
 fn check(path: &std::path::Path, web: Option<&std::path::Path>) -> ExitCode {
-    match load_config(path) {
+    match report::load_config(path) {
         Some(mut c) => {
             println!(
                 "{}: OK ({} receiver(s), shard {}/{})",
@@ -120,7 +106,7 @@ fn check(path: &std::path::Path, web: Option<&std::path::Path>) -> ExitCode {
 /// `NAME: FAILED (reason)`; exit 0 when all were delivered, 1 when any failed, 2 for a bad
 /// config, an unknown receiver name, or no receiver at all.
 async fn notify_test(path: &std::path::Path, receiver: Option<&str>) -> ExitCode {
-    let Some(config) = load_config(path) else {
+    let Some(config) = report::load_config(path) else {
         return ExitCode::from(2);
     };
     if config.alerting.receivers.is_empty() {
@@ -155,7 +141,7 @@ async fn notify_test(path: &std::path::Path, receiver: Option<&str>) -> ExitCode
 }
 
 async fn run(path: &std::path::Path, web: Option<&std::path::Path>) -> ExitCode {
-    let Some(mut config) = load_config(path) else {
+    let Some(mut config) = report::load_config(path) else {
         return ExitCode::from(2);
     };
     // `--web-config` wins over `server.web_config`; a bad web config stops us here.

@@ -16,15 +16,8 @@ use crate::snapshot::{ListOutcome, Snapshot};
 
 /// Runs `once`: load the config, sweep, print the report, pick the exit code.
 pub async fn once(path: &Path, output: OutputFormat) -> ExitCode {
-    let config = match crate::config::load(path) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("{}: {} problem(s):", path.display(), e.problems.len());
-            for p in &e.problems {
-                eprintln!("  {p}");
-            }
-            return ExitCode::from(2);
-        }
+    let Some(config) = load_config(path) else {
+        return ExitCode::from(2);
     };
     let token = match config.api.token() {
         Ok(t) => t,
@@ -58,6 +51,21 @@ pub async fn once(path: &Path, output: OutputFormat) -> ExitCode {
         eprintln!("error: the profile list could not be walked completely: {reason}");
     }
     ExitCode::from(code)
+}
+
+/// Loads and validates a config for a command, printing every problem (with its key path)
+/// on stderr; `None` when it is not usable.
+pub fn load_config(path: &Path) -> Option<crate::config::Config> {
+    match crate::config::load(path) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            eprintln!("{}: {} problem(s):", path.display(), e.problems.len());
+            for p in &e.problems {
+                eprintln!("  {p}");
+            }
+            None
+        }
+    }
 }
 
 /// 2 when the list walk did not complete, 1 when any alert condition holds (pending or
