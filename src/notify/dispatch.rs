@@ -15,7 +15,9 @@
 //! `group_wait` later; then it is sent as one message. Within the window, a later change of
 //! an alert replaces the earlier one. An alert that resolves before its "firing" was ever
 //! sent is taken out and not announced at all, as Alertmanager does; a "resolved" is only
-//! sent for what the receiver was told (or is being told) was firing. With
+//! sent for what the receiver was told (or is being told) was firing, in the same episode
+//! (the same `active_since`): the record of an earlier, announced episode does not make a
+//! later one that cleared unannounced worth a "resolved". With
 //! `send_resolved = false`, resolutions are not sent (and the alert is forgotten).
 //!
 //! # Reminders
@@ -112,11 +114,12 @@ fn plan_group(
     let name = receiver.name.as_str();
     let open_id = book.outbox.open_of(name, now);
 
-    // What the receiver's other (sealed) entries are about to say, by alert.
-    let mut elsewhere: HashMap<AlertKey, AlertState> = HashMap::new();
+    // What the receiver's other (sealed) entries are about to say, by alert: the state and
+    // the episode (`active_since`) of the last word queued.
+    let mut elsewhere: HashMap<AlertKey, (AlertState, SystemTime)> = HashMap::new();
     for entry in book.outbox.of(name).filter(|e| Some(e.id) != open_id) {
         for alert in &entry.notification.alerts {
-            elsewhere.insert(alert.key, alert.state);
+            elsewhere.insert(alert.key, (alert.state, alert.active_since));
         }
     }
 
@@ -146,11 +149,13 @@ fn plan_group(
             AlertState::Resolved => {
                 group.remove(&alert.key);
                 if !settings.send_resolved {
-                    told.last_notified.remove(&alert.key);
+                    told.forget(&alert.key);
                     continue;
                 }
-                let announced = told.last_notified.contains_key(&alert.key)
-                    || elsewhere.get(&alert.key) == Some(&AlertState::Firing);
+                // Only this episode's firing counts: the record of an earlier one lingers
+                // while its resolution waits in the outbox.
+                let announced = told.was_told_of(alert)
+                    || elsewhere.get(&alert.key) == Some(&(AlertState::Firing, alert.active_since));
                 if announced {
                     group.insert(alert.key, alert.clone());
                     changed = true;
@@ -184,6 +189,9 @@ fn plan_group(
     told.last_notified.retain(|key, _| {
         firing_now.contains(key) || group.contains_key(key) || elsewhere.contains_key(key)
     });
+    let last_notified = &told.last_notified;
+    told.announced_since
+        .retain(|key, _| last_notified.contains_key(key));
 
     let kind = if changed {
         NotificationKind::Alerts
@@ -433,6 +441,98 @@ mod tests {
         let id = book.outbox.of("ops").next().map(|e| e.id).unwrap();
         book.delivered(id, at(31));
         assert!(book.receivers["ops"].last_notified.is_empty());
+    }
+
+    #[test]
+    fn a_later_episode_that_clears_unannounced_is_not_resolved_on_the_earlier_ones_record() {
+        let mut book = Book::default();
+        let rs = [receiver("ops", ReceiverKind::Webhook)];
+        // The first episode is announced, and its resolution is queued (the receiver is
+        // down): the receiver's record of that firing lingers until it is delivered.
+        plan_sweep(&mut book, &rs, &settings(), &[fire(1)], &[], at(0));
+        let id = book.outbox.of("ops").next().map(|e| e.id).unwrap();
+        book.delivered(id, at(11));
+        plan_sweep(&mut book, &rs, &settings(), &[resolve(1)], &[], at(20));
+        for e in book.outbox.iter().map(|e| e.id).collect::<Vec<_>>() {
+            if let Some(e) = book.outbox.get_mut(e) {
+                e.sealed = true;
+            }
+        }
+        // A second episode fires and clears within one group: never announced firing, so
+        // not announced resolved either.
+        let second = |state| Alert {
+            active_since: at(30),
+            firing_since: Some(at(40)),
+            ..alert(1, state)
+        };
+        let fired = Transition {
+            alert: second(AlertState::Firing),
+        };
+        plan_sweep(
+            &mut book,
+            &rs,
+            &settings(),
+            &[fired],
+            &[second(AlertState::Firing)],
+            at(40),
+        );
+        let cleared = Transition {
+            alert: second(AlertState::Resolved),
+        };
+        plan_sweep(&mut book, &rs, &settings(), &[cleared], &[], at(45));
+        let said: Vec<Vec<(AlertState, SystemTime)>> = book
+            .outbox
+            .of("ops")
+            .map(|e| {
+                e.notification
+                    .alerts
+                    .iter()
+                    .map(|a| (a.state, a.active_since))
+                    .collect()
+            })
+            .collect();
+        assert_eq!(said, vec![vec![(AlertState::Resolved, at(0))]]);
+    }
+
+    #[test]
+    fn the_resolution_of_a_second_episode_announced_firing_is_sent() {
+        let mut book = Book::default();
+        let rs = [receiver("ops", ReceiverKind::Webhook)];
+        plan_sweep(&mut book, &rs, &settings(), &[fire(1)], &[], at(0));
+        let id = book.outbox.of("ops").next().map(|e| e.id).unwrap();
+        book.delivered(id, at(11));
+        plan_sweep(&mut book, &rs, &settings(), &[resolve(1)], &[], at(20));
+        let id = book.outbox.of("ops").next().map(|e| e.id).unwrap();
+        book.delivered(id, at(31));
+        let second = |state| Alert {
+            active_since: at(40),
+            firing_since: Some(at(50)),
+            ..alert(1, state)
+        };
+        let fired = Transition {
+            alert: second(AlertState::Firing),
+        };
+        plan_sweep(
+            &mut book,
+            &rs,
+            &settings(),
+            &[fired],
+            &[second(AlertState::Firing)],
+            at(50),
+        );
+        let id = book.outbox.of("ops").next().map(|e| e.id).unwrap();
+        book.delivered(id, at(61));
+        assert_eq!(
+            book.receivers["ops"]
+                .announced_since
+                .get(&alert(1, AlertState::Firing).key),
+            Some(&at(40))
+        );
+        let cleared = Transition {
+            alert: second(AlertState::Resolved),
+        };
+        plan_sweep(&mut book, &rs, &settings(), &[cleared], &[], at(70));
+        assert_eq!(keys(&book, "ops"), vec![vec![(1, AlertState::Resolved)]]);
     }
 
     #[test]

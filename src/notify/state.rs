@@ -46,6 +46,11 @@ pub struct ReceiverBook {
     /// When each firing alert was last announced (or given up on) to this receiver; an
     /// alert is forgotten once its resolution has been announced.
     pub last_notified: BTreeMap<AlertKey, SystemTime>,
+    /// For each alert in `last_notified`, the `active_since` of the firing that was
+    /// announced: which episode the receiver knows of. A resolution is announced only for
+    /// that episode; a later one that fired and cleared unannounced stays unsaid even while
+    /// the earlier episode's record lingers (its resolution still queued).
+    pub announced_since: BTreeMap<AlertKey, SystemTime>,
     /// `alertmanager` receivers: resolved alerts still to ride along in successful pushes.
     pub resolved_to_push: BTreeMap<AlertKey, PendingResolved>,
 }
@@ -140,15 +145,33 @@ impl Book {
 }
 
 impl ReceiverBook {
+    /// Forgets what the receiver was told about `key`.
+    pub fn forget(&mut self, key: &AlertKey) {
+        self.last_notified.remove(key);
+        self.announced_since.remove(key);
+    }
+
+    /// True when the receiver was told that `alert`'s episode (the one that became active
+    /// at its `active_since`) was firing. A record from a state file of an earlier version
+    /// names no episode and counts for any.
+    pub fn was_told_of(&self, alert: &Alert) -> bool {
+        self.last_notified.contains_key(&alert.key)
+            && self
+                .announced_since
+                .get(&alert.key)
+                .map_or(true, |since| *since == alert.active_since)
+    }
+
     /// Updates `last_notified` for what `entry` said.
     fn record_told(&mut self, entry: &OutboxEntry, now: SystemTime) {
         for alert in &entry.notification.alerts {
             match alert.state {
                 AlertState::Resolved => {
-                    self.last_notified.remove(&alert.key);
+                    self.forget(&alert.key);
                 }
                 AlertState::Firing | AlertState::Pending => {
                     self.last_notified.insert(alert.key, now);
+                    self.announced_since.insert(alert.key, alert.active_since);
                 }
             }
         }
@@ -203,6 +226,13 @@ struct Notified {
     /// When it was last announced.
     #[serde(with = "humantime_serde")]
     at: SystemTime,
+    /// The `active_since` of the episode announced (absent in files of earlier versions).
+    #[serde(
+        default,
+        with = "humantime_serde",
+        skip_serializing_if = "Option::is_none"
+    )]
+    since: Option<SystemTime>,
 }
 
 impl StateFile {
@@ -220,7 +250,11 @@ impl StateFile {
                     last_notified: r
                         .last_notified
                         .iter()
-                        .map(|(key, at)| Notified { key: *key, at: *at })
+                        .map(|(key, at)| Notified {
+                            key: *key,
+                            at: *at,
+                            since: r.announced_since.get(key).copied(),
+                        })
                         .collect(),
                     resolved_to_push: r.resolved_to_push.values().cloned().collect(),
                 })
@@ -235,6 +269,11 @@ impl StateFile {
             .into_iter()
             .map(|r| {
                 let book = ReceiverBook {
+                    announced_since: r
+                        .last_notified
+                        .iter()
+                        .filter_map(|n| Some((n.key, n.since?)))
+                        .collect(),
                     last_notified: r.last_notified.into_iter().map(|n| (n.key, n.at)).collect(),
                     resolved_to_push: r
                         .resolved_to_push
@@ -461,6 +500,8 @@ mod tests {
         };
         let r = book.receivers.entry("ops".into()).or_default();
         r.last_notified.insert(firing(1).key, t);
+        r.announced_since
+            .insert(firing(1).key, t - Duration::from_secs(90));
         r.resolved_to_push.insert(
             firing(2).key,
             PendingResolved {
