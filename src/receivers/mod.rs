@@ -17,6 +17,7 @@
 //! - `log`: one line per alert.
 
 mod alertmanager;
+mod attachments;
 mod discord;
 mod google_chat;
 mod log;

@@ -7,24 +7,24 @@
 //! description (last error, and what recovered), its fields the alert, severity, profile,
 //! organization and since when. One attachment per alert (rather than per status group)
 //! keeps one colour per alert, and 20 stays within Slack's advice of at most 20
-//! attachments.
+//! attachments. The shape is shared with `mattermost` ([`super::attachments`]).
 //!
 //! Text from outside (names, errors) is escaped the way Slack asks (`&`, `<`, `>`), so a
 //! profile named `<!channel>` pings nobody.
 
-use serde_json::{json, Value};
-
 use crate::config::ReceiverKind;
 
-use super::text::{self, escape_slack, truncate_chars, AlertView};
-use super::{json_post, Notification, NotificationKind, Receiver, RenderContext, Rendered};
+use super::attachments::{self, Markup};
+use super::text::escape_slack;
+use super::{json_post, Notification, Receiver, RenderContext, Rendered};
 
-/// Longest attachment title, in chars.
-const TITLE_CHARS: usize = 250;
-/// Longest attachment text (the description), in chars.
-const TEXT_CHARS: usize = 1_500;
-/// Fields up to this many chars are shown two per row.
-const SHORT_FIELD_CHARS: usize = 40;
+/// Slack's mrkdwn: `*bold*`, and every text entity-escaped, ours included.
+const MARKUP: Markup = Markup {
+    bold_title: |title| format!("*{}*", escape_slack(title)),
+    plain: escape_slack,
+    rich: escape_slack,
+    ours: escape_slack,
+};
 
 /// The `slack` kind.
 #[derive(Debug, Clone, Copy)]
@@ -36,50 +36,7 @@ impl Receiver for Slack {
     }
 
     fn render(&self, notification: &Notification, ctx: &RenderContext<'_>) -> Rendered {
-        Rendered::Http(json_post(ctx.url.clone(), &body(notification, ctx)))
+        let body = attachments::body(notification, ctx, &MARKUP);
+        Rendered::Http(json_post(ctx.url.clone(), &body))
     }
-}
-
-/// The JSON body.
-fn body(n: &Notification, ctx: &RenderContext<'_>) -> Value {
-    let (shown, more) = text::listed(n);
-    let mut lines = vec![format!("*{}*", escape_slack(&text::title(n)))];
-    let mut attachments = Vec::with_capacity(shown.len() + 1);
-    if n.kind == NotificationKind::Test {
-        let explanation = escape_slack(&text::test_explanation(ctx));
-        attachments.push(json!({
-            "fallback": text::TEST_MESSAGE,
-            "color": text::hex_colour(text::BLUE),
-            "title": text::TEST_MESSAGE,
-            "text": explanation,
-            "fields": [field("Receiver", &text::one_line(ctx.receiver))],
-        }));
-    }
-    for alert in shown {
-        let view = AlertView::new(n, alert);
-        attachments.push(json!({
-            "fallback": escape_slack(&view.plain_line()),
-            "color": text::hex_colour(view.colour()),
-            "title": escape_slack(&truncate_chars(&view.headline(), TITLE_CHARS)),
-            "text": escape_slack(&truncate_chars(&view.description(), TEXT_CHARS)),
-            "fields": view
-                .facts(ctx.now, text::FACT_CHARS)
-                .iter()
-                .map(|(title, value)| field(title, value))
-                .collect::<Vec<_>>(),
-        }));
-    }
-    if more > 0 {
-        lines.push(escape_slack(&text::more_line(more, ctx)));
-    }
-    json!({ "text": lines.join("\n"), "attachments": attachments })
-}
-
-/// One attachment field.
-fn field(title: &str, value: &str) -> Value {
-    json!({
-        "title": title,
-        "value": escape_slack(value),
-        "short": text::char_len(value) <= SHORT_FIELD_CHARS,
-    })
 }
