@@ -4,7 +4,8 @@
 //! Every request to `/api/v1/...` goes through the same steps, in this order:
 //!
 //! 1. the dice decide its faults (slow, 500, 429, malformed) under the control lock;
-//! 2. it waits the latency (plus `slow_latency` when slow), holding no lock;
+//! 2. it waits the latency (plus `slow_latency` when slow), holding no lock, until a
+//!    deadline counted from its arrival;
 //! 3. authentication, as DRF's token authentication words it: no `Bearer` header → 401
 //!    `Authentication credentials were not provided.`; a `Bearer` header without a token
 //!    or with spaces in it → 401 `Invalid token header. ...`; an unknown token → 401
@@ -20,7 +21,7 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::rejection::PathRejection;
@@ -36,6 +37,7 @@ use rand::Rng;
 
 use super::pagination::ListQuery;
 use super::store::Profiles;
+use super::timer;
 use super::{lock, Counters, Simulator};
 
 /// The list endpoint's path.
@@ -163,9 +165,12 @@ fn detail_error(status: StatusCode, message: &str) -> Response {
 
 /// Steps 1 to 5 of the module doc: `Ok` with the plan when the request may be answered.
 async fn gate(sim: &Simulator, method: &Method, headers: &HeaderMap) -> Result<Plan, Response> {
+    // The latency is a deadline from the request's arrival, on a timer precise to tens
+    // of microseconds (tokio's rounds up to the next millisecond).
+    let arrived = Instant::now();
     let plan = sim.plan();
     if !plan.delay.is_zero() {
-        tokio::time::sleep(plan.delay).await;
+        timer::sleep_from(arrived, plan.delay).await;
     }
     let counters = &sim.inner.counters;
     if let Err(refusal) = authenticate(sim, headers) {
@@ -602,6 +607,23 @@ mod tests {
             .unwrap()
             .starts_with("text/html"));
         assert!(body.contains("Not Found"));
+    }
+
+    #[tokio::test]
+    async fn the_latency_is_waited_in_full_from_the_arrival() {
+        let s = sim();
+        let latency = Duration::from_millis(30);
+        s.set_latency(latency);
+        let uri = format!(
+            "/api/v1/inventory_connection_profile/{}/",
+            s.profile_ids()[0]
+        );
+        for _ in 0..3 {
+            let sent = Instant::now();
+            let (status, _, _) = get(&s, &uri, Some("Bearer demo-token")).await;
+            assert_eq!(status, StatusCode::OK);
+            assert!(sent.elapsed() >= latency, "{:?}", sent.elapsed());
+        }
     }
 
     #[tokio::test]

@@ -64,6 +64,7 @@
 //! - `fleet`: the seeded generator and its mix; `json`: its hand-written JSON;
 //! - `drift`: what one drift step does, and health edits;
 //! - `tls`: serving HTTPS ([`Simulator::serve_tls`]);
+//! - `timer`: the high-resolution timer behind the latency;
 //! - `command`: `inventory-monitor simulate`.
 //!
 //! # Why it is shaped like this
@@ -80,6 +81,7 @@ mod http;
 mod json;
 mod pagination;
 mod store;
+mod timer;
 mod tls;
 
 use std::collections::{BTreeMap, VecDeque};
