@@ -20,7 +20,9 @@
 //! - `pacer`: the shared cap on request starts per second.
 //! - `limits`: the protective limits (`api.max_body_size`, `api.max_profiles`, absurd
 //!   values) and their once-per-sweep report.
+//! - `io`: the client's own single-threaded runtime, where walks and detail fetches run.
 
+mod io;
 mod limits;
 mod pacer;
 mod request;
@@ -40,6 +42,7 @@ use crate::snapshot::ListOutcome;
 
 pub use limits::{Limit, LimitReport};
 
+use io::IoThread;
 use limits::LimitHits;
 use pacer::Pacer;
 use request::{Endpoint, FetchError, Requester};
@@ -132,6 +135,9 @@ struct Inner {
     max_profiles: usize,
     /// `inventory_monitor_upstream_invalid_bodies_total{endpoint}`.
     invalid_bodies: prometheus::IntCounterVec,
+    /// Where [`UpstreamClient::walk`] and [`UpstreamClient::fetch_details`] run; `None`
+    /// if its thread could not be started (they then run on the caller's runtime).
+    io: Option<IoThread>,
 }
 
 impl fmt::Debug for UpstreamClient {
@@ -182,6 +188,13 @@ impl UpstreamClient {
             }
         }
         let http = builder.build().map_err(UpstreamError::Client)?;
+        let io = match IoThread::start() {
+            Ok(io) => Some(io),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot start the upstream I/O thread; requests run on the main runtime");
+                None
+            }
+        };
 
         Ok(Self {
             inner: Arc::new(Inner {
@@ -204,6 +217,7 @@ impl UpstreamClient {
                     .unwrap_or(usize::MAX)
                     .max(1),
                 invalid_bodies,
+                io,
             }),
         })
     }
@@ -257,31 +271,58 @@ impl UpstreamClient {
     }
 
     /// Fetches the details of `ids`, at most `api.concurrency` at once; the results are in
-    /// the order of `ids`.
+    /// the order of `ids`. Runs on the client's I/O thread; dropping the future cancels
+    /// the fetches.
     pub async fn fetch_details(&self, ids: &[u64]) -> Vec<(u64, DetailResult)> {
+        let Some(io) = &self.inner.io else {
+            return self.fetch_details_here(ids).await;
+        };
+        let this = self.clone();
+        let owned = ids.to_vec();
+        match io
+            .run(async move { this.fetch_details_here(&owned).await })
+            .await
+        {
+            Some(results) => results,
+            None => ids
+                .iter()
+                .map(|id| {
+                    (
+                        *id,
+                        DetailResult::Failed("detail was not fetched".to_string()),
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    /// [`UpstreamClient::fetch_details`] on the current runtime.
+    async fn fetch_details_here(&self, ids: &[u64]) -> Vec<(u64, DetailResult)> {
         // Unordered so that one slow profile does not hold back the others' slots; the
-        // index puts the results back in order.
-        let mut results: Vec<Option<DetailResult>> = vec![None; ids.len()];
+        // index puts the results back in order. The results are written in place into
+        // their final vector (one move per profile, no second vector of large entries).
+        let mut results: Vec<(u64, DetailResult)> = ids
+            .iter()
+            .map(|id| (*id, DetailResult::Failed(String::new())))
+            .collect();
+        let mut fetched = vec![false; ids.len()];
         let mut done = stream::iter(ids.iter().copied().enumerate())
             .map(|(index, id)| async move { (index, self.fetch_detail(id).await) })
             .buffer_unordered(self.inner.concurrency);
         while let Some((index, result)) = done.next().await {
-            results[index] = Some(result);
+            results[index].1 = result;
+            fetched[index] = true;
         }
-        ids.iter()
-            .zip(results)
-            .map(|(id, result)| {
-                let result = result
-                    .unwrap_or_else(|| DetailResult::Failed("detail was not fetched".to_string()));
-                (*id, result)
-            })
-            .collect()
+        for (slot, _) in results.iter_mut().zip(fetched).filter(|(_, f)| !f) {
+            slot.1 = DetailResult::Failed("detail was not fetched".to_string());
+        }
+        results
     }
 
     /// Fetches one profile's detail.
     pub async fn fetch_detail(&self, id: u64) -> DetailResult {
         let inner = &self.inner;
-        let url = match inner.list_url.join(&format!("{id}/")) {
+        let url = match detail_url(&inner.list_url, id) {
             Ok(url) => url,
             Err(e) => return DetailResult::Failed(format!("cannot build the detail URL: {e}")),
         };
@@ -359,6 +400,21 @@ fn list_endpoint(base_url: &str) -> Result<Url, UpstreamError> {
     Ok(url)
 }
 
+/// `{list_url}{id}/`. Appending path segments to a copy is several times cheaper than
+/// `Url::join`, which parses the whole URL again (host and all) for every profile.
+fn detail_url(list_url: &Url, id: u64) -> Result<Url, String> {
+    let mut url = list_url.clone();
+    match url.path_segments_mut() {
+        Ok(mut segments) => {
+            // The list URL ends in `/`: drop its empty last segment, add the id and an
+            // empty segment for the trailing slash.
+            segments.pop_if_empty().push(&id.to_string()).push("");
+        }
+        Err(()) => return list_url.join(&format!("{id}/")).map_err(|e| e.to_string()),
+    }
+    Ok(url)
+}
+
 /// True when `b` is on the same origin as `a` (scheme, host and port) and carries no
 /// userinfo: the only places our token may go.
 fn same_origin(a: &Url, b: &Url) -> bool {
@@ -415,6 +471,27 @@ mod tests {
             root.as_str(),
             "http://127.0.0.1:8080/inventory_connection_profile/"
         );
+    }
+
+    #[test]
+    fn detail_urls_are_the_list_url_joined_with_the_id() {
+        for base in [
+            "https://control.example.com/api/v1",
+            "http://127.0.0.1:8080",
+            "https://control.example.com:8443/a%20b/api/",
+        ] {
+            let list = list_endpoint(base).unwrap_or_else(|e| panic!("{base}: {e}"));
+            for id in [0, 7, 18_446_744_073_709_551_615] {
+                let built = detail_url(&list, id).unwrap_or_else(|e| panic!("{e}"));
+                let joined = list
+                    .join(&format!("{id}/"))
+                    .unwrap_or_else(|e| panic!("{e}"));
+                assert_eq!(built, joined);
+                assert!(built
+                    .as_str()
+                    .ends_with(&format!("/inventory_connection_profile/{id}/")));
+            }
+        }
     }
 
     #[test]

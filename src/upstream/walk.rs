@@ -43,8 +43,25 @@ impl PageError {
 }
 
 impl UpstreamClient {
-    /// Walks the whole profile list.
+    /// Walks the whole profile list. Runs on the client's I/O thread; dropping the future
+    /// cancels the walk.
     pub async fn walk(&self) -> Walk {
+        let Some(io) = &self.inner.io else {
+            return self.walk_here().await;
+        };
+        let this = self.clone();
+        io.run(async move { this.walk_here().await })
+            .await
+            .unwrap_or_else(|| {
+                failed(
+                    ApiFailure::Unreachable,
+                    "the walk was cut short: the client is shutting down".to_string(),
+                )
+            })
+    }
+
+    /// [`UpstreamClient::walk`] on the current runtime.
+    async fn walk_here(&self) -> Walk {
         let first_url = self.page_url(0, self.inner.page_size);
         let first = match self.fetch_page(&first_url).await {
             Ok(page) => page,
