@@ -1,6 +1,8 @@
 //! The daemon: a poll loop that sweeps the upstream every `poll.interval`, judges the
-//! snapshot, renders the metrics and the status document once, publishes them to the HTTP
-//! endpoints, and hands alert transitions to the [`Notifier`]. Also graceful shutdown.
+//! snapshot, renders the metrics once (off the async workers), publishes them and what the
+//! status document is made of (serialised on request) to the HTTP endpoints, and hands
+//! alert transitions to the [`Notifier`]. Also graceful shutdown, and the HTTP server on a
+//! thread of its own.
 //!
 //! A daemon built with [`Daemon::with_notifier`] (what `run` and `demo` do) loads the state
 //! file at start, restores the judge from it, and gives every sweep's results to the
@@ -20,11 +22,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::{rfc3339, SharedClock};
 use crate::config::{Config, Secret};
-use crate::metrics::{FiringLabel, MonitorMetrics, ProfileMetrics};
+use crate::metrics::{FiringLabel, MonitorMetrics, ProfileMetrics, RenderedProfiles};
 use crate::notify::Notifier;
 use crate::rules::{Alert, AlertState, Judge, Transition};
 use crate::server::AppState;
-use crate::snapshot::{ListOutcome, Snapshot};
+use crate::snapshot::{ListOutcome, ProfileEntry, Snapshot};
 use crate::upstream::UpstreamClient;
 
 /// Something told of every sweep's alert transitions besides the notifier (possibly none).
@@ -249,32 +251,71 @@ impl Daemon {
         let transitions = self.judge.evaluate(&snapshot, now);
         self.monitor.observe_sweep(&snapshot, now);
 
-        let firing: Vec<FiringLabel<'_>> = self
-            .judge
-            .firing()
-            .filter_map(|a| {
-                a.key.profile_id.map(|profile_id| FiringLabel {
-                    profile_id,
-                    alertname: a.key.alertname.as_str(),
-                    severity: &a.severity,
-                })
-            })
-            .collect();
-        let rendered = self.renderer.render(&snapshot, &firing);
-        let status = status_document(&snapshot, &self.judge, now);
-        self.state.publish(rendered, status);
+        let snapshot = Arc::new(snapshot);
+        let rendered = self.render(&snapshot).await;
+        let status = Arc::new(StatusSource {
+            snapshot: snapshot.clone(),
+            alerts: self.judge.alerts().cloned().collect(),
+            now,
+        });
+        self.state.publish(rendered, status.clone());
         log_sweep(&snapshot);
 
         self.sink.deliver(&transitions);
         if let Some(notifier) = &self.notifier {
-            let active: Vec<Alert> = self.judge.alerts().cloned().collect();
-            notifier.on_sweep(&transitions, &active, now);
+            notifier.on_sweep(&transitions, &status.alerts, now);
         }
-        let snapshot = Arc::new(snapshot);
+        // The snapshot before this one is freed here, as the last rendering was by
+        // `publish`: their memory goes back to the system rather than staying in the
+        // allocator's free lists until the next sweep's peak.
         self.previous = Some(snapshot.clone());
+        release_free_memory();
         SweepOutcome {
             snapshot,
             transitions,
+        }
+    }
+
+    /// Renders the per-profile metrics of `snapshot` on a blocking thread: for a large fleet
+    /// it is a few hundred milliseconds of CPU (text and compression) that would otherwise
+    /// hold one of the runtime's workers, and the scrapes it serves, up.
+    async fn render(&mut self, snapshot: &Arc<Snapshot>) -> RenderedProfiles {
+        let firing: Vec<(u64, &'static str, String)> = self
+            .judge
+            .firing()
+            .filter_map(|a| {
+                a.key
+                    .profile_id
+                    .map(|id| (id, a.key.alertname.as_str(), a.severity.clone()))
+            })
+            .collect();
+        let mut renderer = std::mem::take(&mut self.renderer);
+        let snap = snapshot.clone();
+        let job = tokio::task::spawn_blocking(move || {
+            let firing: Vec<FiringLabel<'_>> = firing
+                .iter()
+                .map(|(profile_id, alertname, severity)| FiringLabel {
+                    profile_id: *profile_id,
+                    alertname,
+                    severity,
+                })
+                .collect();
+            let rendered = renderer.render(&snap, &firing);
+            (renderer, rendered)
+        });
+        match job.await {
+            Ok((renderer, rendered)) => {
+                self.renderer = renderer;
+                rendered
+            }
+            Err(e) => match e.try_into_panic() {
+                Ok(panic) => std::panic::resume_unwind(panic),
+                Err(_) => {
+                    // Cancelled: only when the runtime shuts down. Keep a usable renderer.
+                    self.renderer = ProfileMetrics::for_api(&self.config.api, &self.monitor);
+                    RenderedProfiles::empty()
+                }
+            },
         }
     }
 
@@ -391,8 +432,36 @@ struct StatusDoc<'a> {
     generated_at: String,
     shard: crate::shard::Shard,
     last_sweep: SweepStatus<'a>,
-    profiles: Vec<ProfileStatus<'a>>,
-    alerts: Vec<AlertStatus<'a>>,
+    profiles: ProfilesStatus<'a>,
+    alerts: AlertsStatus<'a>,
+}
+
+/// Every profile's entry, serialised one by one as they are built (100,000 of them would
+/// make a sizeable vector only to be written out).
+struct ProfilesStatus<'a> {
+    /// The snapshot's profiles.
+    entries: &'a [ProfileEntry],
+    /// Alert names per profile id.
+    alerts: &'a BTreeMap<u64, Vec<&'static str>>,
+}
+
+impl Serialize for ProfilesStatus<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(
+            self.entries
+                .iter()
+                .map(|e| profile_status(e, self.alerts.get(&e.id).map_or(&[], Vec::as_slice))),
+        )
+    }
+}
+
+/// The alerts, serialised one by one likewise.
+struct AlertsStatus<'a>(&'a [&'a Alert]);
+
+impl Serialize for AlertsStatus<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(|a| alert_status(a)))
+    }
 }
 
 #[derive(Serialize)]
@@ -421,7 +490,7 @@ struct ProfileStatus<'a> {
     error_count_24h: Option<u64>,
     last_sync: Option<String>,
     last_sync_status: Option<&'a str>,
-    alerts: Vec<&'static str>,
+    alerts: &'a [&'static str],
 }
 
 #[derive(Serialize)]
@@ -438,10 +507,58 @@ struct AlertStatus<'a> {
     firing_since: Option<String>,
 }
 
-/// Serialises the status document once per sweep.
+/// What `/api/v1/status` is made of, published after every sweep and serialised on
+/// request ([`StatusSource::render`]).
+#[derive(Debug)]
+pub struct StatusSource {
+    /// The sweep's snapshot (the one the daemon keeps anyway, shared).
+    pub snapshot: Arc<Snapshot>,
+    /// Pending and firing alerts as judged after the sweep.
+    pub alerts: Vec<Alert>,
+    /// When the sweep was judged: the document's `generated_at`.
+    pub now: SystemTime,
+}
+
+impl StatusSource {
+    /// The status document as JSON, in one buffer.
+    pub fn render(&self) -> Bytes {
+        let alerts: Vec<&Alert> = self.alerts.iter().collect();
+        status_json(&self.snapshot, &alerts, self.now)
+    }
+
+    /// Writes the status document as JSON to `out` (the server streams it: a document of
+    /// 100,000 profiles is tens of megabytes).
+    pub fn write_to<W: std::io::Write>(&self, out: W) -> serde_json::Result<()> {
+        let alerts: Vec<&Alert> = self.alerts.iter().collect();
+        write_status(&self.snapshot, &alerts, self.now, out)
+    }
+}
+
+/// Serialises the status document of `snapshot` with the judge's alerts as of `now`.
 pub fn status_document(snapshot: &Snapshot, judge: &Judge, now: SystemTime) -> Bytes {
+    let alerts: Vec<&Alert> = judge.alerts().collect();
+    status_json(snapshot, &alerts, now)
+}
+
+fn status_json(snapshot: &Snapshot, alerts: &[&Alert], now: SystemTime) -> Bytes {
+    // Sized from the profile count: a buffer doubling its way to tens of megabytes would
+    // briefly hold one and a half times the document.
+    let estimate = 4096 + snapshot.profiles.len() * 480 + alerts.len() * 512;
+    let mut out = Vec::with_capacity(estimate);
+    match write_status(snapshot, alerts, now, &mut out) {
+        Ok(()) => Bytes::from(out),
+        Err(e) => Bytes::from(format!(r#"{{"error":"cannot serialise status: {e}"}}"#)),
+    }
+}
+
+fn write_status<W: std::io::Write>(
+    snapshot: &Snapshot,
+    alerts: &[&Alert],
+    now: SystemTime,
+    out: W,
+) -> serde_json::Result<()> {
     let mut per_profile: BTreeMap<u64, Vec<&'static str>> = BTreeMap::new();
-    for a in judge.alerts() {
+    for a in alerts {
         if let Some(id) = a.key.profile_id {
             per_profile
                 .entry(id)
@@ -449,52 +566,6 @@ pub fn status_document(snapshot: &Snapshot, judge: &Judge, now: SystemTime) -> B
                 .push(a.key.alertname.as_str());
         }
     }
-    let profiles = snapshot
-        .profiles
-        .iter()
-        .map(|e| {
-            // Health fields only from a detail read in this sweep: stale data is not shown as current.
-            let fresh = if e.up { e.profile.as_deref() } else { None };
-            ProfileStatus {
-                id: e.id,
-                name: &e.name,
-                organization: e.organization.as_deref(),
-                up: e.up,
-                error: e.error.as_deref(),
-                consecutive_failures: e.consecutive_failures,
-                revision: fresh.map(|p| p.revision),
-                profile_type: e.profile.as_deref().and_then(|p| p.profile_type.as_deref()),
-                status: e.profile.as_deref().and_then(|p| p.status.as_deref()),
-                connectivity: fresh.and_then(|p| p.connectivity.as_deref()),
-                authentication: fresh.and_then(|p| p.authentication.as_deref()),
-                error_count_24h: fresh.and_then(|p| p.error_count_24h),
-                last_sync: fresh
-                    .and_then(|p| p.last_sync)
-                    .map(|s| rfc3339(SystemTime::UNIX_EPOCH + Duration::from_secs_f64(s.max(0.0)))),
-                last_sync_status: fresh.and_then(|p| p.last_sync_status.as_deref()),
-                alerts: per_profile.remove(&e.id).unwrap_or_default(),
-            }
-        })
-        .collect();
-    let alerts = judge
-        .alerts()
-        .map(|a| AlertStatus {
-            alertname: a.key.alertname.as_str(),
-            state: match a.state {
-                AlertState::Pending => "pending",
-                AlertState::Firing => "firing",
-                AlertState::Resolved => "resolved",
-            },
-            severity: &a.severity,
-            profile_id: a.key.profile_id,
-            profile_name: &a.profile_name,
-            organization: &a.organization,
-            summary: &a.summary,
-            description: &a.description,
-            active_since: rfc3339(a.active_since),
-            firing_since: a.firing_since.map(rfc3339),
-        })
-        .collect();
     let doc = StatusDoc {
         version: crate::VERSION,
         ready: true,
@@ -507,12 +578,88 @@ pub fn status_document(snapshot: &Snapshot, judge: &Judge, now: SystemTime) -> B
             profiles: snapshot.profiles.len(),
             details_read: snapshot.profiles.iter().filter(|e| e.up).count(),
         },
-        profiles,
-        alerts,
+        profiles: ProfilesStatus {
+            entries: &snapshot.profiles,
+            alerts: &per_profile,
+        },
+        alerts: AlertsStatus(alerts),
     };
-    match serde_json::to_vec(&doc) {
-        Ok(v) => Bytes::from(v),
-        Err(e) => Bytes::from(format!(r#"{{"error":"cannot serialise status: {e}"}}"#)),
+    serde_json::to_writer(out, &doc)
+}
+
+fn profile_status<'a>(e: &'a ProfileEntry, alerts: &'a [&'static str]) -> ProfileStatus<'a> {
+    // Health fields only from a detail read in this sweep: stale data is not shown as current.
+    let fresh = if e.up { e.profile.as_deref() } else { None };
+    ProfileStatus {
+        id: e.id,
+        name: &e.name,
+        organization: e.organization.as_deref(),
+        up: e.up,
+        error: e.error.as_deref(),
+        consecutive_failures: e.consecutive_failures,
+        revision: fresh.map(|p| p.revision),
+        profile_type: e.profile.as_deref().and_then(|p| p.profile_type.as_deref()),
+        status: e.profile.as_deref().and_then(|p| p.status.as_deref()),
+        connectivity: fresh.and_then(|p| p.connectivity.as_deref()),
+        authentication: fresh.and_then(|p| p.authentication.as_deref()),
+        error_count_24h: fresh.and_then(|p| p.error_count_24h),
+        last_sync: fresh
+            .and_then(|p| p.last_sync)
+            .map(|s| rfc3339(SystemTime::UNIX_EPOCH + Duration::from_secs_f64(s.max(0.0)))),
+        last_sync_status: fresh.and_then(|p| p.last_sync_status.as_deref()),
+        alerts,
+    }
+}
+
+fn alert_status<'a>(a: &'a Alert) -> AlertStatus<'a> {
+    AlertStatus {
+        alertname: a.key.alertname.as_str(),
+        state: match a.state {
+            AlertState::Pending => "pending",
+            AlertState::Firing => "firing",
+            AlertState::Resolved => "resolved",
+        },
+        severity: &a.severity,
+        profile_id: a.key.profile_id,
+        profile_name: &a.profile_name,
+        organization: &a.organization,
+        summary: &a.summary,
+        description: &a.description,
+        active_since: rfc3339(a.active_since),
+        firing_since: a.firing_since.map(rfc3339),
+    }
+}
+
+/// Gives the allocator's free memory back to the system. glibc keeps freed memory of
+/// the main heap and of every thread arena for reuse; after a sweep of a large fleet that
+/// is the size of the previous snapshot and rendering, which would otherwise count in RSS
+/// until the next sweep. Runs on a blocking thread (it walks every arena).
+fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    tokio::task::spawn_blocking(|| {
+        // SAFETY: malloc_trim only releases free memory; it is thread-safe in glibc.
+        unsafe {
+            libc::malloc_trim(0);
+        }
+    });
+}
+
+/// Makes glibc's allocator hand memory back rather than keep it, for a long-running daemon
+/// whose sweeps allocate and free the size of the fleet each time (measured at 100,000
+/// profiles: peak RSS 335 MiB before, 314 MiB after). Two settings:
+/// - at most two arenas: the default (eight per core) lets every thread that ever parsed a
+///   detail or rendered the metrics keep its own heap of free memory;
+/// - a fixed mmap threshold of 256 KiB: by default glibc raises the threshold to the size
+///   of any mmapped block that was freed (up to 32 MiB), after which the sweep's large
+///   vectors come from the heap and stay there, fragmented, once freed.
+///
+/// Best called first thing in `main`, before threads start; called again it does no harm.
+pub fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator parameters; it is thread-safe in glibc.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
     }
 }
 
@@ -545,6 +692,11 @@ pub async fn shutdown_signal() {
 }
 
 /// Runs the daemon and its HTTP server until `shutdown` is cancelled: what `run` does.
+///
+/// The server runs on a runtime of its own (two worker threads): a sweep keeps the main
+/// runtime's workers busy with hundreds of upstream requests and their parsing, and a scrape
+/// queued behind them would wait for the sweep. With threads of its own, the server gets
+/// its share of the cores from the kernel's scheduler instead.
 pub async fn run_with_server(
     daemon: Daemon,
     listener: TcpListener,
@@ -555,18 +707,40 @@ pub async fn run_with_server(
     let web = crate::web_config::load_for(daemon.config())?;
     let options = crate::server::ServerOptions::with_web(web);
     let server_shutdown = shutdown.clone();
-    let server = tokio::spawn(crate::server::serve_with(
-        listener,
-        state,
-        options,
-        async move { server_shutdown.cancelled().await },
-    ));
+    let listener = listener
+        .into_std()
+        .context("cannot hand the listening socket to the HTTP server")?;
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("http".into())
+        .spawn(move || {
+            let stop = server_shutdown;
+            let result = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .thread_name("http")
+                .enable_all()
+                .build()
+                .context("cannot start the HTTP server's runtime")
+                .and_then(|runtime| {
+                    runtime.block_on(async move {
+                        let listener = TcpListener::from_std(listener)
+                            .context("cannot listen on the HTTP server's runtime")?;
+                        crate::server::serve_with(listener, state, options, async move {
+                            stop.cancelled().await
+                        })
+                        .await
+                        .context("HTTP server failed")
+                    })
+                });
+            let _ = done_tx.send(result);
+        })
+        .context("cannot start the HTTP server's thread")?;
     daemon.run(shutdown.clone()).await;
     // The server stops accepting at once; give open connections a moment to finish.
-    match tokio::time::timeout(Duration::from_secs(5), server).await {
+    match tokio::time::timeout(Duration::from_secs(5), done_rx).await {
         Ok(Ok(Ok(()))) => Ok(()),
-        Ok(Ok(Err(e))) => Err(e).context("HTTP server failed"),
-        Ok(Err(e)) => Err(e).context("HTTP server task panicked"),
+        Ok(Ok(Err(e))) => Err(e),
+        Ok(Err(_)) => Err(anyhow::anyhow!("HTTP server thread panicked")),
         Err(_) => {
             tracing::warn!("HTTP connections still open after 5s; exiting anyway");
             Ok(())

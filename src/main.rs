@@ -14,6 +14,8 @@ use inventory_monitor::{demo, notify, report, simulator, web_config};
 use tokio_util::sync::CancellationToken;
 
 fn main() -> ExitCode {
+    // Before any thread exists: the allocator's arenas are per thread.
+    daemon::tune_allocator();
     let cli = Cli::parse();
     init_logging(cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()

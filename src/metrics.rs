@@ -4,13 +4,17 @@
 //!   in a `prometheus` [`Registry`]. They are few and change between sweeps (request and
 //!   notification counters), so each scrape encodes them afresh.
 //! - [`ProfileMetrics`]: the per-profile series (`inventory_profile_*`), rendered from
-//!   scratch once per sweep into one buffer ([`RenderedProfiles`]) that scrapes serve as is.
+//!   scratch once per sweep ([`RenderedProfiles`]) and served as is by every scrape.
 //!   Rendering from scratch is what makes a profile that disappeared, left the shard or was
-//!   renamed leave no series behind. With 100,000 profiles that is over a million lines, so
-//!   they are written straight into a pre-sized `String` (no `prometheus` objects, no
-//!   allocation per series), and compressed once, not once per scrape.
+//!   renamed leave no series behind. With 100,000 profiles that is over a million lines
+//!   (about 1.4 KB of text per profile, 140 MB), so they are written straight into a small
+//!   block buffer (no `prometheus` objects, no allocation per series) that is fed to a
+//!   deflate stream every [`RENDER_BLOCK`] bytes: the whole text is never held at once.
+//!   The text itself is kept beside the compressed stream only while it stays under a limit
+//!   ([`DEFAULT_PLAIN_LIMIT`]); past it, a plain scrape inflates the cached stream chunk by
+//!   chunk as it sends it, so a scrape's memory stays bounded whatever the fleet's size.
 //!
-//! [`scrape_body`] joins the two. For gzip it does not recompress the profile section: the
+//! [`scrape_stream`] joins the two. For gzip it does not recompress the profile section: the
 //! section is kept as a raw deflate stream ending in a final block, and a scrape only
 //! compresses the small self-metrics part as a deflate stream ended by a *sync flush* (a
 //! non-final, byte-aligned empty stored block). Deflate streams joined that way decode as one
@@ -18,12 +22,13 @@
 //! part + trailer (CRC-32 combined from both parts, total length) is one valid gzip member.
 
 use std::collections::HashSet;
+use std::collections::VecDeque;
 use std::fmt::Write as _;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
 use bytes::{Bytes, BytesMut};
-use flate2::{Compress, Compression, Crc, FlushCompress, Status};
+use flate2::{Compress, Compression, Crc, Decompress, FlushCompress, FlushDecompress, Status};
 use prometheus::{
     Encoder, Gauge, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
@@ -59,10 +64,27 @@ const KNOWN_STATES: &[&str] = &[
 /// The `state` label of values beyond the cap.
 const OTHER_STATE: &str = "other";
 
-/// Compression level of gzip bodies. The profile section is large (about 1.3 KB of text per
-/// profile, 137 MB for 100,000 profiles) and compressed once per sweep. On that text level 4
-/// comes within 1% of level 6's size (about 20:1) in under half the time.
-const GZIP_LEVEL: u32 = 4;
+/// Compression level of gzip bodies. The profile section is large (about 1.6 KB of text per
+/// profile, 160 MB for 100,000 profiles) and compressed once per sweep, with the zlib-rs
+/// backend. Measured on the 16 MB section of 10,000 simulated profiles: level 2 takes 25 ms
+/// for 11:1, level 3 39 ms for 12.5:1, level 4 52 ms for 14.4:1 (miniz_oxide's level 4, the
+/// earlier choice, 78 ms for 14.9:1). Every sweep pays this; the size only costs loopback or
+/// LAN bytes and the scraper's inflate, so the fastest level that still compresses well wins.
+const GZIP_LEVEL: u32 = 2;
+
+/// Below this size the per-profile text is kept beside its deflate stream, so plain scrapes
+/// of small and mid-sized fleets (10,000 profiles make about 15 MB) send it without work;
+/// above it only the deflate stream is kept (a twentieth of the size) and plain scrapes
+/// inflate it as they send it.
+pub const DEFAULT_PLAIN_LIMIT: usize = 32 << 20;
+
+/// The rendering buffer is handed to the compressor (and the CRC) each time it holds this
+/// much text: large enough that the compressor works on long runs, small enough to stay in
+/// cache and to keep rendering's memory flat.
+pub const RENDER_BLOCK: usize = 256 << 10;
+
+/// Size of the chunks a plain scrape of an inflated section sends.
+const INFLATE_CHUNK: usize = 128 << 10;
 
 /// The monitor's own series, kept for the life of the process.
 pub struct MonitorMetrics {
@@ -375,8 +397,12 @@ pub struct ProfileMetrics {
     max_label_length: usize,
     /// `inventory_monitor_upstream_limit_hits_total`, to count cut label values.
     limit_hits: Option<IntCounterVec>,
-    /// Length of the last rendering, to size the next buffer in one go.
+    /// Length of the last rendering's text, to size the next buffers in one go.
     last_len: usize,
+    /// Length of the last rendering's deflate stream, likewise.
+    last_deflated_len: usize,
+    /// Largest text kept beside its deflate stream ([`DEFAULT_PLAIN_LIMIT`]).
+    plain_limit: usize,
 }
 
 /// The default of `api.max_label_length`.
@@ -425,22 +451,28 @@ impl Default for ProfileMetrics {
 /// buffers).
 #[derive(Clone)]
 pub struct RenderedProfiles {
-    /// The text.
-    plain: Bytes,
+    /// The text, when it is under the plain limit (see [`DEFAULT_PLAIN_LIMIT`]).
+    plain: Option<Bytes>,
+    /// Length of the text, kept or not.
+    plain_len: usize,
     /// The text as one raw deflate stream ending in a final block.
     deflated: Bytes,
-    /// CRC-32 of `plain` (with its length, for combining).
+    /// CRC-32 of the text (with its length, for combining).
     crc: Arc<Crc>,
     /// Number of sample lines.
     series: usize,
     /// Label values cut to `api.max_label_length` in this rendering.
     truncated_labels: u64,
+    /// The text inflated on a call to [`RenderedProfiles::plain`] when it was not kept;
+    /// shared by clones so it is inflated at most once.
+    inflated: Arc<OnceLock<Bytes>>,
 }
 
 impl std::fmt::Debug for RenderedProfiles {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RenderedProfiles")
-            .field("bytes", &self.plain.len())
+            .field("bytes", &self.plain_len)
+            .field("plain_kept", &self.plain.is_some())
             .field("deflated_bytes", &self.deflated.len())
             .field("series", &self.series)
             .finish()
@@ -450,21 +482,8 @@ impl std::fmt::Debug for RenderedProfiles {
 impl RenderedProfiles {
     /// No per-profile series at all (before the first sweep).
     pub fn empty() -> Self {
-        Self::from_text(String::new(), 0)
-    }
-
-    fn from_text(text: String, series: usize) -> Self {
-        let mut crc = Crc::new();
-        crc.update(text.as_bytes());
-        let mut deflated = Vec::with_capacity(text.len() / 8 + 64);
-        deflate(text.as_bytes(), &mut deflated, FlushCompress::Finish);
-        Self {
-            plain: Bytes::from(text.into_bytes()),
-            deflated: Bytes::from(deflated),
-            crc: Arc::new(crc),
-            series,
-            truncated_labels: 0,
-        }
+        let mut section = Section::new(0, 0, usize::MAX);
+        section.finish(0)
     }
 
     /// Number of per-profile sample lines.
@@ -477,9 +496,125 @@ impl RenderedProfiles {
         self.truncated_labels
     }
 
-    /// The per-profile section as text.
+    /// Length of the per-profile text in bytes.
+    pub fn plain_len(&self) -> usize {
+        self.plain_len
+    }
+
+    /// True when the text is kept beside the deflate stream (it was under the plain limit).
+    pub fn keeps_plain(&self) -> bool {
+        self.plain.is_some()
+    }
+
+    /// The per-profile section as one raw deflate stream ending in a final block.
+    pub fn deflated(&self) -> &Bytes {
+        &self.deflated
+    }
+
+    /// The per-profile section as text. When the text was over the plain limit this inflates
+    /// the whole of it and keeps it as long as this rendering lives: for tests and tools;
+    /// scrapes use [`scrape_stream`], which inflates chunk by chunk.
     pub fn plain(&self) -> &Bytes {
-        &self.plain
+        if let Some(p) = &self.plain {
+            return p;
+        }
+        self.inflated.get_or_init(|| {
+            let mut out = BytesMut::with_capacity(self.plain_len);
+            for chunk in Inflating::new(self.deflated.clone(), self.plain_len) {
+                out.extend_from_slice(&chunk);
+            }
+            out.freeze()
+        })
+    }
+}
+
+/// The per-profile text being rendered: written into a small buffer that is handed, block
+/// by block, to the CRC, the deflate stream and (while under the plain limit) the kept text.
+struct Section {
+    /// Text not yet handed on (at most about [`RENDER_BLOCK`] bytes).
+    buf: String,
+    /// The compressor, one raw deflate stream for the whole section.
+    compress: Compress,
+    /// Its output so far.
+    deflated: Vec<u8>,
+    /// CRC-32 of the text handed on so far.
+    crc: Crc,
+    /// The text handed on so far, while it is under `plain_limit`.
+    plain: Option<Vec<u8>>,
+    /// Largest text kept.
+    plain_limit: usize,
+    /// Bytes of text handed on so far.
+    len: usize,
+}
+
+impl Section {
+    /// A section expected to make about `text_hint` bytes of text and `deflated_hint` of
+    /// compressed stream (the last rendering's sizes), keeping the text up to `plain_limit`.
+    fn new(text_hint: usize, deflated_hint: usize, plain_limit: usize) -> Self {
+        // Start without the text when the last rendering was over the limit: collecting it
+        // only to drop it half-way would be the peak we avoid. Should this one turn out
+        // under the limit after all, `finish` inflates it back.
+        let plain = (text_hint <= plain_limit)
+            .then(|| Vec::with_capacity(text_hint + text_hint / 16 + RENDER_BLOCK));
+        Self {
+            buf: String::with_capacity(RENDER_BLOCK + 16 * 1024),
+            compress: Compress::new(Compression::new(GZIP_LEVEL), false),
+            deflated: Vec::with_capacity(deflated_hint + deflated_hint / 16 + 4096),
+            crc: Crc::new(),
+            plain,
+            plain_limit,
+            len: 0,
+        }
+    }
+
+    /// Hands the buffer on once it holds a block; call after each line.
+    fn line_done(&mut self) {
+        if self.buf.len() >= RENDER_BLOCK {
+            self.hand_on(FlushCompress::None);
+        }
+    }
+
+    fn hand_on(&mut self, flush: FlushCompress) {
+        let data = self.buf.as_bytes();
+        self.crc.update(data);
+        self.len += data.len();
+        if self.len > self.plain_limit {
+            self.plain = None;
+        } else if let Some(p) = &mut self.plain {
+            p.extend_from_slice(data);
+        }
+        compress_into(&mut self.compress, data, &mut self.deflated, flush);
+        self.buf.clear();
+    }
+
+    fn finish(&mut self, series: usize) -> RenderedProfiles {
+        self.hand_on(FlushCompress::Finish);
+        let mut deflated = std::mem::take(&mut self.deflated);
+        deflated.shrink_to_fit();
+        let deflated = Bytes::from(deflated);
+        let plain = match self.plain.take() {
+            Some(mut p) => {
+                p.shrink_to_fit();
+                Some(Bytes::from(p))
+            }
+            None if self.len <= self.plain_limit => {
+                let mut out = BytesMut::with_capacity(self.len);
+                for chunk in Inflating::new(deflated.clone(), self.len) {
+                    out.extend_from_slice(&chunk);
+                }
+                Some(out.freeze())
+            }
+            None => None,
+        };
+        RenderedProfiles {
+            plain,
+            plain_len: self.len,
+            deflated,
+            crc: Arc::new(std::mem::take(&mut self.crc)),
+            series,
+            truncated_labels: 0,
+            inflated: Arc::default(),
+        }
     }
 }
 
@@ -506,6 +641,8 @@ impl ProfileMetrics {
             max_label_length: DEFAULT_MAX_LABEL_LENGTH,
             limit_hits: None,
             last_len: 0,
+            last_deflated_len: 0,
+            plain_limit: DEFAULT_PLAIN_LIMIT,
         }
     }
 
@@ -528,6 +665,13 @@ impl ProfileMetrics {
     /// vocabulary learnt so far.
     pub fn set_max_label_length(&mut self, max_chars: usize) {
         self.max_label_length = max_chars.max(1);
+    }
+
+    /// Keeps the rendered text beside its deflate stream only up to `bytes`
+    /// ([`DEFAULT_PLAIN_LIMIT`] by default); larger renderings keep the stream only.
+    pub fn with_plain_limit(mut self, bytes: usize) -> Self {
+        self.plain_limit = bytes;
+        self
     }
 
     /// Counts cut label values in `counter`
@@ -575,9 +719,16 @@ impl ProfileMetrics {
         firing.sort();
         firing.dedup();
 
-        let estimate = blocks.len() * 11 + entries.len() * 600 + firing.len() * 300 + 4096;
+        // Size the buffers from the last rendering; on the first, from the profile count
+        // (about 11 label blocks and 600 bytes more per profile), so that a first sweep of
+        // a large fleet does not collect text up to the limit only to drop it.
+        let text_hint = if self.last_len > 0 {
+            self.last_len
+        } else {
+            blocks.len() * 11 + entries.len() * 600
+        };
         let mut w = Lines {
-            out: String::with_capacity(estimate.max(self.last_len + self.last_len / 16)),
+            out: Section::new(text_hint, self.last_deflated_len, self.plain_limit),
             blocks: &blocks,
             block_ends: &block_ends,
             series: 0,
@@ -735,8 +886,9 @@ impl ProfileMetrics {
         }
 
         let series = w.series;
-        let text = w.out;
-        self.last_len = text.len();
+        let mut rendered = w.out.finish(series);
+        self.last_len = rendered.plain_len;
+        self.last_deflated_len = rendered.deflated.len();
         if cutter.cut > 0 {
             // Once per rendering, that is once per sweep, however many were cut.
             tracing::warn!(
@@ -751,7 +903,6 @@ impl ProfileMetrics {
                 c.inc_by(cutter.cut);
             }
         }
-        let mut rendered = RenderedProfiles::from_text(text, series);
         rendered.truncated_labels = cutter.cut;
         rendered
     }
@@ -770,7 +921,7 @@ fn fresh(e: &ProfileEntry) -> Option<&crate::model::Profile> {
 /// Appends sample lines that share per-profile label blocks.
 struct Lines<'a> {
     /// The text being written.
-    out: String,
+    out: Section,
     /// Every profile's escaped `profile_id`, `profile_name`, `organization` labels, back
     /// to back.
     blocks: &'a str,
@@ -782,36 +933,42 @@ struct Lines<'a> {
 
 impl Lines<'_> {
     fn header(&mut self, name: &str, help: &str) {
-        write_help_type(&mut self.out, name, help, MetricType::Gauge);
+        write_help_type(&mut self.out.buf, name, help, MetricType::Gauge);
+        self.out.line_done();
     }
 
     /// Starts a line of `name` for the profile at index `i`: name, `{`, its label block.
     fn open(&mut self, name: &str, i: usize) {
         let start = if i == 0 { 0 } else { self.block_ends[i - 1] };
-        self.out.push_str(name);
-        self.out.push('{');
-        self.out.push_str(&self.blocks[start..self.block_ends[i]]);
+        let out = &mut self.out.buf;
+        out.push_str(name);
+        out.push('{');
+        out.push_str(&self.blocks[start..self.block_ends[i]]);
     }
 
     fn label(&mut self, name: &str, value: &str) {
-        self.out.push(',');
-        self.out.push_str(name);
-        self.out.push_str("=\"");
-        escape_label_value(&mut self.out, value);
-        self.out.push('"');
+        let out = &mut self.out.buf;
+        out.push(',');
+        out.push_str(name);
+        out.push_str("=\"");
+        escape_label_value(out, value);
+        out.push('"');
     }
 
     fn close_u64(&mut self, value: u64) {
         // Integers as integers: exact even beyond 2^53, unlike a detour through f64.
-        let _ = writeln!(self.out, "}} {value}");
+        let _ = writeln!(self.out.buf, "}} {value}");
         self.series += 1;
+        self.out.line_done();
     }
 
     fn close_f64(&mut self, value: f64) {
-        self.out.push_str("} ");
-        write_value(&mut self.out, value);
-        self.out.push('\n');
+        let out = &mut self.out.buf;
+        out.push_str("} ");
+        write_value(out, value);
+        out.push('\n');
         self.series += 1;
+        self.out.line_done();
     }
 }
 
@@ -823,22 +980,30 @@ const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
 /// may follow.
 fn deflate(data: &[u8], out: &mut Vec<u8>, flush: FlushCompress) {
     let mut c = Compress::new(Compression::new(GZIP_LEVEL), false);
+    compress_into(&mut c, data, out, flush);
+}
+
+/// Feeds all of `data` to `c`, appending its output to `out`, then flushes as told:
+/// `None` (more input follows), `Sync` or `Finish`.
+fn compress_into(c: &mut Compress, data: &[u8], out: &mut Vec<u8>, flush: FlushCompress) {
+    let start = c.total_in();
     loop {
-        // `compress_vec` writes into the spare capacity only; keep some there.
-        if out.capacity() - out.len() < 1024 {
-            let left = data.len().saturating_sub(c.total_in() as usize);
-            out.reserve(left / 4 + 4096);
-        }
-        let consumed = usize::try_from(c.total_in())
+        let consumed = usize::try_from(c.total_in() - start)
             .unwrap_or(data.len())
             .min(data.len());
+        // `compress_vec` writes into the spare capacity only; keep some there.
+        if out.capacity() - out.len() < 1024 {
+            out.reserve((data.len() - consumed) / 4 + 4096);
+        }
         let (in_before, out_before) = (c.total_in(), c.total_out());
         let status = c.compress_vec(&data[consumed..], out, flush);
-        let all_in = c.total_in() as usize >= data.len();
+        let all_in = usize::try_from(c.total_in() - start).unwrap_or(usize::MAX) >= data.len();
         let done = match (&status, flush) {
             (Ok(Status::StreamEnd), _) => true,
-            // A sync flush is over when all input is in and the output did not fill up.
-            (Ok(_), FlushCompress::Sync) => all_in && out.len() < out.capacity(),
+            (Ok(_), FlushCompress::Finish) => false,
+            // Otherwise the call is over when all input is in and the output did not fill
+            // up (a full output may hide more flushed bytes).
+            (Ok(_), _) => all_in && out.len() < out.capacity(),
             _ => false,
         };
         if done {
@@ -853,17 +1018,130 @@ fn deflate(data: &[u8], out: &mut Vec<u8>, flush: FlushCompress) {
     }
 }
 
-/// The body of one `/metrics` scrape as a few shared chunks, to be sent one after the other
-/// (no copy of the large profile section): self-metrics, then per-profile series; with
-/// `gzip`, one gzip member built around the cached compressed profile section.
-pub fn scrape_chunks(
+/// Inflates a raw deflate stream of known output length chunk by chunk.
+struct Inflating {
+    /// The stream.
+    src: Bytes,
+    /// The decompressor.
+    d: Decompress,
+    /// Output bytes still expected.
+    left: usize,
+}
+
+impl Inflating {
+    fn new(src: Bytes, len: usize) -> Self {
+        Self {
+            src,
+            d: Decompress::new(false),
+            left: len,
+        }
+    }
+}
+
+impl Iterator for Inflating {
+    type Item = Bytes;
+
+    fn next(&mut self) -> Option<Bytes> {
+        if self.left == 0 {
+            return None;
+        }
+        let mut out = Vec::with_capacity(INFLATE_CHUNK.min(self.left));
+        while out.len() < out.capacity() {
+            let at = usize::try_from(self.d.total_in())
+                .unwrap_or(self.src.len())
+                .min(self.src.len());
+            let before = (self.d.total_in(), self.d.total_out());
+            let status = self
+                .d
+                .decompress_vec(&self.src[at..], &mut out, FlushDecompress::None);
+            let stuck = before == (self.d.total_in(), self.d.total_out());
+            match status {
+                Ok(Status::StreamEnd) => break,
+                Ok(_) if !stuck => {}
+                _ => {
+                    // Our own stream, so this cannot happen; end the body rather than spin.
+                    tracing::error!("the cached metrics stream did not inflate; body cut short");
+                    self.left = 0;
+                    return (!out.is_empty()).then(|| Bytes::from(out));
+                }
+            }
+        }
+        self.left = self.left.saturating_sub(out.len());
+        if out.is_empty() {
+            self.left = 0;
+            return None;
+        }
+        Some(Bytes::from(out))
+    }
+}
+
+/// The body of one `/metrics` scrape as a sequence of shared chunks of known total length,
+/// produced as they are sent: no copy of the large profile section, and for a plain scrape
+/// of a section kept only compressed, at most one chunk of it inflated at a time.
+pub struct ScrapeStream {
+    /// Chunks sent first, as they are.
+    ready: VecDeque<Bytes>,
+    /// Then, for a plain scrape of a section not kept as text, its text inflated.
+    inflating: Option<Inflating>,
+    /// Bytes still to come.
+    remaining: u64,
+}
+
+impl std::fmt::Debug for ScrapeStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScrapeStream")
+            .field("remaining", &self.remaining)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ScrapeStream {
+    /// Bytes still to come (exact: what a `Content-Length` header may say).
+    pub fn remaining(&self) -> u64 {
+        self.remaining
+    }
+}
+
+impl Iterator for ScrapeStream {
+    type Item = Bytes;
+
+    fn next(&mut self) -> Option<Bytes> {
+        let chunk = match self.ready.pop_front() {
+            Some(c) => c,
+            None => self.inflating.as_mut()?.next()?,
+        };
+        self.remaining = self.remaining.saturating_sub(chunk.len() as u64);
+        Some(chunk)
+    }
+}
+
+/// The body of one `/metrics` scrape: self-metrics, then per-profile series; with `gzip`,
+/// one gzip member built around the cached compressed profile section.
+pub fn scrape_stream(
     monitor: &MonitorMetrics,
     profiles: &RenderedProfiles,
     gzip: bool,
-) -> Vec<Bytes> {
+) -> ScrapeStream {
     let own = monitor.encode();
     if !gzip {
-        return vec![Bytes::from(own), profiles.plain.clone()];
+        let total = (own.len() + profiles.plain_len) as u64;
+        let mut ready = VecDeque::with_capacity(2);
+        ready.push_back(Bytes::from(own));
+        let inflating = match &profiles.plain {
+            Some(p) => {
+                ready.push_back(p.clone());
+                None
+            }
+            None => Some(Inflating::new(
+                profiles.deflated.clone(),
+                profiles.plain_len,
+            )),
+        };
+        return ScrapeStream {
+            ready,
+            inflating,
+            remaining: total,
+        };
     }
     let mut head = Vec::with_capacity(own.len() / 4 + 1024);
     head.extend_from_slice(&GZIP_HEADER);
@@ -873,24 +1151,40 @@ pub fn scrape_chunks(
     crc.update(&own);
     crc.combine(&profiles.crc);
     // ISIZE is the length modulo 2^32 (RFC 1952).
-    let total = (own.len() as u64).wrapping_add(profiles.plain.len() as u64) as u32;
+    let total = (own.len() as u64).wrapping_add(profiles.plain_len as u64) as u32;
     let mut trailer = Vec::with_capacity(8);
     trailer.extend_from_slice(&crc.sum().to_le_bytes());
     trailer.extend_from_slice(&total.to_le_bytes());
 
-    vec![
+    let ready = VecDeque::from([
         Bytes::from(head),
         profiles.deflated.clone(),
         Bytes::from(trailer),
-    ]
+    ]);
+    let remaining = ready.iter().map(|b| b.len() as u64).sum();
+    ScrapeStream {
+        ready,
+        inflating: None,
+        remaining,
+    }
 }
 
-/// The body of one `/metrics` scrape in one buffer; see [`scrape_chunks`].
+/// The body of one `/metrics` scrape as all its chunks; see [`scrape_stream`], which is
+/// what the server sends (a plain scrape of a large section is inflated here in full).
+pub fn scrape_chunks(
+    monitor: &MonitorMetrics,
+    profiles: &RenderedProfiles,
+    gzip: bool,
+) -> Vec<Bytes> {
+    scrape_stream(monitor, profiles, gzip).collect()
+}
+
+/// The body of one `/metrics` scrape in one buffer; see [`scrape_stream`].
 pub fn scrape_body(monitor: &MonitorMetrics, profiles: &RenderedProfiles, gzip: bool) -> Bytes {
-    let chunks = scrape_chunks(monitor, profiles, gzip);
-    let mut body = BytesMut::with_capacity(chunks.iter().map(Bytes::len).sum());
-    for c in &chunks {
-        body.extend_from_slice(c);
+    let stream = scrape_stream(monitor, profiles, gzip);
+    let mut body = BytesMut::with_capacity(usize::try_from(stream.remaining()).unwrap_or(0));
+    for c in stream {
+        body.extend_from_slice(&c);
     }
     body.freeze()
 }
@@ -1470,6 +1764,77 @@ mod tests {
         // Chunks add up to the body.
         let chunks = scrape_chunks(&monitor, &rendered, true);
         assert_eq!(chunks.concat(), gz.to_vec());
+    }
+
+    fn many_profiles(n: u64) -> Snapshot {
+        snapshot(
+            (1..=n)
+                .map(|i| {
+                    let mut p = full(
+                        i,
+                        &format!("site-{i}-{}", i * 7919 % 10_007),
+                        "healthy",
+                        "valid",
+                    );
+                    p.sync_record_count = Some(i * 104_729);
+                    entry(p, i % 5 != 0)
+                })
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn a_section_over_the_plain_limit_is_kept_compressed_and_served_the_same() {
+        let snap = many_profiles(2_000);
+        let kept = ProfileMetrics::new().render(&snap, &[]);
+        let limit = kept.plain_len() / 3;
+        let mut pm = ProfileMetrics::new().with_plain_limit(limit);
+        let compressed_only = pm.render(&snap, &[]);
+        assert!(kept.keeps_plain());
+        assert!(!compressed_only.keeps_plain());
+        assert!(
+            compressed_only.plain_len() > RENDER_BLOCK * 2,
+            "spans blocks"
+        );
+        assert_eq!(compressed_only.plain_len(), kept.plain_len());
+        assert_eq!(compressed_only.series(), kept.series());
+
+        let monitor = MonitorMetrics::new(Shard::default());
+        let expected = scrape_body(&monitor, &kept, false);
+        let stream = scrape_stream(&monitor, &compressed_only, false);
+        assert_eq!(stream.remaining(), expected.len() as u64);
+        let chunks: Vec<Bytes> = stream.collect();
+        // Inflated a chunk at a time, never the whole section at once.
+        assert!(chunks.len() > 3);
+        assert!(chunks[1..].iter().all(|c| c.len() <= INFLATE_CHUNK));
+        assert_eq!(chunks.concat(), expected.to_vec());
+
+        let gz = scrape_body(&monitor, &compressed_only, true);
+        assert_eq!(gunzip_single(&gz), expected.to_vec());
+        assert_eq!(compressed_only.plain(), kept.plain());
+
+        // The next rendering starts without the text (the last one was over the limit);
+        // a smaller fleet that fits again still gets its text kept.
+        let small = pm.render(&many_profiles(20), &[]);
+        assert!(small.keeps_plain());
+        assert_eq!(
+            small.plain(),
+            ProfileMetrics::new()
+                .render(&many_profiles(20), &[])
+                .plain()
+        );
+    }
+
+    #[test]
+    fn stream_lengths_are_exact() {
+        let monitor = MonitorMetrics::new(Shard::default());
+        let rendered = ProfileMetrics::new().render(&fixture(), &[]);
+        for gzip in [false, true] {
+            let stream = scrape_stream(&monitor, &rendered, gzip);
+            let announced = stream.remaining();
+            let sent: u64 = stream.map(|c| c.len() as u64).sum();
+            assert_eq!(announced, sent, "gzip: {gzip}");
+        }
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! Our HTTP endpoints (SPEC §4). Handlers only serve what the last sweep left in
-//! [`AppState`]: bytes rendered once per sweep. Nothing here talks to the upstream.
+//! [`AppState`]: for `/metrics`, bytes rendered and compressed once per sweep, streamed
+//! without a copy; for `/api/v1/status`, the sweep's snapshot and alerts, serialised on
+//! request and streamed in chunks. Nothing here talks to the upstream.
 //!
 //! The router ([`app`]) knows nothing of security; [`serve_with`] puts it behind what a
 //! listener on a network needs: TLS and client certificates and basic auth from the
@@ -38,7 +40,8 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Secret;
-use crate::metrics::{scrape_body, MonitorMetrics, RenderedProfiles};
+use crate::daemon::StatusSource;
+use crate::metrics::{scrape_stream, MonitorMetrics, RenderedProfiles, ScrapeStream};
 use crate::web_config::{RateLimit, WebConfig};
 
 /// The content type of the Prometheus text exposition format 0.0.4.
@@ -46,18 +49,23 @@ pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8
 
 /// What the endpoints serve. The daemon replaces the contents after every sweep.
 ///
-/// `std::sync::RwLock` rather than tokio's: the locks are held only to clone a `Bytes`
-/// handle, never across an `.await`.
+/// `std::sync::RwLock` rather than tokio's: the locks are held only to clone a handle
+/// (`Bytes`, `Arc`), never across an `.await`.
 pub struct AppState {
     /// Process-lifetime self-metrics, encoded per scrape (they are small).
     pub monitor: Arc<MonitorMetrics>,
     /// Per-profile series of the last sweep, rendered once.
     pub profiles: RwLock<RenderedProfiles>,
-    /// The `/api/v1/status` document of the last sweep, serialised once.
-    pub status: RwLock<Bytes>,
+    /// What the `/api/v1/status` document of the last sweep is made of (`None` before the
+    /// first): serialised on request, since it is read far less often than sweeps happen
+    /// and its text is large (about 0.5 KB per profile).
+    pub status: RwLock<Option<Arc<StatusSource>>>,
     /// True once the first sweep has finished.
     pub ready: AtomicBool,
 }
+
+/// `/api/v1/status` before the first sweep.
+const STATUS_NOT_READY: &[u8] = br#"{"ready":false,"last_sweep":null,"profiles":[],"alerts":[]}"#;
 
 impl AppState {
     /// An empty state: not ready, no profiles, a status saying so.
@@ -65,18 +73,26 @@ impl AppState {
         Self {
             monitor,
             profiles: RwLock::new(RenderedProfiles::empty()),
-            status: RwLock::new(Bytes::from_static(
-                br#"{"ready":false,"last_sweep":null,"profiles":[],"alerts":[]}"#,
-            )),
+            status: RwLock::new(None),
             ready: AtomicBool::new(false),
         }
     }
 
     /// Publishes the results of a sweep.
-    pub fn publish(&self, profiles: RenderedProfiles, status: Bytes) {
-        *self.profiles.write().unwrap_or_else(|e| e.into_inner()) = profiles;
-        *self.status.write().unwrap_or_else(|e| e.into_inner()) = status;
+    pub fn publish(&self, profiles: RenderedProfiles, status: Arc<StatusSource>) {
+        // Swap under the locks, drop the old values after: a large rendering is freed
+        // without holding up a scrape.
+        let old_profiles = std::mem::replace(
+            &mut *self.profiles.write().unwrap_or_else(|e| e.into_inner()),
+            profiles,
+        );
+        let old_status = self
+            .status
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .replace(status);
         self.ready.store(true, Ordering::Release);
+        drop((old_profiles, old_status));
     }
 }
 
@@ -689,6 +705,34 @@ fn accepts_gzip(headers: &HeaderMap) -> bool {
         })
 }
 
+/// A scrape's body: its chunks sent as they are produced, with an exact length.
+struct ScrapeBody(ScrapeStream);
+
+impl HttpBody for ScrapeBody {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        Poll::Ready(
+            self.get_mut()
+                .0
+                .next()
+                .map(|c| Ok(http_body::Frame::data(c))),
+        )
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.0.remaining() == 0
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        http_body::SizeHint::with_exact(self.0.remaining())
+    }
+}
+
 async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     let gzip = accepts_gzip(&headers);
     let profiles = state
@@ -696,7 +740,8 @@ async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Resp
         .read()
         .unwrap_or_else(|e| e.into_inner())
         .clone();
-    let body = scrape_body(&state.monitor, &profiles, gzip);
+    // Streamed: the cached section is sent from the shared buffer, not copied per scrape.
+    let body = Body::new(ScrapeBody(scrape_stream(&state.monitor, &profiles, gzip)));
     let mut response = (
         [(
             header::CONTENT_TYPE,
@@ -732,11 +777,36 @@ async fn readyz(State(state): State<Arc<AppState>>) -> (StatusCode, &'static str
 }
 
 async fn status(State(state): State<Arc<AppState>>) -> Response {
-    let body = state
+    let source = state
         .status
         .read()
         .unwrap_or_else(|e| e.into_inner())
         .clone();
+    let body = match source {
+        None => Body::from(STATUS_NOT_READY),
+        // Serialised on a blocking thread (100,000 profiles take tens of milliseconds) and
+        // streamed through a small channel, so a request holds a few chunks, not the whole
+        // document.
+        Some(source) => {
+            let (tx, rx) = tokio::sync::mpsc::channel(4);
+            tokio::task::spawn_blocking(move || {
+                let mut out = ChunkWriter {
+                    buf: Vec::with_capacity(STATUS_CHUNK + 4096),
+                    tx,
+                };
+                let written = source
+                    .write_to(&mut out)
+                    .map_err(io::Error::from)
+                    .and_then(|()| io::Write::flush(&mut out));
+                if let Err(e) = written {
+                    // The client went away (nobody to tell), or serialising failed: end the
+                    // body with an error so the client sees a broken response, not a short one.
+                    let _ = out.tx.blocking_send(Err(e));
+                }
+            });
+            Body::new(ChannelBody(rx))
+        }
+    };
     (
         [(
             header::CONTENT_TYPE,
@@ -745,6 +815,63 @@ async fn status(State(state): State<Arc<AppState>>) -> Response {
         body,
     )
         .into_response()
+}
+
+/// Size of the chunks a status document is streamed in.
+const STATUS_CHUNK: usize = 64 * 1024;
+
+/// Collects what a serialiser writes and hands it on in chunks, waiting while the channel
+/// is full (the client reads slower than we write).
+struct ChunkWriter {
+    /// Bytes not yet handed on.
+    buf: Vec<u8>,
+    /// Where chunks go: the response body.
+    tx: tokio::sync::mpsc::Sender<io::Result<Bytes>>,
+}
+
+impl ChunkWriter {
+    fn send(&mut self) -> io::Result<()> {
+        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(STATUS_CHUNK + 4096));
+        self.tx
+            .blocking_send(Ok(Bytes::from(chunk)))
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the client went away"))
+    }
+}
+
+impl io::Write for ChunkWriter {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= STATUS_CHUNK {
+            self.send()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            Ok(())
+        } else {
+            self.send()
+        }
+    }
+}
+
+/// A response body fed through a channel.
+struct ChannelBody(tokio::sync::mpsc::Receiver<io::Result<Bytes>>);
+
+impl HttpBody for ChannelBody {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        self.get_mut()
+            .0
+            .poll_recv(cx)
+            .map(|chunk| chunk.map(|c| c.map(http_body::Frame::data)))
+    }
 }
 
 async fn index() -> Html<String> {
@@ -776,6 +903,95 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(header::ACCEPT_ENCODING, HeaderValue::from_str(v).unwrap());
         h
+    }
+
+    fn status_source(profiles: u64) -> Arc<StatusSource> {
+        use crate::snapshot::{ListOutcome, ProfileEntry, Snapshot};
+        let profiles = (1..=profiles)
+            .map(|id| ProfileEntry {
+                id,
+                name: format!("profile \"{id}\""),
+                organization: Some("Main Warehouse".into()),
+                profile: None,
+                up: id % 3 != 0,
+                error: (id % 3 == 0).then(|| "timeout".to_string()),
+                consecutive_failures: u32::from(id % 3 == 0),
+            })
+            .collect();
+        Arc::new(StatusSource {
+            snapshot: Arc::new(Snapshot {
+                started_at: std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_225_600),
+                duration: Duration::from_millis(1500),
+                list: ListOutcome::Complete,
+                listed: None,
+                profiles,
+                gone: Vec::new(),
+                shard: crate::shard::Shard::default(),
+            }),
+            alerts: Vec::new(),
+            now: std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_225_700),
+        })
+    }
+
+    async fn get_body(state: Arc<AppState>, path: &str, gzip: bool) -> (HeaderMap, Bytes) {
+        use http_body_util::BodyExt;
+        use tower::ServiceExt;
+        let mut request = Request::builder().uri(path);
+        if gzip {
+            request = request.header(header::ACCEPT_ENCODING, "gzip");
+        }
+        let response = app(state)
+            .oneshot(request.body(Body::empty()).expect("request"))
+            .await
+            .expect("response");
+        assert_eq!(response.status(), StatusCode::OK);
+        let headers = response.headers().clone();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        (headers, body)
+    }
+
+    #[tokio::test]
+    async fn the_status_document_is_streamed_as_rendered() {
+        let state = Arc::new(AppState::new(Arc::new(MonitorMetrics::new(
+            crate::shard::Shard::default(),
+        ))));
+        let (_, before) = get_body(state.clone(), "/api/v1/status", false).await;
+        assert_eq!(before, Bytes::from_static(STATUS_NOT_READY));
+
+        // Large enough to take many chunks through the channel.
+        let source = status_source(3_000);
+        state.publish(RenderedProfiles::empty(), source.clone());
+        let (headers, body) = get_body(state, "/api/v1/status", false).await;
+        assert_eq!(headers[header::CONTENT_TYPE], "application/json");
+        let expected = source.render();
+        assert!(
+            expected.len() > 4 * STATUS_CHUNK,
+            "{} bytes",
+            expected.len()
+        );
+        assert_eq!(body, expected);
+        let doc: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+        assert_eq!(doc["profiles"].as_array().map(Vec::len), Some(3_000));
+        assert_eq!(doc["profiles"][2]["error"], "timeout");
+    }
+
+    #[tokio::test]
+    async fn metrics_bodies_carry_their_exact_length() {
+        let monitor = Arc::new(MonitorMetrics::new(crate::shard::Shard::default()));
+        let state = Arc::new(AppState::new(monitor.clone()));
+        for gzip in [false, true] {
+            let (headers, body) = get_body(state.clone(), "/metrics", gzip).await;
+            assert_eq!(
+                headers[header::CONTENT_LENGTH].to_str().ok(),
+                Some(body.len().to_string().as_str())
+            );
+            assert_eq!(headers.contains_key(header::CONTENT_ENCODING), gzip);
+        }
     }
 
     #[test]
