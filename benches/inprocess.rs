@@ -1,0 +1,144 @@
+//! The in-process hot paths of a sweep, timed with criterion: parsing what the upstream
+//! sends, judging a snapshot, and rendering and serving `/metrics`.
+//!
+//! ```text
+//! cargo bench --bench inprocess                 # all of them
+//! cargo bench --bench inprocess -- render       # the ones whose name contains "render"
+//! ```
+//!
+//! The data is the simulator's own fleet (realistic names, both API revisions, degraded and
+//! hostile profiles), so the per-profile costs here are the ones `cargo bench --bench
+//! harness` sees from the outside, without the network. Per-profile time is the reported
+//! time divided by the element count criterion prints as throughput.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+
+use inventory_monitor::config::RulesConfig;
+use inventory_monitor::metrics::{scrape_body, MonitorMetrics, ProfileMetrics};
+use inventory_monitor::model::{ListPage, Profile};
+use inventory_monitor::rules::Judge;
+use inventory_monitor::shard::Shard;
+use inventory_monitor::simulator::{SimOptions, Simulator};
+use inventory_monitor::snapshot::{ListOutcome, ProfileEntry, Snapshot};
+
+/// Profiles in the fleet the render and judge benchmarks use.
+const FLEET: usize = 10_000;
+
+/// The simulator's detail bodies for `n` profiles, as the upstream sends them.
+fn detail_bodies(n: usize) -> Vec<Vec<u8>> {
+    let sim = Simulator::new(SimOptions {
+        profiles: n,
+        ..SimOptions::default()
+    });
+    sim.profile_ids()
+        .into_iter()
+        .filter_map(|id| sim.profile_json(id))
+        .filter_map(|v| serde_json::to_vec(&v).ok())
+        .collect()
+}
+
+/// One list page of 100 items, as the upstream sends it.
+fn list_page(details: &[Vec<u8>]) -> Vec<u8> {
+    let results: Vec<serde_json::Value> = details
+        .iter()
+        .take(100)
+        .filter_map(|b| serde_json::from_slice::<serde_json::Value>(b).ok())
+        .map(|v| {
+            serde_json::json!({
+                "id": v["id"],
+                "name": v["name"],
+                "organization": v["organization"],
+                "status": v["status"],
+            })
+        })
+        .collect();
+    serde_json::to_vec(&serde_json::json!({
+        "count": details.len(),
+        "next": "http://127.0.0.1:1/api/v1/connection-profiles/?limit=100&offset=100",
+        "previous": null,
+        "results": results,
+    }))
+    .unwrap_or_default()
+}
+
+/// A snapshot of a whole sweep over `details`, every detail read.
+fn snapshot(details: &[Vec<u8>]) -> Snapshot {
+    let profiles = details
+        .iter()
+        .filter_map(|b| Profile::parse_detail(b).ok())
+        .map(|p| ProfileEntry {
+            id: p.id,
+            name: p.name.clone(),
+            organization: p.organization.clone(),
+            profile: Some(Arc::new(p)),
+            up: true,
+            error: None,
+            consecutive_failures: 0,
+        })
+        .collect::<Vec<_>>();
+    Snapshot {
+        started_at: SystemTime::now(),
+        duration: Duration::from_secs(1),
+        list: ListOutcome::Complete,
+        listed: Some(profiles.len()),
+        profiles,
+        gone: Vec::new(),
+        shard: Shard::default(),
+    }
+}
+
+fn parsing(c: &mut Criterion) {
+    let details = detail_bodies(1_000);
+    let page = list_page(&details);
+    let mut group = c.benchmark_group("parse");
+    group.throughput(Throughput::Elements(details.len() as u64));
+    group.bench_function("detail x1000", |b| {
+        b.iter(|| {
+            details
+                .iter()
+                .filter(|d| Profile::parse_detail(d).is_ok())
+                .count()
+        })
+    });
+    group.throughput(Throughput::Elements(100));
+    group.bench_function("list page of 100", |b| b.iter(|| ListPage::parse(&page)));
+    group.finish();
+}
+
+fn judging(c: &mut Criterion) {
+    let snap = snapshot(&detail_bodies(FLEET));
+    let mut group = c.benchmark_group("judge");
+    group.throughput(Throughput::Elements(snap.profiles.len() as u64));
+    group.bench_function("evaluate 10k", |b| {
+        b.iter_batched(
+            || Judge::new(RulesConfig::default()),
+            |mut judge| judge.evaluate(&snap, SystemTime::now()),
+            BatchSize::LargeInput,
+        )
+    });
+    group.finish();
+}
+
+fn rendering(c: &mut Criterion) {
+    let snap = snapshot(&detail_bodies(FLEET));
+    let monitor = MonitorMetrics::new(Shard::default());
+    let mut renderer = ProfileMetrics::new();
+    let mut group = c.benchmark_group("metrics");
+    group.sample_size(20);
+    group.throughput(Throughput::Elements(snap.profiles.len() as u64));
+    group.bench_function("render 10k", |b| b.iter(|| renderer.render(&snap, &[])));
+    let rendered = renderer.render(&snap, &[]);
+    group.bench_function("scrape gzip 10k", |b| {
+        b.iter(|| scrape_body(&monitor, &rendered, true))
+    });
+    group.bench_function("scrape plain 10k", |b| {
+        b.iter(|| scrape_body(&monitor, &rendered, false))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, parsing, judging, rendering);
+criterion_main!(benches);
