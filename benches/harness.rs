@@ -11,7 +11,10 @@
 //! - sweep time against the bound `(details + pages − 1) × L / C + L` that no sweep can beat;
 //! - the daemon's user+sys CPU per sweep and per profile (from `/proc/<pid>/stat`);
 //! - the daemon's peak RSS (`VmHWM`);
-//! - `/metrics` latency p50/p99 under 8 concurrent scrapers while sweeps run, and body sizes;
+//! - `/metrics` latency p50/p99 under 8 concurrent scrapers (4 plain, 4 gzip, each on a
+//!   thread of its own, all scraping at the same instants every `--scrape-every`, 250 ms
+//!   unless told; `--scrape-every 0s` scrapes back to back) while sweeps run, and body
+//!   sizes;
 //! - (with `--alert-latency ROUNDS`, instead of the table) the time from a profile's
 //!   degradation in the simulator to the webhook arriving at a local sink, with
 //!   `poll.interval = 1s`, `group_wait = 1s` and no simulated latency:
@@ -35,6 +38,9 @@ use tokio_util::sync::CancellationToken;
 
 const BIN: &str = env!("CARGO_BIN_EXE_inventory-monitor");
 const TOKEN: &str = "bench-token";
+/// How often each of the 8 scrapers scrapes (`--scrape-every`): 4 times a second, 60 to
+/// 120 times what a Prometheus does, all 8 at the same instants.
+const SCRAPE_EVERY: Duration = Duration::from_millis(250);
 
 /// One benchmark case.
 #[derive(Debug, Clone)]
@@ -44,6 +50,9 @@ struct Case {
     latency: Duration,
     sweeps: usize,
     scrape: bool,
+    /// Each scraper's period: every scraper starts a scrape at each tick, so the 8 scrape
+    /// concurrently. Zero: back to back, as fast as the daemon answers.
+    scrape_every: Duration,
 }
 
 /// What one case measured.
@@ -176,30 +185,58 @@ async fn start_daemon(
     }
 }
 
+/// Scrapes `/metrics` until `stop`, at each tick of `every` from `start` (back to back when
+/// zero), recording each scrape's time from request to the last byte of the body (read
+/// chunk by chunk and counted, not kept).
 async fn scraper(
     addr: SocketAddr,
     gzip: bool,
+    every: Duration,
+    start: tokio::time::Instant,
     stop: CancellationToken,
     out: Arc<Mutex<Vec<f64>>>,
     size: Arc<AtomicU64>,
 ) {
-    let client = reqwest::Client::new();
+    // No automatic decompression: the gzip body is measured as Prometheus receives it.
+    let client = reqwest::Client::builder()
+        .no_gzip()
+        .build()
+        .expect("scraper client");
+    let mut ticks = (!every.is_zero()).then(|| {
+        let mut t = tokio::time::interval_at(start, every);
+        t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        t
+    });
     while !stop.is_cancelled() {
+        if let Some(ticks) = &mut ticks {
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = ticks.tick() => {}
+            }
+        }
         let mut req = client.get(format!("http://{addr}/metrics"));
         if gzip {
             req = req.header("Accept-Encoding", "gzip");
         }
         let t = Instant::now();
-        let Ok(resp) = req.send().await else {
+        let Ok(mut resp) = req.send().await else {
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
-        let Ok(body) = resp.bytes().await else {
-            continue;
+        let mut n = 0usize;
+        let complete = loop {
+            match resp.chunk().await {
+                Ok(Some(chunk)) => n += chunk.len(),
+                Ok(None) => break true,
+                Err(_) => break false,
+            }
         };
+        if !complete {
+            continue;
+        }
         let ms = t.elapsed().as_secs_f64() * 1000.0;
         out.lock().unwrap_or_else(|e| e.into_inner()).push(ms);
-        size.store(body.len() as u64, Ordering::Relaxed);
+        size.store(n as u64, Ordering::Relaxed);
     }
 }
 
@@ -259,13 +296,24 @@ async fn run_case(case: &Case) -> Measured {
         }
         cpu_before = cpu_now;
         if sweep == case.sweeps && case.scrape {
+            // Each scraper on a thread and runtime of its own, like separate Prometheus
+            // servers: none waits behind the simulator's tasks in this process, or
+            // behind another scraper.
+            let start = tokio::time::Instant::now() + Duration::from_millis(50);
             for i in 0..8 {
                 let (out, size) = if i % 2 == 0 {
                     (plain.clone(), plain_size.clone())
                 } else {
                     (zipped.clone(), gzip_size.clone())
                 };
-                tokio::spawn(scraper(daemon.addr, i % 2 == 1, stop.clone(), out, size));
+                let (addr, stop, every) = (daemon.addr, stop.clone(), case.scrape_every);
+                std::thread::spawn(move || {
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .expect("scraper runtime");
+                    runtime.block_on(scraper(addr, i % 2 == 1, every, start, stop, out, size));
+                });
             }
         }
     }
@@ -325,6 +373,7 @@ async fn alert_latency(profiles: usize, concurrency: u32, rounds: usize) -> Vec<
         latency: Duration::ZERO,
         sweeps: 0,
         scrape: false,
+        scrape_every: Duration::ZERO,
     };
     let extra = format!(
         "[alerting]\ngroup_wait = \"1s\"\n[[alerting.receivers]]\nname = \"sink\"\nkind = \"webhook\"\nurl = \"{sink_url}\"\nmatch_alertname = [\"ProfileConnectivityDegraded\"]\n"
@@ -440,6 +489,7 @@ async fn main() {
     let mut latency = Duration::from_millis(20);
     let mut sweeps = 3usize;
     let mut latency_rounds = 0usize;
+    let mut scrape_every = SCRAPE_EVERY;
     while !args.is_empty() {
         let a = args.remove(0);
         let mut value = || {
@@ -454,6 +504,7 @@ async fn main() {
             "--concurrency" => concurrency = Some(value().parse().expect("--concurrency C")),
             "--latency" => latency = parse_duration(&value()),
             "--sweeps" => sweeps = value().parse().expect("--sweeps N"),
+            "--scrape-every" => scrape_every = parse_duration(&value()),
             "--alert-latency" => latency_rounds = value().parse().expect("--alert-latency ROUNDS"),
             other => panic!("unknown argument {other}; see the doc comment of benches/harness.rs"),
         }
@@ -492,6 +543,7 @@ async fn main() {
             latency,
             sweeps: 2,
             scrape: true,
+            scrape_every,
         }]
     } else if let Some(n) = profiles {
         vec![Case {
@@ -500,6 +552,7 @@ async fn main() {
             latency,
             sweeps,
             scrape: true,
+            scrape_every,
         }]
     } else {
         vec![
@@ -509,6 +562,7 @@ async fn main() {
                 latency,
                 sweeps,
                 scrape: true,
+                scrape_every,
             },
             Case {
                 profiles: 10_000,
@@ -516,6 +570,7 @@ async fn main() {
                 latency,
                 sweeps,
                 scrape: true,
+                scrape_every,
             },
             Case {
                 profiles: 10_000,
@@ -523,6 +578,7 @@ async fn main() {
                 latency,
                 sweeps,
                 scrape: true,
+                scrape_every,
             },
             Case {
                 profiles: 100_000,
@@ -530,6 +586,7 @@ async fn main() {
                 latency,
                 sweeps: 2,
                 scrape: true,
+                scrape_every,
             },
         ]
     };
