@@ -3,13 +3,19 @@
 //! Everything the upstream says is optional here: a field the API left out, sent as
 //! `null`, or sent with a type we cannot read is `None` ("unknown"), never a default that
 //! would hide a problem. Enum-like values (`connectivity`, `status`, ...) stay the raw
-//! strings the API sent, so an unknown value such as `"flaky"` is kept and shown as is.
+//! strings the API sent, so an unknown value such as `"flaky"` is kept and shown as is;
+//! they are shared ([`intern`]): a fleet of 100,000 profiles has a handful of distinct
+//! values, and one allocation per value and profile would be most of a snapshot's size.
 //!
 //! Sensitive fields (`configuration`, `username`, credentials in `endpoint_url`) are never
 //! read into these types at all, so nothing downstream can leak them.
 
+use std::borrow::Borrow;
+use std::collections::HashSet;
 use std::fmt;
 use std::marker::PhantomData;
+use std::ops::Deref;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -116,24 +122,24 @@ pub struct Profile {
     /// Which API revision the detail came from.
     pub revision: ApiRevision,
     /// `profile_type` (or the legacy `connection_type`).
-    pub profile_type: Option<String>,
+    pub profile_type: Option<Text>,
     /// `status` (legacy: `is_active` true → `active`, false → `inactive`).
-    pub status: Option<String>,
+    pub status: Option<Text>,
     /// `authentication_type`.
-    pub authentication_type: Option<String>,
+    pub authentication_type: Option<Text>,
     /// `sync_frequency` as sent (`hourly`, `daily`, `every_15_minutes`, ...).
-    pub sync_frequency: Option<String>,
+    pub sync_frequency: Option<Text>,
     /// `last_sync` as Unix seconds.
     pub last_sync: Option<f64>,
     /// `last_sync_status` as sent.
-    pub last_sync_status: Option<String>,
+    pub last_sync_status: Option<Text>,
     /// `sync_record_count`.
     pub sync_record_count: Option<u64>,
     /// `health_status.connectivity` (legacy: `test_status` success → `healthy`,
     /// failed → `unhealthy`, anything else kept as sent).
-    pub connectivity: Option<String>,
+    pub connectivity: Option<Text>,
     /// `health_status.authentication` (unknown in the legacy revision).
-    pub authentication: Option<String>,
+    pub authentication: Option<Text>,
     /// `health_status.last_error` (sensitive: never a metric label).
     pub last_error: Option<String>,
     /// `health_status.error_count_24h`.
@@ -193,6 +199,131 @@ impl Profile {
                 });
             }
         }
+    }
+}
+
+/// Distinct values [`intern`] shares at most; later new values get their own allocation.
+/// The enum-like fields of a fleet take a few dozen values; the cap keeps an upstream that
+/// sends a new value in every body from growing the table without end.
+pub const INTERN_CAP: usize = 1024;
+
+/// Values longer than this are never shared: a long value is unlikely to repeat, and the
+/// table's size stays bounded (`INTERN_CAP` × this).
+pub const INTERN_MAX_LEN: usize = 64;
+
+/// The shared copy of an enum-like value (`"healthy"`, `"active"`, `"rest_api"`): every
+/// profile that sent the same text points at one allocation. The text is kept exactly as
+/// sent; values beyond [`INTERN_CAP`] distinct ones, or longer than [`INTERN_MAX_LEN`],
+/// are allocated on their own, so the result is always the value, shared or not.
+pub fn intern(text: &str) -> Text {
+    static TABLE: OnceLock<Mutex<Interner>> = OnceLock::new();
+    if text.len() > INTERN_MAX_LEN {
+        return Text::new(text);
+    }
+    let table = TABLE.get_or_init(|| Mutex::new(Interner::default()));
+    // A poisoned table is still a valid set of strings: keep using it.
+    let mut table = table
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    table.intern(text)
+}
+
+/// The table behind [`intern`].
+#[derive(Default)]
+struct Interner {
+    /// The shared values, at most [`INTERN_CAP`].
+    values: HashSet<Text>,
+}
+
+impl Interner {
+    fn intern(&mut self, text: &str) -> Text {
+        if let Some(shared) = self.values.get(text) {
+            return shared.clone();
+        }
+        let value = Text::new(text);
+        if self.values.len() < INTERN_CAP && text.len() <= INTERN_MAX_LEN {
+            self.values.insert(value.clone());
+        }
+        value
+    }
+}
+
+/// An enum-like value exactly as the upstream sent it, shared between the profiles that
+/// sent the same text ([`intern`]). Reads as a `str`; one pointer wide, so a profile's
+/// seven such fields cost 56 bytes, not the 168 of as many `String`s.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Text(Arc<String>);
+
+impl Text {
+    /// A value of its own, not shared (use [`intern`] or `From` to share).
+    fn new(text: &str) -> Self {
+        Text(Arc::new(text.to_owned()))
+    }
+
+    /// The value.
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+
+    /// True when `a` and `b` are the same shared allocation, not only equal text.
+    pub fn ptr_eq(a: &Text, b: &Text) -> bool {
+        Arc::ptr_eq(&a.0, &b.0)
+    }
+}
+
+impl Deref for Text {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+// `Hash` and `Eq` of `Text` are those of its `str`, so the intern table is searched by `&str`.
+impl Borrow<str> for Text {
+    fn borrow(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl From<&str> for Text {
+    fn from(text: &str) -> Self {
+        intern(text)
+    }
+}
+
+impl From<String> for Text {
+    fn from(text: String) -> Self {
+        intern(&text)
+    }
+}
+
+impl PartialEq<str> for Text {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for Text {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl fmt::Debug for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Display for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Text {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
     }
 }
 
@@ -334,6 +465,13 @@ impl FromJson for String {
     }
 }
 
+/// Enum-like values: shared through [`intern`].
+impl FromJson for Text {
+    fn from_text(s: &str) -> Option<Self> {
+        Some(intern(s))
+    }
+}
+
 impl FromJson for u64 {
     fn from_u64(v: u64) -> Option<Self> {
         Some(v)
@@ -445,9 +583,9 @@ impl FromJson for Organization {
 #[derive(Default)]
 struct HealthStatus {
     /// `connectivity`, as sent.
-    connectivity: Lenient<String>,
+    connectivity: Lenient<Text>,
     /// `authentication`, as sent.
-    authentication: Lenient<String>,
+    authentication: Lenient<Text>,
     /// `last_error` text.
     last_error: Lenient<String>,
     /// `error_count_24h`.
@@ -712,27 +850,27 @@ struct RawDetail {
     /// `organization`.
     organization: Lenient<Organization>,
     /// `profile_type` (current).
-    profile_type: Lenient<String>,
+    profile_type: Lenient<Text>,
     /// `status` (current).
-    status: Lenient<String>,
+    status: Lenient<Text>,
     /// `authentication_type`.
-    authentication_type: Lenient<String>,
+    authentication_type: Lenient<Text>,
     /// `sync_frequency`.
-    sync_frequency: Lenient<String>,
+    sync_frequency: Lenient<Text>,
     /// `last_sync`.
     last_sync: Lenient<Timestamp>,
     /// `last_sync_status`.
-    last_sync_status: Lenient<String>,
+    last_sync_status: Lenient<Text>,
     /// `sync_record_count`.
     sync_record_count: Lenient<Count>,
     /// `health_status` (current).
     health_status: Lenient<HealthStatus>,
     /// `connection_type` (legacy).
-    connection_type: Lenient<String>,
+    connection_type: Lenient<Text>,
     /// `is_active` (legacy).
     is_active: Lenient<bool>,
     /// `test_status` (legacy).
-    test_status: Lenient<String>,
+    test_status: Lenient<Text>,
     /// `last_tested` (legacy).
     last_tested: Lenient<Timestamp>,
 }
@@ -852,11 +990,11 @@ impl RawDetail {
             // `is_active` is the legacy status; a `status` string, if one is sent anyway,
             // is only used when `is_active` cannot be read.
             if let Some(active) = self.is_active.value {
-                profile.status = Some(if active { "active" } else { "inactive" }.to_string());
+                profile.status = Some(intern(if active { "active" } else { "inactive" }));
             }
-            profile.connectivity = self.test_status.value.map(|s| match s.as_str() {
-                "success" => "healthy".to_string(),
-                "failed" => "unhealthy".to_string(),
+            profile.connectivity = self.test_status.value.map(|s| match &*s {
+                "success" => intern("healthy"),
+                "failed" => intern("unhealthy"),
                 _ => s,
             });
             profile.last_tested = sane(
@@ -1471,5 +1609,67 @@ mod tests {
             let _ = Profile::parse_detail(&soup);
             let _ = ListPage::parse(&soup);
         }
+    }
+
+    #[test]
+    fn enum_like_values_are_shared_between_profiles() {
+        let a = detail(CURRENT);
+        let b = detail(CURRENT);
+        for (x, y) in [
+            (&a.profile_type, &b.profile_type),
+            (&a.status, &b.status),
+            (&a.authentication_type, &b.authentication_type),
+            (&a.sync_frequency, &b.sync_frequency),
+            (&a.last_sync_status, &b.last_sync_status),
+            (&a.connectivity, &b.connectivity),
+            (&a.authentication, &b.authentication),
+        ] {
+            let (Some(x), Some(y)) = (x, y) else {
+                panic!("{x:?} {y:?}: the fixture sets every enum-like field");
+            };
+            assert!(Text::ptr_eq(x, y), "{x:?} is allocated per profile");
+        }
+        // The legacy translations share the same values as the current revision's.
+        let legacy = detail(r#"{"id": 1, "is_active": true, "test_status": "success"}"#);
+        let current = detail(
+            r#"{"id": 2, "status": "active", "health_status": {"connectivity": "healthy"}}"#,
+        );
+        assert!(matches!(
+            (&legacy.status, &current.status),
+            (Some(x), Some(y)) if Text::ptr_eq(x, y)
+        ));
+        assert!(matches!(
+            (&legacy.connectivity, &current.connectivity),
+            (Some(x), Some(y)) if Text::ptr_eq(x, y)
+        ));
+    }
+
+    #[test]
+    fn the_intern_table_is_bounded_and_values_stay_as_sent() {
+        let mut table = Interner::default();
+        for i in 0..INTERN_CAP + 10 {
+            let text = format!("value-{i}");
+            assert_eq!(&*table.intern(&text), text);
+        }
+        assert_eq!(table.values.len(), INTERN_CAP);
+        // Values seen before the cap are shared; new ones still come back intact.
+        assert!(Text::ptr_eq(
+            &table.intern("value-0"),
+            &table.intern("value-0")
+        ));
+        let late = format!("value-{}", INTERN_CAP + 5);
+        assert_eq!(&*table.intern(&late), late);
+        assert!(!Text::ptr_eq(&table.intern(&late), &table.intern(&late)));
+
+        let long = "x".repeat(INTERN_MAX_LEN + 1);
+        let mut table = Interner::default();
+        assert_eq!(&*table.intern(&long), long);
+        assert_eq!(std::mem::size_of::<Option<Text>>(), 8, "one pointer wide");
+        assert!(table.values.is_empty(), "long values are not kept");
+        assert_eq!(&*intern(&long), long);
+        assert_eq!(
+            &*intern(" Weird \u{1F600} value "),
+            " Weird \u{1F600} value "
+        );
     }
 }

@@ -957,10 +957,10 @@ mod tests {
     fn healthy(id: u64) -> Profile {
         let mut p = Profile::unknown(id, format!("Profile {id}"));
         p.organization = Some("North Distribution".to_string());
-        p.status = Some("active".to_string());
-        p.connectivity = Some("healthy".to_string());
-        p.authentication = Some("valid".to_string());
-        p.last_sync_status = Some("success".to_string());
+        p.status = Some("active".into());
+        p.connectivity = Some("healthy".into());
+        p.authentication = Some("valid".into());
+        p.last_sync_status = Some("success".into());
         p.error_count_24h = Some(0);
         p
     }
@@ -1054,7 +1054,7 @@ mod tests {
         let mut j = Judge::new(rules());
         let mut p = healthy(42);
         p.name = "Lisbon DC — SAP EWM".to_string();
-        p.connectivity = Some("unhealthy".to_string());
+        p.connectivity = Some("unhealthy".into());
         p.last_error = Some("connection refused".to_string());
 
         let t = j.evaluate(&of(p.clone()), t0());
@@ -1085,7 +1085,7 @@ mod tests {
         // Still unhealthy: no new transition.
         assert!(j.evaluate(&of(p.clone()), t0() + MIN).is_empty());
 
-        p.connectivity = Some("healthy".to_string());
+        p.connectivity = Some("healthy".into());
         let t = j.evaluate(&of(p), t0() + 2 * MIN);
         assert_eq!(
             names(&t),
@@ -1106,7 +1106,7 @@ mod tests {
     fn authentication_failing_fires_and_resolves() {
         let mut j = Judge::new(rules());
         let mut p = healthy(7);
-        p.authentication = Some("expired".to_string());
+        p.authentication = Some("expired".into());
         let t = j.evaluate(&of(p.clone()), t0());
         assert_eq!(
             names(&t),
@@ -1117,7 +1117,7 @@ mod tests {
             "Authentication of \"Profile 7\" (North Distribution) is expired"
         );
 
-        p.authentication = Some("valid".to_string());
+        p.authentication = Some("valid".into());
         let t = j.evaluate(&of(p), t0() + MIN);
         assert_eq!(
             names(&t),
@@ -1154,7 +1154,7 @@ mod tests {
         for (frequency, allowed) in cases {
             let mut j = Judge::new(RulesConfig::default()); // after = "auto"
             let mut p = healthy(5);
-            p.sync_frequency = Some(frequency.to_string());
+            p.sync_frequency = Some(frequency.into());
             p.last_sync = Some(unix_seconds(t0()));
             assert!(
                 j.evaluate(&of(p.clone()), t0() + allowed).is_empty(),
@@ -1186,7 +1186,7 @@ mod tests {
         let mut j = Judge::new(RulesConfig::default());
         for frequency in [Some("whenever"), None] {
             let mut p = healthy(5);
-            p.sync_frequency = frequency.map(str::to_string);
+            p.sync_frequency = frequency.map(Into::into);
             p.last_sync = Some(unix_seconds(t0()));
             assert!(j.evaluate(&of(p), t0() + 365 * 24 * HOUR).is_empty());
         }
@@ -1212,7 +1212,7 @@ mod tests {
     fn sync_failing_fires_and_resolves() {
         let mut j = Judge::new(rules());
         let mut p = healthy(9);
-        p.last_sync_status = Some("partial".to_string());
+        p.last_sync_status = Some("partial".into());
         p.last_sync = Some(unix_seconds(t0()));
         let t = j.evaluate(&of(p.clone()), t0());
         assert_eq!(names(&t), [firing(AlertName::ProfileSyncFailing, 9)]);
@@ -1223,7 +1223,7 @@ mod tests {
             t[0].alert.summary
         );
 
-        p.last_sync_status = Some("success".to_string());
+        p.last_sync_status = Some("success".into());
         let t = j.evaluate(&of(p), t0() + MIN);
         assert_eq!(names(&t), [resolved(AlertName::ProfileSyncFailing, 9)]);
     }
@@ -1323,7 +1323,7 @@ mod tests {
         r.connectivity.for_ = 5 * MIN;
         let mut j = Judge::new(r);
         let mut p = healthy(1);
-        p.connectivity = Some("unhealthy".to_string());
+        p.connectivity = Some("unhealthy".into());
 
         assert!(j.evaluate(&of(p.clone()), t0()).is_empty());
         assert_eq!(
@@ -1349,16 +1349,16 @@ mod tests {
         r.authentication.for_ = 5 * MIN;
         let mut j = Judge::new(r);
         let mut p = healthy(1);
-        p.authentication = Some("invalid".to_string());
+        p.authentication = Some("invalid".into());
         assert!(j.evaluate(&of(p.clone()), t0()).is_empty());
         assert_eq!(j.alerts().count(), 1);
 
-        p.authentication = Some("valid".to_string());
+        p.authentication = Some("valid".into());
         assert!(j.evaluate(&of(p.clone()), t0() + MIN).is_empty());
         assert_eq!(j.alerts().count(), 0);
 
         // A new episode starts its own clock.
-        p.authentication = Some("invalid".to_string());
+        p.authentication = Some("invalid".into());
         assert!(j.evaluate(&of(p.clone()), t0() + 2 * MIN).is_empty());
         assert!(j.evaluate(&of(p.clone()), t0() + 6 * MIN).is_empty());
         assert_eq!(names(&j.evaluate(&of(p), t0() + 7 * MIN)).len(), 1);
@@ -1368,7 +1368,7 @@ mod tests {
     fn unknown_connectivity_value_is_not_healthy() {
         let mut j = Judge::new(rules());
         let mut p = healthy(1);
-        p.connectivity = Some("flaky".to_string());
+        p.connectivity = Some("flaky".into());
         let t = j.evaluate(&of(p), t0());
         assert_eq!(
             names(&t),
@@ -1394,8 +1394,8 @@ mod tests {
     #[test]
     fn inactive_profiles_are_judged_only_with_include_inactive() {
         let mut p = healthy(1);
-        p.status = Some("inactive".to_string());
-        p.connectivity = Some("unhealthy".to_string());
+        p.status = Some("inactive".into());
+        p.connectivity = Some("unhealthy".into());
 
         let mut j = Judge::new(rules());
         assert!(j.evaluate(&of(p.clone()), t0()).is_empty());
@@ -1416,7 +1416,7 @@ mod tests {
         let mut j = Judge::new(rules());
         let mut p = healthy(1);
         p.status = None;
-        p.connectivity = Some("unhealthy".to_string());
+        p.connectivity = Some("unhealthy".into());
         let t = j.evaluate(&of(p), t0());
         assert_eq!(
             names(&t),
@@ -1428,11 +1428,11 @@ mod tests {
     fn profile_turning_inactive_resolves_its_alerts() {
         let mut j = Judge::new(rules());
         let mut p = healthy(1);
-        p.connectivity = Some("unhealthy".to_string());
+        p.connectivity = Some("unhealthy".into());
         p.error_count_24h = Some(50);
         assert_eq!(j.evaluate(&of(p.clone()), t0()).len(), 2);
 
-        p.status = Some("inactive".to_string());
+        p.status = Some("inactive".into());
         let t = j.evaluate(&of(p), t0() + MIN);
         assert_eq!(
             names(&t),
@@ -1451,8 +1451,8 @@ mod tests {
         r.connectivity.for_ = 5 * MIN;
         let mut j = Judge::new(r);
         let mut p = healthy(1);
-        p.authentication = Some("invalid".to_string());
-        p.connectivity = Some("unhealthy".to_string());
+        p.authentication = Some("invalid".into());
+        p.connectivity = Some("unhealthy".into());
         let mut gone = healthy(2);
         gone.error_count_24h = Some(99);
         j.evaluate(&snap(vec![entry(p.clone()), entry(gone)]), t0());
@@ -1485,7 +1485,7 @@ mod tests {
 
         // Back: authentication recovered meanwhile, connectivity held past `for`, and
         // profile 2 is gone.
-        p.authentication = Some("valid".to_string());
+        p.authentication = Some("valid".into());
         let t = j.evaluate(&of(p), t0() + 11 * MIN);
         assert_eq!(
             names(&t),
@@ -1505,7 +1505,7 @@ mod tests {
         r.connectivity.for_ = 5 * MIN;
         let mut j = Judge::new(r);
         let mut p = healthy(1);
-        p.connectivity = Some("unhealthy".to_string());
+        p.connectivity = Some("unhealthy".into());
         p.error_count_24h = Some(20);
         j.evaluate(&of(p.clone()), t0());
         assert_eq!(
@@ -1542,7 +1542,7 @@ mod tests {
     fn profile_no_longer_in_the_snapshot_resolves_its_alerts() {
         let mut j = Judge::new(rules());
         let mut p = healthy(1);
-        p.connectivity = Some("unhealthy".to_string());
+        p.connectivity = Some("unhealthy".into());
         let other = healthy(2);
         j.evaluate(&snap(vec![entry(p), entry(other.clone())]), t0());
 
@@ -1563,7 +1563,7 @@ mod tests {
     fn profile_missing_from_an_incomplete_walk_keeps_its_alerts_until_confirmed_gone() {
         let mut j = Judge::new(rules());
         let mut p = healthy(1);
-        p.connectivity = Some("unhealthy".to_string());
+        p.connectivity = Some("unhealthy".into());
         let other = healthy(2);
         j.evaluate(&snap(vec![entry(p), entry(other.clone())]), t0());
         let incomplete = |gone: Vec<u64>| Snapshot {
@@ -1596,7 +1596,7 @@ mod tests {
         r.errors.enabled = false;
         let mut j = Judge::new(r);
         let mut p = healthy(1);
-        p.connectivity = Some("unhealthy".to_string());
+        p.connectivity = Some("unhealthy".into());
         p.error_count_24h = Some(1_000);
         assert!(j.evaluate(&of(p.clone()), t0()).is_empty());
         assert!(j.evaluate(&of(p), t0() + HOUR).is_empty());
@@ -1607,8 +1607,8 @@ mod tests {
     fn disabling_a_rule_on_reload_resolves_its_alerts() {
         let mut j = Judge::new(rules());
         let mut p = healthy(1);
-        p.connectivity = Some("unhealthy".to_string());
-        p.authentication = Some("invalid".to_string());
+        p.connectivity = Some("unhealthy".into());
+        p.authentication = Some("invalid".into());
         assert_eq!(j.evaluate(&of(p.clone()), t0()).len(), 2);
 
         let mut r = rules();
@@ -1632,7 +1632,7 @@ mod tests {
         let mut j = Judge::new(rules());
         let mut p = healthy(1);
         p.error_count_24h = Some(40);
-        p.authentication = Some("invalid".to_string());
+        p.authentication = Some("invalid".into());
         assert_eq!(j.evaluate(&of(p), t0()).len(), 2);
         j.evaluate(&failed(ApiFailure::Unreachable), t0() + MIN);
 
@@ -1655,11 +1655,11 @@ mod tests {
         let mut r = rules();
         let mut j = Judge::new(r.clone());
         let mut p = healthy(1);
-        p.connectivity = Some("unhealthy".to_string());
+        p.connectivity = Some("unhealthy".into());
         p.last_error = Some("timeout".to_string());
         j.evaluate(&of(p.clone()), t0());
 
-        p.connectivity = Some("flaky".to_string());
+        p.connectivity = Some("flaky".into());
         p.last_error = Some("TLS handshake failed".to_string());
         p.name = "Renamed".to_string();
         r.connectivity.severity = "warning".to_string();
@@ -1684,7 +1684,7 @@ mod tests {
     fn restored_firing_alert_keeps_its_start_and_is_not_reannounced() {
         let mut j = Judge::new(rules());
         let mut p = healthy(1);
-        p.connectivity = Some("unhealthy".to_string());
+        p.connectivity = Some("unhealthy".into());
         let mut q = healthy(2);
         q.error_count_24h = Some(30);
         j.evaluate(&snap(vec![entry(p.clone()), entry(q.clone())]), t0());
@@ -1762,7 +1762,7 @@ mod tests {
         r.connectivity.for_ = 10 * MIN;
         let mut j = Judge::new(r.clone());
         let mut p = healthy(1);
-        p.connectivity = Some("unhealthy".to_string());
+        p.connectivity = Some("unhealthy".into());
         j.evaluate(&of(p.clone()), t0());
 
         let mut restarted = Judge::new(r);
@@ -1781,7 +1781,7 @@ mod tests {
     fn labels_and_annotations_carry_the_profile() {
         let mut j = Judge::new(rules());
         let mut p = healthy(42);
-        p.authentication = Some("invalid".to_string());
+        p.authentication = Some("invalid".into());
         p.organization = None;
         let t = j.evaluate(&of(p), t0());
         let a = &t[0].alert;
@@ -1853,7 +1853,7 @@ mod tests {
         let mut profiles: Vec<ProfileEntry> = (0..100_000).map(|id| entry(healthy(id))).collect();
         for id in [17, 50_000, 99_999] {
             let mut p = healthy(id);
-            p.connectivity = Some("unhealthy".to_string());
+            p.connectivity = Some("unhealthy".into());
             profiles[id as usize] = entry(p);
         }
         let s = snap(profiles);

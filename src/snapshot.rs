@@ -67,7 +67,9 @@ pub struct ProfileEntry {
     /// Organization: the detail's when read, else the list's.
     pub organization: Option<String>,
     /// The detail read in this sweep when `up`, else the last one read before (if any),
-    /// kept for labels and `inventory_profile_info` only.
+    /// kept for labels and `inventory_profile_info` only. Its `name` and `organization`
+    /// live in this entry (the fields above) and are left empty in the profile, so that a
+    /// snapshot of a large fleet holds them once.
     pub profile: Option<Arc<Profile>>,
     /// True when the detail was read in this sweep.
     pub up: bool,

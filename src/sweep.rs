@@ -1,7 +1,7 @@
 //! One sweep: walk the list, keep this shard's profiles, fetch their details, and
 //! assemble an immutable [`Snapshot`], carrying over what the previous sweep knew.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -33,33 +33,41 @@ pub async fn sweep(
 ) -> Snapshot {
     let started_at = clock.now();
     let timer = Instant::now();
-    let previous_entries: BTreeMap<u64, &ProfileEntry> = previous
-        .map(|p| p.profiles.iter().map(|e| (e.id, e)).collect())
-        .unwrap_or_default();
+    // The previous snapshot's profiles are sorted by id: looked up by binary search, no
+    // map of 100,000 entries beside them.
+    let previous_entries: &[ProfileEntry] = previous.map_or(&[], |p| &p.profiles);
+    let previous_entry = |id: u64| {
+        previous_entries
+            .binary_search_by_key(&id, |e| e.id)
+            .ok()
+            .map(|i| &previous_entries[i])
+    };
 
     let walk = client.walk().await;
+    let listed = match walk.outcome {
+        ListOutcome::Complete => Some(walk.items.iter().filter(|i| shard.owns(i.id)).count()),
+        _ => None,
+    };
     let mut gone = Vec::new();
     let profiles = match &walk.outcome {
         ListOutcome::Failed { .. } => previous_entries
-            .values()
+            .iter()
             .map(|e| ProfileEntry {
                 up: false,
                 error: Some("not fetched: the profile list could not be read".to_string()),
-                ..(*e).clone()
+                ..e.clone()
             })
             .collect(),
         ListOutcome::Complete | ListOutcome::Incomplete { .. } => {
-            let mut items: Vec<ListItem> = walk
-                .items
-                .iter()
-                .filter(|i| shard.owns(i.id))
-                .cloned()
-                .collect();
+            // The walk's items are moved, not copied: with a large fleet their names are
+            // a good part of what the sweep holds while the details are fetched.
+            let mut items: Vec<ListItem> = walk.items;
+            items.retain(|i| shard.owns(i.id));
             if !matches!(walk.outcome, ListOutcome::Complete) {
                 let seen: HashSet<u64> = items.iter().map(|i| i.id).collect();
                 items.extend(
                     previous_entries
-                        .values()
+                        .iter()
                         .filter(|e| !seen.contains(&e.id) && shard.owns(e.id))
                         .map(|e| ListItem {
                             id: e.id,
@@ -78,24 +86,25 @@ pub async fn sweep(
                 ));
                 items.truncate(max);
             }
+            items.shrink_to_fit();
             items.sort_by_key(|i| i.id);
             let ids: Vec<u64> = items.iter().map(|i| i.id).collect();
             let details = client.fetch_details(&ids).await;
-            items
-                .into_iter()
-                .zip(details)
-                .filter_map(|(item, (_, mut result))| {
-                    if let DetailResult::Ok(profile) = &mut result {
-                        profile.reject_future_timestamps(started_at);
-                        client.record_absurd(item.id, profile);
-                    }
-                    if matches!(result, DetailResult::Gone) {
-                        gone.push(item.id);
-                    }
-                    let previous = previous_entries.get(&item.id).copied();
-                    entry_for(item, result, previous)
-                })
-                .collect()
+            drop(ids);
+            let mut entries = Vec::with_capacity(items.len());
+            for (item, (_, mut result)) in items.into_iter().zip(details) {
+                if let DetailResult::Ok(profile) = &mut result {
+                    // Fresh from the client, so not shared: no copy is made.
+                    Arc::make_mut(profile).reject_future_timestamps(started_at);
+                    client.record_absurd(item.id, profile);
+                }
+                if matches!(result, DetailResult::Gone) {
+                    gone.push(item.id);
+                }
+                let previous = previous_entry(item.id);
+                entries.extend(entry_for(item, result, previous));
+            }
+            entries
         }
     };
     let limits = client.take_limit_report();
@@ -105,10 +114,6 @@ pub async fn sweep(
             "the upstream hit protective limits in this sweep; what was beyond them is unknown"
         );
     }
-    let listed = match walk.outcome {
-        ListOutcome::Complete => Some(walk.items.iter().filter(|i| shard.owns(i.id)).count()),
-        _ => None,
-    };
     Snapshot {
         started_at,
         duration: timer.elapsed(),
@@ -121,43 +126,146 @@ pub async fn sweep(
 }
 
 /// The snapshot entry for one listed profile, or `None` when the profile is gone (404).
+///
+/// The entry owns the name and organization; they are moved out of the profile it keeps
+/// (left empty there), so a snapshot holds each once.
 fn entry_for(
     item: ListItem,
     result: DetailResult,
     previous: Option<&ProfileEntry>,
 ) -> Option<ProfileEntry> {
     match result {
-        DetailResult::Ok(profile) => {
-            let name = if profile.name.is_empty() {
+        DetailResult::Ok(mut profile) => {
+            let detail = Arc::make_mut(&mut profile);
+            let name = if detail.name.is_empty() {
                 item.name
             } else {
-                profile.name.clone()
+                std::mem::take(&mut detail.name)
             };
-            let organization = profile.organization.clone().or(item.organization);
+            let organization = detail.organization.take().or(item.organization);
             Some(ProfileEntry {
                 id: item.id,
                 name,
                 organization,
-                profile: Some(Arc::new(profile)),
+                profile: Some(profile),
                 up: true,
                 error: None,
                 consecutive_failures: 0,
             })
         }
         DetailResult::Gone => None,
-        DetailResult::Failed(reason) => {
-            let last_known = previous.and_then(|p| p.profile.clone());
-            Some(ProfileEntry {
-                id: item.id,
-                name: item.name,
-                organization: item
-                    .organization
-                    .or_else(|| last_known.as_ref().and_then(|p| p.organization.clone())),
-                profile: last_known,
-                up: false,
-                error: Some(reason),
-                consecutive_failures: previous.map_or(0, |p| p.consecutive_failures) + 1,
-            })
+        DetailResult::Failed(reason) => Some(ProfileEntry {
+            id: item.id,
+            name: item.name,
+            organization: item
+                .organization
+                .or_else(|| previous.and_then(|p| p.organization.clone())),
+            profile: previous.and_then(|p| p.profile.clone()),
+            up: false,
+            error: Some(reason),
+            consecutive_failures: previous.map_or(0, |p| p.consecutive_failures) + 1,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Profile;
+
+    fn item(id: u64, name: &str, organization: Option<&str>) -> ListItem {
+        ListItem {
+            id,
+            name: name.to_string(),
+            organization: organization.map(str::to_string),
         }
+    }
+
+    fn read(profile: Profile) -> DetailResult {
+        DetailResult::Ok(Arc::new(profile))
+    }
+
+    #[test]
+    fn a_read_detail_names_the_entry_and_keeps_name_and_organization_once() {
+        let detail = Profile {
+            organization: Some("Acme".to_string()),
+            status: Some("active".into()),
+            ..Profile::unknown(7, "Detail name")
+        };
+        let entry = entry_for(item(7, "List name", Some("List org")), read(detail), None);
+        let Some(entry) = entry else {
+            panic!("a read profile has an entry")
+        };
+        assert_eq!(entry.name, "Detail name");
+        assert_eq!(entry.organization.as_deref(), Some("Acme"));
+        assert!(entry.up);
+        let Some(profile) = &entry.profile else {
+            panic!("the detail is kept")
+        };
+        assert_eq!(profile.status.as_deref(), Some("active"));
+        assert_eq!(profile.name, "", "the name lives in the entry only");
+        assert_eq!(profile.organization, None, "the organization too");
+    }
+
+    #[test]
+    fn a_detail_without_name_or_organization_falls_back_to_the_list() {
+        let entry = entry_for(
+            item(7, "List name", Some("List org")),
+            read(Profile::unknown(7, "")),
+            None,
+        );
+        let Some(entry) = entry else {
+            panic!("a read profile has an entry")
+        };
+        assert_eq!(entry.name, "List name");
+        assert_eq!(entry.organization.as_deref(), Some("List org"));
+    }
+
+    #[test]
+    fn a_failed_read_keeps_the_last_detail_and_counts_the_failure() {
+        let first = entry_for(
+            item(7, "List name", None),
+            read(Profile {
+                organization: Some("Acme".to_string()),
+                connectivity: Some("healthy".into()),
+                ..Profile::unknown(7, "Detail name")
+            }),
+            None,
+        );
+        let Some(first) = first else {
+            panic!("a read profile has an entry")
+        };
+        let failed = entry_for(
+            item(7, "List name", None),
+            DetailResult::Failed("HTTP 500".to_string()),
+            Some(&first),
+        );
+        let Some(failed) = failed else {
+            panic!("a failed read keeps the entry")
+        };
+        assert!(!failed.up);
+        assert_eq!(failed.error.as_deref(), Some("HTTP 500"));
+        assert_eq!(failed.consecutive_failures, 1);
+        assert_eq!(failed.name, "List name");
+        assert_eq!(
+            failed.organization.as_deref(),
+            Some("Acme"),
+            "the organization last read, when the list gives none"
+        );
+        assert!(matches!(
+            (&failed.profile, &first.profile),
+            (Some(a), Some(b)) if Arc::ptr_eq(a, b)
+        ));
+        let again = entry_for(
+            item(7, "List name", None),
+            DetailResult::Failed("timeout".to_string()),
+            Some(&failed),
+        );
+        assert_eq!(again.map(|e| e.consecutive_failures), Some(2));
+    }
+
+    #[test]
+    fn a_gone_profile_has_no_entry() {
+        assert!(entry_for(item(7, "x", None), DetailResult::Gone, None).is_none());
     }
 }

@@ -292,9 +292,9 @@ fn snapshot_of(profiles: &[GenProfile]) -> Snapshot {
         .map(|p| {
             let profile = Profile {
                 organization: p.organization.clone(),
-                status: p.status.clone(),
-                connectivity: p.connectivity.clone(),
-                authentication: p.authentication.clone(),
+                status: p.status.as_deref().map(Into::into),
+                connectivity: p.connectivity.as_deref().map(Into::into),
+                authentication: p.authentication.as_deref().map(Into::into),
                 ..Profile::unknown(u64::from(p.id), p.name.clone())
             };
             ProfileEntry {

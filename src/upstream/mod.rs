@@ -98,13 +98,12 @@ pub struct Walk {
 }
 
 /// What fetching one profile's detail gave.
-// The profile is not boxed: each result is moved once, straight into the snapshot, and a
-// box would only add an allocation per profile.
-#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum DetailResult {
-    /// The detail, parsed.
-    Ok(Profile),
+    /// The detail, parsed, already in the `Arc` the snapshot keeps it in: a sweep's vector
+    /// of results stays small (a pointer per profile, not the profile), and the profile is
+    /// never copied on its way into the snapshot.
+    Ok(Arc<Profile>),
     /// 404 (or 410): the profile no longer exists.
     Gone,
     /// Anything else: a human reason (status, timeout, invalid body), never a secret.
@@ -328,7 +327,7 @@ impl UpstreamClient {
         };
         match inner.requester.get(Endpoint::Detail, &url).await {
             Ok(body) => match Profile::parse_detail(&body) {
-                Ok(profile) if profile.id == id => DetailResult::Ok(profile),
+                Ok(profile) if profile.id == id => DetailResult::Ok(Arc::new(profile)),
                 Ok(profile) => {
                     self.invalid_detail(id, &format!("the body describes profile {}", profile.id))
                 }
