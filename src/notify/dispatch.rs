@@ -443,43 +443,57 @@ mod tests {
         assert!(book.receivers["ops"].last_notified.is_empty());
     }
 
-    #[test]
-    fn a_later_episode_that_clears_unannounced_is_not_resolved_on_the_earlier_ones_record() {
+    /// Alert 1 in an episode that became active at `since` and fired at `fired`.
+    fn episode(since: u64, fired: u64) -> impl Fn(AlertState) -> Alert {
+        move |state| Alert {
+            active_since: at(since),
+            firing_since: Some(at(fired)),
+            ..alert(1, state)
+        }
+    }
+
+    /// A sweep at `now` in which `alert` changed (and is active, when firing).
+    fn changed(book: &mut Book, rs: &[ReceiverConfig], alert: Alert, now: SystemTime) {
+        let active: Vec<Alert> = (alert.state == AlertState::Firing)
+            .then(|| alert.clone())
+            .into_iter()
+            .collect();
+        plan_sweep(book, rs, &settings(), &[Transition { alert }], &active, now);
+    }
+
+    /// The first episode of alert 1 is announced and resolved; its resolution is delivered
+    /// at `resolution_delivered`, or left in the outbox (sealed) when `None`.
+    fn first_episode_told(rs: &[ReceiverConfig], resolution_delivered: Option<u64>) -> Book {
         let mut book = Book::default();
-        let rs = [receiver("ops", ReceiverKind::Webhook)];
-        // The first episode is announced, and its resolution is queued (the receiver is
-        // down): the receiver's record of that firing lingers until it is delivered.
-        plan_sweep(&mut book, &rs, &settings(), &[fire(1)], &[], at(0));
+        plan_sweep(&mut book, rs, &settings(), &[fire(1)], &[], at(0));
         let id = book.outbox.of("ops").next().map(|e| e.id).unwrap();
         book.delivered(id, at(11));
-        plan_sweep(&mut book, &rs, &settings(), &[resolve(1)], &[], at(20));
-        for e in book.outbox.iter().map(|e| e.id).collect::<Vec<_>>() {
-            if let Some(e) = book.outbox.get_mut(e) {
-                e.sealed = true;
+        plan_sweep(&mut book, rs, &settings(), &[resolve(1)], &[], at(20));
+        let id = book.outbox.of("ops").next().map(|e| e.id).unwrap();
+        match resolution_delivered {
+            Some(t) => {
+                book.delivered(id, at(t));
+            }
+            None => {
+                if let Some(e) = book.outbox.get_mut(id) {
+                    e.sealed = true;
+                }
             }
         }
+        book
+    }
+
+    #[test]
+    fn a_later_episode_that_clears_unannounced_is_not_resolved_on_the_earlier_ones_record() {
+        let rs = [receiver("ops", ReceiverKind::Webhook)];
+        // The receiver is down: the first episode's resolution waits in the outbox, and the
+        // record that its firing was told lingers until it is delivered.
+        let mut book = first_episode_told(&rs, None);
         // A second episode fires and clears within one group: never announced firing, so
         // not announced resolved either.
-        let second = |state| Alert {
-            active_since: at(30),
-            firing_since: Some(at(40)),
-            ..alert(1, state)
-        };
-        let fired = Transition {
-            alert: second(AlertState::Firing),
-        };
-        plan_sweep(
-            &mut book,
-            &rs,
-            &settings(),
-            &[fired],
-            &[second(AlertState::Firing)],
-            at(40),
-        );
-        let cleared = Transition {
-            alert: second(AlertState::Resolved),
-        };
-        plan_sweep(&mut book, &rs, &settings(), &[cleared], &[], at(45));
+        let second = episode(30, 40);
+        changed(&mut book, &rs, second(AlertState::Firing), at(40));
+        changed(&mut book, &rs, second(AlertState::Resolved), at(45));
         let said: Vec<Vec<(AlertState, SystemTime)>> = book
             .outbox
             .of("ops")
@@ -496,30 +510,10 @@ mod tests {
 
     #[test]
     fn the_resolution_of_a_second_episode_announced_firing_is_sent() {
-        let mut book = Book::default();
         let rs = [receiver("ops", ReceiverKind::Webhook)];
-        plan_sweep(&mut book, &rs, &settings(), &[fire(1)], &[], at(0));
-        let id = book.outbox.of("ops").next().map(|e| e.id).unwrap();
-        book.delivered(id, at(11));
-        plan_sweep(&mut book, &rs, &settings(), &[resolve(1)], &[], at(20));
-        let id = book.outbox.of("ops").next().map(|e| e.id).unwrap();
-        book.delivered(id, at(31));
-        let second = |state| Alert {
-            active_since: at(40),
-            firing_since: Some(at(50)),
-            ..alert(1, state)
-        };
-        let fired = Transition {
-            alert: second(AlertState::Firing),
-        };
-        plan_sweep(
-            &mut book,
-            &rs,
-            &settings(),
-            &[fired],
-            &[second(AlertState::Firing)],
-            at(50),
-        );
+        let mut book = first_episode_told(&rs, Some(31));
+        let second = episode(40, 50);
+        changed(&mut book, &rs, second(AlertState::Firing), at(50));
         let id = book.outbox.of("ops").next().map(|e| e.id).unwrap();
         book.delivered(id, at(61));
         assert_eq!(
@@ -528,10 +522,7 @@ mod tests {
                 .get(&alert(1, AlertState::Firing).key),
             Some(&at(40))
         );
-        let cleared = Transition {
-            alert: second(AlertState::Resolved),
-        };
-        plan_sweep(&mut book, &rs, &settings(), &[cleared], &[], at(70));
+        changed(&mut book, &rs, second(AlertState::Resolved), at(70));
         assert_eq!(keys(&book, "ops"), vec![vec![(1, AlertState::Resolved)]]);
     }
 
