@@ -28,9 +28,8 @@ async fn a_degradation_reaches_the_webhook_within_a_poll_interval_plus_group_wai
     let dir = tempfile::tempdir().unwrap();
     let mut monitor = Monitor::new(
         dir.path(),
-        &sim.base_url,
-        sim.sim.token(),
-        &sink.url(),
+        &sim,
+        &sink,
         Alerting {
             group_wait: "1s",
             repeat_interval: "1h",

@@ -78,9 +78,8 @@ async fn queued_at_a_kill_is_delivered_once(mode: Mode) {
     let dir = tempfile::tempdir().unwrap();
     let mut monitor = Monitor::new(
         dir.path(),
-        &sim.base_url,
-        sim.sim.token(),
-        &sink.url(),
+        &sim,
+        &sink,
         Alerting {
             group_wait: "1s",
             repeat_interval: "1h",
@@ -157,9 +156,8 @@ async fn a_firing_queued_at_a_kill_and_resolved_meanwhile_is_announced_then_reso
     let dir = tempfile::tempdir().unwrap();
     let mut monitor = Monitor::new(
         dir.path(),
-        &sim.base_url,
-        sim.sim.token(),
-        &sink.url(),
+        &sim,
+        &sink,
         Alerting {
             group_wait: "0s",
             repeat_interval: "1h",
@@ -202,9 +200,8 @@ async fn a_kill_between_the_receivers_2xx_and_the_state_write_repeats_that_notif
     let dir = tempfile::tempdir().unwrap();
     let mut monitor = Monitor::new(
         dir.path(),
-        &sim.base_url,
-        sim.sim.token(),
-        &sink.url(),
+        &sim,
+        &sink,
         Alerting {
             group_wait: "0s",
             repeat_interval: "1h",
@@ -251,9 +248,8 @@ async fn an_alert_delivered_before_a_kill_is_not_announced_again_and_its_reminde
     let dir = tempfile::tempdir().unwrap();
     let mut monitor = Monitor::new(
         dir.path(),
-        &sim.base_url,
-        sim.sim.token(),
-        &sink.url(),
+        &sim,
+        &sink,
         Alerting {
             group_wait: "0s",
             repeat_interval: "6s",
@@ -312,9 +308,8 @@ async fn a_profile_recovering_while_the_daemon_is_down_is_resolved_exactly_once(
     let dir = tempfile::tempdir().unwrap();
     let mut monitor = Monitor::new(
         dir.path(),
-        &sim.base_url,
-        sim.sim.token(),
-        &sink.url(),
+        &sim,
+        &sink,
         Alerting {
             group_wait: "1s",
             repeat_interval: "1h",
@@ -377,9 +372,8 @@ async fn random_kills_while_profiles_flap_lose_nothing_invent_nothing_and_repeat
     let dir = tempfile::tempdir().unwrap();
     let mut monitor = Monitor::new(
         dir.path(),
-        &sim.base_url,
-        sim.sim.token(),
-        &sink.url(),
+        &sim,
+        &sink,
         Alerting {
             group_wait: "0s",
             repeat_interval: "1h",
@@ -555,9 +549,8 @@ async fn after_a_receiver_outage_every_notification_is_delivered_in_order() {
     let dir = tempfile::tempdir().unwrap();
     let mut monitor = Monitor::new(
         dir.path(),
-        &sim.base_url,
-        sim.sim.token(),
-        &sink.url(),
+        &sim,
+        &sink,
         Alerting {
             group_wait: "0s",
             repeat_interval: "1h",

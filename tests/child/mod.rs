@@ -314,13 +314,8 @@ pub struct Monitor {
 
 impl Monitor {
     /// Writes the config into `dir` (the state goes to `dir/state`); starts nothing.
-    pub fn new(
-        dir: &Path,
-        base_url: &str,
-        token: &str,
-        sink_url: &str,
-        alerting: Alerting,
-    ) -> Monitor {
+    pub fn new(dir: &Path, sim: &crate::common::Sim, sink: &Sink, alerting: Alerting) -> Monitor {
+        let (base_url, token, sink_url) = (&sim.base_url, sim.sim.token(), sink.url());
         let state_dir = dir.join("state");
         let config = dir.join("monitor.toml");
         let text = format!(
@@ -352,7 +347,7 @@ impl Monitor {
             state_dir,
             log: dir.join("monitor.log"),
             token: token.to_string(),
-            sink_url: sink_url.to_string(),
+            sink_url,
             child: None,
             starts: 0,
             kills: 0,
