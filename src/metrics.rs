@@ -1192,9 +1192,9 @@ pub fn scrape_body(monitor: &MonitorMetrics, profiles: &RenderedProfiles, gzip: 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exposition::{self, find, matching, parse, Family};
     use crate::model::{ApiRevision, Profile};
     use crate::snapshot::ApiFailure;
+    use inventory_monitor_testkit::exposition::{self, find, matching, parse, Family};
     use std::io::Read;
     use std::time::Duration;
 

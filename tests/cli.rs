@@ -278,10 +278,11 @@ async fn demo_serves_metrics_of_the_simulated_fleet_and_stops_on_sigterm() {
         label_values(&m, "inventory_profile_up", "profile_id").len(),
         50
     );
-    assert!(
-        !inventory_monitor::exposition::samples_named(&m, "inventory_profile_alert_firing")
-            .is_empty()
-    );
+    assert!(!inventory_monitor_testkit::exposition::samples_named(
+        &m,
+        "inventory_profile_alert_firing"
+    )
+    .is_empty());
     assert_eq!(sigterm_and_wait(&mut child).await, 0);
 }
 
@@ -324,7 +325,11 @@ async fn run_serves_metrics_and_exits_0_on_sigterm() {
     assert!(ready, "daemon never became ready");
     let (_, m) = scrape(addr).await;
     assert_eq!(
-        inventory_monitor::exposition::find(&m, "inventory_profile_up", &[("profile_id", "1")]),
+        inventory_monitor_testkit::exposition::find(
+            &m,
+            "inventory_profile_up",
+            &[("profile_id", "1")]
+        ),
         Some(1.0)
     );
     assert_eq!(sigterm_and_wait(&mut child).await, 0);

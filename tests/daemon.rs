@@ -7,9 +7,9 @@ use std::io::Read;
 use std::time::{Duration, Instant};
 
 use common::*;
-use inventory_monitor::exposition::{find, samples_named};
 use inventory_monitor::rules::{AlertName, AlertState};
 use inventory_monitor::simulator::{Faults, SimOptions};
+use inventory_monitor_testkit::exposition::{find, samples_named};
 use serde_json::{json, Value};
 
 const HOSTILE_NAME: &str = "Quote \" back \\ new\nline 🚚 } ,=";

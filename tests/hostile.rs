@@ -20,12 +20,12 @@ use axum::Router;
 use common::*;
 use inventory_monitor::clock::ManualClock;
 use inventory_monitor::config::{ApiConfig, ByteSize, Secret};
-use inventory_monitor::exposition::{self, find};
 use inventory_monitor::metrics::{MonitorMetrics, ProfileMetrics};
 use inventory_monitor::shard::Shard;
 use inventory_monitor::simulator::{SimOptions, Simulator, TlsIdentity};
 use inventory_monitor::snapshot::{ApiFailure, ListOutcome};
 use inventory_monitor::upstream::{DetailResult, UpstreamClient};
+use inventory_monitor_testkit::exposition::{self, find};
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose, SanType,

@@ -15,8 +15,8 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use common::*;
-use inventory_monitor::exposition::samples_named;
 use inventory_monitor::simulator::SimOptions;
+use inventory_monitor_testkit::exposition::samples_named;
 use observability::{repo, rule_files, sample_label, tool, Stack, EXTRA_METRICS, SPEC_METRICS};
 use tokio::io::AsyncWriteExt;
 

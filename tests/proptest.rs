@@ -12,11 +12,11 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use inventory_monitor::config;
-use inventory_monitor::exposition;
 use inventory_monitor::metrics::{truncate_label_value, ProfileMetrics};
 use inventory_monitor::model::{ListPage, Profile, EARLIEST_PLAUSIBLE_TIMESTAMP};
 use inventory_monitor::shard::Shard;
 use inventory_monitor::snapshot::{ListOutcome, ProfileEntry, Snapshot};
+use inventory_monitor_testkit::exposition;
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 

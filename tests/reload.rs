@@ -9,7 +9,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use common::*;
-use inventory_monitor::exposition::find;
+use inventory_monitor_testkit::exposition::find;
 use serde_json::json;
 use tokio::process::Command;
 

@@ -8,11 +8,11 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use arbitrary::Arbitrary;
-use inventory_monitor::exposition::{self, Family};
 use inventory_monitor::metrics::{truncate_label_value, ProfileMetrics};
 use inventory_monitor::model::Profile;
 use inventory_monitor::shard::Shard;
 use inventory_monitor::snapshot::{ListOutcome, ProfileEntry, Snapshot};
+use inventory_monitor_testkit::exposition::{self, Family};
 use libfuzzer_sys::fuzz_target;
 
 #[derive(Arbitrary, Debug)]
