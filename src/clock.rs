@@ -72,6 +72,13 @@ pub fn unix_seconds(t: SystemTime) -> f64 {
     }
 }
 
+/// The instant `seconds` after the Unix epoch (the form the model keeps upstream timestamps
+/// in); before 1970 is the epoch itself. `seconds` must be finite, as the model's parsers
+/// make every timestamp they keep.
+pub fn from_unix_seconds(seconds: f64) -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs_f64(seconds.max(0.0))
+}
+
 /// RFC 3339 text of `t` in UTC, with second precision (e.g. `2026-01-01T00:00:00Z`).
 pub fn rfc3339(t: SystemTime) -> String {
     let odt = time::OffsetDateTime::from(t);

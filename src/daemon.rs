@@ -9,24 +9,22 @@
 //! notifier. One built with [`Daemon::new`] (what `once` and the tests do) keeps no state and
 //! sends nothing.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use anyhow::Context;
-use bytes::Bytes;
-use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::clock::{rfc3339, SharedClock};
+use crate::clock::SharedClock;
 use crate::config::{Config, Secret};
 use crate::metrics::{FiringLabel, MonitorMetrics, ProfileMetrics, RenderedProfiles};
 use crate::notify::Notifier;
-use crate::rules::{Alert, AlertState, Judge, Transition};
+use crate::rules::{Judge, Transition};
 use crate::server::AppState;
-use crate::snapshot::{ListOutcome, ProfileEntry, Snapshot};
+use crate::snapshot::{ListOutcome, Snapshot};
+use crate::status::StatusSource;
 use crate::upstream::UpstreamClient;
 
 /// Something told of every sweep's alert transitions besides the notifier (possibly none).
@@ -421,212 +419,6 @@ fn log_sweep(snapshot: &Snapshot) {
             message = %message,
             "sweep failed: the profile list could not be read"
         ),
-    }
-}
-
-/// `/api/v1/status`: the last sweep, every profile's judged health, pending and firing alerts.
-#[derive(Serialize)]
-struct StatusDoc<'a> {
-    version: &'static str,
-    ready: bool,
-    generated_at: String,
-    shard: crate::shard::Shard,
-    last_sweep: SweepStatus<'a>,
-    profiles: ProfilesStatus<'a>,
-    alerts: AlertsStatus<'a>,
-}
-
-/// Every profile's entry, serialised one by one as they are built (100,000 of them would
-/// make a sizeable vector only to be written out).
-struct ProfilesStatus<'a> {
-    /// The snapshot's profiles.
-    entries: &'a [ProfileEntry],
-    /// Alert names per profile id.
-    alerts: &'a BTreeMap<u64, Vec<&'static str>>,
-}
-
-impl Serialize for ProfilesStatus<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(
-            self.entries
-                .iter()
-                .map(|e| profile_status(e, self.alerts.get(&e.id).map_or(&[], Vec::as_slice))),
-        )
-    }
-}
-
-/// The alerts, serialised one by one likewise.
-struct AlertsStatus<'a>(&'a [&'a Alert]);
-
-impl Serialize for AlertsStatus<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.0.iter().map(|a| alert_status(a)))
-    }
-}
-
-#[derive(Serialize)]
-struct SweepStatus<'a> {
-    started_at: String,
-    duration_seconds: f64,
-    #[serde(flatten)]
-    outcome: &'a ListOutcome,
-    profiles: usize,
-    details_read: usize,
-}
-
-#[derive(Serialize)]
-struct ProfileStatus<'a> {
-    id: u64,
-    name: &'a str,
-    organization: Option<&'a str>,
-    up: bool,
-    error: Option<&'a str>,
-    consecutive_failures: u32,
-    revision: Option<crate::model::ApiRevision>,
-    profile_type: Option<&'a str>,
-    status: Option<&'a str>,
-    connectivity: Option<&'a str>,
-    authentication: Option<&'a str>,
-    error_count_24h: Option<u64>,
-    last_sync: Option<String>,
-    last_sync_status: Option<&'a str>,
-    alerts: &'a [&'static str],
-}
-
-#[derive(Serialize)]
-struct AlertStatus<'a> {
-    alertname: &'static str,
-    state: &'static str,
-    severity: &'a str,
-    profile_id: Option<u64>,
-    profile_name: &'a str,
-    organization: &'a str,
-    summary: &'a str,
-    description: &'a str,
-    active_since: String,
-    firing_since: Option<String>,
-}
-
-/// What `/api/v1/status` is made of, published after every sweep and serialised on
-/// request ([`StatusSource::render`]).
-#[derive(Debug)]
-pub struct StatusSource {
-    /// The sweep's snapshot (the one the daemon keeps anyway, shared).
-    pub snapshot: Arc<Snapshot>,
-    /// Pending and firing alerts as judged after the sweep.
-    pub alerts: Vec<Alert>,
-    /// When the sweep was judged: the document's `generated_at`.
-    pub now: SystemTime,
-}
-
-impl StatusSource {
-    /// The status document as JSON, in one buffer.
-    pub fn render(&self) -> Bytes {
-        let alerts: Vec<&Alert> = self.alerts.iter().collect();
-        status_json(&self.snapshot, &alerts, self.now)
-    }
-
-    /// Writes the status document as JSON to `out` (the server streams it: a document of
-    /// 100,000 profiles is tens of megabytes).
-    pub fn write_to<W: std::io::Write>(&self, out: W) -> serde_json::Result<()> {
-        let alerts: Vec<&Alert> = self.alerts.iter().collect();
-        write_status(&self.snapshot, &alerts, self.now, out)
-    }
-}
-
-/// Serialises the status document of `snapshot` with the judge's alerts as of `now`.
-pub fn status_document(snapshot: &Snapshot, judge: &Judge, now: SystemTime) -> Bytes {
-    let alerts: Vec<&Alert> = judge.alerts().collect();
-    status_json(snapshot, &alerts, now)
-}
-
-fn status_json(snapshot: &Snapshot, alerts: &[&Alert], now: SystemTime) -> Bytes {
-    // Sized from the profile count: a buffer doubling its way to tens of megabytes would
-    // briefly hold one and a half times the document.
-    let estimate = 4096 + snapshot.profiles.len() * 480 + alerts.len() * 512;
-    let mut out = Vec::with_capacity(estimate);
-    match write_status(snapshot, alerts, now, &mut out) {
-        Ok(()) => Bytes::from(out),
-        Err(e) => Bytes::from(format!(r#"{{"error":"cannot serialise status: {e}"}}"#)),
-    }
-}
-
-fn write_status<W: std::io::Write>(
-    snapshot: &Snapshot,
-    alerts: &[&Alert],
-    now: SystemTime,
-    out: W,
-) -> serde_json::Result<()> {
-    let mut per_profile: BTreeMap<u64, Vec<&'static str>> = BTreeMap::new();
-    for a in alerts {
-        if let Some(id) = a.key.profile_id {
-            per_profile
-                .entry(id)
-                .or_default()
-                .push(a.key.alertname.as_str());
-        }
-    }
-    let doc = StatusDoc {
-        version: crate::VERSION,
-        ready: true,
-        generated_at: rfc3339(now),
-        shard: snapshot.shard,
-        last_sweep: SweepStatus {
-            started_at: rfc3339(snapshot.started_at),
-            duration_seconds: snapshot.duration.as_secs_f64(),
-            outcome: &snapshot.list,
-            profiles: snapshot.profiles.len(),
-            details_read: snapshot.profiles.iter().filter(|e| e.up).count(),
-        },
-        profiles: ProfilesStatus {
-            entries: &snapshot.profiles,
-            alerts: &per_profile,
-        },
-        alerts: AlertsStatus(alerts),
-    };
-    serde_json::to_writer(out, &doc)
-}
-
-fn profile_status<'a>(e: &'a ProfileEntry, alerts: &'a [&'static str]) -> ProfileStatus<'a> {
-    // Health fields only from a detail read in this sweep: stale data is not shown as current.
-    let fresh = if e.up { e.profile.as_deref() } else { None };
-    ProfileStatus {
-        id: e.id,
-        name: &e.name,
-        organization: e.organization.as_deref(),
-        up: e.up,
-        error: e.error.as_deref(),
-        consecutive_failures: e.consecutive_failures,
-        revision: fresh.map(|p| p.revision),
-        profile_type: e.profile.as_deref().and_then(|p| p.profile_type.as_deref()),
-        status: e.profile.as_deref().and_then(|p| p.status.as_deref()),
-        connectivity: fresh.and_then(|p| p.connectivity.as_deref()),
-        authentication: fresh.and_then(|p| p.authentication.as_deref()),
-        error_count_24h: fresh.and_then(|p| p.error_count_24h),
-        last_sync: fresh
-            .and_then(|p| p.last_sync)
-            .map(|s| rfc3339(SystemTime::UNIX_EPOCH + Duration::from_secs_f64(s.max(0.0)))),
-        last_sync_status: fresh.and_then(|p| p.last_sync_status.as_deref()),
-        alerts,
-    }
-}
-
-fn alert_status<'a>(a: &'a Alert) -> AlertStatus<'a> {
-    AlertStatus {
-        alertname: a.key.alertname.as_str(),
-        state: match a.state {
-            AlertState::Pending => "pending",
-            AlertState::Firing => "firing",
-            AlertState::Resolved => "resolved",
-        },
-        severity: &a.severity,
-        profile_id: a.key.profile_id,
-        profile_name: &a.profile_name,
-        organization: &a.organization,
-        summary: &a.summary,
-        description: &a.description,
-        active_since: rfc3339(a.active_since),
-        firing_since: a.firing_since.map(rfc3339),
     }
 }
 

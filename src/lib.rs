@@ -23,6 +23,7 @@
 //! - [`server`]: the HTTP endpoints (`/metrics`, `/healthz`, `/readyz`, `/api/v1/status`, `/`).
 //! - [`web_config`]: TLS, client certificates, basic auth and headers for those endpoints
 //!   (the Prometheus exporter-toolkit web config format).
+//! - [`status`]: the status document (`/api/v1/status`, `once --output json`).
 //! - [`daemon`]: the poll loop tying the above together, and graceful shutdown.
 //! - [`receivers`]: one file per receiver kind: alerts → HTTP request, pure.
 //! - [`notify`]: routing, grouping, reminders, the durable outbox and delivery with retries.
@@ -48,6 +49,7 @@ pub mod server;
 pub mod shard;
 pub mod simulator;
 pub mod snapshot;
+pub mod status;
 pub mod sweep;
 pub mod upstream;
 pub mod web_config;

@@ -1,7 +1,6 @@
 //! The `once` command: one sweep, a report of every profile's health on stdout, and an
 //! exit code a script can act on (0 all healthy, 1 an alert condition holds, 2 an error).
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 use std::process::ExitCode;
@@ -9,10 +8,12 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use crate::cli::OutputFormat;
+use crate::clock::from_unix_seconds;
 use crate::clock::{Clock, SystemClock};
-use crate::daemon::{status_document, Daemon, NullSink};
+use crate::daemon::{Daemon, NullSink};
 use crate::rules::Judge;
 use crate::snapshot::{ListOutcome, Snapshot};
+use crate::status::{alerts_per_profile, status_document};
 
 /// Runs `once`: load the config, sweep, print the report, pick the exit code.
 pub async fn once(path: &Path, output: OutputFormat) -> ExitCode {
@@ -103,7 +104,7 @@ fn cell(value: &str, max: usize) -> String {
 }
 
 fn age(now: SystemTime, unix: f64) -> String {
-    let then = SystemTime::UNIX_EPOCH + Duration::from_secs_f64(unix.max(0.0));
+    let then = from_unix_seconds(unix);
     match now.duration_since(then) {
         Ok(d) => format!(
             "{} ago",
@@ -118,12 +119,7 @@ fn age(now: SystemTime, unix: f64) -> String {
 
 /// The text table: one row per profile, then a summary line.
 pub fn render_table(snapshot: &Snapshot, judge: &Judge, now: SystemTime) -> String {
-    let mut alerts: BTreeMap<u64, Vec<&'static str>> = BTreeMap::new();
-    for a in judge.alerts() {
-        if let Some(id) = a.key.profile_id {
-            alerts.entry(id).or_default().push(a.key.alertname.as_str());
-        }
-    }
+    let alerts = alerts_per_profile(judge.alerts());
     let header = [
         "ID",
         "NAME",
@@ -139,7 +135,7 @@ pub fn render_table(snapshot: &Snapshot, judge: &Judge, now: SystemTime) -> Stri
     let unknown = || "-".to_string();
     let mut rows: Vec<Vec<String>> = Vec::with_capacity(snapshot.profiles.len());
     for e in &snapshot.profiles {
-        let fresh = if e.up { e.profile.as_deref() } else { None };
+        let fresh = e.fresh();
         rows.push(vec![
             e.id.to_string(),
             cell(&e.name, 40),

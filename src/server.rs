@@ -40,8 +40,8 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Secret;
-use crate::daemon::StatusSource;
 use crate::metrics::{scrape_stream, MonitorMetrics, RenderedProfiles, ScrapeStream};
+use crate::status::StatusSource;
 use crate::web_config::{RateLimit, WebConfig};
 
 /// The content type of the Prometheus text exposition format 0.0.4.

@@ -79,6 +79,18 @@ pub struct ProfileEntry {
     pub consecutive_failures: u32,
 }
 
+impl ProfileEntry {
+    /// The detail read in this sweep; `None` when it could not be read, so that health
+    /// fields of an older read are never shown as current.
+    pub fn fresh(&self) -> Option<&Profile> {
+        if self.up {
+            self.profile.as_deref()
+        } else {
+            None
+        }
+    }
+}
+
 /// What one sweep found.
 #[derive(Debug, Clone, Serialize)]
 pub struct Snapshot {
