@@ -27,22 +27,6 @@ use crate::snapshot::{ListOutcome, Snapshot};
 use crate::status::StatusSource;
 use crate::upstream::UpstreamClient;
 
-/// Something told of every sweep's alert transitions besides the notifier (possibly none).
-/// [`NullSink`] is what `once` and the tests use.
-pub trait TransitionSink: Send {
-    /// Called after every sweep with the alerts that just started firing or just resolved
-    /// (possibly none).
-    fn deliver(&mut self, transitions: &[Transition]);
-}
-
-/// Drops transitions (the `once` command reports alert state itself).
-#[derive(Debug, Default)]
-pub struct NullSink;
-
-impl TransitionSink for NullSink {
-    fn deliver(&mut self, _transitions: &[Transition]) {}
-}
-
 /// How long deliveries under way at shutdown may take to finish.
 pub const NOTIFIER_GRACE: Duration = Duration::from_secs(3);
 
@@ -72,8 +56,6 @@ pub struct Daemon {
     clock: SharedClock,
     /// The last sweep's snapshot: what an incomplete or failed walk carries over.
     previous: Option<Arc<Snapshot>>,
-    /// Where transitions go besides the notifier.
-    sink: Box<dyn TransitionSink>,
     /// Routing, the outbox and delivery; `None` when the daemon sends nothing.
     notifier: Option<Notifier>,
     /// New configurations to apply between sweeps (SIGHUP), already validated.
@@ -90,15 +72,10 @@ pub struct Reload {
 
 impl Daemon {
     /// Builds a daemon from a validated config and the API token that keeps no state and
-    /// sends no notification: transitions only go to `sink` (for `once` and tests).
-    pub fn new(
-        config: Config,
-        token: Secret,
-        clock: SharedClock,
-        sink: Box<dyn TransitionSink>,
-    ) -> anyhow::Result<Self> {
+    /// sends no notification (for `once` and tests).
+    pub fn new(config: Config, token: Secret, clock: SharedClock) -> anyhow::Result<Self> {
         let monitor = Arc::new(MonitorMetrics::new(config.shard()));
-        Self::build(config, token, clock, sink, monitor, None)
+        Self::build(config, token, clock, monitor, None)
     }
 
     /// Builds the daemon `run` and `demo` use: loads `state.dir/state.json` (moving an
@@ -112,14 +89,7 @@ impl Daemon {
         let monitor = Arc::new(MonitorMetrics::new(config.shard()));
         let (notifier, restored) = Notifier::start(&config, monitor.clone(), clock.clone())
             .context("cannot set up notifications")?;
-        let mut daemon = Self::build(
-            config,
-            token,
-            clock,
-            Box::new(NullSink),
-            monitor,
-            Some(notifier),
-        )?;
+        let mut daemon = Self::build(config, token, clock, monitor, Some(notifier))?;
         daemon.judge.restore(restored);
         Ok(daemon)
     }
@@ -128,7 +98,6 @@ impl Daemon {
         config: Config,
         token: Secret,
         clock: SharedClock,
-        sink: Box<dyn TransitionSink>,
         monitor: Arc<MonitorMetrics>,
         notifier: Option<Notifier>,
     ) -> anyhow::Result<Self> {
@@ -143,7 +112,6 @@ impl Daemon {
             config,
             clock,
             previous: None,
-            sink,
             notifier,
             reloads: None,
         })
@@ -259,7 +227,6 @@ impl Daemon {
         self.state.publish(rendered, status.clone());
         log_sweep(&snapshot);
 
-        self.sink.deliver(&transitions);
         if let Some(notifier) = &self.notifier {
             notifier.on_sweep(&transitions, &status.alerts, now);
         }

@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 use crate::cli::OutputFormat;
 use crate::clock::from_unix_seconds;
 use crate::clock::{Clock, SystemClock};
-use crate::daemon::{Daemon, NullSink};
+use crate::daemon::Daemon;
 use crate::rules::Judge;
 use crate::snapshot::{ListOutcome, Snapshot};
 use crate::status::{alerts_per_profile, status_document};
@@ -28,7 +28,7 @@ pub async fn once(path: &Path, output: OutputFormat) -> ExitCode {
         }
     };
     let clock = Arc::new(SystemClock);
-    let mut daemon = match Daemon::new(config, token, clock.clone(), Box::new(NullSink)) {
+    let mut daemon = match Daemon::new(config, token, clock.clone()) {
         Ok(d) => d,
         Err(e) => {
             eprintln!("error: {e:#}");

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use inventory_monitor::clock::{ManualClock, SharedClock};
 use inventory_monitor::config::{Config, Secret};
-use inventory_monitor::daemon::{Daemon, NullSink};
+use inventory_monitor::daemon::Daemon;
 use inventory_monitor::simulator::{SimOptions, Simulator};
 use inventory_monitor_testkit::exposition::{self, Family};
 use serde_json::{json, Value};
@@ -84,7 +84,7 @@ impl Drop for Running {
 pub async fn start_daemon(config: Config, token: &str) -> Running {
     let clock = Arc::new(ManualClock::new(std::time::SystemTime::now()));
     let shared: SharedClock = clock.clone();
-    let daemon = Daemon::new(config, Secret::new(token), shared, Box::new(NullSink)).unwrap();
+    let daemon = Daemon::new(config, Secret::new(token), shared).unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let stop = CancellationToken::new();
