@@ -1,34 +1,59 @@
-//! The daemon: a poll loop that sweeps the upstream every `poll.interval`, judges the
-//! snapshot, renders the metrics once (off the async workers), publishes them and what the
-//! status document is made of (serialised on request) to the HTTP endpoints, and hands
-//! alert transitions to the [`Notifier`]. Also graceful shutdown, and the HTTP server on a
-//! thread of its own.
+//! The poll loop: sweeps the upstream every `poll.interval`, judges the snapshot, renders
+//! the metrics once (off the async workers), publishes them and what the status document is
+//! made of (serialised on request) to the HTTP endpoints, hands alert transitions to the
+//! [`Notifier`], and applies new configurations between sweeps. The process around it
+//! (runtimes, the HTTP server's thread, signals) is [`crate::app`]'s.
 //!
 //! A daemon built with [`Daemon::with_notifier`] (what `run` and `demo` do) loads the state
 //! file at start, restores the judge from it, and gives every sweep's results to the
 //! notifier. One built with [`Daemon::new`] (what `once` and the tests do) keeps no state and
 //! sends nothing.
 
+use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
-use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::SharedClock;
-use crate::config::{Config, Secret};
+use crate::config::{ApiConfig, Config, Secret};
 use crate::metrics::{FiringLabel, MonitorMetrics, ProfileMetrics, RenderedProfiles};
-use crate::notify::Notifier;
-use crate::rules::{Judge, Transition};
+use crate::notify::{Notifier, NotifyError};
+use crate::rules::{Alert, Judge, Transition};
 use crate::server::AppState;
 use crate::snapshot::{ListOutcome, Snapshot};
 use crate::status::StatusSource;
-use crate::upstream::UpstreamClient;
+use crate::upstream::{UpstreamClient, UpstreamError};
 
 /// How long deliveries under way at shutdown may take to finish.
 pub const NOTIFIER_GRACE: Duration = Duration::from_secs(3);
+
+/// Why a daemon could not be built, or a new configuration not applied.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The upstream client could not be built from the configuration.
+    #[error("cannot set up the upstream client")]
+    Upstream(#[source] UpstreamError),
+    /// The notifier could not start (state directory, state file).
+    #[error("cannot set up notifications")]
+    Notify(#[source] NotifyError),
+    /// The upstream client could not be built from a reloaded configuration; the old one
+    /// stays in force.
+    #[error("cannot set up the upstream client with the new configuration")]
+    ReloadUpstream(#[source] UpstreamError),
+    /// The notifier could not restart with a reloaded configuration; it runs on with the
+    /// old one.
+    #[error("cannot set up notifications with the new configuration")]
+    ReloadNotify(#[source] NotifyError),
+    /// The notifier could restart with neither the reloaded configuration nor the old one.
+    #[error("cannot restart notifications with the old configuration")]
+    RestoreNotify(#[source] NotifyError),
+    /// A reload refused before it reached the daemon (a configuration with problems, a
+    /// token that cannot be read), with why.
+    #[error("{0}")]
+    Refused(String),
+}
 
 /// What a sweep produced, for `once` and for tests.
 pub struct SweepOutcome {
@@ -59,7 +84,7 @@ pub struct Daemon {
     /// Routing, the outbox and delivery; `None` when the daemon sends nothing.
     notifier: Option<Notifier>,
     /// New configurations to apply between sweeps (SIGHUP), already validated.
-    reloads: Option<mpsc::UnboundedReceiver<anyhow::Result<Reload>>>,
+    reloads: Option<mpsc::UnboundedReceiver<Result<Reload, Error>>>,
 }
 
 /// A validated configuration and the token it names, to apply between two sweeps.
@@ -73,38 +98,38 @@ pub struct Reload {
 impl Daemon {
     /// Builds a daemon from a validated config and the API token that keeps no state and
     /// sends no notification (for `once` and tests).
-    pub fn new(config: Config, token: Secret, clock: SharedClock) -> anyhow::Result<Self> {
-        let monitor = Arc::new(MonitorMetrics::new(config.shard()));
-        Self::build(config, token, clock, monitor, None)
+    pub fn new(config: Config, token: Secret, clock: SharedClock) -> Result<Self, Error> {
+        Self::build(config, token, clock, false)
     }
 
     /// Builds the daemon `run` and `demo` use: loads `state.dir/state.json` (moving an
     /// unusable one aside), restores the judge's alerts from it, and starts delivering the
     /// outbox to the configured receivers. Must be called within a tokio runtime.
-    pub fn with_notifier(
-        config: Config,
-        token: Secret,
-        clock: SharedClock,
-    ) -> anyhow::Result<Self> {
-        let monitor = Arc::new(MonitorMetrics::new(config.shard()));
-        let (notifier, restored) = Notifier::start(&config, monitor.clone(), clock.clone())
-            .context("cannot set up notifications")?;
-        let mut daemon = Self::build(config, token, clock, monitor, Some(notifier))?;
-        daemon.judge.restore(restored);
-        Ok(daemon)
+    pub fn with_notifier(config: Config, token: Secret, clock: SharedClock) -> Result<Self, Error> {
+        Self::build(config, token, clock, true)
     }
 
+    /// Builds the self-metrics and hands them to the upstream client and, when `notify`, to
+    /// a notifier whose restored alerts the judge takes over.
     fn build(
         config: Config,
         token: Secret,
         clock: SharedClock,
-        monitor: Arc<MonitorMetrics>,
-        notifier: Option<Notifier>,
-    ) -> anyhow::Result<Self> {
-        let client = UpstreamClient::for_monitor(&config.api, token, &monitor)
-            .context("cannot set up the upstream client")?;
+        notify: bool,
+    ) -> Result<Self, Error> {
+        let monitor = Arc::new(MonitorMetrics::new(config.shard()));
+        let (notifier, restored) = if notify {
+            let (notifier, restored) =
+                start_notifier(&config, &monitor, &clock).map_err(Error::Notify)?;
+            (Some(notifier), restored)
+        } else {
+            (None, Vec::new())
+        };
+        let client = connect(&config.api, token, &monitor).map_err(Error::Upstream)?;
+        let mut judge = Judge::new(config.rules.clone());
+        judge.restore(restored);
         Ok(Self {
-            judge: Judge::new(config.rules.clone()),
+            judge,
             renderer: ProfileMetrics::for_api(&config.api, &monitor),
             state: Arc::new(AppState::new(monitor.clone())),
             monitor,
@@ -123,7 +148,7 @@ impl Daemon {
     /// configuration in force stays.
     ///
     /// [`run`]: Daemon::run
-    pub fn reload_from(&mut self, reloads: mpsc::UnboundedReceiver<anyhow::Result<Reload>>) {
+    pub fn reload_from(&mut self, reloads: mpsc::UnboundedReceiver<Result<Reload, Error>>) {
         self.reloads = Some(reloads);
     }
 
@@ -133,7 +158,7 @@ impl Daemon {
     /// same state file, so queued notifications, reminder timing and the judge's alerts carry
     /// over. `server.listen`, `server.web_config` and `state.dir` need a restart: a change to
     /// them is logged and ignored.
-    pub async fn reload(&mut self, reload: Reload) -> anyhow::Result<()> {
+    pub async fn reload(&mut self, reload: Reload) -> Result<(), Error> {
         let Reload { mut config, token } = reload;
         if config.server.listen != self.config.server.listen {
             tracing::warn!(
@@ -154,22 +179,19 @@ impl Daemon {
             config.state.dir = self.config.state.dir.clone();
         }
         // Build everything that can fail before changing anything.
-        let client = UpstreamClient::for_monitor(&config.api, token, &self.monitor)
-            .context("cannot set up the upstream client with the new configuration")?;
+        let client = connect(&config.api, token, &self.monitor).map_err(Error::ReloadUpstream)?;
         if let Some(old) = self.notifier.take() {
             // The old notifier writes the state file (outbox, reminder timing) as it stops;
             // the new one reads it back. The judge in memory stays the authority on alerts.
             old.shutdown(NOTIFIER_GRACE).await;
-            match Notifier::start(&config, self.monitor.clone(), self.clock.clone()) {
+            match start_notifier(&config, &self.monitor, &self.clock) {
                 Ok((notifier, _restored)) => self.notifier = Some(notifier),
                 Err(e) => {
                     // Keep notifying with the old settings rather than not at all.
-                    let (notifier, _) =
-                        Notifier::start(&self.config, self.monitor.clone(), self.clock.clone())
-                            .context("cannot restart notifications with the old configuration")?;
+                    let (notifier, _) = start_notifier(&self.config, &self.monitor, &self.clock)
+                        .map_err(Error::RestoreNotify)?;
                     self.notifier = Some(notifier);
-                    return Err(e)
-                        .context("cannot set up notifications with the new configuration");
+                    return Err(Error::ReloadNotify(e));
                 }
             }
         }
@@ -312,7 +334,7 @@ impl Daemon {
 
     async fn apply_reload(
         &mut self,
-        reload: anyhow::Result<Reload>,
+        reload: Result<Reload, Error>,
         ticker: &mut tokio::time::Interval,
     ) {
         let old_interval = self.config.poll.interval;
@@ -335,7 +357,10 @@ impl Daemon {
             }
             Err(e) => {
                 self.monitor.observe_reload(false, self.clock.now());
-                tracing::error!("configuration reload failed, keeping the old one: {e:#}");
+                tracing::error!(
+                    "configuration reload failed, keeping the old one: {}",
+                    Causes(&e)
+                );
             }
         }
     }
@@ -352,8 +377,8 @@ impl Daemon {
 
 /// The next reload; never resolves when there is no reload channel (or it closed).
 async fn next_reload(
-    reloads: &mut Option<mpsc::UnboundedReceiver<anyhow::Result<Reload>>>,
-) -> anyhow::Result<Reload> {
+    reloads: &mut Option<mpsc::UnboundedReceiver<Result<Reload, Error>>>,
+) -> Result<Reload, Error> {
     if let Some(rx) = reloads {
         if let Some(reload) = rx.recv().await {
             return reload;
@@ -403,106 +428,38 @@ fn release_free_memory() {
     });
 }
 
-/// Makes glibc's allocator hand memory back rather than keep it, for a long-running daemon
-/// whose sweeps allocate and free the size of the fleet each time (measured at 100,000
-/// profiles: peak RSS 335 MiB before, 314 MiB after). Two settings:
-/// - at most two arenas: the default (eight per core) lets every thread that ever parsed a
-///   detail or rendered the metrics keep its own heap of free memory;
-/// - a fixed mmap threshold of 256 KiB: by default glibc raises the threshold to the size
-///   of any mmapped block that was freed (up to 32 MiB), after which the sweep's large
-///   vectors come from the heap and stay there, fragmented, once freed.
-///
-/// Best called first thing in `main`, before threads start; called again it does no harm.
-pub fn tune_allocator() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only changes allocator parameters; it is thread-safe in glibc.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 2);
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
-    }
+/// The one place where the upstream client is given its share of the self-metrics: at
+/// start and on every reload.
+fn connect(
+    api: &ApiConfig,
+    token: Secret,
+    monitor: &MonitorMetrics,
+) -> Result<UpstreamClient, UpstreamError> {
+    UpstreamClient::for_monitor(api, token, monitor)
 }
 
-/// Resolves when SIGINT or SIGTERM arrives.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::error!(error = %e, "cannot listen for SIGINT");
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => tracing::info!("SIGINT received, shutting down"),
-        _ = term => tracing::info!("SIGTERM received, shutting down"),
-    }
+/// The one place where the notifier is given its share of the self-metrics: at start and on
+/// every reload. Returns the alerts restored from the state file beside it.
+fn start_notifier(
+    config: &Config,
+    monitor: &Arc<MonitorMetrics>,
+    clock: &SharedClock,
+) -> Result<(Notifier, Vec<Alert>), NotifyError> {
+    Notifier::start(config, monitor.clone(), clock.clone())
 }
 
-/// Runs the daemon and its HTTP server until `shutdown` is cancelled: what `run` does.
-///
-/// The server runs on a runtime of its own (two worker threads): a sweep keeps the main
-/// runtime's workers busy with hundreds of upstream requests and their parsing, and a scrape
-/// queued behind them would wait for the sweep. With threads of its own, the server gets
-/// its share of the cores from the kernel's scheduler instead.
-pub async fn run_with_server(
-    daemon: Daemon,
-    listener: TcpListener,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
-    let state = daemon.state();
-    // TLS and auth from `server.web_config` (where `--web-config` was put); read at start.
-    let web = crate::web_config::load_for(daemon.config())?;
-    let options = crate::server::ServerOptions::with_web(web);
-    let server_shutdown = shutdown.clone();
-    let listener = listener
-        .into_std()
-        .context("cannot hand the listening socket to the HTTP server")?;
-    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
-    std::thread::Builder::new()
-        .name("http".into())
-        .spawn(move || {
-            let stop = server_shutdown;
-            let result = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .thread_name("http")
-                .enable_all()
-                .build()
-                .context("cannot start the HTTP server's runtime")
-                .and_then(|runtime| {
-                    runtime.block_on(async move {
-                        let listener = TcpListener::from_std(listener)
-                            .context("cannot listen on the HTTP server's runtime")?;
-                        crate::server::serve_with(listener, state, options, async move {
-                            stop.cancelled().await
-                        })
-                        .await
-                        .context("HTTP server failed")
-                    })
-                });
-            let _ = done_tx.send(result);
-        })
-        .context("cannot start the HTTP server's thread")?;
-    daemon.run(shutdown.clone()).await;
-    // The server stops accepting at once; give open connections a moment to finish.
-    match tokio::time::timeout(Duration::from_secs(5), done_rx).await {
-        Ok(Ok(Ok(()))) => Ok(()),
-        Ok(Ok(Err(e))) => Err(e),
-        Ok(Err(_)) => Err(anyhow::anyhow!("HTTP server thread panicked")),
-        Err(_) => {
-            tracing::warn!("HTTP connections still open after 5s; exiting anyway");
-            Ok(())
+/// An error and its causes on one line, `outer: inner: innermost`: the log line says why
+/// down to the file system's or the TLS library's words.
+struct Causes<'a>(&'a dyn std::error::Error);
+
+impl fmt::Display for Causes<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(cause) = source {
+            write!(f, ": {cause}")?;
+            source = cause.source();
         }
+        Ok(())
     }
 }

@@ -8,10 +8,11 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::app;
 use crate::cli::DemoArgs;
 use crate::clock::SystemClock;
 use crate::config::{Config, ReceiverConfig, ReceiverKind, Secret};
-use crate::daemon::{self, Daemon};
+use crate::daemon::Daemon;
 use crate::simulator::{SimOptions, Simulator};
 
 /// The token the demo's simulator accepts (not a secret: it guards nothing).
@@ -104,12 +105,8 @@ async fn run_inner(args: DemoArgs) -> anyhow::Result<()> {
         token = DEMO_TOKEN,
     );
 
-    let stop = shutdown.clone();
-    tokio::spawn(async move {
-        daemon::shutdown_signal().await;
-        stop.cancel();
-    });
-    let result = daemon::run_with_server(daemon, metrics_listener, shutdown.clone()).await;
+    app::cancel_on_shutdown_signal(&shutdown);
+    let result = app::run_with_server(daemon, metrics_listener, shutdown.clone()).await;
     shutdown.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(2), sim_task).await;
     // The demo's state is of no use to anyone once it ends.

@@ -24,7 +24,9 @@
 //! - [`web_config`]: TLS, client certificates, basic auth and headers for those endpoints
 //!   (the Prometheus exporter-toolkit web config format).
 //! - [`status`]: the status document (`/api/v1/status`, `once --output json`).
-//! - [`daemon`]: the poll loop tying the above together, and graceful shutdown.
+//! - [`daemon`]: the poll loop: sweep, judge, publish, hand-off to the notifier, reload.
+//! - [`app`]: the composition root: runtimes, the HTTP server's thread, signals, allocator
+//!   tuning; what `run` and `demo` start.
 //! - [`receivers`]: one file per receiver kind: alerts → HTTP request, pure.
 //! - [`notify`]: routing, grouping, reminders, the durable outbox and delivery with retries.
 //! - [`report`]: the `once` command's table and JSON report.
@@ -33,6 +35,7 @@
 //! - [`clock`]: injectable time.
 //! - [`cli`]: the command line.
 
+pub mod app;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -3,25 +3,18 @@
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use clap::Parser;
 use inventory_monitor::cli::{Cli, Command, LogFormat};
-use inventory_monitor::clock::SystemClock;
-use inventory_monitor::config::{self, Config};
-use inventory_monitor::daemon::{self, Daemon};
-use inventory_monitor::{demo, notify, report, simulator, web_config};
+use inventory_monitor::{app, demo, notify, report, simulator, web_config};
 use tokio_util::sync::CancellationToken;
 
 fn main() -> ExitCode {
     // Before any thread exists: the allocator's arenas are per thread.
-    daemon::tune_allocator();
+    app::tune_allocator();
     let cli = Cli::parse();
     init_logging(cli.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match app::main_runtime() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -64,11 +57,7 @@ async fn dispatch(cli: Cli) -> ExitCode {
         }
         Some(Command::Simulate(args)) => {
             let shutdown = CancellationToken::new();
-            let stop = shutdown.clone();
-            tokio::spawn(async move {
-                daemon::shutdown_signal().await;
-                stop.cancel();
-            });
+            app::cancel_on_shutdown_signal(&shutdown);
             match simulator::run(args, async move { shutdown.cancelled().await }).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
@@ -151,64 +140,11 @@ async fn run(path: &std::path::Path, web: Option<&std::path::Path>) -> ExitCode 
         eprintln!("{e}");
         return ExitCode::from(2);
     }
-    match run_daemon(config, path).await {
+    match app::run(config, path).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");
             ExitCode::from(2)
-        }
-    }
-}
-
-async fn run_daemon(config: Config, path: &std::path::Path) -> anyhow::Result<()> {
-    use anyhow::Context;
-    let token = config.api.token().map_err(|p| anyhow::anyhow!("{p}"))?;
-    let listen = config.server.listen.clone();
-    let listener = tokio::net::TcpListener::bind(&listen)
-        .await
-        .with_context(|| format!("cannot listen on {listen}"))?;
-    tracing::info!(listen = %listen, version = inventory_monitor::VERSION, "inventory-monitor started");
-    let mut daemon = Daemon::with_notifier(config, token, Arc::new(SystemClock))?;
-    let (reloads, reload_rx) = tokio::sync::mpsc::unbounded_channel();
-    daemon.reload_from(reload_rx);
-    tokio::spawn(reload_on_sighup(path.to_path_buf(), reloads));
-    let shutdown = CancellationToken::new();
-    let stop = shutdown.clone();
-    tokio::spawn(async move {
-        daemon::shutdown_signal().await;
-        stop.cancel();
-    });
-    daemon::run_with_server(daemon, listener, shutdown).await
-}
-
-/// On every SIGHUP, reads and validates the config file again and hands it to the daemon;
-/// a file with problems is refused (each problem logged) and the old config stays.
-async fn reload_on_sighup(
-    path: std::path::PathBuf,
-    reloads: tokio::sync::mpsc::UnboundedSender<anyhow::Result<daemon::Reload>>,
-) {
-    let mut hangups = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot listen for SIGHUP; reload needs a restart");
-            return;
-        }
-    };
-    while hangups.recv().await.is_some() {
-        tracing::info!(file = %path.display(), "SIGHUP received, reloading the configuration");
-        let reload = config::load(&path)
-            .map_err(|e| {
-                for p in &e.problems {
-                    tracing::error!(problem = %p, "configuration problem");
-                }
-                anyhow::anyhow!("{} has {} problem(s)", path.display(), e.problems.len())
-            })
-            .and_then(|config| {
-                let token = config.api.token().map_err(|p| anyhow::anyhow!("{p}"))?;
-                Ok(daemon::Reload { config, token })
-            });
-        if reloads.send(reload).is_err() {
-            return;
         }
     }
 }

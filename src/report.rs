@@ -31,7 +31,7 @@ pub async fn once(path: &Path, output: OutputFormat) -> ExitCode {
     let mut daemon = match Daemon::new(config, token, clock.clone()) {
         Ok(d) => d,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {:#}", anyhow::Error::from(e));
             return ExitCode::from(2);
         }
     };
