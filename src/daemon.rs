@@ -463,3 +463,33 @@ impl fmt::Display for Causes<'_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the file system said.
+    #[derive(Debug, thiserror::Error)]
+    #[error("permission denied")]
+    struct Innermost;
+
+    /// What we were doing.
+    #[derive(Debug, thiserror::Error)]
+    #[error("state.dir: cannot create /nowhere")]
+    struct Inner(
+        /// Why it failed.
+        #[source]
+        Innermost,
+    );
+
+    #[test]
+    fn a_failure_is_logged_with_every_cause() {
+        let e = Inner(Innermost);
+        assert_eq!(
+            Causes(&e).to_string(),
+            "state.dir: cannot create /nowhere: permission denied"
+        );
+        let refused = Error::Refused("daemon.toml has 2 problem(s)".into());
+        assert_eq!(Causes(&refused).to_string(), "daemon.toml has 2 problem(s)");
+    }
+}
