@@ -50,6 +50,7 @@ pub mod simulator;
 pub mod snapshot;
 pub mod sweep;
 pub mod upstream;
+pub mod vocabulary;
 pub mod web_config;
 
 /// The version of this build, from Cargo.toml.
