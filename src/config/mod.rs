@@ -38,7 +38,8 @@ mod tests;
 pub use alerting::{AlertingConfig, ReceiverConfig, ReceiverKind, ALERTNAMES, SEVERITIES};
 pub use api::{ApiConfig, ByteSize, DEFAULT_TOKEN_ENV, MAX_BODY_SIZE, MIN_BODY_SIZE};
 pub use rules::{
-    ErrorsRule, RulesConfig, SimpleRule, StaleAfter, StateRule, SyncStaleRule, UnreachableRule,
+    ErrorsRule, RuleSettings, RulesConfig, SimpleRule, StaleAfter, StateRule, SyncStaleRule,
+    UnreachableRule,
 };
 pub use secret::Secret;
 pub use shard::{ShardConfig, HOSTNAME_ENV, SHARD_COUNT_ENV, SHARD_INDEX_ENV};
@@ -243,13 +244,18 @@ pub fn parse(text: &str) -> Result<Config, ConfigError> {
 fn syntax_problem(text: &str, err: &toml::de::Error) -> Problem {
     // toml puts "what" and "what was expected" on separate lines; one line reads better
     // in a list of problems.
-    let what = err
+    let mut what = String::new();
+    for line in err
         .message()
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join(": ");
+    {
+        if !what.is_empty() {
+            what.push_str(": ");
+        }
+        what.push_str(line);
+    }
     let message = match err.span() {
         Some(span) => {
             let (line, column) = line_column(text, span.start);

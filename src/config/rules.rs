@@ -27,48 +27,101 @@ pub struct RulesConfig {
     pub unreachable: UnreachableRule,
 }
 
-/// A rule on a reported state (`connectivity`, `authentication`).
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct StateRule {
+/// What every rule's table holds, whatever else it has.
+pub trait RuleSettings {
     /// `enabled = false` switches the rule off.
-    pub enabled: bool,
-    /// How long the condition must hold before the alert fires.
-    #[serde(rename = "for", with = "duration")]
-    pub for_: Duration,
-    /// `critical`, `warning` or `info`.
-    pub severity: Named<Severity>,
-}
-
-impl Default for StateRule {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            for_: Duration::ZERO,
-            severity: Severity::Critical.into(),
-        }
+    fn enabled(&self) -> bool;
+    /// The severity its alerts carry.
+    fn severity(&self) -> &Named<Severity>;
+    /// How long the condition must hold before the alert fires (zero for rules without
+    /// `for`).
+    fn hold_for(&self) -> Duration {
+        Duration::ZERO
     }
 }
 
-/// `[rules.sync_stale]`
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct SyncStaleRule {
-    /// `enabled = false` switches the rule off.
-    pub enabled: bool,
-    /// Age of the last sync after which it is stale.
-    pub after: StaleAfter,
-    /// Severity of the alert.
-    pub severity: Named<Severity>,
+/// Declares one rule's table: `enabled` (on by default), the rule's own keys with their
+/// defaults, and `severity`, and implements [`RuleSettings`] for it. Written once so that
+/// the tables cannot drift apart in what they all share.
+macro_rules! rule_table {
+    (
+        $(#[$doc:meta])*
+        $name:ident, severity $severity:ident $(, for $hold:ident)? {
+            $($(#[$attr:meta])* $field:ident: $ty:ty = $default:expr,)*
+        }
+    ) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Deserialize, Serialize)]
+        #[serde(deny_unknown_fields, default)]
+        pub struct $name {
+            /// `enabled = false` switches the rule off.
+            pub enabled: bool,
+            $($(#[$attr])* pub $field: $ty,)*
+            /// `critical`, `warning` or `info`.
+            pub severity: Named<Severity>,
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                Self {
+                    enabled: true,
+                    $($field: $default,)*
+                    severity: Severity::$severity.into(),
+                }
+            }
+        }
+
+        impl RuleSettings for $name {
+            fn enabled(&self) -> bool {
+                self.enabled
+            }
+
+            fn severity(&self) -> &Named<Severity> {
+                &self.severity
+            }
+
+            $(fn hold_for(&self) -> Duration {
+                self.$hold
+            })?
+        }
+    };
 }
 
-impl Default for SyncStaleRule {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            after: StaleAfter::Auto,
-            severity: Severity::Warning.into(),
-        }
+rule_table! {
+    /// A rule on a reported state (`connectivity`, `authentication`).
+    StateRule, severity Critical, for for_ {
+        /// How long the condition must hold before the alert fires.
+        #[serde(rename = "for", with = "duration")]
+        for_: Duration = Duration::ZERO,
+    }
+}
+
+rule_table! {
+    /// `[rules.sync_stale]`
+    SyncStaleRule, severity Warning {
+        /// Age of the last sync after which it is stale.
+        after: StaleAfter = StaleAfter::Auto,
+    }
+}
+
+rule_table! {
+    /// A rule with only `enabled` and `severity` (`[rules.sync_failed]`).
+    SimpleRule, severity Warning {}
+}
+
+rule_table! {
+    /// `[rules.errors]`
+    ErrorsRule, severity Warning {
+        /// Fires when `error_count_24h >= threshold`.
+        threshold: u64 = 10,
+    }
+}
+
+rule_table! {
+    /// `[rules.unreachable]`
+    UnreachableRule, severity Warning {
+        /// Consecutive sweeps whose detail read failed before the alert fires.
+        after_failures: u32 = 3,
     }
 }
 
@@ -101,81 +154,17 @@ impl<'de> Deserialize<'de> for StaleAfter {
     }
 }
 
-/// A rule with only `enabled` and `severity` (`[rules.sync_failed]`).
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct SimpleRule {
-    /// `enabled = false` switches the rule off.
-    pub enabled: bool,
-    /// Severity of the alert.
-    pub severity: Named<Severity>,
-}
-
-impl Default for SimpleRule {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            severity: Severity::Warning.into(),
-        }
-    }
-}
-
-/// `[rules.errors]`
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ErrorsRule {
-    /// `enabled = false` switches the rule off.
-    pub enabled: bool,
-    /// Fires when `error_count_24h >= threshold`.
-    pub threshold: u64,
-    /// Severity of the alert.
-    pub severity: Named<Severity>,
-}
-
-impl Default for ErrorsRule {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            threshold: 10,
-            severity: Severity::Warning.into(),
-        }
-    }
-}
-
-/// `[rules.unreachable]`
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct UnreachableRule {
-    /// `enabled = false` switches the rule off.
-    pub enabled: bool,
-    /// Consecutive sweeps whose detail read failed before the alert fires.
-    pub after_failures: u32,
-    /// Severity of the alert.
-    pub severity: Named<Severity>,
-}
-
-impl Default for UnreachableRule {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            after_failures: 3,
-            severity: Severity::Warning.into(),
-        }
-    }
-}
-
 impl RulesConfig {
     pub(super) fn check(&self, out: &mut Vec<Problem>) {
-        severity(
-            out,
-            "rules.connectivity.severity",
-            &self.connectivity.severity,
-        );
-        severity(
-            out,
-            "rules.authentication.severity",
-            &self.authentication.severity,
-        );
+        let at_least_one = |out: &mut Vec<Problem>, path: &str, value: u64| {
+            if value == 0 {
+                out.push(Problem::new(path, "must be at least 1, got 0"));
+            }
+        };
+        let connectivity = &self.connectivity.severity;
+        severity(out, "rules.connectivity.severity", connectivity);
+        let authentication = &self.authentication.severity;
+        severity(out, "rules.authentication.severity", authentication);
         if self.sync_stale.after == StaleAfter::Fixed(Duration::ZERO) {
             out.push(Problem::new(
                 "rules.sync_stale.after",
@@ -188,19 +177,10 @@ impl RulesConfig {
             "rules.sync_failed.severity",
             &self.sync_failed.severity,
         );
-        if self.errors.threshold == 0 {
-            out.push(Problem::new(
-                "rules.errors.threshold",
-                "must be at least 1, got 0",
-            ));
-        }
+        at_least_one(out, "rules.errors.threshold", self.errors.threshold);
         severity(out, "rules.errors.severity", &self.errors.severity);
-        if self.unreachable.after_failures == 0 {
-            out.push(Problem::new(
-                "rules.unreachable.after_failures",
-                "must be at least 1, got 0",
-            ));
-        }
+        let after_failures = u64::from(self.unreachable.after_failures);
+        at_least_one(out, "rules.unreachable.after_failures", after_failures);
         severity(
             out,
             "rules.unreachable.severity",

@@ -7,6 +7,16 @@ fn problem(text: &str) -> String {
     }
 }
 
+/// What validation finds in `text`, with the default token variable set.
+fn problems_with_a_token(text: &str) -> Vec<String> {
+    let config = parse(text).expect("parses");
+    config
+        .validate_with(&|name: &str| (name == DEFAULT_TOKEN_ENV).then(|| "t".to_string()))
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+}
+
 #[test]
 fn line_and_column_count_characters_not_bytes() {
     let text = "a = \"é\"\nbé = [";
@@ -103,15 +113,9 @@ fn empty_ca_file_means_none() {
 
 #[test]
 fn bad_header_names_and_values_are_refused_without_showing_the_value() {
-    let config = parse(
+    let found = problems_with_a_token(
         "[api]\nbase_url = \"https://api.example/v1\"\n[[alerting.receivers]]\nname = \"h\"\nkind = \"webhook\"\nurl = \"https://h.example/\"\nheaders = { \"Bad Name\" = \"x\", X-Auth = \"secret\\nvalue\" }",
-    )
-    .expect("parses");
-    let found: Vec<String> = config
-        .validate_with(&|name: &str| (name == DEFAULT_TOKEN_ENV).then(|| "t".to_string()))
-        .iter()
-        .map(ToString::to_string)
-        .collect();
+    );
     assert_eq!(
         found,
         [
@@ -180,15 +184,9 @@ fn sizes_take_units_or_bytes() {
 
 #[test]
 fn upstream_limits_are_validated() {
-    let config = parse(
+    let found = problems_with_a_token(
         "[api]\nbase_url = \"https://api.example/v1\"\nmax_body_size = 100\nmax_profiles = 0\nmax_label_length = 8",
-    )
-    .expect("parses");
-    let found: Vec<String> = config
-        .validate_with(&|name: &str| (name == DEFAULT_TOKEN_ENV).then(|| "t".to_string()))
-        .iter()
-        .map(ToString::to_string)
-        .collect();
+    );
     assert_eq!(
         found,
         [

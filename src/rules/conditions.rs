@@ -10,10 +10,10 @@ use std::fmt;
 use std::time::{Duration, SystemTime};
 
 use crate::clock::{rfc3339, unix_seconds};
-use crate::config::{RulesConfig, StaleAfter};
+use crate::config::{RuleSettings, RulesConfig, StaleAfter};
 use crate::model::{ApiRevision, Profile};
 use crate::snapshot::{ListOutcome, ProfileEntry};
-use crate::vocabulary::{AlertName, Named, Severity};
+use crate::vocabulary::{AlertName, Severity};
 
 use super::sync_period::sync_period;
 
@@ -44,25 +44,34 @@ pub(super) struct Settings<'a> {
 }
 
 impl<'a> Settings<'a> {
-    /// Settings of a rule that has no `for`.
-    fn of(enabled: bool, severity: &'a Named<Severity>) -> Self {
+    /// A rule's settings from its table.
+    fn of(rule: &'a impl RuleSettings) -> Self {
         Self {
-            enabled,
-            for_: Duration::ZERO,
-            severity: severity.as_str(),
+            enabled: rule.enabled(),
+            for_: rule.hold_for(),
+            severity: rule.severity().as_str(),
         }
     }
+}
+
+/// What a rule is judged on, and so when it is frozen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Scope {
+    /// A profile's health, from its detail: frozen while the detail cannot be read, and
+    /// the profile's `last_error` explains it.
+    Health,
+    /// Whether a profile's detail can be read at all: judged every sweep.
+    Reachability,
+    /// The list walk: judged once per sweep, not per profile.
+    List,
 }
 
 /// Everything about one alert rule.
 pub(super) struct Condition {
     /// The alert it raises.
     pub name: AlertName,
-    /// Judged on each profile (else once per sweep, on the list walk).
-    pub per_profile: bool,
-    /// Judged even when the profile's detail was not read this sweep; every other rule is
-    /// frozen then, since nothing new is known about the profile's health.
-    pub judged_unread: bool,
+    /// What it is judged on.
+    pub scope: Scope,
     /// Its settings in `[rules]`.
     pub settings: for<'a> fn(&'a RulesConfig) -> Settings<'a>,
     /// Whether it holds.
@@ -71,33 +80,22 @@ pub(super) struct Condition {
     pub describe: fn(&Facts<'_>, since: &str) -> (String, String),
     /// Why it no longer holds, for the resolution sentence.
     pub recovered: fn(&Facts<'_>) -> String,
-    /// The profile's `last_error` explains it: appended to the description.
-    pub cites_last_error: bool,
 }
 
 /// Every rule, in [`AlertName::ALL`] order (so [`condition`] is an index).
 pub(super) static CONDITIONS: [Condition; 7] = [
     Condition {
         name: AlertName::ProfileConnectivityDegraded,
-        per_profile: true,
-        judged_unread: false,
-        settings: |r| Settings {
-            for_: r.connectivity.for_,
-            ..Settings::of(r.connectivity.enabled, &r.connectivity.severity)
-        },
+        scope: Scope::Health,
+        settings: |r| Settings::of(&r.connectivity),
         holds: |f| field(f, |p| p.connectivity.as_deref()).is_some_and(|c| c != "healthy"),
         describe: connectivity_text,
         recovered: |f| again(field(f, |p| p.connectivity.as_deref()), "connectivity"),
-        cites_last_error: true,
     },
     Condition {
         name: AlertName::ProfileAuthenticationFailing,
-        per_profile: true,
-        judged_unread: false,
-        settings: |r| Settings {
-            for_: r.authentication.for_,
-            ..Settings::of(r.authentication.enabled, &r.authentication.severity)
-        },
+        scope: Scope::Health,
+        settings: |r| Settings::of(&r.authentication),
         holds: |f| field(f, |p| p.authentication.as_deref()).is_some_and(|a| a != "valid"),
         describe: |f, since| {
             let state = field(f, |p| p.authentication.as_deref()).unwrap_or_default();
@@ -110,13 +108,11 @@ pub(super) static CONDITIONS: [Condition; 7] = [
             )
         },
         recovered: |f| again(field(f, |p| p.authentication.as_deref()), "authentication"),
-        cites_last_error: true,
     },
     Condition {
         name: AlertName::ProfileSyncStale,
-        per_profile: true,
-        judged_unread: false,
-        settings: |r| Settings::of(r.sync_stale.enabled, &r.sync_stale.severity),
+        scope: Scope::Health,
+        settings: |r| Settings::of(&r.sync_stale),
         holds: |f| {
             f.profile.is_some_and(
                 |p| match (sync_age(p, f.now), allowed_sync_age(f.rules, p)) {
@@ -127,26 +123,22 @@ pub(super) static CONDITIONS: [Condition; 7] = [
         },
         describe: stale_text,
         recovered: stale_recovered,
-        cites_last_error: true,
     },
     Condition {
         name: AlertName::ProfileSyncFailing,
-        per_profile: true,
-        judged_unread: false,
-        settings: |r| Settings::of(r.sync_failed.enabled, &r.sync_failed.severity),
+        scope: Scope::Health,
+        settings: |r| Settings::of(&r.sync_failed),
         holds: |f| field(f, |p| p.last_sync_status.as_deref()).is_some_and(|s| s != "success"),
         describe: sync_failing_text,
         recovered: |f| match field(f, |p| p.last_sync_status.as_deref()) {
             Some(s) => format!("the last sync ended with status {s:?}"),
             None => "last_sync_status is no longer reported".to_string(),
         },
-        cites_last_error: true,
     },
     Condition {
         name: AlertName::ProfileErrorsHigh,
-        per_profile: true,
-        judged_unread: false,
-        settings: |r| Settings::of(r.errors.enabled, &r.errors.severity),
+        scope: Scope::Health,
+        settings: |r| Settings::of(&r.errors),
         holds: |f| error_count(f).is_some_and(|n| n >= f.rules.errors.threshold),
         describe: |f, since| {
             let n = error_count(f).unwrap_or_default();
@@ -166,26 +158,21 @@ pub(super) static CONDITIONS: [Condition; 7] = [
             ),
             None => "error_count_24h is no longer reported".to_string(),
         },
-        cites_last_error: true,
     },
     Condition {
         name: AlertName::ProfileUnreachable,
-        per_profile: true,
-        judged_unread: true,
-        settings: |r| Settings::of(r.unreachable.enabled, &r.unreachable.severity),
+        scope: Scope::Reachability,
+        settings: |r| Settings::of(&r.unreachable),
         holds: |f| {
             f.entry
                 .is_some_and(|e| e.consecutive_failures >= unreachable_after(f.rules))
         },
         describe: unreachable_text,
         recovered: |_| "its detail was read again".to_string(),
-        // The detail was not read this sweep, so its last_error would be old news.
-        cites_last_error: false,
     },
     Condition {
         name: AlertName::InventoryApiDown,
-        per_profile: false,
-        judged_unread: true,
+        scope: Scope::List,
         settings: |_| Settings {
             enabled: true,
             for_: Duration::ZERO,
@@ -194,7 +181,6 @@ pub(super) static CONDITIONS: [Condition; 7] = [
         holds: |f| matches!(f.list, ListOutcome::Failed { .. }),
         describe: api_down_text,
         recovered: |_| "the profile list was read again".to_string(),
-        cites_last_error: false,
     },
 ];
 
@@ -205,7 +191,7 @@ pub(super) fn condition(name: AlertName) -> &'static Condition {
 
 /// The rules judged on each profile entry.
 pub(super) fn per_profile() -> impl Iterator<Item = &'static Condition> {
-    CONDITIONS.iter().filter(|c| c.per_profile)
+    CONDITIONS.iter().filter(|c| c.scope != Scope::List)
 }
 
 impl Condition {
@@ -213,7 +199,9 @@ impl Condition {
     /// appended where it explains the alert.
     pub(super) fn texts(&self, facts: &Facts<'_>, since: SystemTime) -> (String, String) {
         let (summary, mut description) = (self.describe)(facts, &rfc3339(since));
-        if self.cites_last_error {
+        // Only health is what `last_error` explains; for an unreadable detail it would be
+        // old news.
+        if self.scope == Scope::Health {
             let last_error = facts
                 .profile
                 .and_then(|p| p.last_error.as_deref())

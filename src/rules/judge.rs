@@ -12,7 +12,7 @@ use crate::snapshot::{ListOutcome, ProfileEntry, Snapshot};
 use crate::vocabulary::AlertName;
 
 use super::alert::{Alert, AlertKey, AlertState, Transition};
-use super::conditions::{condition, per_profile, Condition, Facts};
+use super::conditions::{condition, per_profile, Condition, Facts, Scope};
 
 /// Why an active alert stops.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -215,7 +215,7 @@ fn judge_profile(
     for c in per_profile() {
         let verdict = if !(c.settings)(facts.rules).enabled {
             Verdict::Clear(Clear::Disabled)
-        } else if !entry.up && !c.judged_unread {
+        } else if !entry.up && c.scope == Scope::Health {
             Verdict::Frozen
         } else if !judged {
             Verdict::Clear(Clear::NotJudged)

@@ -7,6 +7,7 @@ use crate::config::{RulesConfig, StaleAfter};
 use crate::model::Profile;
 use crate::shard::Shard;
 use crate::snapshot::{ApiFailure, ListOutcome, ProfileEntry, Snapshot};
+use AlertName::*;
 
 const MIN: Duration = Duration::from_secs(60);
 const HOUR: Duration = Duration::from_secs(3600);
@@ -77,6 +78,25 @@ fn of(p: Profile) -> Snapshot {
     snap(vec![entry(p)])
 }
 
+/// Asserts that `text` contains `needle`, showing `text` when it does not.
+fn assert_contains(text: &str, needle: &str) {
+    assert!(text.contains(needle), "{text}");
+}
+
+/// An active profile whose connectivity is "unhealthy", everything else fine.
+fn disconnected(id: u64) -> Profile {
+    let mut p = healthy(id);
+    p.connectivity = Some("unhealthy".into());
+    p
+}
+
+/// [`rules`] changed by `change`.
+fn holding(change: impl FnOnce(&mut RulesConfig)) -> RulesConfig {
+    let mut r = rules();
+    change(&mut r);
+    r
+}
+
 /// Every rule at its defaults but with sync staleness fixed at one hour.
 fn rules() -> RulesConfig {
     let mut r = RulesConfig::default();
@@ -120,26 +140,15 @@ fn connectivity_degraded_fires_and_resolves() {
     p.last_error = Some("connection refused".to_string());
 
     let t = j.evaluate(&of(p.clone()), t0());
-    assert_eq!(
-        names(&t),
-        [firing(AlertName::ProfileConnectivityDegraded, 42)]
-    );
+    assert_eq!(names(&t), [firing(ProfileConnectivityDegraded, 42)]);
     let a = &t[0].alert;
     assert_eq!(
         a.summary,
         "Connectivity of \"Lisbon DC — SAP EWM\" (North Distribution) is unhealthy"
     );
-    assert!(a.description.contains("\"unhealthy\""), "{}", a.description);
-    assert!(
-        a.description.contains("connection refused"),
-        "{}",
-        a.description
-    );
-    assert!(
-        a.description.contains("2026-01-01T00:00:00Z"),
-        "{}",
-        a.description
-    );
+    assert_contains(&a.description, "\"unhealthy\"");
+    assert_contains(&a.description, "connection refused");
+    assert_contains(&a.description, "2026-01-01T00:00:00Z");
     assert_eq!(a.severity, "critical");
     assert_eq!(a.active_since, t0());
     assert_eq!(a.firing_since, Some(t0()));
@@ -149,18 +158,11 @@ fn connectivity_degraded_fires_and_resolves() {
 
     p.connectivity = Some("healthy".into());
     let t = j.evaluate(&of(p), t0() + 2 * MIN);
-    assert_eq!(
-        names(&t),
-        [resolved(AlertName::ProfileConnectivityDegraded, 42)]
-    );
+    assert_eq!(names(&t), [resolved(ProfileConnectivityDegraded, 42)]);
     let a = &t[0].alert;
     assert_eq!(a.resolved_at, Some(t0() + 2 * MIN));
     assert_eq!(a.firing_since, Some(t0()));
-    assert!(
-        a.description.contains("\"healthy\" again"),
-        "{}",
-        a.description
-    );
+    assert_contains(&a.description, "\"healthy\" again");
     assert_eq!(j.alerts().count(), 0);
 }
 
@@ -170,10 +172,7 @@ fn authentication_failing_fires_and_resolves() {
     let mut p = healthy(7);
     p.authentication = Some("expired".into());
     let t = j.evaluate(&of(p.clone()), t0());
-    assert_eq!(
-        names(&t),
-        [firing(AlertName::ProfileAuthenticationFailing, 7)]
-    );
+    assert_eq!(names(&t), [firing(ProfileAuthenticationFailing, 7)]);
     assert_eq!(
         t[0].alert.summary,
         "Authentication of \"Profile 7\" (North Distribution) is expired"
@@ -181,10 +180,7 @@ fn authentication_failing_fires_and_resolves() {
 
     p.authentication = Some("valid".into());
     let t = j.evaluate(&of(p), t0() + MIN);
-    assert_eq!(
-        names(&t),
-        [resolved(AlertName::ProfileAuthenticationFailing, 7)]
-    );
+    assert_eq!(names(&t), [resolved(ProfileAuthenticationFailing, 7)]);
 }
 
 #[test]
@@ -196,14 +192,14 @@ fn sync_stale_fires_when_older_than_after_and_resolves_on_a_new_sync() {
     // Exactly one hour old is not older than one hour.
     assert!(j.evaluate(&of(p.clone()), t0() + HOUR).is_empty());
     let t = j.evaluate(&of(p.clone()), t0() + HOUR + Duration::from_millis(1_500));
-    assert_eq!(names(&t), [firing(AlertName::ProfileSyncStale, 3)]);
+    assert_eq!(names(&t), [firing(ProfileSyncStale, 3)]);
     let d = &t[0].alert.description;
     assert!(d.contains("is 1h 1s old; at most 1h is allowed"), "{d}");
     assert!(d.contains("2026-01-01T00:00:00Z"), "{d}");
 
     p.last_sync = Some(unix_seconds(t0() + 2 * HOUR));
     let t = j.evaluate(&of(p), t0() + 2 * HOUR + MIN);
-    assert_eq!(names(&t), [resolved(AlertName::ProfileSyncStale, 3)]);
+    assert_eq!(names(&t), [resolved(ProfileSyncStale, 3)]);
 }
 
 #[test]
@@ -223,11 +219,7 @@ fn sync_stale_auto_allows_twice_the_frequency_plus_fifteen_minutes() {
             "{frequency}: not stale at exactly {allowed:?}"
         );
         let t = j.evaluate(&of(p), t0() + allowed + Duration::from_secs(1));
-        assert_eq!(
-            names(&t),
-            [firing(AlertName::ProfileSyncStale, 5)],
-            "{frequency}"
-        );
+        assert_eq!(names(&t), [firing(ProfileSyncStale, 5)], "{frequency}");
         let d = &t[0].alert.description;
         assert!(
             d.contains(&format!(
@@ -257,7 +249,7 @@ fn sync_stale_auto_does_not_judge_an_unknown_frequency() {
     let mut p = healthy(5);
     p.last_sync = Some(unix_seconds(t0()));
     let t = j.evaluate(&of(p), t0() + 2 * HOUR);
-    assert_eq!(names(&t), [firing(AlertName::ProfileSyncStale, 5)]);
+    assert_eq!(names(&t), [firing(ProfileSyncStale, 5)]);
 }
 
 #[test]
@@ -277,17 +269,13 @@ fn sync_failing_fires_and_resolves() {
     p.last_sync_status = Some("partial".into());
     p.last_sync = Some(unix_seconds(t0()));
     let t = j.evaluate(&of(p.clone()), t0());
-    assert_eq!(names(&t), [firing(AlertName::ProfileSyncFailing, 9)]);
+    assert_eq!(names(&t), [firing(ProfileSyncFailing, 9)]);
     assert_eq!(t[0].alert.severity, "warning");
-    assert!(
-        t[0].alert.summary.contains("partial"),
-        "{}",
-        t[0].alert.summary
-    );
+    assert_contains(&t[0].alert.summary, "partial");
 
     p.last_sync_status = Some("success".into());
     let t = j.evaluate(&of(p), t0() + MIN);
-    assert_eq!(names(&t), [resolved(AlertName::ProfileSyncFailing, 9)]);
+    assert_eq!(names(&t), [resolved(ProfileSyncFailing, 9)]);
 }
 
 #[test]
@@ -299,7 +287,7 @@ fn errors_high_fires_at_the_threshold_and_resolves_below_it() {
 
     p.error_count_24h = Some(10);
     let t = j.evaluate(&of(p.clone()), t0() + MIN);
-    assert_eq!(names(&t), [firing(AlertName::ProfileErrorsHigh, 11)]);
+    assert_eq!(names(&t), [firing(ProfileErrorsHigh, 11)]);
     assert_eq!(
         t[0].alert.summary,
         "\"Profile 11\" (North Distribution) reported 10 errors in 24 hours"
@@ -307,7 +295,7 @@ fn errors_high_fires_at_the_threshold_and_resolves_below_it() {
 
     p.error_count_24h = Some(2);
     let t = j.evaluate(&of(p), t0() + 2 * MIN);
-    assert_eq!(names(&t), [resolved(AlertName::ProfileErrorsHigh, 11)]);
+    assert_eq!(names(&t), [resolved(ProfileErrorsHigh, 11)]);
     assert!(t[0].alert.description.contains("down to 2"));
 }
 
@@ -320,29 +308,22 @@ fn unreachable_fires_after_n_failed_reads_and_resolves_when_read_again() {
         assert!(t.is_empty(), "after {n} failures");
     }
     let t = j.evaluate(&snap(vec![down(p.clone(), 3)]), t0() + 3 * MIN);
-    assert_eq!(names(&t), [firing(AlertName::ProfileUnreachable, 13)]);
+    assert_eq!(names(&t), [firing(ProfileUnreachable, 13)]);
     assert!(t[0].alert.description.contains("HTTP 503"));
 
     let t = j.evaluate(&of(p), t0() + 4 * MIN);
-    assert_eq!(names(&t), [resolved(AlertName::ProfileUnreachable, 13)]);
+    assert_eq!(names(&t), [resolved(ProfileUnreachable, 13)]);
 }
 
 #[test]
 fn inventory_api_down_fires_says_why_and_resolves() {
     let mut j = Judge::new(rules());
     let t = j.evaluate(&failed(ApiFailure::Unauthorized), t0());
-    assert_eq!(
-        names(&t),
-        [(AlertName::InventoryApiDown, None, AlertState::Firing)]
-    );
+    assert_eq!(names(&t), [(InventoryApiDown, None, AlertState::Firing)]);
     let a = &t[0].alert;
     assert_eq!(a.severity, "critical");
-    assert!(
-        a.description.contains("401 Unauthorized"),
-        "{}",
-        a.description
-    );
-    assert!(a.description.contains("HTTP 401 from"), "{}", a.description);
+    assert_contains(&a.description, "401 Unauthorized");
+    assert_contains(&a.description, "HTTP 401 from");
     let labels = a.labels();
     assert_eq!(labels["alertname"], "InventoryApiDown");
     assert_eq!(labels["profile_id"], "");
@@ -354,14 +335,11 @@ fn inventory_api_down_fires_says_why_and_resolves() {
         .evaluate(&failed(ApiFailure::Unreachable), t0() + MIN)
         .is_empty());
     let a = j.get(&AlertKey::api_down()).expect("still firing");
-    assert!(a.summary.contains("unreachable"), "{}", a.summary);
+    assert_contains(&a.summary, "unreachable");
     assert_eq!(a.firing_since, Some(t0()));
 
     let t = j.evaluate(&snap(Vec::new()), t0() + 2 * MIN);
-    assert_eq!(
-        names(&t),
-        [(AlertName::InventoryApiDown, None, AlertState::Resolved)]
-    );
+    assert_eq!(names(&t), [(InventoryApiDown, None, AlertState::Resolved)]);
 }
 
 #[test]
@@ -373,33 +351,24 @@ fn incomplete_walk_is_not_api_down() {
         reason: "page 3 failed".to_string(),
     };
     let t = j.evaluate(&s, t0() + MIN);
-    assert_eq!(
-        names(&t),
-        [(AlertName::InventoryApiDown, None, AlertState::Resolved)]
-    );
+    assert_eq!(names(&t), [(InventoryApiDown, None, AlertState::Resolved)]);
 }
 
 #[test]
 fn for_keeps_an_alert_pending_until_it_has_held_long_enough() {
-    let mut r = rules();
-    r.connectivity.for_ = 5 * MIN;
-    let mut j = Judge::new(r);
-    let mut p = healthy(1);
-    p.connectivity = Some("unhealthy".into());
+    let mut j = Judge::new(holding(|r| r.connectivity.for_ = 5 * MIN));
+    let p = disconnected(1);
 
     assert!(j.evaluate(&of(p.clone()), t0()).is_empty());
     assert_eq!(
         keys(&j),
-        [(AlertName::ProfileConnectivityDegraded, AlertState::Pending)]
+        [(ProfileConnectivityDegraded, AlertState::Pending)]
     );
     assert_eq!(j.firing().count(), 0);
     assert!(j.evaluate(&of(p.clone()), t0() + 4 * MIN).is_empty());
 
     let t = j.evaluate(&of(p), t0() + 5 * MIN);
-    assert_eq!(
-        names(&t),
-        [firing(AlertName::ProfileConnectivityDegraded, 1)]
-    );
+    assert_eq!(names(&t), [firing(ProfileConnectivityDegraded, 1)]);
     assert_eq!(t[0].alert.active_since, t0());
     assert_eq!(t[0].alert.firing_since, Some(t0() + 5 * MIN));
     assert_eq!(j.firing().count(), 1);
@@ -407,9 +376,7 @@ fn for_keeps_an_alert_pending_until_it_has_held_long_enough() {
 
 #[test]
 fn pending_alert_that_clears_is_dropped_silently() {
-    let mut r = rules();
-    r.authentication.for_ = 5 * MIN;
-    let mut j = Judge::new(r);
+    let mut j = Judge::new(holding(|r| r.authentication.for_ = 5 * MIN));
     let mut p = healthy(1);
     p.authentication = Some("invalid".into());
     assert!(j.evaluate(&of(p.clone()), t0()).is_empty());
@@ -432,10 +399,7 @@ fn unknown_connectivity_value_is_not_healthy() {
     let mut p = healthy(1);
     p.connectivity = Some("flaky".into());
     let t = j.evaluate(&of(p), t0());
-    assert_eq!(
-        names(&t),
-        [firing(AlertName::ProfileConnectivityDegraded, 1)]
-    );
+    assert_eq!(names(&t), [firing(ProfileConnectivityDegraded, 1)]);
     assert!(
         t[0].alert.summary.ends_with("is flaky"),
         "{}",
@@ -467,10 +431,7 @@ fn inactive_profiles_are_judged_only_with_include_inactive() {
     r.include_inactive = true;
     let mut j = Judge::new(r);
     let t = j.evaluate(&of(p), t0());
-    assert_eq!(
-        names(&t),
-        [firing(AlertName::ProfileConnectivityDegraded, 1)]
-    );
+    assert_eq!(names(&t), [firing(ProfileConnectivityDegraded, 1)]);
 }
 
 #[test]
@@ -480,17 +441,13 @@ fn profile_of_unknown_status_is_judged() {
     p.status = None;
     p.connectivity = Some("unhealthy".into());
     let t = j.evaluate(&of(p), t0());
-    assert_eq!(
-        names(&t),
-        [firing(AlertName::ProfileConnectivityDegraded, 1)]
-    );
+    assert_eq!(names(&t), [firing(ProfileConnectivityDegraded, 1)]);
 }
 
 #[test]
 fn profile_turning_inactive_resolves_its_alerts() {
     let mut j = Judge::new(rules());
-    let mut p = healthy(1);
-    p.connectivity = Some("unhealthy".into());
+    let mut p = disconnected(1);
     p.error_count_24h = Some(50);
     assert_eq!(j.evaluate(&of(p.clone()), t0()).len(), 2);
 
@@ -499,8 +456,8 @@ fn profile_turning_inactive_resolves_its_alerts() {
     assert_eq!(
         names(&t),
         [
-            resolved(AlertName::ProfileConnectivityDegraded, 1),
-            resolved(AlertName::ProfileErrorsHigh, 1),
+            resolved(ProfileConnectivityDegraded, 1),
+            resolved(ProfileErrorsHigh, 1),
         ]
     );
     assert!(t[0].alert.description.contains("no longer judged"));
@@ -509,9 +466,7 @@ fn profile_turning_inactive_resolves_its_alerts() {
 
 #[test]
 fn api_down_freezes_profile_alerts() {
-    let mut r = rules();
-    r.connectivity.for_ = 5 * MIN;
-    let mut j = Judge::new(r);
+    let mut j = Judge::new(holding(|r| r.connectivity.for_ = 5 * MIN));
     let mut p = healthy(1);
     p.authentication = Some("invalid".into());
     p.connectivity = Some("unhealthy".into());
@@ -521,27 +476,24 @@ fn api_down_freezes_profile_alerts() {
     assert_eq!(
         keys(&j),
         [
-            (AlertName::ProfileConnectivityDegraded, AlertState::Pending),
-            (AlertName::ProfileAuthenticationFailing, AlertState::Firing),
-            (AlertName::ProfileErrorsHigh, AlertState::Firing),
+            (ProfileConnectivityDegraded, AlertState::Pending),
+            (ProfileAuthenticationFailing, AlertState::Firing),
+            (ProfileErrorsHigh, AlertState::Firing),
         ]
     );
 
     // Down for longer than `for`: only the API alert changes.
     let t = j.evaluate(&failed(ApiFailure::Unreachable), t0() + MIN);
-    assert_eq!(
-        names(&t),
-        [(AlertName::InventoryApiDown, None, AlertState::Firing)]
-    );
+    assert_eq!(names(&t), [(InventoryApiDown, None, AlertState::Firing)]);
     let t = j.evaluate(&failed(ApiFailure::Unreachable), t0() + 10 * MIN);
     assert!(t.is_empty());
     assert_eq!(
         keys(&j),
         [
-            (AlertName::ProfileConnectivityDegraded, AlertState::Pending),
-            (AlertName::ProfileAuthenticationFailing, AlertState::Firing),
-            (AlertName::ProfileErrorsHigh, AlertState::Firing),
-            (AlertName::InventoryApiDown, AlertState::Firing),
+            (ProfileConnectivityDegraded, AlertState::Pending),
+            (ProfileAuthenticationFailing, AlertState::Firing),
+            (ProfileErrorsHigh, AlertState::Firing),
+            (InventoryApiDown, AlertState::Firing),
         ]
     );
 
@@ -552,10 +504,10 @@ fn api_down_freezes_profile_alerts() {
     assert_eq!(
         names(&t),
         [
-            firing(AlertName::ProfileConnectivityDegraded, 1),
-            resolved(AlertName::ProfileAuthenticationFailing, 1),
-            resolved(AlertName::ProfileErrorsHigh, 2),
-            (AlertName::InventoryApiDown, None, AlertState::Resolved),
+            firing(ProfileConnectivityDegraded, 1),
+            resolved(ProfileAuthenticationFailing, 1),
+            resolved(ProfileErrorsHigh, 2),
+            (InventoryApiDown, None, AlertState::Resolved),
         ]
     );
     assert_eq!(t[0].alert.active_since, t0());
@@ -563,18 +515,15 @@ fn api_down_freezes_profile_alerts() {
 
 #[test]
 fn unread_detail_freezes_health_alerts_but_unreachable_still_fires() {
-    let mut r = rules();
-    r.connectivity.for_ = 5 * MIN;
-    let mut j = Judge::new(r);
-    let mut p = healthy(1);
-    p.connectivity = Some("unhealthy".into());
+    let mut j = Judge::new(holding(|r| r.connectivity.for_ = 5 * MIN));
+    let mut p = disconnected(1);
     p.error_count_24h = Some(20);
     j.evaluate(&of(p.clone()), t0());
     assert_eq!(
         keys(&j),
         [
-            (AlertName::ProfileConnectivityDegraded, AlertState::Pending),
-            (AlertName::ProfileErrorsHigh, AlertState::Firing),
+            (ProfileConnectivityDegraded, AlertState::Pending),
+            (ProfileErrorsHigh, AlertState::Firing),
         ]
     );
 
@@ -589,13 +538,13 @@ fn unread_detail_freezes_health_alerts_but_unreachable_still_fires() {
         assert!(t.is_empty(), "after {n} failures: {t:?}");
     }
     let t = j.evaluate(&snap(vec![down(stale_view, 3)]), t0() + 30 * MIN);
-    assert_eq!(names(&t), [firing(AlertName::ProfileUnreachable, 1)]);
+    assert_eq!(names(&t), [firing(ProfileUnreachable, 1)]);
     assert_eq!(
         keys(&j),
         [
-            (AlertName::ProfileConnectivityDegraded, AlertState::Pending),
-            (AlertName::ProfileErrorsHigh, AlertState::Firing),
-            (AlertName::ProfileUnreachable, AlertState::Firing),
+            (ProfileConnectivityDegraded, AlertState::Pending),
+            (ProfileErrorsHigh, AlertState::Firing),
+            (ProfileUnreachable, AlertState::Firing),
         ]
     );
 }
@@ -603,29 +552,20 @@ fn unread_detail_freezes_health_alerts_but_unreachable_still_fires() {
 #[test]
 fn profile_no_longer_in_the_snapshot_resolves_its_alerts() {
     let mut j = Judge::new(rules());
-    let mut p = healthy(1);
-    p.connectivity = Some("unhealthy".into());
+    let p = disconnected(1);
     let other = healthy(2);
     j.evaluate(&snap(vec![entry(p), entry(other.clone())]), t0());
 
     let t = j.evaluate(&of(other), t0() + MIN);
-    assert_eq!(
-        names(&t),
-        [resolved(AlertName::ProfileConnectivityDegraded, 1)]
-    );
-    assert!(
-        t[0].alert.description.contains("no longer monitored"),
-        "{}",
-        t[0].alert.description
-    );
+    assert_eq!(names(&t), [resolved(ProfileConnectivityDegraded, 1)]);
+    assert_contains(&t[0].alert.description, "no longer monitored");
     assert_eq!(j.alerts().count(), 0);
 }
 
 #[test]
 fn profile_missing_from_an_incomplete_walk_keeps_its_alerts_until_confirmed_gone() {
     let mut j = Judge::new(rules());
-    let mut p = healthy(1);
-    p.connectivity = Some("unhealthy".into());
+    let p = disconnected(1);
     let other = healthy(2);
     j.evaluate(&snap(vec![entry(p), entry(other.clone())]), t0());
     let incomplete = |gone: Vec<u64>| Snapshot {
@@ -644,10 +584,7 @@ fn profile_missing_from_an_incomplete_walk_keeps_its_alerts_until_confirmed_gone
 
     // Its detail answered 404: gone for sure, even though the walk was incomplete.
     let t = j.evaluate(&incomplete(vec![1]), t0() + 2 * MIN);
-    assert_eq!(
-        names(&t),
-        [resolved(AlertName::ProfileConnectivityDegraded, 1)]
-    );
+    assert_eq!(names(&t), [resolved(ProfileConnectivityDegraded, 1)]);
     assert_eq!(j.alerts().count(), 0);
 }
 
@@ -657,8 +594,7 @@ fn disabled_rule_never_fires() {
     r.connectivity.enabled = false;
     r.errors.enabled = false;
     let mut j = Judge::new(r);
-    let mut p = healthy(1);
-    p.connectivity = Some("unhealthy".into());
+    let mut p = disconnected(1);
     p.error_count_24h = Some(1_000);
     assert!(j.evaluate(&of(p.clone()), t0()).is_empty());
     assert!(j.evaluate(&of(p), t0() + HOUR).is_empty());
@@ -668,8 +604,7 @@ fn disabled_rule_never_fires() {
 #[test]
 fn disabling_a_rule_on_reload_resolves_its_alerts() {
     let mut j = Judge::new(rules());
-    let mut p = healthy(1);
-    p.connectivity = Some("unhealthy".into());
+    let mut p = disconnected(1);
     p.authentication = Some("invalid".into());
     assert_eq!(j.evaluate(&of(p.clone()), t0()).len(), 2);
 
@@ -677,14 +612,11 @@ fn disabling_a_rule_on_reload_resolves_its_alerts() {
     r.connectivity.enabled = false;
     j.set_rules(r);
     let t = j.evaluate(&of(p.clone()), t0() + MIN);
-    assert_eq!(
-        names(&t),
-        [resolved(AlertName::ProfileConnectivityDegraded, 1)]
-    );
+    assert_eq!(names(&t), [resolved(ProfileConnectivityDegraded, 1)]);
     assert!(t[0].alert.description.contains("rule was disabled"));
     assert_eq!(
         keys(&j),
-        [(AlertName::ProfileAuthenticationFailing, AlertState::Firing)]
+        [(ProfileAuthenticationFailing, AlertState::Firing)]
     );
     assert!(j.evaluate(&of(p), t0() + 2 * MIN).is_empty());
 }
@@ -702,12 +634,12 @@ fn disabling_a_rule_while_the_api_is_down_still_resolves_its_alerts() {
     r.errors.enabled = false;
     j.set_rules(r);
     let t = j.evaluate(&failed(ApiFailure::Unreachable), t0() + 2 * MIN);
-    assert_eq!(names(&t), [resolved(AlertName::ProfileErrorsHigh, 1)]);
+    assert_eq!(names(&t), [resolved(ProfileErrorsHigh, 1)]);
     assert_eq!(
         keys(&j),
         [
-            (AlertName::ProfileAuthenticationFailing, AlertState::Firing),
-            (AlertName::InventoryApiDown, AlertState::Firing),
+            (ProfileAuthenticationFailing, AlertState::Firing),
+            (InventoryApiDown, AlertState::Firing),
         ]
     );
 }
@@ -716,8 +648,7 @@ fn disabling_a_rule_while_the_api_is_down_still_resolves_its_alerts() {
 fn firing_alert_follows_changing_details_without_a_transition() {
     let mut r = rules();
     let mut j = Judge::new(r.clone());
-    let mut p = healthy(1);
-    p.connectivity = Some("unhealthy".into());
+    let mut p = disconnected(1);
     p.last_error = Some("timeout".to_string());
     j.evaluate(&of(p.clone()), t0());
 
@@ -729,13 +660,9 @@ fn firing_alert_follows_changing_details_without_a_transition() {
     assert!(j.evaluate(&of(p), t0() + MIN).is_empty());
 
     let a = j.firing().next().expect("still firing");
-    assert!(a.summary.contains("\"Renamed\""), "{}", a.summary);
+    assert_contains(&a.summary, "\"Renamed\"");
     assert!(a.summary.ends_with("is flaky"), "{}", a.summary);
-    assert!(
-        a.description.contains("TLS handshake failed"),
-        "{}",
-        a.description
-    );
+    assert_contains(&a.description, "TLS handshake failed");
     assert!(!a.description.contains("timeout"), "{}", a.description);
     assert_eq!(a.profile_name, "Renamed");
     assert_eq!(a.severity, "warning");
@@ -745,8 +672,7 @@ fn firing_alert_follows_changing_details_without_a_transition() {
 #[test]
 fn restored_firing_alert_keeps_its_start_and_is_not_reannounced() {
     let mut j = Judge::new(rules());
-    let mut p = healthy(1);
-    p.connectivity = Some("unhealthy".into());
+    let p = disconnected(1);
     let mut q = healthy(2);
     q.error_count_24h = Some(30);
     j.evaluate(&snap(vec![entry(p.clone()), entry(q.clone())]), t0());
@@ -762,12 +688,9 @@ fn restored_firing_alert_keeps_its_start_and_is_not_reannounced() {
     // Profile 2 recovered while the daemon was down: that is still announced.
     q.error_count_24h = Some(0);
     let t = restarted.evaluate(&snap(vec![entry(p), entry(q)]), t0() + HOUR);
-    assert_eq!(names(&t), [resolved(AlertName::ProfileErrorsHigh, 2)]);
+    assert_eq!(names(&t), [resolved(ProfileErrorsHigh, 2)]);
     let a = restarted.firing().next().expect("still firing");
-    assert_eq!(
-        a.key,
-        AlertKey::profile(AlertName::ProfileConnectivityDegraded, 1)
-    );
+    assert_eq!(a.key, AlertKey::profile(ProfileConnectivityDegraded, 1));
     assert_eq!(a.firing_since, Some(t0()));
     assert_eq!(a.active_since, t0());
 }
@@ -789,31 +712,28 @@ fn restore_skips_resolved_and_ill_formed_alerts() {
     let mut j = Judge::new(rules());
     j.restore(vec![
         alert(
-            AlertKey::profile(AlertName::ProfileErrorsHigh, 1),
+            AlertKey::profile(ProfileErrorsHigh, 1),
             AlertState::Resolved,
         ),
         alert(
             AlertKey {
-                alertname: AlertName::InventoryApiDown,
+                alertname: InventoryApiDown,
                 profile_id: Some(1),
             },
             AlertState::Firing,
         ),
         alert(
             AlertKey {
-                alertname: AlertName::ProfileUnreachable,
+                alertname: ProfileUnreachable,
                 profile_id: None,
             },
             AlertState::Firing,
         ),
-        alert(
-            AlertKey::profile(AlertName::ProfileSyncFailing, 1),
-            AlertState::Firing,
-        ),
+        alert(AlertKey::profile(ProfileSyncFailing, 1), AlertState::Firing),
     ]);
     let kept: Vec<&Alert> = j.alerts().collect();
     assert_eq!(kept.len(), 1);
-    assert_eq!(kept[0].key.alertname, AlertName::ProfileSyncFailing);
+    assert_eq!(kept[0].key.alertname, ProfileSyncFailing);
     // A firing alert saved without its start fired no later than it became active.
     assert_eq!(kept[0].firing_since, Some(t0()));
 }
@@ -823,8 +743,7 @@ fn restored_pending_alert_keeps_counting_its_for() {
     let mut r = rules();
     r.connectivity.for_ = 10 * MIN;
     let mut j = Judge::new(r.clone());
-    let mut p = healthy(1);
-    p.connectivity = Some("unhealthy".into());
+    let p = disconnected(1);
     j.evaluate(&of(p.clone()), t0());
 
     let mut restarted = Judge::new(r);
@@ -833,10 +752,7 @@ fn restored_pending_alert_keeps_counting_its_for() {
         .evaluate(&of(p.clone()), t0() + 9 * MIN)
         .is_empty());
     let t = restarted.evaluate(&of(p), t0() + 10 * MIN);
-    assert_eq!(
-        names(&t),
-        [firing(AlertName::ProfileConnectivityDegraded, 1)]
-    );
+    assert_eq!(names(&t), [firing(ProfileConnectivityDegraded, 1)]);
 }
 
 #[test]
@@ -875,8 +791,7 @@ fn many_profiles_only_the_unhealthy_raise_alerts() {
     let mut j = Judge::new(rules());
     let mut profiles: Vec<ProfileEntry> = (0..100_000).map(|id| entry(healthy(id))).collect();
     for id in [17, 50_000, 99_999] {
-        let mut p = healthy(id);
-        p.connectivity = Some("unhealthy".into());
+        let p = disconnected(id);
         profiles[id as usize] = entry(p);
     }
     let s = snap(profiles);
@@ -884,9 +799,9 @@ fn many_profiles_only_the_unhealthy_raise_alerts() {
     assert_eq!(
         names(&t),
         [
-            firing(AlertName::ProfileConnectivityDegraded, 17),
-            firing(AlertName::ProfileConnectivityDegraded, 50_000),
-            firing(AlertName::ProfileConnectivityDegraded, 99_999),
+            firing(ProfileConnectivityDegraded, 17),
+            firing(ProfileConnectivityDegraded, 50_000),
+            firing(ProfileConnectivityDegraded, 99_999),
         ]
     );
     assert!(j.evaluate(&s, t0() + MIN).is_empty());
