@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::vocabulary::AlertName;
 
+use super::conditions::{condition, Scope};
+
 /// What identifies an alert (SPEC §6): its name and, for per-profile alerts, the profile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct AlertKey {
@@ -37,7 +39,7 @@ impl AlertKey {
 
     /// True when the key is well formed: a profile id exactly when the alert is per profile.
     pub(super) fn is_consistent(&self) -> bool {
-        (self.alertname == AlertName::InventoryApiDown) == self.profile_id.is_none()
+        (condition(self.alertname).scope == Scope::List) == self.profile_id.is_none()
     }
 }
 

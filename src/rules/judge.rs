@@ -12,7 +12,7 @@ use crate::snapshot::{ListOutcome, ProfileEntry, Snapshot};
 use crate::vocabulary::AlertName;
 
 use super::alert::{Alert, AlertKey, AlertState, Transition};
-use super::conditions::{condition, per_profile, Condition, Facts, Scope};
+use super::conditions::{condition, per_profile, Condition, Facts, Scope, CONDITIONS};
 
 /// Why an active alert stops.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -183,13 +183,17 @@ fn judge_list(
     facts: &Facts<'_>,
     out: &mut Vec<Transition>,
 ) {
-    let key = AlertKey::api_down();
-    let c = condition(key.alertname);
-    if (c.holds)(facts) {
-        let since = active.get(&key).map_or(facts.now, |a| a.active_since);
-        holds(active, c, key, facts, since, out);
-    } else if active.contains_key(&key) {
-        clear(active, key, Clear::Recovered, facts, out);
+    for c in CONDITIONS.iter().filter(|c| c.scope == Scope::List) {
+        let key = AlertKey {
+            alertname: c.name,
+            profile_id: None,
+        };
+        if (c.holds)(facts) {
+            let since = active.get(&key).map_or(facts.now, |a| a.active_since);
+            holds(active, c, key, facts, since, out);
+        } else if active.contains_key(&key) {
+            clear(active, key, Clear::Recovered, facts, out);
+        }
     }
 }
 

@@ -28,12 +28,15 @@ fn healthy(id: u64) -> Profile {
     p
 }
 
+/// The entry of a profile whose detail was read this sweep.
 fn entry(p: Profile) -> ProfileEntry {
+    let (id, name, organization) = (p.id, p.name.clone(), p.organization.clone());
+    let profile = Some(Arc::new(p));
     ProfileEntry {
-        id: p.id,
-        name: p.name.clone(),
-        organization: p.organization.clone(),
-        profile: Some(Arc::new(p)),
+        id,
+        name,
+        organization,
+        profile,
         up: true,
         error: None,
         consecutive_failures: 0,
