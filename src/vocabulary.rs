@@ -130,8 +130,9 @@ impl fmt::Display for Severity {
 /// A member of vocabulary `T` as written in a file: a known one, or the unknown text.
 ///
 /// Reading an unknown name is not a parse error: validation reports it together with every
-/// other problem of the file, in file order, rather than stopping at the first.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// other problem of the file, in file order, rather than stopping at the first. `Debug`
+/// shows the text as written, as it did when these fields were strings.
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub enum Named<T> {
     /// A member of the vocabulary.
     Known(T),
@@ -195,6 +196,12 @@ impl<T: Vocabulary> PartialEq<&str> for Named<T> {
 impl<T: Vocabulary> PartialEq<String> for Named<T> {
     fn eq(&self, other: &String) -> bool {
         self.as_str() == other
+    }
+}
+
+impl<T: Vocabulary> fmt::Debug for Named<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
     }
 }
 

@@ -15,6 +15,19 @@
 //! so tests inject variables instead of mutating the process environment that all test
 //! threads share. Relative paths (`token_file`, `ca_file`, `url_file`, `state.dir`) are
 //! relative to the working directory, as in the shell that started the daemon.
+//!
+//! # Layout
+//!
+//! - this file: [`Config`], [`load`], [`parse`], [`Problem`] and the small sections
+//!   (`[poll]`, `[server]`, `[state]`);
+//! - `api.rs`: `[api]` and [`ByteSize`]; `shard.rs`: `[shard]` and its environment
+//!   overrides; `rules.rs`: `[rules]`, one table per rule; `alerting.rs`: `[alerting]` and
+//!   the receivers;
+//! - `secret.rs`: [`Secret`] and reading secrets; `duration.rs`: durations as humantime
+//!   strings, with errors that say what to write.
+//!
+//! Alert names and severities are read as [`Named`] members of the enums in
+//! [`crate::vocabulary`], which `rules` shares without `config` importing `rules`.
 
 use std::fmt;
 use std::fs;
@@ -24,7 +37,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::vocabulary::{Named, Severity};
+pub use crate::vocabulary::{AlertName, Named, Severity};
 
 mod alerting;
 mod api;

@@ -51,7 +51,9 @@ pub const HOSTNAME_ENV: &str = "HOSTNAME";
 #[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 struct ShardFile {
+    /// `index`: a number or `"auto"`.
     index: ShardIndex,
+    /// `count`, as written.
     count: u32,
 }
 
