@@ -18,6 +18,8 @@
 //! - [`snapshot`]: the immutable result of one sweep.
 //! - [`sweep`]: one sweep: walk, shard, fetch, assemble the snapshot.
 //! - [`rules`]: judging a snapshot: alert conditions, `for`, pending → firing → resolved.
+//! - [`vocabulary`]: the names config and rules share: [`vocabulary::AlertName`],
+//!   [`vocabulary::Severity`], and [`vocabulary::Named`] for reading them from a file.
 //! - [`exposition`]: the Prometheus text format: escaping, writing, parsing.
 //! - [`metrics`]: every metric of the spec, rendered into bytes once per sweep.
 //! - [`server`]: the HTTP endpoints (`/metrics`, `/healthz`, `/readyz`, `/api/v1/status`, `/`).
@@ -55,6 +57,7 @@ pub mod snapshot;
 pub mod status;
 pub mod sweep;
 pub mod upstream;
+pub mod vocabulary;
 pub mod web_config;
 
 /// The version of this build, from Cargo.toml.

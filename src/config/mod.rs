@@ -1,0 +1,418 @@
+//! The configuration file (SPEC §3): one serde struct per TOML section, unknown keys
+//! refused, durations as humantime strings, every problem reported with its key path.
+//!
+//! Loading happens in two steps: [`parse`] turns TOML text into a [`Config`] (syntax, types,
+//! unknown keys), then [`Config::validate`] checks ranges and that every referenced
+//! environment variable and file exists. Both report [`Problem`]s that name the key;
+//! [`load`] does both and refuses the file on any problem.
+//!
+//! Secrets (the API token, receiver URLs, webhook signing secrets) never live in [`Config`]
+//! except a receiver's inline `url`, which `Debug` redacts. They are read when needed through
+//! [`ApiConfig::token`], [`ReceiverConfig::url`] and [`ReceiverConfig::secret`], wrapped in a
+//! [`Secret`], and no message about them ever quotes the value.
+//!
+//! Every lookup of the environment has a `_with` twin taking the environment as a function,
+//! so tests inject variables instead of mutating the process environment that all test
+//! threads share. Relative paths (`token_file`, `ca_file`, `url_file`, `state.dir`) are
+//! relative to the working directory, as in the shell that started the daemon.
+//!
+//! # Layout
+//!
+//! - this file: [`Config`], [`load`], [`parse`], [`Problem`] and the small sections
+//!   (`[poll]`, `[server]`, `[state]`);
+//! - `api.rs`: `[api]` and [`ByteSize`]; `shard.rs`: `[shard]` and its environment
+//!   overrides; `rules.rs`: `[rules]`, one table per rule; `alerting.rs`: `[alerting]` and
+//!   the receivers;
+//! - `secret.rs`: [`Secret`] and reading secrets; `duration.rs`: durations as humantime
+//!   strings, with errors that say what to write.
+//!
+//! Alert names and severities are read as [`Named`] members of the enums in
+//! [`crate::vocabulary`], which `rules` shares without `config` importing `rules`.
+
+use std::fmt;
+use std::fs;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub use crate::vocabulary::{AlertName, Named, Severity};
+
+mod alerting;
+mod api;
+mod duration;
+mod rules;
+mod secret;
+mod shard;
+#[cfg(test)]
+mod tests;
+
+pub use alerting::{AlertingConfig, ReceiverConfig, ReceiverKind, ALERTNAMES, SEVERITIES};
+pub use api::{ApiConfig, ByteSize, DEFAULT_TOKEN_ENV, MAX_BODY_SIZE, MIN_BODY_SIZE};
+pub use rules::{
+    ErrorsRule, RuleSettings, RulesConfig, SimpleRule, StaleAfter, StateRule, SyncStaleRule,
+    UnreachableRule,
+};
+pub use secret::Secret;
+pub use shard::{ShardConfig, HOSTNAME_ENV, SHARD_COUNT_ENV, SHARD_INDEX_ENV};
+
+use duration::show;
+
+/// One thing wrong with a configuration: the key path (`api.page_size`) and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Dotted key path, e.g. `alerting.receivers[0].url_env`; empty for file-level problems.
+    pub path: String,
+    /// What is wrong, e.g. `must be between 1 and 100, got 500`.
+    pub message: String,
+}
+
+impl Problem {
+    /// A problem at key `path` (empty for the file as a whole).
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+/// Every problem found in a configuration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigError {
+    /// The problems, in the order they were found.
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.problems.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{p}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// `[api]`: the upstream inventory-control API.
+    pub api: ApiConfig,
+    /// `[poll]`: the sweep schedule.
+    pub poll: PollConfig,
+    /// `[server]`: our HTTP endpoints.
+    pub server: ServerConfig,
+    /// `[state]`: where alert state and the outbox live.
+    pub state: StateConfig,
+    /// `[shard]`: this replica's share of the profiles.
+    pub shard: ShardConfig,
+    /// `[rules]`: what counts as unhealthy.
+    pub rules: RulesConfig,
+    /// `[alerting]`: grouping, reminders and receivers.
+    pub alerting: AlertingConfig,
+}
+
+/// `[poll]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PollConfig {
+    /// Time between the starts of two sweeps.
+    #[serde(with = "duration")]
+    pub interval: Duration,
+}
+
+impl Default for PollConfig {
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_secs(60),
+        }
+    }
+}
+
+/// `[server]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address to listen on, e.g. `0.0.0.0:9857`.
+    pub listen: String,
+    /// Web configuration file (TLS, client certificates, basic auth; the Prometheus
+    /// exporter-toolkit format, see [`crate::web_config`]); `None` (or `""`) serves plain
+    /// HTTP. `--web-config` wins over it.
+    #[serde(
+        deserialize_with = "empty_path_is_none",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub web_config: Option<PathBuf>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: "0.0.0.0:9857".to_string(),
+            web_config: None,
+        }
+    }
+}
+
+/// `[state]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StateConfig {
+    /// Directory for alert state and the notification outbox.
+    pub dir: PathBuf,
+}
+
+impl Default for StateConfig {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::from("./data"),
+        }
+    }
+}
+
+/// Looks `name` up in the process environment. `None` when the variable is unset, is not
+/// UTF-8, or `name` is not something an environment could hold (empty, `=` or NUL inside),
+/// so that a typo in the file can never make the lookup panic.
+pub fn process_env(name: &str) -> Option<String> {
+    if name.is_empty() || name.contains(['=', '\0']) {
+        return None;
+    }
+    std::env::var(name).ok()
+}
+
+/// Reads, parses and validates the configuration file at `path`, looking secrets up in the
+/// process environment, and applies the environment's shard overrides (see
+/// [`ShardConfig`]). Every problem found is in the error.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    load_with(path, &process_env)
+}
+
+/// [`load`] with an injected environment, so tests never touch the process's own.
+pub fn load_with(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+    let text = fs::read_to_string(path).map_err(|e| ConfigError {
+        problems: vec![Problem::new(
+            "",
+            format!(
+                "cannot read config file {}: {}",
+                path.display(),
+                io_reason(&e)
+            ),
+        )],
+    })?;
+    let mut config = parse(&text)?;
+    let problems = config.validate_with(env);
+    if !problems.is_empty() {
+        return Err(ConfigError { problems });
+    }
+    // Validation resolved the shard without a problem; put the values in force in place.
+    let shard = config
+        .shard
+        .resolve_with(env)
+        .map_err(|problems| ConfigError { problems })?;
+    config.shard.index = shard.index;
+    config.shard.count = shard.count;
+    Ok(config)
+}
+
+/// Parses TOML text into a [`Config`]; syntax errors, type errors and unknown keys are
+/// reported with their key path (and, for syntax errors, line and column). Does not
+/// validate ranges or look up secrets: see [`Config::validate`].
+///
+/// Deserialization stops at the first error, so this reports one problem at most.
+pub fn parse(text: &str) -> Result<Config, ConfigError> {
+    let de = toml::Deserializer::new(text);
+    serde_path_to_error::deserialize::<_, Config>(de).map_err(|e| {
+        // toml parses the whole document before serde sees a single key, so an error
+        // with no key path is a syntax error (or a key defined twice).
+        let at_root = e.path().iter().next().is_none();
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let problem = if at_root {
+            syntax_problem(text, &inner)
+        } else {
+            data_problem(path, inner.message())
+        };
+        ConfigError {
+            problems: vec![problem],
+        }
+    })
+}
+
+/// A syntax error, located by line and column since there is no key path to name.
+fn syntax_problem(text: &str, err: &toml::de::Error) -> Problem {
+    // toml puts "what" and "what was expected" on separate lines; one line reads better
+    // in a list of problems.
+    let mut what = String::new();
+    for line in err
+        .message()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+    {
+        if !what.is_empty() {
+            what.push_str(": ");
+        }
+        what.push_str(line);
+    }
+    let message = match err.span() {
+        Some(span) => {
+            let (line, column) = line_column(text, span.start);
+            format!("TOML syntax error at line {line}, column {column}: {what}")
+        }
+        None => format!("TOML syntax error: {what}"),
+    };
+    Problem::new("", message)
+}
+
+/// A type error, unknown key or missing key at `path`.
+fn data_problem(path: String, message: &str) -> Problem {
+    // serde reports a missing key at the table that lacks it; point at the key itself.
+    if let Some(field) = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.strip_suffix('`'))
+    {
+        return Problem::new(format!("{path}.{field}"), "is required");
+    }
+    // serde names Rust types ("expected u32"); say what to write instead.
+    let readable = [
+        (
+            ", expected u32",
+            ", expected a whole number from 0 to 4294967295",
+        ),
+        (", expected u64", ", expected a whole number, 0 or more"),
+        (", expected f64", ", expected a number"),
+        (", expected path string", ", expected a file path"),
+    ]
+    .iter()
+    .find_map(|(rust, words)| {
+        message
+            .strip_suffix(rust)
+            .map(|start| format!("{start}{words}"))
+    });
+    Problem::new(path, readable.unwrap_or_else(|| message.to_string()))
+}
+
+/// 1-based line and column (in characters) of byte `offset` in `text`.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let mut end = offset.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let before = &text[..end];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (line, before[line_start..].chars().count() + 1)
+}
+
+impl Config {
+    /// Checks ranges, cross-field rules and that every referenced environment variable and
+    /// file exists, against the process environment. Returns every problem (empty: valid).
+    pub fn validate(&self) -> Vec<Problem> {
+        self.validate_with(&process_env)
+    }
+
+    /// [`Config::validate`] with an injected environment.
+    pub fn validate_with(&self, env: &dyn Fn(&str) -> Option<String>) -> Vec<Problem> {
+        let mut out = Vec::new();
+        self.api.check(env, &mut out);
+
+        if self.poll.interval < Duration::from_secs(1) {
+            out.push(Problem::new(
+                "poll.interval",
+                format!("must be at least 1s, got {}", show(self.poll.interval)),
+            ));
+        }
+
+        if self.server.listen.trim().parse::<SocketAddr>().is_err() {
+            out.push(Problem::new(
+                "server.listen",
+                format!(
+                    "must be an IP address and port like \"0.0.0.0:9857\" or \"[::]:9857\", got {:?}",
+                    self.server.listen
+                ),
+            ));
+        }
+
+        if self.state.dir.as_os_str().is_empty() {
+            out.push(Problem::new("state.dir", "must not be empty"));
+        }
+
+        if let Err(problems) = self.shard.resolve_with(env) {
+            out.extend(problems);
+        }
+
+        self.rules.check(&mut out);
+        self.alerting.check(env, &mut out);
+        out
+    }
+
+    /// This replica's share of the profiles: `shard.index` and `shard.count` as they stand
+    /// (after [`load`], with the environment's overrides and `"auto"` applied).
+    pub fn shard(&self) -> crate::shard::Shard {
+        crate::shard::Shard {
+            index: self.shard.index,
+            count: self.shard.count,
+        }
+    }
+}
+
+/// An I/O error in words, without the `(os error 2)` noise for the common cases.
+pub(crate) fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file".to_string(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+        std::io::ErrorKind::InvalidData => "it is not UTF-8 text".to_string(),
+        _ => e.to_string(),
+    }
+}
+
+/// Reports `value` outside `low..=high`.
+fn between(out: &mut Vec<Problem>, path: &str, value: u32, low: u32, high: u32) {
+    if !(low..=high).contains(&value) {
+        out.push(Problem::new(
+            path,
+            format!("must be between {low} and {high}, got {value}"),
+        ));
+    }
+}
+
+/// Reports a zero duration where a wait or an age must be positive.
+fn positive(out: &mut Vec<Problem>, path: &str, value: Duration) {
+    if value.is_zero() {
+        out.push(Problem::new(path, "must be more than 0s"));
+    }
+}
+
+/// Reports a severity other than `critical`, `warning` or `info`.
+fn severity(out: &mut Vec<Problem>, path: &str, value: &Named<Severity>) {
+    if let Named::Unknown(text) = value {
+        out.push(Problem::new(
+            path,
+            format!(
+                "must be one of {}, got {text:?}",
+                Named::<Severity>::choices(" or ")
+            ),
+        ));
+    }
+}
+
+/// `ca_file = ""` (the documented default) means no extra root, like leaving it out.
+fn empty_path_is_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<PathBuf>, D::Error> {
+    let path = Option::<PathBuf>::deserialize(d)?;
+    Ok(path.filter(|p| !p.as_os_str().is_empty()))
+}

@@ -1,0 +1,190 @@
+//! `[rules]`: what counts as unhealthy, one table per alert rule.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::{duration, severity, Problem};
+use crate::vocabulary::{Named, Severity};
+
+/// `[rules]`
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RulesConfig {
+    /// Judge profiles whose status is not `active` too.
+    pub include_inactive: bool,
+    /// `[rules.connectivity]`
+    pub connectivity: StateRule,
+    /// `[rules.authentication]`
+    pub authentication: StateRule,
+    /// `[rules.sync_stale]`
+    pub sync_stale: SyncStaleRule,
+    /// `[rules.sync_failed]`
+    pub sync_failed: SimpleRule,
+    /// `[rules.errors]`
+    pub errors: ErrorsRule,
+    /// `[rules.unreachable]`
+    pub unreachable: UnreachableRule,
+}
+
+/// What every rule's table holds, whatever else it has.
+pub trait RuleSettings {
+    /// `enabled = false` switches the rule off.
+    fn enabled(&self) -> bool;
+    /// The severity its alerts carry.
+    fn severity(&self) -> &Named<Severity>;
+    /// How long the condition must hold before the alert fires (zero for rules without
+    /// `for`).
+    fn hold_for(&self) -> Duration {
+        Duration::ZERO
+    }
+}
+
+/// Declares one rule's table: `enabled` (on by default), the rule's own keys with their
+/// defaults, and `severity`, and implements [`RuleSettings`] for it. Written once so that
+/// the tables cannot drift apart in what they all share.
+macro_rules! rule_table {
+    (
+        $(#[$doc:meta])*
+        $name:ident, severity $severity:ident $(, for $hold:ident)? {
+            $($(#[$attr:meta])* $field:ident: $ty:ty = $default:expr,)*
+        }
+    ) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Deserialize, Serialize)]
+        #[serde(deny_unknown_fields, default)]
+        pub struct $name {
+            /// `enabled = false` switches the rule off.
+            pub enabled: bool,
+            $($(#[$attr])* pub $field: $ty,)*
+            /// `critical`, `warning` or `info`.
+            pub severity: Named<Severity>,
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                Self {
+                    enabled: true,
+                    $($field: $default,)*
+                    severity: Severity::$severity.into(),
+                }
+            }
+        }
+
+        impl RuleSettings for $name {
+            fn enabled(&self) -> bool {
+                self.enabled
+            }
+
+            fn severity(&self) -> &Named<Severity> {
+                &self.severity
+            }
+
+            $(fn hold_for(&self) -> Duration {
+                self.$hold
+            })?
+        }
+    };
+}
+
+rule_table! {
+    /// A rule on a reported state (`connectivity`, `authentication`).
+    StateRule, severity Critical, for for_ {
+        /// How long the condition must hold before the alert fires.
+        #[serde(rename = "for", with = "duration")]
+        for_: Duration = Duration::ZERO,
+    }
+}
+
+rule_table! {
+    /// `[rules.sync_stale]`
+    SyncStaleRule, severity Warning {
+        /// Age of the last sync after which it is stale.
+        after: StaleAfter = StaleAfter::Auto,
+    }
+}
+
+rule_table! {
+    /// A rule with only `enabled` and `severity` (`[rules.sync_failed]`).
+    SimpleRule, severity Warning {}
+}
+
+rule_table! {
+    /// `[rules.errors]`
+    ErrorsRule, severity Warning {
+        /// Fires when `error_count_24h >= threshold`.
+        threshold: u64 = 10,
+    }
+}
+
+rule_table! {
+    /// `[rules.unreachable]`
+    UnreachableRule, severity Warning {
+        /// Consecutive sweeps whose detail read failed before the alert fires.
+        after_failures: u32 = 3,
+    }
+}
+
+/// `rules.sync_stale.after`: `"auto"` (2 × the profile's sync_frequency + 15m) or a duration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StaleAfter {
+    /// 2 × sync_frequency + 15 minutes, per profile.
+    Auto,
+    /// A fixed age.
+    Fixed(Duration),
+}
+
+impl Serialize for StaleAfter {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            StaleAfter::Auto => s.serialize_str("auto"),
+            StaleAfter::Fixed(d) => s.serialize_str(&duration::show(*d)),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for StaleAfter {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        duration::from_text(d, "\"auto\" or a duration like \"2h\"", |text| {
+            if text.trim() == "auto" {
+                return Ok(StaleAfter::Auto);
+            }
+            duration::parse_text(text, "\"auto\" or a duration").map(StaleAfter::Fixed)
+        })
+    }
+}
+
+impl RulesConfig {
+    pub(super) fn check(&self, out: &mut Vec<Problem>) {
+        let at_least_one = |out: &mut Vec<Problem>, path: &str, value: u64| {
+            if value == 0 {
+                out.push(Problem::new(path, "must be at least 1, got 0"));
+            }
+        };
+        let connectivity = &self.connectivity.severity;
+        severity(out, "rules.connectivity.severity", connectivity);
+        let authentication = &self.authentication.severity;
+        severity(out, "rules.authentication.severity", authentication);
+        if self.sync_stale.after == StaleAfter::Fixed(Duration::ZERO) {
+            out.push(Problem::new(
+                "rules.sync_stale.after",
+                "must be more than 0s, or \"auto\"",
+            ));
+        }
+        severity(out, "rules.sync_stale.severity", &self.sync_stale.severity);
+        severity(
+            out,
+            "rules.sync_failed.severity",
+            &self.sync_failed.severity,
+        );
+        at_least_one(out, "rules.errors.threshold", self.errors.threshold);
+        severity(out, "rules.errors.severity", &self.errors.severity);
+        let after_failures = u64::from(self.unreachable.after_failures);
+        at_least_one(out, "rules.unreachable.after_failures", after_failures);
+        severity(
+            out,
+            "rules.unreachable.severity",
+            &self.unreachable.severity,
+        );
+    }
+}

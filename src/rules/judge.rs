@@ -1,0 +1,385 @@
+//! The [`Judge`]: the lifecycle pending → firing → resolved, and what is frozen while
+//! nothing is known (see the [module documentation](super)). What each rule checks and says
+//! is in [`super::conditions`]; this file knows no rule by name.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, SystemTime};
+
+use crate::clock::rfc3339;
+use crate::config::RulesConfig;
+use crate::model::Profile;
+use crate::snapshot::{ListOutcome, ProfileEntry, Snapshot};
+use crate::vocabulary::AlertName;
+
+use super::alert::{Alert, AlertKey, AlertState, Transition};
+use super::conditions::{condition, per_profile, Condition, Facts, Scope, CONDITIONS};
+
+/// Why an active alert stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Clear {
+    /// The condition no longer holds.
+    Recovered,
+    /// The profile's status puts it out of judgement (inactive without `include_inactive`).
+    NotJudged,
+    /// The rule was switched off.
+    Disabled,
+    /// The profile is not in the snapshot any more (deleted, filtered out, other shard).
+    Gone,
+}
+
+/// What one rule says about one profile in one evaluation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    /// The condition holds.
+    Holds,
+    /// It does not (for this reason).
+    Clear(Clear),
+    /// Nothing is known: leave the alert as it is.
+    Frozen,
+}
+
+/// The alert state machine: reads snapshots, keeps pending and firing alerts, reports
+/// transitions.
+#[derive(Debug, Clone)]
+pub struct Judge {
+    /// The rules in force.
+    rules: RulesConfig,
+    /// Pending and firing alerts. A `BTreeMap` so that listings come out in key order for
+    /// free; it stays small (only what is wrong), so its log-time lookups cost little.
+    active: BTreeMap<AlertKey, Alert>,
+}
+
+impl Judge {
+    /// A judge with no alerts.
+    pub fn new(rules: RulesConfig) -> Self {
+        Self {
+            rules,
+            active: BTreeMap::new(),
+        }
+    }
+
+    /// Replaces the rules (config reload). State is kept: pending alerts keep their
+    /// `active_since` (a changed `for` applies from the next evaluation), and alerts of a
+    /// rule now disabled resolve at the next evaluation.
+    pub fn set_rules(&mut self, rules: RulesConfig) {
+        self.rules = rules;
+    }
+
+    /// The rules in force.
+    pub fn rules(&self) -> &RulesConfig {
+        &self.rules
+    }
+
+    /// Pending and firing alerts, ordered by key.
+    pub fn alerts(&self) -> impl Iterator<Item = &Alert> {
+        self.active.values()
+    }
+
+    /// Firing alerts, ordered by key.
+    pub fn firing(&self) -> impl Iterator<Item = &Alert> {
+        self.active
+            .values()
+            .filter(|a| a.state == AlertState::Firing)
+    }
+
+    /// The pending or firing alert with this key.
+    pub fn get(&self, key: &AlertKey) -> Option<&Alert> {
+        self.active.get(key)
+    }
+
+    /// Replaces the alert state with one saved earlier (after a restart). Only pending and
+    /// firing alerts are kept; ill-formed ones (a profile id on `InventoryApiDown`, none on a
+    /// per-profile alert) are skipped. The next [`Judge::evaluate`] then neither re-announces
+    /// what still fires nor forgets to resolve what cleared meanwhile.
+    pub fn restore(&mut self, alerts: Vec<Alert>) {
+        self.active.clear();
+        for mut alert in alerts {
+            if !alert.key.is_consistent() {
+                continue;
+            }
+            match alert.state {
+                AlertState::Resolved => continue,
+                AlertState::Pending => alert.firing_since = None,
+                AlertState::Firing => {
+                    alert.firing_since.get_or_insert(alert.active_since);
+                }
+            }
+            alert.resolved_at = None;
+            self.active.insert(alert.key, alert);
+        }
+    }
+
+    /// Judges one snapshot at `now` and returns what started firing or resolved, ordered
+    /// by key.
+    pub fn evaluate(&mut self, snapshot: &Snapshot, now: SystemTime) -> Vec<Transition> {
+        let mut out = Vec::new();
+        let Judge { rules, active } = self;
+        let facts = Facts {
+            rules,
+            list: &snapshot.list,
+            entry: None,
+            profile: None,
+            now,
+        };
+        judge_list(active, &facts, &mut out);
+
+        // Which per-profile alerts are active, by profile: an entry is taken out when its
+        // profile is met, so what is left at the end are profiles no longer in the snapshot.
+        let mut by_profile: HashMap<u64, u8> = HashMap::new();
+        for key in active.keys() {
+            if let Some(id) = key.profile_id {
+                *by_profile.entry(id).or_default() |= bit(key.alertname);
+            }
+        }
+
+        if matches!(snapshot.list, ListOutcome::Failed { .. }) {
+            // Nothing is known about the profiles: only a rule switched off may end alerts.
+            let disabled: Vec<AlertKey> = active
+                .keys()
+                .filter(|k| k.profile_id.is_some() && !enabled(rules, k.alertname))
+                .copied()
+                .collect();
+            for key in disabled {
+                clear(active, key, Clear::Disabled, &facts, &mut out);
+            }
+        } else {
+            for entry in &snapshot.profiles {
+                let mask = if by_profile.is_empty() {
+                    0
+                } else {
+                    by_profile.remove(&entry.id).unwrap_or(0)
+                };
+                judge_profile(active, &facts, entry, mask, &mut out);
+            }
+            // A profile missing from the snapshot is gone when the walk saw the whole list
+            // or its detail answered 404. After an incomplete walk it may just not have been
+            // reached (a daemon restarted mid-churn knows no earlier profiles to fetch):
+            // nothing is known, so its alerts stay as they are.
+            let complete = snapshot.walk_complete();
+            for (id, mask) in by_profile {
+                let gone = complete || snapshot.gone.binary_search(&id).is_ok();
+                for c in per_profile().filter(|c| mask & bit(c.name) != 0) {
+                    let reason = if !(c.settings)(rules).enabled {
+                        Clear::Disabled
+                    } else if gone {
+                        Clear::Gone
+                    } else {
+                        continue;
+                    };
+                    let key = AlertKey::profile(c.name, id);
+                    clear(active, key, reason, &facts, &mut out);
+                }
+            }
+        }
+
+        out.sort_by_key(|t| t.alert.key);
+        out
+    }
+}
+
+/// The rules judged once per sweep on the list walk (`InventoryApiDown`).
+fn judge_list(
+    active: &mut BTreeMap<AlertKey, Alert>,
+    facts: &Facts<'_>,
+    out: &mut Vec<Transition>,
+) {
+    for c in CONDITIONS.iter().filter(|c| c.scope == Scope::List) {
+        let key = AlertKey {
+            alertname: c.name,
+            profile_id: None,
+        };
+        if (c.holds)(facts) {
+            let since = active.get(&key).map_or(facts.now, |a| a.active_since);
+            holds(active, c, key, facts, since, out);
+        } else if active.contains_key(&key) {
+            clear(active, key, Clear::Recovered, facts, out);
+        }
+    }
+}
+
+/// Every per-profile rule on one profile entry. `mask` holds the bits of its alerts
+/// already active.
+fn judge_profile(
+    active: &mut BTreeMap<AlertKey, Alert>,
+    facts: &Facts<'_>,
+    entry: &ProfileEntry,
+    mask: u8,
+    out: &mut Vec<Transition>,
+) {
+    // When the detail was not read this sweep, `entry.profile` is the last one read:
+    // good enough to decide whether the profile is judged, not for its health.
+    let profile = entry.profile.as_deref();
+    let facts = Facts {
+        entry: Some(entry),
+        profile,
+        ..*facts
+    };
+    let judged =
+        facts.rules.include_inactive || profile.and_then(Profile::is_active) != Some(false);
+    for c in per_profile() {
+        let verdict = if !(c.settings)(facts.rules).enabled {
+            Verdict::Clear(Clear::Disabled)
+        } else if !entry.up && c.scope == Scope::Health {
+            Verdict::Frozen
+        } else if !judged {
+            Verdict::Clear(Clear::NotJudged)
+        } else if (c.holds)(&facts) {
+            Verdict::Holds
+        } else {
+            Verdict::Clear(Clear::Recovered)
+        };
+        let key = AlertKey::profile(c.name, entry.id);
+        match verdict {
+            Verdict::Frozen => {}
+            Verdict::Clear(reason) => {
+                if mask & bit(c.name) != 0 {
+                    clear(active, key, reason, &facts, out);
+                }
+            }
+            Verdict::Holds => {
+                let since = active.get(&key).map_or(facts.now, |a| a.active_since);
+                holds(active, c, key, &facts, since, out);
+            }
+        }
+    }
+}
+
+/// Condition `c` holds for `key`: describe it, then create or update the alert.
+fn holds(
+    active: &mut BTreeMap<AlertKey, Alert>,
+    c: &Condition,
+    key: AlertKey,
+    facts: &Facts<'_>,
+    since: SystemTime,
+    out: &mut Vec<Transition>,
+) {
+    let settings = (c.settings)(facts.rules);
+    let (summary, description) = c.texts(facts, since);
+    let texts = Texts {
+        severity: settings.severity,
+        profile_name: facts.entry.map_or("", |e| &e.name),
+        organization: facts
+            .entry
+            .and_then(|e| e.organization.as_deref())
+            .unwrap_or(""),
+        summary,
+        description,
+    };
+    hold(active, key, texts, settings.for_, facts.now, out);
+}
+
+/// The alert `key` stops: a firing one resolves (and is announced), a pending one is
+/// dropped silently. `facts` name the profile when it is still in the snapshot.
+fn clear(
+    active: &mut BTreeMap<AlertKey, Alert>,
+    key: AlertKey,
+    reason: Clear,
+    facts: &Facts<'_>,
+    out: &mut Vec<Transition>,
+) {
+    let Some(mut alert) = active.remove(&key) else {
+        return;
+    };
+    if alert.state != AlertState::Firing {
+        return;
+    }
+    let why = resolution(key.alertname, reason, facts);
+    alert.description = format!(
+        "{}\nResolved at {}: {why}.",
+        alert.description,
+        rfc3339(facts.now)
+    );
+    alert.state = AlertState::Resolved;
+    alert.resolved_at = Some(facts.now);
+    out.push(Transition { alert });
+}
+
+/// The sentence saying why an alert resolved.
+fn resolution(name: AlertName, reason: Clear, facts: &Facts<'_>) -> String {
+    match reason {
+        Clear::Disabled => "the rule was disabled in the configuration".to_string(),
+        Clear::Gone => "the profile is no longer monitored (deleted upstream, filtered \
+                        out, or moved to another shard)"
+            .to_string(),
+        Clear::NotJudged => format!(
+            "the profile is no longer judged: its status is {:?}",
+            facts
+                .profile
+                .and_then(|p| p.status.as_deref())
+                .unwrap_or_default()
+        ),
+        Clear::Recovered => (condition(name).recovered)(facts),
+    }
+}
+
+/// Whether the rule raising `name` is switched on.
+fn enabled(rules: &RulesConfig, name: AlertName) -> bool {
+    (condition(name).settings)(rules).enabled
+}
+
+/// This name's bit in a per-profile set of active alerts.
+fn bit(name: AlertName) -> u8 {
+    1 << (name as u8)
+}
+
+/// The condition holds for `key`: create or update the alert, fire it once `for` passed.
+fn hold(
+    active: &mut BTreeMap<AlertKey, Alert>,
+    key: AlertKey,
+    texts: Texts<'_>,
+    for_: Duration,
+    now: SystemTime,
+    out: &mut Vec<Transition>,
+) {
+    let alert = active.entry(key).or_insert_with(|| Alert {
+        key,
+        severity: String::new(),
+        profile_name: String::new(),
+        organization: String::new(),
+        summary: String::new(),
+        description: String::new(),
+        state: AlertState::Pending,
+        active_since: now,
+        firing_since: None,
+        resolved_at: None,
+    });
+    // Details follow the profile (a new last_error, "unhealthy" → "flaky", a rename)
+    // without a transition: the alert is the same one.
+    set_if_changed(&mut alert.severity, texts.severity);
+    set_if_changed(&mut alert.profile_name, texts.profile_name);
+    set_if_changed(&mut alert.organization, texts.organization);
+    alert.summary = texts.summary;
+    alert.description = texts.description;
+    if alert.state == AlertState::Pending {
+        // A clock stepping backwards counts as no time passed, never as a negative age.
+        let held = now.duration_since(alert.active_since).unwrap_or_default();
+        if held >= for_ {
+            alert.state = AlertState::Firing;
+            alert.firing_since = Some(now);
+            out.push(Transition {
+                alert: alert.clone(),
+            });
+        }
+    }
+}
+
+/// Assigns `value` only when it differs, so an unchanged label costs no allocation.
+fn set_if_changed(slot: &mut String, value: &str) {
+    if slot != value {
+        value.clone_into(slot);
+    }
+}
+
+/// The label values and messages of an alert whose condition holds.
+struct Texts<'a> {
+    /// Severity label.
+    severity: &'a str,
+    /// `profile_name` label.
+    profile_name: &'a str,
+    /// `organization` label.
+    organization: &'a str,
+    /// Summary annotation.
+    summary: String,
+    /// Description annotation.
+    description: String,
+}
