@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::{rfc3339, SharedClock};
 use crate::config::{Config, Secret};
 use crate::metrics::{FiringLabel, MonitorMetrics, ProfileMetrics, RenderedProfiles};
-use crate::notify::Notifier;
+use crate::notify::{Notifier, NotifyCounters};
 use crate::rules::{Alert, AlertState, Judge, Transition};
 use crate::server::AppState;
 use crate::snapshot::{ListOutcome, ProfileEntry, Snapshot};
@@ -47,6 +47,16 @@ impl TransitionSink for NullSink {
 
 /// How long deliveries under way at shutdown may take to finish.
 pub const NOTIFIER_GRACE: Duration = Duration::from_secs(3);
+
+/// What [`Notifier::start`] takes of the metrics: its two counters, not the registry.
+impl From<Arc<MonitorMetrics>> for NotifyCounters {
+    fn from(monitor: Arc<MonitorMetrics>) -> Self {
+        NotifyCounters::new(
+            monitor.notifications.clone(),
+            monitor.notification_queue.clone(),
+        )
+    }
+}
 
 /// What a sweep produced, for `once` and for tests.
 pub struct SweepOutcome {
