@@ -220,34 +220,19 @@ fn plan_group(book: &mut Book, receiver: &ReceiverConfig, sweep: &Sweep<'_>) {
     };
     let mut alerts: Vec<Alert> = group.into_values().collect();
     alerts.sort_by(alert_order);
-    match open_id {
-        Some(id) if alerts.is_empty() => {
-            // Everything in it resolved before it was sent.
-            book.outbox.remove(id);
-        }
-        Some(id) => {
-            if let Some(entry) = book.outbox.get_mut(id) {
-                entry.notification.kind = kind;
-                entry.notification.alerts = alerts;
-            }
-        }
-        None if alerts.is_empty() => {}
-        None => {
-            let id = book.take_id();
-            let mut entry = OutboxEntry::open(id, name, kind, now, now + settings.group_wait);
-            entry.notification.alerts = alerts;
-            book.outbox.insert(entry);
-        }
-    }
+    // An open entry left empty had everything in it resolve before it was sent.
+    fill_entry(book, open_id, kind, alerts, |id| {
+        OutboxEntry::open(id, name, kind, now, now + settings.group_wait)
+    });
 }
 
 /// The push of every routed firing alert (and those resolved lately) for one receiver.
 fn plan_push(book: &mut Book, receiver: &ReceiverConfig, sweep: &Sweep<'_>) {
     let Sweep {
-        settings,
         transitions,
         active,
         now,
+        ..
     } = *sweep;
     let name = receiver.name.as_str();
     let told = book.receivers.entry(name.to_string()).or_default();
@@ -272,7 +257,7 @@ fn plan_push(book: &mut Book, receiver: &ReceiverConfig, sweep: &Sweep<'_>) {
     told.resolved_to_push.retain(|_, p| {
         let since = p.alert.resolved_at.unwrap_or(now);
         now.duration_since(since)
-            .map_or(true, |age| age <= settings.max_delivery_age)
+            .map_or(true, |age| age <= sweep.settings.max_delivery_age)
     });
 
     let mut alerts: Vec<Alert> = active
@@ -296,20 +281,35 @@ fn plan_push(book: &mut Book, receiver: &ReceiverConfig, sweep: &Sweep<'_>) {
     for id in idle {
         book.outbox.remove(id);
     }
-    match keep {
+    let kind = NotificationKind::Alerts;
+    fill_entry(book, keep, kind, alerts, |id| {
+        OutboxEntry::open(id, name, kind, now, now)
+    });
+}
+
+/// Makes `kind` and `alerts` what entry `existing` says, or what a new entry says (`open`
+/// makes it from its id). No alerts, nothing to say: `existing` is removed, and nothing is
+/// opened.
+fn fill_entry(
+    book: &mut Book,
+    existing: Option<u64>,
+    kind: NotificationKind,
+    alerts: Vec<Alert>,
+    open: impl FnOnce(u64) -> OutboxEntry,
+) {
+    match existing {
         Some(id) if alerts.is_empty() => {
             book.outbox.remove(id);
         }
         Some(id) => {
             if let Some(entry) = book.outbox.get_mut(id) {
+                entry.notification.kind = kind;
                 entry.notification.alerts = alerts;
-                entry.notification.kind = NotificationKind::Alerts;
             }
         }
         None if alerts.is_empty() => {}
         None => {
-            let id = book.take_id();
-            let mut entry = OutboxEntry::open(id, name, NotificationKind::Alerts, now, now);
+            let mut entry = open(book.take_id());
             entry.notification.alerts = alerts;
             book.outbox.insert(entry);
         }
@@ -610,8 +610,8 @@ mod tests {
 
     #[test]
     fn alertmanager_gets_one_push_per_sweep_with_resolved_alerts_for_three_pushes() {
-        let mut book = Book::default();
         let rs = [receiver("am", ReceiverKind::Alertmanager)];
+        let mut book = Book::default();
         let firing = [alert(1, AlertState::Firing)];
         plan_sweep(&mut book, &rs, &settings(), &[fire(1)], &firing, at(0));
         plan_sweep(

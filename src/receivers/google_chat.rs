@@ -27,16 +27,16 @@ pub(crate) const MAX_TEXT_BYTES: usize = 30_000;
 pub(crate) struct GoogleChat;
 
 impl Receiver for GoogleChat {
+    fn min_interval(&self) -> Duration {
+        CHAT_INTERVAL
+    }
+
     fn render(&self, notification: &Notification, ctx: &RenderContext<'_>) -> Rendered {
         let at = |detail| render_text(notification, ctx, detail);
         let message = text::most_detailed_within(MAX_TEXT_BYTES, at, String::len);
         // Even the least detailed text may not fit: names of 4-byte characters, say.
         let message = text::truncate_bytes(&message, MAX_TEXT_BYTES);
         Rendered::Http(json_post(ctx.url.clone(), &json!({ "text": message })))
-    }
-
-    fn min_interval(&self) -> Duration {
-        CHAT_INTERVAL
     }
 }
 

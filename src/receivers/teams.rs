@@ -18,12 +18,12 @@ use super::{
     json_post, Notification, NotificationKind, Receiver, RenderContext, Rendered, CHAT_INTERVAL,
 };
 
-/// The largest body we send: Teams' limit is about 28 KB, minus room for its envelope.
-pub(crate) const MAX_BODY_BYTES: usize = 27_000;
-
 /// The `teams` kind.
 #[derive(Debug)]
 pub(crate) struct Teams;
+
+/// The largest body we send: Teams' limit is about 28 KB, minus room for its envelope.
+pub(crate) const MAX_BODY_BYTES: usize = 27_000;
 
 impl Receiver for Teams {
     fn render(&self, notification: &Notification, ctx: &RenderContext<'_>) -> Rendered {
