@@ -153,6 +153,10 @@ pub enum Delivery {
     PushEverySweep,
 }
 
+/// The least time between two messages to a chat webhook ([`Receiver::min_interval`]):
+/// Slack, Discord, Teams, Google Chat and Mattermost webhooks all throttle bursts.
+pub(crate) const CHAT_INTERVAL: Duration = Duration::from_secs(1);
+
 /// One kind of receiver: everything that differs between kinds. Only [`Receiver::render`]
 /// is required; the defaults fit a receiver that takes every message as it comes.
 ///
@@ -229,6 +233,7 @@ impl Registered {
     }
 }
 
+/// A registered kind is used as its [`Receiver`]: `receiver_for(kind).render(...)`.
 impl std::ops::Deref for Registered {
     type Target = dyn Receiver;
 
@@ -307,10 +312,6 @@ pub(crate) fn json_post(url: Secret, body: &serde_json::Value) -> HttpRequest {
         body: body.to_string().into_bytes(),
     }
 }
-
-/// The least time between two messages to a chat webhook: Slack, Discord, Teams, Google
-/// Chat and Mattermost webhooks all throttle bursts.
-pub(crate) const CHAT_INTERVAL: Duration = Duration::from_secs(1);
 
 #[cfg(test)]
 mod tests {
