@@ -3,8 +3,8 @@
 //!
 //! A worker only ever waits for its own receiver, so a receiver that is down, slow or rate
 //! limiting delays nobody else. Between two sends to one receiver it keeps the pace its
-//! kind asks for ([`crate::receivers::Receiver::min_interval`]: a second for chat webhooks, which throttle
-//! bursts), so that a burst of groups does not earn a 429.
+//! kind asks for ([`crate::receivers::Receiver::min_interval`]: a second for chat
+//! webhooks, which throttle bursts), so that a burst of groups does not earn a 429.
 //!
 //! Time is the injected clock's: an entry is due when its group has closed and its backoff
 //! is over. A worker waits in real time until then, but looks at the clock again at least
@@ -158,7 +158,8 @@ impl Scrubber {
 pub(crate) struct Endpoint {
     /// The configured name.
     pub(crate) name: String,
-    /// Its kind's [`crate::receivers::Receiver`]: the render and everything else that differs between kinds.
+    /// Its kind's [`crate::receivers::Receiver`]: the render, and everything else that
+    /// differs between kinds.
     receiver: &'static Registered,
     /// The URL (empty for `log`).
     url: Secret,

@@ -9,8 +9,8 @@
 //! `match_organization`: a receiver watching one organization still hears that the API it
 //! depends on is down.
 //!
-//! How a receiver's alerts reach it is its kind's choice ([`crate::receivers::Receiver::delivery`]): grouped
-//! messages, or a push every sweep.
+//! How a receiver's alerts reach it is its kind's choice
+//! ([`crate::receivers::Receiver::delivery`]): grouped messages, or a push every sweep.
 //!
 //! # Grouping (every kind but `alertmanager`)
 //!

@@ -77,7 +77,6 @@ use crate::config::{Config, ReceiverConfig};
 use crate::rules::{Alert, Transition};
 
 use self::counters::Counted;
-
 use self::delivery::Endpoint;
 use self::dispatch::Settings;
 use self::outbox::OutboxEntry;
