@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::SharedClock;
 use crate::config::{ApiConfig, Config, Secret};
 use crate::metrics::{FiringLabel, MonitorMetrics, ProfileMetrics, RenderedProfiles};
-use crate::notify::{Notifier, NotifyError};
+use crate::notify::{Notifier, NotifyCounters, NotifyError};
 use crate::rules::{Alert, Judge, Transition};
 use crate::server::AppState;
 use crate::snapshot::{ListOutcome, Snapshot};
@@ -28,6 +28,16 @@ use crate::upstream::{UpstreamClient, UpstreamError};
 
 /// How long deliveries under way at shutdown may take to finish.
 pub const NOTIFIER_GRACE: Duration = Duration::from_secs(3);
+
+/// What [`Notifier::start`] takes of the metrics: its two counters, not the registry.
+impl From<Arc<MonitorMetrics>> for NotifyCounters {
+    fn from(monitor: Arc<MonitorMetrics>) -> Self {
+        NotifyCounters::new(
+            monitor.notifications.clone(),
+            monitor.notification_queue.clone(),
+        )
+    }
+}
 
 /// Why a daemon could not be built, or a new configuration not applied.
 #[derive(Debug, thiserror::Error)]

@@ -49,6 +49,7 @@ pub mod model;
 pub mod notify;
 pub mod receivers;
 pub mod report;
+pub mod retry_after;
 pub mod rules;
 pub mod server;
 pub mod shard;

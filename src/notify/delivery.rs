@@ -2,9 +2,9 @@
 //! each ([`crate::receivers`]), sends it, and records the outcome.
 //!
 //! A worker only ever waits for its own receiver, so a receiver that is down, slow or rate
-//! limiting delays nobody else. Between two sends to one chat receiver it keeps a pace
-//! (one message a second: Slack, Discord, Teams, Google Chat and Mattermost webhooks all
-//! throttle bursts), so that a burst of groups does not earn a 429.
+//! limiting delays nobody else. Between two sends to one receiver it keeps the pace its
+//! kind asks for ([`crate::receivers::Receiver::min_interval`]: a second for chat
+//! webhooks, which throttle bursts), so that a burst of groups does not earn a 429.
 //!
 //! Time is the injected clock's: an entry is due when its group has closed and its backoff
 //! is over. A worker waits in real time until then, but looks at the clock again at least
@@ -15,16 +15,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::Notify;
+use tracing::Level;
 
+use super::counters::Counted;
 use super::dispatch;
 use super::outbox::OutboxEntry;
 use super::state::Book;
 use super::{NotifyError, Shared};
-use crate::config::{Config, ReceiverConfig, ReceiverKind, Secret};
+use crate::config::{Config, ReceiverConfig, Secret};
 use crate::receivers::{
-    self, HttpRequest, Notification, NotificationKind, Receiver, RenderContext, Rendered,
+    self, Delivery, HttpRequest, Notification, NotificationKind, Registered, RenderContext,
+    Rendered,
 };
-use crate::rules::AlertState;
 
 /// The longest a worker waits before looking at the clock again.
 const MAX_NAP: Duration = Duration::from_secs(1);
@@ -52,7 +54,7 @@ pub struct DeliveryTuning {
     pub backoff_cap: Duration,
     /// Per request, connecting included.
     pub timeout: Duration,
-    /// Whether chat receivers are paced (one message a second).
+    /// Whether receivers are paced ([`crate::receivers::Receiver::min_interval`]).
     pub pacing: bool,
 }
 
@@ -65,18 +67,6 @@ impl Default for DeliveryTuning {
             timeout: Duration::from_secs(10),
             pacing: true,
         }
-    }
-}
-
-/// The least time between two sends to one receiver of `kind`.
-pub fn pace_for(kind: ReceiverKind) -> Duration {
-    match kind {
-        ReceiverKind::Slack
-        | ReceiverKind::Mattermost
-        | ReceiverKind::Discord
-        | ReceiverKind::Teams
-        | ReceiverKind::GoogleChat => Duration::from_secs(1),
-        ReceiverKind::Webhook | ReceiverKind::Alertmanager | ReceiverKind::Log => Duration::ZERO,
     }
 }
 
@@ -168,16 +158,15 @@ impl Scrubber {
 pub(crate) struct Endpoint {
     /// The configured name.
     pub(crate) name: String,
-    /// The kind.
-    pub(crate) kind: ReceiverKind,
+    /// Its kind's [`crate::receivers::Receiver`]: the render, and everything else that
+    /// differs between kinds.
+    receiver: &'static Registered,
     /// The URL (empty for `log`).
     url: Secret,
     /// `webhook`: the signing secret.
     secret: Option<Secret>,
     /// `webhook`: extra headers.
     headers: BTreeMap<String, String>,
-    /// The renderer of its kind.
-    renderer: Box<dyn Receiver>,
     /// Scrubs its secrets out of error texts.
     scrubber: Scrubber,
     /// Poked when there may be something to do.
@@ -185,13 +174,15 @@ pub(crate) struct Endpoint {
 }
 
 impl Endpoint {
-    /// Resolves the receiver's URL and secret.
+    /// Resolves the receiver's URL and secret, and runs its kind's checks.
     pub(crate) fn new(config: &ReceiverConfig) -> Result<Self, NotifyError> {
         let url = config
             .url()
             .map_err(NotifyError::Receiver)?
             .unwrap_or_else(|| Secret::new(""));
         let secret = config.secret().map_err(NotifyError::Receiver)?;
+        let receiver = receivers::receiver_for(config.kind);
+        receiver.validate(config).map_err(NotifyError::Receiver)?;
         let header_values: Vec<&str> = config.headers.values().map(String::as_str).collect();
         let scrubber = Scrubber::new(
             url.expose(),
@@ -200,11 +191,10 @@ impl Endpoint {
         );
         Ok(Self {
             name: config.name.clone(),
-            kind: config.kind,
+            receiver,
             url,
             secret,
             headers: config.headers.clone(),
-            renderer: receivers::receiver_for(config.kind),
             scrubber,
             wake: Notify::new(),
         })
@@ -221,7 +211,7 @@ impl Endpoint {
             now,
             alertmanager_ttl: ttl,
         };
-        self.renderer.render(notification, &ctx)
+        self.receiver.render(notification, &ctx)
     }
 }
 
@@ -305,7 +295,7 @@ fn next_step(
 pub(crate) async fn worker(shared: Arc<Shared>, index: usize) {
     let endpoint = &shared.endpoints[index];
     let pace = if shared.tuning.pacing {
-        pace_for(endpoint.kind)
+        endpoint.receiver.min_interval()
     } else {
         Duration::ZERO
     };
@@ -374,16 +364,8 @@ fn settle(shared: &Shared, endpoint: &Endpoint, entry: &OutboxEntry, outcome: Ou
     match outcome {
         Outcome::Delivered(detail) => {
             book.delivered(entry.id, now);
-            shared
-                .monitor
-                .notifications
-                .with_label_values(&[name, "delivered"])
-                .inc();
-            if matches!(
-                endpoint.kind,
-                ReceiverKind::Alertmanager | ReceiverKind::Log
-            ) {
-                // A push every sweep, or lines that are their own evidence: not worth a line.
+            shared.counters.add(name, Counted::Delivered, 1);
+            if endpoint.receiver.delivered_level() == Level::DEBUG {
                 tracing::debug!(receiver = name, notification = entry.id, alerts, answer = %detail, "notification delivered");
             } else {
                 tracing::info!(
@@ -418,17 +400,13 @@ fn settle(shared: &Shared, endpoint: &Endpoint, entry: &OutboxEntry, outcome: Ou
                 "notification not delivered; will retry"
             );
             book.retry_later(entry.id, reason, now + delay);
-            if endpoint.kind == ReceiverKind::Alertmanager {
+            if endpoint.receiver.delivery() == Delivery::PushEverySweep {
                 dispatch::supersede_push(&mut book, entry.id);
             }
         }
         Outcome::Failed(reason) => {
             book.given_up(entry.id, now);
-            shared
-                .monitor
-                .notifications
-                .with_label_values(&[name, "failed"])
-                .inc();
+            shared.counters.add(name, Counted::Failed, 1);
             tracing::error!(
                 receiver = name,
                 notification = entry.id,
@@ -443,11 +421,7 @@ fn settle(shared: &Shared, endpoint: &Endpoint, entry: &OutboxEntry, outcome: Ou
 
 /// Counts and logs an entry dropped for age.
 fn report_dropped(shared: &Shared, endpoint: &Endpoint, entry: &OutboxEntry, now: SystemTime) {
-    shared
-        .monitor
-        .notifications
-        .with_label_values(&[endpoint.name.as_str(), "dropped"])
-        .inc();
+    shared.counters.add(&endpoint.name, Counted::Dropped, 1);
     let age = now.duration_since(entry.opened_at).unwrap_or_default();
     tracing::warn!(
         receiver = %endpoint.name,
@@ -474,27 +448,24 @@ async fn attempt(
 ) -> Outcome {
     match endpoint.render(notification, now, ttl) {
         Rendered::Log(lines) => {
-            emit_log(notification, &lines);
+            emit_log(endpoint.receiver.line_levels(notification, &lines), &lines);
             Outcome::Delivered("logged".to_string())
         }
         Rendered::Http(request) => post(client, endpoint, request, now).await,
     }
 }
 
-/// Writes a `log` receiver's lines through `tracing` (target `alert`): WARN for firing
-/// alerts, INFO for resolved ones and anything else (a test line).
-fn emit_log(notification: &Notification, lines: &[String]) {
-    // The renderer writes one line per alert, in order, after any heading lines.
-    let offset = lines.len().saturating_sub(notification.alerts.len());
-    for (i, line) in lines.iter().enumerate() {
-        let firing = i
-            .checked_sub(offset)
-            .and_then(|j| notification.alerts.get(j))
-            .is_some_and(|a| a.state != AlertState::Resolved);
-        if firing {
-            tracing::warn!(target: "alert", "{line}");
-        } else {
-            tracing::info!(target: "alert", "{line}");
+/// Writes rendered lines through `tracing` (target `alert`), each at the level its kind
+/// gave it (`INFO` for a line it gave none).
+fn emit_log(levels: Vec<Level>, lines: &[String]) {
+    let levels = levels.into_iter().chain(std::iter::repeat(Level::INFO));
+    for (line, level) in lines.iter().zip(levels) {
+        match level {
+            Level::ERROR => tracing::error!(target: "alert", "{line}"),
+            Level::WARN => tracing::warn!(target: "alert", "{line}"),
+            Level::INFO => tracing::info!(target: "alert", "{line}"),
+            Level::DEBUG => tracing::debug!(target: "alert", "{line}"),
+            _ => tracing::trace!(target: "alert", "{line}"),
         }
     }
 }
@@ -524,7 +495,13 @@ async fn post(
     match status {
         408 | 429 | 500..=599 => Outcome::Retry {
             reason,
-            retry_after: receivers::retry_after(endpoint.kind, status, &headers, &body, now),
+            retry_after: receivers::retry_after(
+                endpoint.receiver.kind(),
+                status,
+                &headers,
+                &body,
+                now,
+            ),
         },
         _ => Outcome::Failed(reason),
     }

@@ -9,6 +9,9 @@
 //! `match_organization`: a receiver watching one organization still hears that the API it
 //! depends on is down.
 //!
+//! How a receiver's alerts reach it is its kind's choice
+//! ([`crate::receivers::Receiver::delivery`]): grouped messages, or a push every sweep.
+//!
 //! # Grouping (every kind but `alertmanager`)
 //!
 //! Changes go into the receiver's *open* entry, opened by the first change and closed
@@ -44,8 +47,8 @@ use std::time::{Duration, SystemTime};
 
 use super::outbox::{alert_order, OutboxEntry};
 use super::state::{Book, PendingResolved, ReceiverBook};
-use crate::config::{ReceiverConfig, ReceiverKind};
-use crate::receivers::NotificationKind;
+use crate::config::ReceiverConfig;
+use crate::receivers::{receiver_for, Delivery, NotificationKind};
 use crate::rules::{Alert, AlertKey, AlertName, AlertState, Transition};
 
 /// In how many successful pushes a resolved alert is included before it is forgotten: more
@@ -92,25 +95,42 @@ pub fn plan_sweep(
     now: SystemTime,
 ) {
     book.alerts = active.to_vec();
+    let sweep = Sweep {
+        settings,
+        transitions,
+        active,
+        now,
+    };
     for receiver in receivers {
-        if receiver.kind == ReceiverKind::Alertmanager {
-            plan_push(book, receiver, settings, transitions, active, now);
-        } else {
-            plan_group(book, receiver, settings, transitions, active, now);
+        match receiver_for(receiver.kind).delivery() {
+            Delivery::Grouped => plan_group(book, receiver, &sweep),
+            Delivery::PushEverySweep => plan_push(book, receiver, &sweep),
         }
     }
     book.touch();
 }
 
-/// Grouping and reminders for one receiver.
-fn plan_group(
-    book: &mut Book,
-    receiver: &ReceiverConfig,
-    settings: &Settings,
-    transitions: &[Transition],
-    active: &[Alert],
+/// One sweep's results, as planning for each receiver reads them.
+#[derive(Clone, Copy)]
+struct Sweep<'a> {
+    /// Grouping and reminder settings.
+    settings: &'a Settings,
+    /// The alerts that changed.
+    transitions: &'a [Transition],
+    /// The alerts pending or firing now.
+    active: &'a [Alert],
+    /// The sweep's time.
     now: SystemTime,
-) {
+}
+
+/// Grouping and reminders for one receiver.
+fn plan_group(book: &mut Book, receiver: &ReceiverConfig, sweep: &Sweep<'_>) {
+    let Sweep {
+        settings,
+        transitions,
+        active,
+        now,
+    } = *sweep;
     let name = receiver.name.as_str();
     let open_id = book.outbox.open_of(name, now);
 
@@ -200,36 +220,20 @@ fn plan_group(
     };
     let mut alerts: Vec<Alert> = group.into_values().collect();
     alerts.sort_by(alert_order);
-    match open_id {
-        Some(id) if alerts.is_empty() => {
-            // Everything in it resolved before it was sent.
-            book.outbox.remove(id);
-        }
-        Some(id) => {
-            if let Some(entry) = book.outbox.get_mut(id) {
-                entry.notification.kind = kind;
-                entry.notification.alerts = alerts;
-            }
-        }
-        None if alerts.is_empty() => {}
-        None => {
-            let id = book.take_id();
-            let mut entry = OutboxEntry::open(id, name, kind, now, now + settings.group_wait);
-            entry.notification.alerts = alerts;
-            book.outbox.insert(entry);
-        }
-    }
+    // An open entry left empty had everything in it resolve before it was sent.
+    fill_entry(book, open_id, kind, alerts, |id| {
+        OutboxEntry::open(id, name, kind, now, now + settings.group_wait)
+    });
 }
 
-/// The Alertmanager push for one receiver.
-fn plan_push(
-    book: &mut Book,
-    receiver: &ReceiverConfig,
-    settings: &Settings,
-    transitions: &[Transition],
-    active: &[Alert],
-    now: SystemTime,
-) {
+/// The push of every routed firing alert (and those resolved lately) for one receiver.
+fn plan_push(book: &mut Book, receiver: &ReceiverConfig, sweep: &Sweep<'_>) {
+    let Sweep {
+        transitions,
+        active,
+        now,
+        ..
+    } = *sweep;
     let name = receiver.name.as_str();
     let told = book.receivers.entry(name.to_string()).or_default();
     for t in transitions.iter().filter(|t| routes(receiver, &t.alert)) {
@@ -253,7 +257,7 @@ fn plan_push(
     told.resolved_to_push.retain(|_, p| {
         let since = p.alert.resolved_at.unwrap_or(now);
         now.duration_since(since)
-            .map_or(true, |age| age <= settings.max_delivery_age)
+            .map_or(true, |age| age <= sweep.settings.max_delivery_age)
     });
 
     let mut alerts: Vec<Alert> = active
@@ -277,20 +281,35 @@ fn plan_push(
     for id in idle {
         book.outbox.remove(id);
     }
-    match keep {
+    let kind = NotificationKind::Alerts;
+    fill_entry(book, keep, kind, alerts, |id| {
+        OutboxEntry::open(id, name, kind, now, now)
+    });
+}
+
+/// Makes `kind` and `alerts` what entry `existing` says, or what a new entry says (`open`
+/// makes it from its id). No alerts, nothing to say: `existing` is removed, and nothing is
+/// opened.
+fn fill_entry(
+    book: &mut Book,
+    existing: Option<u64>,
+    kind: NotificationKind,
+    alerts: Vec<Alert>,
+    open: impl FnOnce(u64) -> OutboxEntry,
+) {
+    match existing {
         Some(id) if alerts.is_empty() => {
             book.outbox.remove(id);
         }
         Some(id) => {
             if let Some(entry) = book.outbox.get_mut(id) {
+                entry.notification.kind = kind;
                 entry.notification.alerts = alerts;
-                entry.notification.kind = NotificationKind::Alerts;
             }
         }
         None if alerts.is_empty() => {}
         None => {
-            let id = book.take_id();
-            let mut entry = OutboxEntry::open(id, name, NotificationKind::Alerts, now, now);
+            let mut entry = open(book.take_id());
             entry.notification.alerts = alerts;
             book.outbox.insert(entry);
         }
@@ -328,6 +347,7 @@ pub fn supersede_push(book: &mut Book, id: u64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::ReceiverKind;
     use crate::rules::AlertName;
 
     const T0: u64 = 1_767_225_600;
@@ -346,19 +366,7 @@ mod tests {
     }
 
     fn receiver(name: &str, kind: ReceiverKind) -> ReceiverConfig {
-        ReceiverConfig {
-            name: name.into(),
-            kind,
-            url: None,
-            url_env: None,
-            url_file: None,
-            match_severity: vec![],
-            match_organization: vec![],
-            match_alertname: vec![],
-            secret_env: None,
-            secret_file: None,
-            headers: BTreeMap::new(),
-        }
+        ReceiverConfig::new(name, kind)
     }
 
     fn alert(id: u64, state: AlertState) -> Alert {
@@ -602,8 +610,8 @@ mod tests {
 
     #[test]
     fn alertmanager_gets_one_push_per_sweep_with_resolved_alerts_for_three_pushes() {
-        let mut book = Book::default();
         let rs = [receiver("am", ReceiverKind::Alertmanager)];
+        let mut book = Book::default();
         let firing = [alert(1, AlertState::Firing)];
         plan_sweep(&mut book, &rs, &settings(), &[fire(1)], &firing, at(0));
         plan_sweep(

@@ -54,7 +54,12 @@
 //! - [`outbox`]: outbox entries and their queue order.
 //! - [`dispatch`]: routing, grouping, reminders, the Alertmanager push.
 //! - [`delivery`]: the per-receiver workers: render, POST, classify, back off, pace.
+//! - `counters`: the notification counters handed over from the metrics registry.
+//!
+//! Everything that differs between receiver kinds (pace, pushes, `Retry-After` bodies, log
+//! levels) is asked of [`crate::receivers::Receiver`]; nothing here names a kind.
 
+mod counters;
 pub mod delivery;
 pub mod dispatch;
 pub mod outbox;
@@ -69,14 +74,15 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::SharedClock;
 use crate::config::{Config, ReceiverConfig};
-use crate::metrics::MonitorMetrics;
 use crate::rules::{Alert, Transition};
 
+use self::counters::Counted;
 use self::delivery::Endpoint;
 use self::dispatch::Settings;
 use self::outbox::OutboxEntry;
 use self::state::{Book, StateStore};
 
+pub use self::counters::NotifyCounters;
 pub use self::delivery::DeliveryTuning;
 
 /// Why notifications cannot be set up.
@@ -144,7 +150,7 @@ pub(crate) struct Shared {
     /// Injected time.
     clock: SharedClock,
     /// `notifications_total` and `notification_queue`.
-    monitor: Arc<MonitorMetrics>,
+    counters: NotifyCounters,
     /// One connection pool for every receiver.
     client: reqwest::Client,
     /// Backoff, timeout and pacing.
@@ -167,8 +173,7 @@ impl Shared {
 
     /// Updates `notification_queue` from the book.
     fn update_gauge(&self, book: &Book) {
-        let len = i64::try_from(book.outbox.len()).unwrap_or(i64::MAX);
-        self.monitor.notification_queue.set(len);
+        self.counters.set_queue(book.outbox.len());
     }
 
     /// Writes the newest state to disk, if it changed since the last write. Blocking.
@@ -243,20 +248,21 @@ impl Notifier {
     /// created or written, or a receiver's URL cannot be read.
     pub fn start(
         config: &Config,
-        monitor: Arc<MonitorMetrics>,
+        counters: impl Into<NotifyCounters>,
         clock: SharedClock,
     ) -> Result<(Notifier, Vec<Alert>), NotifyError> {
-        Self::start_with(config, monitor, clock, DeliveryTuning::default())
+        Self::start_with(config, counters, clock, DeliveryTuning::default())
     }
 
     /// [`Notifier::start`] with other backoff, timeout or pacing (for tests and
     /// benchmarks).
     pub fn start_with(
         config: &Config,
-        monitor: Arc<MonitorMetrics>,
+        counters: impl Into<NotifyCounters>,
         clock: SharedClock,
         tuning: DeliveryTuning,
     ) -> Result<(Notifier, Vec<Alert>), NotifyError> {
+        let counters = counters.into();
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| NotifyError::NoRuntime)?;
         let receivers = config.alerting.receivers.clone();
         let endpoints = receivers
@@ -268,10 +274,10 @@ impl Notifier {
         let store = StateStore::open(&config.state.dir)?;
         let (mut book, _moved) = store.load()?;
         let restored = book.alerts.clone();
-        forget_unknown_receivers(&mut book, &receivers, &monitor);
+        forget_unknown_receivers(&mut book, &receivers, &counters);
         book.touch();
         for r in &receivers {
-            monitor.init_receiver(&r.name);
+            counters.init_receiver(&r.name);
         }
 
         let settings = Settings {
@@ -287,7 +293,7 @@ impl Notifier {
             settings,
             receivers,
             clock,
-            monitor,
+            counters,
             client,
             tuning,
             alertmanager_ttl: (config.poll.interval * 4).max(Duration::from_secs(300)),
@@ -422,7 +428,7 @@ impl Drop for Notifier {
 fn forget_unknown_receivers(
     book: &mut Book,
     receivers: &[ReceiverConfig],
-    monitor: &MonitorMetrics,
+    counters: &NotifyCounters,
 ) {
     let known = |name: &str| receivers.iter().any(|r| r.name == name);
     let mut dropped: std::collections::BTreeMap<String, usize> = Default::default();
@@ -435,10 +441,7 @@ fn forget_unknown_receivers(
         }
     });
     for (name, n) in dropped {
-        monitor
-            .notifications
-            .with_label_values(&[name.as_str(), "dropped"])
-            .inc_by(n as u64);
+        counters.add(&name, Counted::Dropped, n as u64);
         tracing::warn!(
             receiver = %name,
             notifications = n,

@@ -14,27 +14,33 @@
 use std::time::SystemTime;
 
 use serde_json::{json, Map, Value};
+use tracing::Level;
 
 use crate::clock::rfc3339;
-use crate::config::{ReceiverKind, Secret};
+use crate::config::Secret;
 use crate::rules::{Alert, AlertState};
 
+use super::am_model::{am_annotations, am_labels, generator_url, starts_at, TEST_ALERTNAME};
 use super::text;
 use super::{
-    am_annotations, am_labels, generator_url, json_post, starts_at, Notification, NotificationKind,
-    Receiver, RenderContext, Rendered, TEST_ALERTNAME,
+    json_post, Delivery, Notification, NotificationKind, Receiver, RenderContext, Rendered,
 };
 
 /// The API path alerts are posted to.
 const ALERTS_PATH: &str = "/api/v2/alerts";
 
-/// The `alertmanager` kind.
-#[derive(Debug, Clone, Copy)]
+/// The `alertmanager` kind: pushed every sweep, since Alertmanager groups, waits and
+/// reminds by itself; a push is routine, so its delivery is logged at `DEBUG`.
+#[derive(Debug)]
 pub(crate) struct Alertmanager;
 
 impl Receiver for Alertmanager {
-    fn kind(&self) -> ReceiverKind {
-        ReceiverKind::Alertmanager
+    fn delivery(&self) -> Delivery {
+        Delivery::PushEverySweep
+    }
+
+    fn delivered_level(&self) -> Level {
+        Level::DEBUG
     }
 
     fn render(&self, notification: &Notification, ctx: &RenderContext<'_>) -> Rendered {

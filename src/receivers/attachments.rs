@@ -5,12 +5,16 @@
 //!
 //! The two kinds differ only in markup, which a [`Markup`] names: how the title is made
 //! bold, and how text from outside (names, errors) is made harmless for each place it
-//! appears in.
+//! appears in. Each is an [`Attachments`] receiver with its own markup.
+
+use std::time::Duration;
 
 use serde_json::{json, Value};
 
 use super::text::{self, truncate_chars, AlertView};
-use super::{Notification, NotificationKind, RenderContext};
+use super::{
+    json_post, Notification, NotificationKind, Receiver, RenderContext, Rendered, CHAT_INTERVAL,
+};
 
 /// Longest attachment title, in chars.
 const TITLE_CHARS: usize = 250;
@@ -19,7 +23,26 @@ const TEXT_CHARS: usize = 1_500;
 /// Fields up to this many chars are shown two per row.
 const SHORT_FIELD_CHARS: usize = 40;
 
+/// A kind that posts this shape, in its markup.
+#[derive(Debug)]
+pub(crate) struct Attachments {
+    /// How the kind marks up and escapes.
+    pub markup: Markup,
+}
+
+impl Receiver for Attachments {
+    fn render(&self, notification: &Notification, ctx: &RenderContext<'_>) -> Rendered {
+        let body = body(notification, ctx, &self.markup);
+        Rendered::Http(json_post(ctx.url.clone(), &body))
+    }
+
+    fn min_interval(&self) -> Duration {
+        CHAT_INTERVAL
+    }
+}
+
 /// How one kind marks up and escapes a message.
+#[derive(Debug)]
 pub(crate) struct Markup {
     /// The message title (our own words, from [`text::title`]) made bold.
     pub bold_title: fn(&str) -> String,
@@ -33,7 +56,7 @@ pub(crate) struct Markup {
 }
 
 /// The JSON body of `n`.
-pub(crate) fn body(n: &Notification, ctx: &RenderContext<'_>, markup: &Markup) -> Value {
+fn body(n: &Notification, ctx: &RenderContext<'_>, markup: &Markup) -> Value {
     let (shown, more) = text::listed(n);
     let mut lines = vec![(markup.bold_title)(&text::title(n))];
     let mut attachments = Vec::with_capacity(shown.len() + 1);

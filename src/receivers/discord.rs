@@ -12,13 +12,21 @@
 //! embeds' text together; when the fields would pass 6000 they share what is left fairly,
 //! each cut with `…`. `allowed_mentions` is empty, so a profile named `@everyone` pings
 //! nobody; text from outside is Markdown-escaped.
+//!
+//! A 429's JSON body says how long to wait (`retry_after`, seconds, a float), more
+//! precisely than its `Retry-After` header: it is preferred.
 
+use std::time::Duration;
+
+use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::config::ReceiverKind;
+use crate::retry_after;
 
 use super::text::{self, char_len, escape_markdown, truncate_chars, AlertView, Status};
-use super::{json_post, Notification, NotificationKind, Receiver, RenderContext, Rendered};
+use super::{
+    json_post, Notification, NotificationKind, Receiver, RenderContext, Rendered, CHAT_INTERVAL,
+};
 
 /// Longest message content.
 pub(crate) const MAX_CONTENT: usize = 2_000;
@@ -43,16 +51,29 @@ pub(crate) const MAX_EMBED_TOTAL: usize = 6_000;
 const _: () = assert!(text::MAX_LISTED <= MAX_FIELDS);
 
 /// The `discord` kind.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 pub(crate) struct Discord;
 
 impl Receiver for Discord {
-    fn kind(&self) -> ReceiverKind {
-        ReceiverKind::Discord
-    }
-
     fn render(&self, notification: &Notification, ctx: &RenderContext<'_>) -> Rendered {
         Rendered::Http(json_post(ctx.url.clone(), &body(notification, ctx)))
+    }
+
+    fn min_interval(&self) -> Duration {
+        CHAT_INTERVAL
+    }
+
+    /// Discord's rate-limit body: `{"message": "...", "retry_after": 1.5, "global": false}`.
+    fn body_retry_after(&self, status: u16, body: &[u8]) -> Option<Duration> {
+        #[derive(Deserialize)]
+        struct RateLimited {
+            retry_after: f64,
+        }
+        if status != 429 {
+            return None;
+        }
+        let parsed: RateLimited = serde_json::from_slice(body).ok()?;
+        retry_after::from_seconds(parsed.retry_after)
     }
 }
 

@@ -10,33 +10,31 @@
 //! 32,000 bytes per message: the text is rendered at decreasing [`text::DETAILS`] levels
 //! until it fits in [`MAX_TEXT_BYTES`].
 
+use std::time::Duration;
+
 use serde_json::json;
 
-use crate::config::ReceiverKind;
-
 use super::text::{self, truncate_chars, AlertView, Detail};
-use super::{json_post, Notification, NotificationKind, Receiver, RenderContext, Rendered};
+use super::{
+    json_post, Notification, NotificationKind, Receiver, RenderContext, Rendered, CHAT_INTERVAL,
+};
 
 /// The largest text we send: Chat's limit is 32,000 bytes for the whole message.
 pub(crate) const MAX_TEXT_BYTES: usize = 30_000;
 
 /// The `google_chat` kind.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 pub(crate) struct GoogleChat;
 
 impl Receiver for GoogleChat {
-    fn kind(&self) -> ReceiverKind {
-        ReceiverKind::GoogleChat
+    fn min_interval(&self) -> Duration {
+        CHAT_INTERVAL
     }
 
     fn render(&self, notification: &Notification, ctx: &RenderContext<'_>) -> Rendered {
-        let mut message = String::new();
-        for detail in text::DETAILS {
-            message = render_text(notification, ctx, detail);
-            if message.len() <= MAX_TEXT_BYTES {
-                break;
-            }
-        }
+        let at = |detail| render_text(notification, ctx, detail);
+        let message = text::most_detailed_within(MAX_TEXT_BYTES, at, String::len);
+        // Even the least detailed text may not fit: names of 4-byte characters, say.
         let message = text::truncate_bytes(&message, MAX_TEXT_BYTES);
         Rendered::Http(json_post(ctx.url.clone(), &json!({ "text": message })))
     }

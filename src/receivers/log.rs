@@ -4,19 +4,42 @@
 //! every line a single line whatever the names hold; the description's lines are joined
 //! with ` — `, so a resolved alert's line ends with what recovered. Every alert is listed:
 //! a log is not a chat window.
+//!
+//! A firing alert's line is a warning, any other line (resolved, test) is information; the
+//! delivery itself is logged at `DEBUG`, since the lines are their own evidence.
 
-use crate::config::ReceiverKind;
+use tracing::Level;
+
+use crate::rules::AlertState;
 
 use super::text::{self, AlertView};
 use super::{Notification, NotificationKind, Receiver, RenderContext, Rendered};
 
 /// The `log` kind.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 pub(crate) struct Log;
 
 impl Receiver for Log {
-    fn kind(&self) -> ReceiverKind {
-        ReceiverKind::Log
+    fn delivered_level(&self) -> Level {
+        Level::DEBUG
+    }
+
+    fn line_levels(&self, notification: &Notification, lines: &[String]) -> Vec<Level> {
+        // `render` writes one line per alert, in order, after any heading lines.
+        let offset = lines.len().saturating_sub(notification.alerts.len());
+        (0..lines.len())
+            .map(|i| {
+                let firing = i
+                    .checked_sub(offset)
+                    .and_then(|j| notification.alerts.get(j))
+                    .is_some_and(|a| a.state != AlertState::Resolved);
+                if firing {
+                    Level::WARN
+                } else {
+                    Level::INFO
+                }
+            })
+            .collect()
     }
 
     fn render(&self, notification: &Notification, ctx: &RenderContext<'_>) -> Rendered {
@@ -40,16 +63,12 @@ impl Receiver for Log {
                 line.push_str(&format!(" profile_id={id}"));
             }
             line.push_str(&format!(": {}", view.summary()));
-            let description = view
-                .description()
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty())
-                .collect::<Vec<_>>()
-                .join(" — ");
-            if !description.is_empty() {
-                line.push_str(" — ");
-                line.push_str(&description);
+            // Each non-blank line of the description follows a dash, on this one line.
+            for part in view.description().lines().map(str::trim) {
+                if !part.is_empty() {
+                    line.push_str(" — ");
+                    line.push_str(part);
+                }
             }
             lines.push(line);
         }

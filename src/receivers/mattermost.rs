@@ -7,34 +7,19 @@
 //! alone). A zero-width space follows every `@` from outside, so a profile named `@channel`
 //! or `@all` notifies nobody.
 
-use crate::config::ReceiverKind;
-
-use super::attachments::{self, Markup};
+use super::attachments::{Attachments, Markup};
 use super::text;
-use super::{json_post, Notification, Receiver, RenderContext, Rendered};
 
-/// Markdown: `**bold**`; text from outside defused, and escaped where it is marked up.
-const MARKUP: Markup = Markup {
-    bold_title: |title| format!("**{title}**"),
-    plain: defuse,
-    rich: escape_markdown,
-    ours: str::to_owned,
+/// The `mattermost` kind, in Markdown: `**bold**`; text from outside defused, and escaped
+/// where it is marked up.
+pub(crate) static MATTERMOST: Attachments = Attachments {
+    markup: Markup {
+        bold_title: |title| format!("**{title}**"),
+        plain: defuse,
+        rich: escape_markdown,
+        ours: str::to_owned,
+    },
 };
-
-/// The `mattermost` kind.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Mattermost;
-
-impl Receiver for Mattermost {
-    fn kind(&self) -> ReceiverKind {
-        ReceiverKind::Mattermost
-    }
-
-    fn render(&self, notification: &Notification, ctx: &RenderContext<'_>) -> Rendered {
-        let body = attachments::body(notification, ctx, &MARKUP);
-        Rendered::Http(json_post(ctx.url.clone(), &body))
-    }
-}
 
 /// Plain text from outside, unable to mention anyone.
 fn defuse(s: &str) -> String {

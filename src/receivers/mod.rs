@@ -1,22 +1,27 @@
-//! Receivers: one file per kind, each a pure function from a [`Notification`] (a group of
-//! alert transitions for one receiver) to the HTTP request that announces it. Nothing
-//! under `receivers/` does I/O: delivery (queues, retries, pacing, the outbox) lives
-//! apart, so every chat format is unit-testable against golden JSON.
+//! Receivers: one file per kind, each implementing [`Receiver`]: a pure function from a
+//! [`Notification`] (a group of alert transitions for one receiver) to the HTTP request
+//! that announces it, and everything else delivery must know about the kind (how often it
+//! may be sent to, how its answers ask for a wait, whether it is pushed every sweep or
+//! grouped, how loudly a delivery is logged). Nothing under `receivers/` does I/O:
+//! delivery (queues, retries, pacing, the outbox) lives apart in `notify`, which asks the
+//! trait and never names a kind, so every chat format is unit-testable against golden
+//! JSON.
 //!
-//! Adding a kind touches one new file and one line of [`receiver_for`].
-//!
-//! Besides the formats, this module holds what delivery needs to know about a kind's
-//! answers ([`retry_after`]) and the Alertmanager-compatible [`fingerprint`] of an alert.
+//! Adding a kind is one new file implementing [`Receiver`] and one line in [`REGISTRY`]
+//! (plus its variant in [`crate::config::ReceiverKind`], which the configuration parses).
 //!
 //! # Layout
 //!
 //! - `text`: the wording every chat format shares (titles, facts, truncation, escaping).
+//! - `attachments`: the Slack-compatible attachments shape, with a markup per kind.
 //! - `slack`, `mattermost`, `teams`, `discord`, `google_chat`: the chat formats.
+//! - `am_model`: Alertmanager's model of an alert (fingerprint, labels, times).
 //! - `webhook`: Alertmanager's webhook payload (version 4), optionally signed.
 //! - `alertmanager`: postable alerts for `POST /api/v2/alerts`.
 //! - `log`: one line per alert.
 
 mod alertmanager;
+mod am_model;
 mod attachments;
 mod discord;
 mod google_chat;
@@ -31,9 +36,13 @@ use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
+use tracing::Level;
 
-use crate::config::{ReceiverKind, Secret};
-use crate::rules::{Alert, AlertState};
+use crate::config::{Problem, ReceiverConfig, ReceiverKind, Secret};
+use crate::retry_after as wait;
+use crate::rules::Alert;
+
+pub use self::am_model::fingerprint;
 
 /// What a notification is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -132,83 +141,140 @@ pub enum Rendered {
     Log(Vec<String>),
 }
 
-/// One kind of receiver.
-pub trait Receiver: Send + Sync + std::fmt::Debug {
-    /// Which kind this is.
-    fn kind(&self) -> ReceiverKind;
-    /// Turns a notification into what announces it. Pure: no I/O, no clock but `ctx.now`.
-    fn render(&self, notification: &Notification, ctx: &RenderContext<'_>) -> Rendered;
+/// How alerts reach a receiver of a kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// Changes are grouped per `group_wait` into messages, with reminders after
+    /// `repeat_interval`: what people read.
+    Grouped,
+    /// Every sweep pushes all that fires (and what resolved lately), replacing a push not
+    /// yet sent: for a receiver that groups, waits and reminds by itself and lets an alert
+    /// expire unless it is sent again (Alertmanager).
+    PushEverySweep,
 }
 
-/// The receiver of `kind`: the one registration line per kind.
-pub fn receiver_for(kind: ReceiverKind) -> Box<dyn Receiver> {
-    match kind {
-        ReceiverKind::Slack => Box::new(slack::Slack),
-        ReceiverKind::Mattermost => Box::new(mattermost::Mattermost),
-        ReceiverKind::Teams => Box::new(teams::Teams),
-        ReceiverKind::Discord => Box::new(discord::Discord),
-        ReceiverKind::GoogleChat => Box::new(google_chat::GoogleChat),
-        ReceiverKind::Webhook => Box::new(webhook::Webhook),
-        ReceiverKind::Alertmanager => Box::new(alertmanager::Alertmanager),
-        ReceiverKind::Log => Box::new(log::Log),
-    }
-}
+/// The least time between two messages to a chat webhook ([`Receiver::min_interval`]):
+/// Slack, Discord, Teams, Google Chat and Mattermost webhooks all throttle bursts.
+pub(crate) const CHAT_INTERVAL: Duration = Duration::from_secs(1);
 
-/// The alert's fingerprint, as 16 lowercase hex digits: the Prometheus label-set
-/// fingerprint (what Alertmanager computes) of the alert's *identifying* labels only,
-/// `alertname` and `profile_id`, so that it stays the same when the profile is renamed,
-/// moves organization or changes severity, and differs between profiles.
+/// One kind of receiver: everything that differs between kinds. Only [`Receiver::render`]
+/// is required; the defaults fit a receiver that takes every message as it comes.
 ///
-/// As in Alertmanager, a label with an empty value is no label at all: `InventoryApiDown`
-/// (no profile) is fingerprinted on `alertname` alone.
-pub fn fingerprint(alert: &Alert) -> String {
-    let id = alert.key.profile_id.map(|id| id.to_string());
-    let mut labels = vec![("alertname", alert.key.alertname.as_str())];
-    if let Some(id) = id.as_deref() {
-        labels.push(("profile_id", id));
+/// Every method is pure: no I/O, no clock but the `now` it is given.
+pub trait Receiver: Send + Sync + std::fmt::Debug {
+    /// Turns a notification into what announces it.
+    fn render(&self, notification: &Notification, ctx: &RenderContext<'_>) -> Rendered;
+
+    /// Checks of a receiver's configuration beyond those of [`crate::config`] (which
+    /// checks every kind's URL, secret and header keys itself, being below `receivers`).
+    /// Run when the notifier starts and by `notify-test`; none by default.
+    fn validate(&self, _config: &ReceiverConfig) -> Result<(), Problem> {
+        Ok(())
     }
-    format!("{:016x}", label_set_fingerprint(&labels))
+
+    /// The least time between two messages to one receiver, so that a burst of groups does
+    /// not earn a 429. None by default.
+    fn min_interval(&self) -> Duration {
+        Duration::ZERO
+    }
+
+    /// The wait an error answer's body asks for, given its status (429 or 5xx); it is
+    /// preferred over the `Retry-After` header. Bodies say nothing by default.
+    fn body_retry_after(&self, _status: u16, _body: &[u8]) -> Option<Duration> {
+        None
+    }
+
+    /// Grouped messages or a push every sweep. Grouped by default.
+    fn delivery(&self) -> Delivery {
+        Delivery::Grouped
+    }
+
+    /// The level (`INFO` or `DEBUG`) of the line that records a delivery: `DEBUG` where
+    /// deliveries are routine or their own evidence. `INFO` by default.
+    fn delivered_level(&self) -> Level {
+        Level::INFO
+    }
+
+    /// The level of each line of a [`Rendered::Log`], in order. `INFO` by default.
+    fn line_levels(&self, _notification: &Notification, lines: &[String]) -> Vec<Level> {
+        vec![Level::INFO; lines.len()]
+    }
 }
 
-/// The `alertname` of the synthetic alert that stands for a test notification in the
-/// `webhook` and `alertmanager` payloads (which have no place for a message of their own).
-pub(crate) const TEST_ALERTNAME: &str = "InventoryMonitorTest";
+/// One registered kind: its name in the configuration, and its [`Receiver`].
+#[derive(Debug)]
+pub struct Registered {
+    /// The kind.
+    kind: ReceiverKind,
+    /// Its keyword in the configuration file (`kind = "google_chat"`).
+    name: &'static str,
+    /// What it does.
+    receiver: &'static dyn Receiver,
+}
 
-/// Prometheus' `LabelSet.Fingerprint` (prometheus/common `model`): FNV-1a 64 over the
-/// labels sorted by name, each as name, `0xff`, value, `0xff`.
-pub(crate) fn label_set_fingerprint(labels: &[(&str, &str)]) -> u64 {
-    const OFFSET: u64 = 14_695_981_039_346_656_037;
-    const PRIME: u64 = 1_099_511_628_211;
-    const SEPARATOR: u8 = 0xff;
-    let mut sorted = labels.to_vec();
-    sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
-    let mut hash = OFFSET;
-    let mut add = |bytes: &[u8]| {
-        for &b in bytes {
-            hash ^= u64::from(b);
-            hash = hash.wrapping_mul(PRIME);
+impl Registered {
+    /// A registry entry.
+    const fn new(kind: ReceiverKind, name: &'static str, receiver: &'static dyn Receiver) -> Self {
+        Self {
+            kind,
+            name,
+            receiver,
         }
-    };
-    for (name, value) in sorted {
-        add(name.as_bytes());
-        add(&[SEPARATOR]);
-        add(value.as_bytes());
-        add(&[SEPARATOR]);
     }
-    hash
+
+    /// The kind.
+    pub fn kind(&self) -> ReceiverKind {
+        self.kind
+    }
+
+    /// Its keyword in the configuration file.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+}
+
+/// A registered kind is used as its [`Receiver`]: `receiver_for(kind).render(...)`.
+impl std::ops::Deref for Registered {
+    type Target = dyn Receiver;
+
+    fn deref(&self) -> &Self::Target {
+        self.receiver
+    }
+}
+
+/// Every kind, once: the one registration line per kind.
+#[rustfmt::skip] // A table: one line per kind.
+pub static REGISTRY: [Registered; 8] = [
+    Registered::new(ReceiverKind::Slack, "slack", &slack::SLACK),
+    Registered::new(ReceiverKind::Mattermost, "mattermost", &mattermost::MATTERMOST),
+    Registered::new(ReceiverKind::Teams, "teams", &teams::Teams),
+    Registered::new(ReceiverKind::Discord, "discord", &discord::Discord),
+    Registered::new(ReceiverKind::GoogleChat, "google_chat", &google_chat::GoogleChat),
+    Registered::new(ReceiverKind::Webhook, "webhook", &webhook::Webhook),
+    Registered::new(ReceiverKind::Alertmanager, "alertmanager", &alertmanager::Alertmanager),
+    Registered::new(ReceiverKind::Log, "log", &log::Log),
+];
+
+/// The receiver of `kind`, from [`REGISTRY`].
+pub fn receiver_for(kind: ReceiverKind) -> &'static Registered {
+    REGISTRY
+        .iter()
+        .find(|r| r.kind == kind)
+        .unwrap_or_else(|| unreachable!("every kind is registered (see the registry test)"))
 }
 
 /// How long a receiver asked us to wait before the next attempt, from its answer:
 ///
-/// - on 429 and 5xx, a `Retry-After` header, as delta-seconds (`120`; a fraction such as
-///   `1.5` is accepted too) or as an HTTP-date (`Wed, 21 Oct 2015 07:28:00 GMT`, counted
-///   from `now`; a date in the past means "now");
-/// - on a Discord 429, the JSON body's `retry_after` (seconds, a float), which is more
-///   precise than its header and preferred.
+/// - on 429 and 5xx, a `Retry-After` header, read by [`crate::retry_after`]
+///   (delta-seconds, a fraction such as `1.5` too, or an HTTP-date counted from `now`, a
+///   date in the past meaning "now");
+/// - before the header, what the kind reads in the body ([`Receiver::body_retry_after`]:
+///   Discord's JSON `retry_after` on a 429, more precise than its header).
 ///
-/// `None` when the answer says nothing usable (no header, garbage, a negative or absurd
-/// value): delivery then uses its own backoff. `headers` is anything that iterates over
-/// (name, value) pairs: `&reqwest::header::HeaderMap`, or
+/// At most a day: a longer wait outlives any sensible `max_delivery_age`, and an absurd
+/// value must not park a delivery forever. `None` when the answer says nothing usable (no
+/// header, garbage, a negative value): delivery then uses its own backoff. `headers` is
+/// anything that iterates over (name, value) pairs: `&reqwest::header::HeaderMap`, or
 /// `pairs.iter().map(|(k, v)| (k, v))`.
 pub fn retry_after<K, V>(
     kind: ReceiverKind,
@@ -221,44 +287,20 @@ where
     K: AsRef<str>,
     V: AsRef<[u8]>,
 {
+    const MAX_WAIT: Duration = Duration::from_secs(86_400);
     if status != 429 && !(500..=599).contains(&status) {
         return None;
     }
-    if kind == ReceiverKind::Discord && status == 429 {
-        if let Some(d) = discord_retry_after(body) {
-            return Some(d);
-        }
-    }
-    let value = headers
-        .into_iter()
-        .find(|(name, _)| name.as_ref().eq_ignore_ascii_case("retry-after"))
-        .map(|(_, value)| value)?;
-    let value = std::str::from_utf8(value.as_ref()).ok()?.trim();
-    if let Ok(seconds) = value.parse::<f64>() {
-        return seconds_to_duration(seconds);
-    }
-    let date = httpdate::parse_http_date(value).ok()?;
-    Some(date.duration_since(now).unwrap_or_default())
-}
-
-/// Discord's rate-limit body: `{"message": "...", "retry_after": 1.5, "global": false}`.
-fn discord_retry_after(body: &[u8]) -> Option<Duration> {
-    #[derive(Deserialize)]
-    struct RateLimited {
-        retry_after: f64,
-    }
-    let parsed: RateLimited = serde_json::from_slice(body).ok()?;
-    seconds_to_duration(parsed.retry_after)
-}
-
-/// Non-negative, finite seconds as a duration, capped at a day: a longer wait outlives
-/// any sensible `max_delivery_age`, and an absurd value must not park a delivery forever.
-fn seconds_to_duration(seconds: f64) -> Option<Duration> {
-    const MAX_SECONDS: f64 = 86_400.0;
-    if !seconds.is_finite() || seconds < 0.0 {
-        return None;
-    }
-    Duration::try_from_secs_f64(seconds.min(MAX_SECONDS)).ok()
+    let asked = receiver_for(kind)
+        .body_retry_after(status, body)
+        .or_else(|| {
+            let value = headers
+                .into_iter()
+                .find(|(name, _)| name.as_ref().eq_ignore_ascii_case("retry-after"))
+                .map(|(_, value)| value)?;
+            wait::parse(std::str::from_utf8(value.as_ref()).ok()?, now)
+        })?;
+    Some(asked.min(MAX_WAIT))
 }
 
 /// A JSON POST to `url` with `body`; every HTTP kind speaks `application/json`.
@@ -271,57 +313,40 @@ pub(crate) fn json_post(url: Secret, body: &serde_json::Value) -> HttpRequest {
     }
 }
 
-/// The labels of `alert` as Alertmanager keeps them: empty values dropped.
-pub(crate) fn am_labels(alert: &Alert) -> BTreeMap<&'static str, String> {
-    let mut labels = alert.labels();
-    labels.retain(|_, v| !v.is_empty());
-    labels
-}
-
-/// The annotations of `alert`, empty ones dropped.
-pub(crate) fn am_annotations(alert: &Alert) -> BTreeMap<&'static str, String> {
-    let mut annotations = alert.annotations();
-    annotations.retain(|_, v| !v.is_empty());
-    annotations
-}
-
-/// When an alert started, for Alertmanager: when it started firing (as Prometheus sends
-/// it), else when it became active.
-pub(crate) fn starts_at(alert: &Alert) -> SystemTime {
-    alert.firing_since.unwrap_or(alert.active_since)
-}
-
-/// `resolved` or `firing` (a pending alert in a notification counts as firing).
-pub(crate) fn am_status(alert: &Alert) -> &'static str {
-    if alert.state == AlertState::Resolved {
-        "resolved"
-    } else {
-        "firing"
-    }
-}
-
-/// Where an alert can be looked at: our status page, or "" when our URL is unknown.
-pub(crate) fn generator_url(ctx: &RenderContext<'_>) -> String {
-    let base = ctx.external_url.trim_end_matches('/');
-    if base.is_empty() {
-        String::new()
-    } else {
-        format!("{base}/api/v1/status")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// The kind listed after `kind`, so that every kind is listed: a new variant does not
+    /// compile until it joins this chain.
+    fn after(kind: ReceiverKind) -> Option<ReceiverKind> {
+        match kind {
+            ReceiverKind::Slack => Some(ReceiverKind::Teams),
+            ReceiverKind::Teams => Some(ReceiverKind::Discord),
+            ReceiverKind::Discord => Some(ReceiverKind::GoogleChat),
+            ReceiverKind::GoogleChat => Some(ReceiverKind::Mattermost),
+            ReceiverKind::Mattermost => Some(ReceiverKind::Webhook),
+            ReceiverKind::Webhook => Some(ReceiverKind::Alertmanager),
+            ReceiverKind::Alertmanager => Some(ReceiverKind::Log),
+            ReceiverKind::Log => None,
+        }
+    }
+
     #[test]
-    fn label_set_fingerprint_matches_prometheus() {
-        // The vectors of prometheus/common's model tests.
-        assert_eq!(label_set_fingerprint(&[]), 14_695_981_039_346_656_037);
-        assert_eq!(
-            label_set_fingerprint(&[("name", "garland, briggs"), ("fear", "love is not enough")]),
-            5_799_056_148_416_392_346
-        );
+    fn every_kind_is_registered_once_under_its_configuration_keyword() {
+        let all: Vec<ReceiverKind> =
+            std::iter::successors(Some(ReceiverKind::Slack), |k| after(*k)).collect();
+        assert_eq!(REGISTRY.len(), all.len(), "one entry per kind");
+        for kind in all {
+            let entries: Vec<&Registered> = REGISTRY.iter().filter(|r| r.kind() == kind).collect();
+            assert_eq!(entries.len(), 1, "{kind} is registered once");
+            let name = entries[0].name();
+            assert_eq!(name, kind.as_str(), "{kind}: the name is the keyword");
+            let parsed: ReceiverKind =
+                serde_json::from_value(serde_json::json!(name)).expect("a configuration keyword");
+            assert_eq!(parsed, kind, "{name} parses as {kind}");
+            assert_eq!(receiver_for(kind).kind(), kind);
+        }
     }
 
     #[test]

@@ -12,31 +12,16 @@
 //! Text from outside (names, errors) is escaped the way Slack asks (`&`, `<`, `>`), so a
 //! profile named `<!channel>` pings nobody.
 
-use crate::config::ReceiverKind;
-
-use super::attachments::{self, Markup};
+use super::attachments::{Attachments, Markup};
 use super::text::escape_slack;
-use super::{json_post, Notification, Receiver, RenderContext, Rendered};
 
-/// Slack's mrkdwn: `*bold*`, and every text entity-escaped, ours included.
-const MARKUP: Markup = Markup {
-    bold_title: |title| format!("*{}*", escape_slack(title)),
-    plain: escape_slack,
-    rich: escape_slack,
-    ours: escape_slack,
+/// The `slack` kind, in Slack's mrkdwn: `*bold*`, and every text entity-escaped, ours
+/// included.
+pub(crate) static SLACK: Attachments = Attachments {
+    markup: Markup {
+        bold_title: |title| format!("*{}*", escape_slack(title)),
+        plain: escape_slack,
+        rich: escape_slack,
+        ours: escape_slack,
+    },
 };
-
-/// The `slack` kind.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Slack;
-
-impl Receiver for Slack {
-    fn kind(&self) -> ReceiverKind {
-        ReceiverKind::Slack
-    }
-
-    fn render(&self, notification: &Notification, ctx: &RenderContext<'_>) -> Rendered {
-        let body = attachments::body(notification, ctx, &MARKUP);
-        Rendered::Http(json_post(ctx.url.clone(), &body))
-    }
-}

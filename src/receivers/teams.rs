@@ -9,34 +9,31 @@
 //! Teams refuses messages over about 28 KB, so the card is rendered at decreasing
 //! [`text::DETAILS`] levels until its JSON fits in [`MAX_BODY_BYTES`].
 
+use std::time::Duration;
+
 use serde_json::{json, Value};
 
-use crate::config::ReceiverKind;
-
 use super::text::{self, truncate_chars, AlertView, Detail, Status};
-use super::{json_post, Notification, NotificationKind, Receiver, RenderContext, Rendered};
+use super::{
+    json_post, Notification, NotificationKind, Receiver, RenderContext, Rendered, CHAT_INTERVAL,
+};
+
+/// The `teams` kind.
+#[derive(Debug)]
+pub(crate) struct Teams;
 
 /// The largest body we send: Teams' limit is about 28 KB, minus room for its envelope.
 pub(crate) const MAX_BODY_BYTES: usize = 27_000;
 
-/// The `teams` kind.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Teams;
-
 impl Receiver for Teams {
-    fn kind(&self) -> ReceiverKind {
-        ReceiverKind::Teams
+    fn render(&self, notification: &Notification, ctx: &RenderContext<'_>) -> Rendered {
+        let card = |detail| message(notification, ctx, detail);
+        let body = text::most_detailed_within(MAX_BODY_BYTES, card, |b| b.to_string().len());
+        Rendered::Http(json_post(ctx.url.clone(), &body))
     }
 
-    fn render(&self, notification: &Notification, ctx: &RenderContext<'_>) -> Rendered {
-        let mut body = Value::Null;
-        for detail in text::DETAILS {
-            body = message(notification, ctx, detail);
-            if body.to_string().len() <= MAX_BODY_BYTES {
-                break;
-            }
-        }
-        Rendered::Http(json_post(ctx.url.clone(), &body))
+    fn min_interval(&self) -> Duration {
+        CHAT_INTERVAL
     }
 }
 

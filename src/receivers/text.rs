@@ -57,6 +57,23 @@ pub(crate) const DETAILS: [Detail; 4] = [
     },
 ];
 
+/// The most detailed of `render`'s renderings (tried from [`DETAILS`]' first level on)
+/// whose size by `bytes` is at most `max_bytes`; the least detailed when none is.
+pub(crate) fn most_detailed_within<T>(
+    max_bytes: usize,
+    render: impl Fn(Detail) -> T,
+    bytes: impl Fn(&T) -> usize,
+) -> T {
+    let mut rendered = render(DETAILS[0]);
+    for detail in &DETAILS[1..] {
+        if bytes(&rendered) <= max_bytes {
+            break;
+        }
+        rendered = render(*detail);
+    }
+    rendered
+}
+
 /// Colour of resolved alerts.
 pub(crate) const GREEN: u32 = 0x2e_b8_86;
 /// Colour of critical alerts.

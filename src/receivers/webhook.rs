@@ -3,7 +3,7 @@
 //!
 //! Differences a consumer may notice: `groupLabels` is empty (we group per receiver, not
 //! by labels), `groupKey` is `{}/{receiver="NAME"}:{}`, `fingerprint` covers only the
-//! identifying labels (see [`super::fingerprint`]), and labels with empty values are left
+//! identifying labels (see [`super::am_model::fingerprint`]), and labels with empty values are left
 //! out as Alertmanager leaves them out. Every alert is listed, up to 1000; the rest are
 //! counted in `truncatedAlerts`, as with Alertmanager's `max_alerts`.
 //!
@@ -18,14 +18,15 @@ use serde_json::{json, Value};
 use sha2::Sha256;
 
 use crate::clock::rfc3339;
-use crate::config::ReceiverKind;
 use crate::rules::{Alert, AlertState};
 
+use super::am_model::{
+    am_annotations, am_labels, am_status, fingerprint, generator_url, label_set_fingerprint,
+    starts_at, TEST_ALERTNAME,
+};
 use super::text;
 use super::{
-    am_annotations, am_labels, am_status, fingerprint, generator_url, json_post,
-    label_set_fingerprint, starts_at, HttpRequest, Notification, NotificationKind, Receiver,
-    RenderContext, Rendered, TEST_ALERTNAME,
+    json_post, HttpRequest, Notification, NotificationKind, Receiver, RenderContext, Rendered,
 };
 
 /// Most alerts in one payload; the rest are counted in `truncatedAlerts`.
@@ -37,15 +38,11 @@ pub(crate) const SIGNATURE_HEADER: &str = "X-Signature-256";
 /// Alertmanager's `endsAt` for an alert with no end yet: Go's zero time.
 const NO_END: &str = "0001-01-01T00:00:00Z";
 
-/// The `webhook` kind.
-#[derive(Debug, Clone, Copy)]
+/// The `webhook` kind: every message as it comes, with the defaults of [`Receiver`].
+#[derive(Debug)]
 pub(crate) struct Webhook;
 
 impl Receiver for Webhook {
-    fn kind(&self) -> ReceiverKind {
-        ReceiverKind::Webhook
-    }
-
     fn render(&self, notification: &Notification, ctx: &RenderContext<'_>) -> Rendered {
         let mut request = json_post(ctx.url.clone(), &payload(notification, ctx));
         for (name, value) in ctx.headers {

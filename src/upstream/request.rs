@@ -20,6 +20,7 @@ use tokio_rustls::rustls;
 use super::limits::LimitHits;
 use super::pacer::Pacer;
 use crate::config::{ByteSize, Secret};
+use crate::retry_after;
 
 /// How much of an error response's body we read (and throw away) so that the connection
 /// can go back to the keep-alive pool.
@@ -307,7 +308,7 @@ impl Requester {
                     .headers()
                     .get(RETRY_AFTER)
                     .and_then(|v| v.to_str().ok())
-                    .and_then(|v| parse_retry_after(v, SystemTime::now()))
+                    .and_then(|v| retry_after::parse(v, SystemTime::now()))
                     .map(|d| d.min(RETRY_AFTER_CAP))
             } else {
                 None
@@ -513,36 +514,9 @@ fn full_jitter(ceiling: Duration) -> Duration {
     Duration::from_millis(rand::thread_rng().gen_range(0..=max))
 }
 
-/// Parses `Retry-After`: delta-seconds or an HTTP date (a date in the past means now).
-pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
-    let value = value.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    let at = httpdate::parse_http_date(value).ok()?;
-    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn retry_after_takes_seconds_and_http_dates() {
-        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_225_600);
-        assert_eq!(parse_retry_after("7", now), Some(Duration::from_secs(7)));
-        assert_eq!(parse_retry_after(" 0 ", now), Some(Duration::ZERO));
-        let later = httpdate::fmt_http_date(now + Duration::from_secs(30));
-        assert_eq!(
-            parse_retry_after(&later, now),
-            Some(Duration::from_secs(30))
-        );
-        let earlier = httpdate::fmt_http_date(now - Duration::from_secs(30));
-        assert_eq!(parse_retry_after(&earlier, now), Some(Duration::ZERO));
-        assert_eq!(parse_retry_after("soon", now), None);
-        assert_eq!(parse_retry_after("-5", now), None);
-        assert_eq!(parse_retry_after("", now), None);
-    }
 
     #[test]
     fn backoff_doubles_from_100ms_and_stops_at_5s() {
