@@ -1577,7 +1577,7 @@ fn http_url(text: &str) -> Result<reqwest::Url, String> {
 }
 
 /// An I/O error in words, without the `(os error 2)` noise for the common cases.
-fn io_reason(e: &std::io::Error) -> String {
+pub(crate) fn io_reason(e: &std::io::Error) -> String {
     match e.kind() {
         std::io::ErrorKind::NotFound => "no such file".to_string(),
         std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
