@@ -8,7 +8,7 @@ use crate::config::{Problem, Secret};
 /// The users of `basic_auth_users`, each checked: a usable name and a well-formed bcrypt
 /// hash.
 pub(super) fn users(
-    raw: BTreeMap<String, serde_yaml::Value>,
+    raw: BTreeMap<String, serde_norway::Value>,
     out: &mut Vec<Problem>,
 ) -> BTreeMap<String, Secret> {
     let mut users = BTreeMap::new();

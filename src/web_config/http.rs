@@ -44,7 +44,7 @@ pub(super) struct RawHttp {
 #[serde(deny_unknown_fields, default)]
 pub(super) struct RawRateLimit {
     /// `interval`: a duration as text, or 0 (off); any YAML so a wrong type is ours to word.
-    interval: Option<serde_yaml::Value>,
+    interval: Option<serde_norway::Value>,
     /// `burst`.
     burst: Option<u32>,
 }
@@ -95,8 +95,8 @@ impl RawRateLimit {
     pub(super) fn build(self, out: &mut Vec<Problem>) -> Option<RateLimit> {
         let interval = match &self.interval {
             None => Duration::ZERO,
-            Some(serde_yaml::Value::Number(n)) if n.as_u64() == Some(0) => Duration::ZERO,
-            Some(serde_yaml::Value::String(s)) => match humantime::parse_duration(s.trim()) {
+            Some(serde_norway::Value::Number(n)) if n.as_u64() == Some(0) => Duration::ZERO,
+            Some(serde_norway::Value::String(s)) => match humantime::parse_duration(s.trim()) {
                 Ok(d) => d,
                 Err(e) => {
                     out.push(Problem::new(

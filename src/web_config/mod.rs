@@ -183,14 +183,14 @@ pub fn parse(text: &str, base: &Path) -> Result<WebConfig, Vec<Problem>> {
 
 fn parse_raw(text: &str) -> Result<RawWebConfig, Problem> {
     // An empty file (or one holding only comments) means "all defaults", as in the toolkit.
-    let de = serde_yaml::Deserializer::from_str(text);
+    let de = serde_norway::Deserializer::from_str(text);
     let raw: Option<RawWebConfig> = serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         let message = e.into_inner().to_string();
         if path == "." || path.is_empty() {
             return Problem::new("", format!("YAML: {message}"));
         }
-        // serde_yaml starts its message with the path of the enclosing map, which we
+        // serde_norway starts its message with the path of the enclosing map, which we
         // already give in full.
         let mut prefix = path.as_str();
         let message = loop {
@@ -218,7 +218,7 @@ struct RawWebConfig {
     http_server_config: http::RawHttp,
     /// Values taken as any YAML so that a mistyped one (a bare number) is refused without
     /// serde quoting it: it may be a password.
-    basic_auth_users: Option<BTreeMap<String, serde_yaml::Value>>,
+    basic_auth_users: Option<BTreeMap<String, serde_norway::Value>>,
     /// `rate_limit`.
     rate_limit: Option<http::RawRateLimit>,
 }
