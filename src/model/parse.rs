@@ -458,7 +458,7 @@ fn not_an_object<E: de::Error, V>(what: &str) -> Result<V, E> {
 }
 
 /// Parses a whole body into `T`.
-fn parse_body<'de, T: TopLevel>(body: &'de [u8]) -> Result<T, ParseError> {
+fn parse_body<T: TopLevel>(body: &[u8]) -> Result<T, ParseError> {
     let mut de = serde_json::Deserializer::from_slice(body);
     let value = (&mut de)
         .deserialize_any(Body::<T>(PhantomData))
