@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 use axum::body::{Body, HttpBody};
 use bytes::Bytes;
 
-use crate::daemon::StatusSource;
+use super::StatusSource;
 use crate::metrics::ScrapeStream;
 
 /// A scrape's body: its chunks sent as they are produced, with an exact length.
