@@ -551,6 +551,7 @@ impl RawDetail {
         legacy_fields && !current_fields
     }
 
+    /// The profile the body describes; only a missing or unreadable `id` is an error.
     fn into_profile(self) -> Result<Profile, ParseError> {
         let id = match (self.id.present, self.id.value) {
             (_, Some(id)) => id,

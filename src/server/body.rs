@@ -76,6 +76,7 @@ struct ChunkWriter {
 }
 
 impl ChunkWriter {
+    /// Hands the buffered bytes on, waiting for room in the channel.
     fn send(&mut self) -> io::Result<()> {
         let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(STATUS_CHUNK + 4096));
         self.tx

@@ -59,6 +59,8 @@ struct Guard {
     request_timeout: Duration,
 }
 
+/// The middleware: [`Guard::admit`], then the security and configured headers on whatever
+/// the answer is, refusals included.
 async fn guard_layer(State(guard): State<Arc<Guard>>, request: Request, next: Next) -> Response {
     let mut response = guard.admit(request, next).await;
     let headers = response.headers_mut();
@@ -72,6 +74,7 @@ async fn guard_layer(State(guard): State<Arc<Guard>>, request: Request, next: Ne
 }
 
 impl Guard {
+    /// The refusal the request earns, or the router's answer within the request deadline.
     async fn admit(&self, request: Request, next: Next) -> Response {
         if let Some(limiter) = &self.limiter {
             if !limiter.allow() {
@@ -116,6 +119,7 @@ impl Guard {
     }
 }
 
+/// A short `text/plain` answer, for refusals.
 fn plain(status: StatusCode, text: &'static str) -> Response {
     let mut response = (status, Body::from(text)).into_response();
     response.headers_mut().insert(
@@ -145,6 +149,7 @@ struct BasicAuth {
 }
 
 impl BasicAuth {
+    /// `None` when there are no users: no basic auth.
     fn new(users: &BTreeMap<String, Secret>) -> Option<Self> {
         let decoy = users.values().next()?.clone();
         Some(Self {
@@ -185,6 +190,7 @@ impl BasicAuth {
         }
     }
 
+    /// What the cache remembers of `user:password`: a salted SHA-256, never the password.
     fn digest(&self, user: &[u8], password: &[u8]) -> [u8; 32] {
         let mut h = Sha256::new();
         h.update(self.salt);
@@ -204,6 +210,7 @@ impl BasicAuth {
         found.into()
     }
 
+    /// Remembers a verified digest, forgetting the oldest beyond [`VERIFIED_CACHE`].
     fn remember(&self, digest: [u8; 32]) {
         let mut verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
         if verified.len() >= VERIFIED_CACHE {
@@ -236,6 +243,7 @@ struct RateLimiter {
 }
 
 impl RateLimiter {
+    /// A full bucket.
     fn new(limit: RateLimit) -> Self {
         Self {
             limit,
@@ -243,6 +251,7 @@ impl RateLimiter {
         }
     }
 
+    /// Takes a token if there is one.
     fn allow(&self) -> bool {
         let mut bucket = self.bucket.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();

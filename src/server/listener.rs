@@ -219,6 +219,7 @@ struct WriteStallGuard<T> {
 }
 
 impl<T> WriteStallGuard<T> {
+    /// `inner`, whose writes may stall for `limit` at most.
     fn new(inner: T, limit: Duration) -> Self {
         Self {
             inner,
@@ -227,6 +228,7 @@ impl<T> WriteStallGuard<T> {
         }
     }
 
+    /// Passes `poll` on, arming the stall timer while it is pending and failing once it fires.
     fn progress<R>(
         &mut self,
         poll: Poll<io::Result<R>>,

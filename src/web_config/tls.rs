@@ -67,6 +67,7 @@ impl ClientAuth {
     const NAMES: &'static str = "NoClientCert, RequestClientCert, RequireAnyClientCert, \
                                  VerifyClientCertIfGiven or RequireAndVerifyClientCert";
 
+    /// The policy of a toolkit name (empty: none asked for).
     fn parse(name: &str) -> Option<Self> {
         Some(match name {
             "" | "NoClientCert" => Self::NoClientCert,
@@ -110,6 +111,7 @@ pub enum TlsVersion {
 }
 
 impl TlsVersion {
+    /// The version of a toolkit name (`TLS12`); anything else is a problem at `path`.
     fn parse(path: &str, name: &str) -> Result<Self, Problem> {
         match name {
             "TLS12" => Ok(Self::Tls12),
@@ -127,6 +129,7 @@ impl TlsVersion {
         }
     }
 
+    /// The rustls version.
     fn rustls(self) -> &'static SupportedProtocolVersion {
         match self {
             Self::Tls12 => &rustls::version::TLS12,
@@ -188,6 +191,7 @@ fn non_empty(s: &Option<String>) -> Option<&str> {
     s.as_deref().filter(|s| !s.is_empty())
 }
 
+/// An empty path means "not set", as an empty string does.
 fn non_empty_path(p: &Option<PathBuf>) -> Option<&Path> {
     p.as_deref().filter(|p| !p.as_os_str().is_empty())
 }
@@ -611,6 +615,7 @@ const TLS13_SUITE_NAMES: &[&str] = &[
     "TLS_CHACHA20_POLY1305_SHA256",
 ];
 
+/// The TLS 1.2 suites `provider` offers, by Go's names, for messages.
 fn tls12_suite_names(provider: &CryptoProvider) -> Vec<String> {
     provider
         .cipher_suites
@@ -621,6 +626,7 @@ fn tls12_suite_names(provider: &CryptoProvider) -> Vec<String> {
 }
 
 impl PemSource {
+    /// Where the PEM came from, for messages (never the inline text itself).
     fn describe(&self) -> String {
         match self {
             PemSource::Inline(_) => "the inline value".to_string(),
@@ -628,6 +634,7 @@ impl PemSource {
         }
     }
 
+    /// The PEM bytes; a file that cannot be read is a problem at `path`.
     fn bytes(&self, path: &str, out: &mut Vec<Problem>) -> Option<Vec<u8>> {
         match self {
             PemSource::Inline(text) => Some(text.as_bytes().to_vec()),
@@ -645,6 +652,7 @@ impl PemSource {
     }
 }
 
+/// The certificates of `src`; none, or bad PEM, is a problem at `path`.
 fn read_certs(
     path: &str,
     src: &PemSource,
@@ -674,6 +682,7 @@ fn read_certs(
     }
 }
 
+/// The private key of `src`; none is a problem at `path`, worded without quoting the file.
 fn read_key(path: &str, src: &PemSource, out: &mut Vec<Problem>) -> Option<PrivateKeyDer<'static>> {
     let pem = src.bytes(path, out)?;
     match PrivateKeyDer::from_pem_slice(&pem) {
