@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use axum::http::{HeaderName, HeaderValue};
 use serde::Deserialize;
+use serde_norway::Value;
 
 use crate::config::Problem;
 
@@ -44,7 +45,7 @@ pub(super) struct RawHttp {
 #[serde(deny_unknown_fields, default)]
 pub(super) struct RawRateLimit {
     /// `interval`: a duration as text, or 0 (off); any YAML so a wrong type is ours to word.
-    interval: Option<serde_norway::Value>,
+    interval: Option<Value>,
     /// `burst`.
     burst: Option<u32>,
 }
@@ -94,26 +95,17 @@ impl RawRateLimit {
     /// The limit, `None` when it is off or (with a problem in `out`) wrong.
     pub(super) fn build(self, out: &mut Vec<Problem>) -> Option<RateLimit> {
         let interval = match &self.interval {
-            None => Duration::ZERO,
-            Some(serde_norway::Value::Number(n)) if n.as_u64() == Some(0) => Duration::ZERO,
-            Some(serde_norway::Value::String(s)) => match humantime::parse_duration(s.trim()) {
-                Ok(d) => d,
-                Err(e) => {
-                    out.push(Problem::new(
-                        "rate_limit.interval",
-                        format!("{e}; write durations like \"1s\" or \"100ms\""),
-                    ));
-                    return None;
-                }
-            },
-            Some(_) => {
-                out.push(Problem::new(
-                    "rate_limit.interval",
-                    "must be a duration like \"1s\" or \"100ms\" (0 turns the limit off)",
-                ));
-                return None;
-            }
+            None => Ok(Duration::ZERO),
+            Some(Value::Number(n)) if n.as_u64() == Some(0) => Ok(Duration::ZERO),
+            Some(Value::String(s)) => humantime::parse_duration(s.trim())
+                .map_err(|e| format!("{e}; write durations like \"1s\" or \"100ms\"")),
+            Some(_) => Err(
+                "must be a duration like \"1s\" or \"100ms\" (0 turns the limit off)".to_string(),
+            ),
         };
+        let interval = interval
+            .map_err(|message| out.push(Problem::new("rate_limit.interval", message)))
+            .ok()?;
         if interval.is_zero() {
             return None;
         }

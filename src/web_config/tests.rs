@@ -133,6 +133,21 @@ fn rate_limit_needs_a_burst() {
 }
 
 #[test]
+fn a_rate_limit_interval_must_be_a_duration() {
+    let p = problems("rate_limit:\n  interval: soon\n  burst: 1\n");
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(p[0].starts_with("rate_limit.interval: "), "{p:?}");
+    assert!(
+        p[0].ends_with("; write durations like \"1s\" or \"100ms\""),
+        "{p:?}"
+    );
+    assert_eq!(
+        problems("rate_limit:\n  interval: 5\n  burst: 1\n"),
+        ["rate_limit.interval: must be a duration like \"1s\" or \"100ms\" (0 turns the limit off)"]
+    );
+}
+
+#[test]
 fn relative_files_are_relative_to_the_web_config() {
     let p = problems(
         "tls_server_config:\n  cert_file: certs/a.pem\n  key: \"\"\n  key_file: /abs/k.pem\n",
