@@ -20,7 +20,7 @@ use clap::Parser;
 use inventory_monitor::cli::{Cli, Command as Sub};
 use inventory_monitor::config::{self, HOSTNAME_ENV, SHARD_COUNT_ENV, SHARD_INDEX_ENV};
 use observability::{files_under, repo, tool};
-use serde_yaml::Value as Y;
+use serde_norway::Value as Y;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_inventory-monitor");
 
@@ -36,7 +36,7 @@ fn read(path: &Path) -> String {
 fn documents(path: &Path) -> Vec<Y> {
     use serde::Deserialize;
     let text = read(path);
-    serde_yaml::Deserializer::from_str(&text)
+    serde_norway::Deserializer::from_str(&text)
         .map(|doc| {
             Y::deserialize(doc).unwrap_or_else(|e| panic!("{}: not YAML: {e}", path.display()))
         })
@@ -71,7 +71,7 @@ fn strings(value: &Y) -> Vec<String> {
             s.iter()
                 .map(|v| match v {
                     Y::String(s) => s.clone(),
-                    other => serde_yaml::to_string(other)
+                    other => serde_norway::to_string(other)
                         .expect("scalar")
                         .trim()
                         .to_string(),

@@ -194,19 +194,19 @@ fn dashboard_is_a_well_formed_templated_prometheus_dashboard() {
 
 #[test]
 fn provisioning_files_point_at_the_dashboard_and_a_prometheus() {
-    let read = |path: &str| -> serde_yaml::Value {
+    let read = |path: &str| -> serde_norway::Value {
         let text = std::fs::read_to_string(repo().join(path)).expect(path);
-        serde_yaml::from_str(&text).expect(path)
+        serde_norway::from_str(&text).expect(path)
     };
     let datasources = read("deploy/grafana/provisioning/datasources/prometheus.yml");
-    assert_eq!(datasources["apiVersion"], serde_yaml::Value::from(1));
+    assert_eq!(datasources["apiVersion"], serde_norway::Value::from(1));
     let ds = &datasources["datasources"][0];
-    assert_eq!(ds["type"], serde_yaml::Value::from("prometheus"));
-    assert_eq!(ds["isDefault"], serde_yaml::Value::from(true));
+    assert_eq!(ds["type"], serde_norway::Value::from("prometheus"));
+    assert_eq!(ds["isDefault"], serde_norway::Value::from(true));
 
     let dashboards = read("deploy/grafana/provisioning/dashboards/inventory-monitor.yml");
     let provider = &dashboards["providers"][0];
-    assert_eq!(provider["type"], serde_yaml::Value::from("file"));
+    assert_eq!(provider["type"], serde_norway::Value::from("file"));
     let path = provider["options"]["path"].as_str().expect("provider path");
 
     // docker-compose mounts the dashboard where the provider looks, and the provisioning
@@ -216,7 +216,7 @@ fn provisioning_files_point_at_the_dashboard_and_a_prometheus() {
         .as_sequence()
         .expect("grafana volumes")
         .iter()
-        .filter_map(serde_yaml::Value::as_str)
+        .filter_map(serde_norway::Value::as_str)
         .collect();
     assert!(
         volumes

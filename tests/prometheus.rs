@@ -115,7 +115,7 @@ fn alert_coverage() -> (BTreeSet<String>, BTreeMap<String, (bool, bool)>) {
     let mut alerts = BTreeSet::new();
     for file in rule_files() {
         let text = std::fs::read_to_string(&file).expect("read rules");
-        let doc: serde_yaml::Value = serde_yaml::from_str(&text).expect("rules are YAML");
+        let doc: serde_norway::Value = serde_norway::from_str(&text).expect("rules are YAML");
         for group in doc["groups"].as_sequence().expect("groups") {
             for rule in group["rules"].as_sequence().expect("rules") {
                 if let Some(name) = rule["alert"].as_str() {
@@ -130,7 +130,7 @@ fn alert_coverage() -> (BTreeSet<String>, BTreeMap<String, (bool, bool)>) {
         &["_test.yml", "_test.yaml"],
     ) {
         let text = std::fs::read_to_string(&file).expect("read rule tests");
-        let doc: serde_yaml::Value = serde_yaml::from_str(&text).expect("rule tests are YAML");
+        let doc: serde_norway::Value = serde_norway::from_str(&text).expect("rule tests are YAML");
         for test in doc["tests"].as_sequence().expect("tests") {
             for case in test["alert_rule_test"].as_sequence().into_iter().flatten() {
                 let name = case["alertname"].as_str().expect("alertname").to_string();
@@ -315,7 +315,7 @@ async fn real_prometheus_scrapes_every_metric_and_alerts_like_the_monitor() {
     let mut empty = Vec::new();
     for file in rule_files() {
         let text = std::fs::read_to_string(&file).expect("read rules");
-        let doc: serde_yaml::Value = serde_yaml::from_str(&text).expect("YAML");
+        let doc: serde_norway::Value = serde_norway::from_str(&text).expect("YAML");
         for group in doc["groups"].as_sequence().expect("groups") {
             for rule in group["rules"].as_sequence().expect("rules") {
                 if let Some(record) = rule["record"].as_str() {

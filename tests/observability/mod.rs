@@ -171,10 +171,10 @@ async fn start_receivers(stop: tokio_util::sync::CancellationToken) -> SocketAdd
 /// The shipped `prometheus.yml`, pointed at `target` with one-second intervals, every rule
 /// file loaded and no Alertmanager.
 pub fn derived_prometheus_config(target: &str) -> String {
-    use serde_yaml::Value as Y;
+    use serde_norway::Value as Y;
     let shipped = repo().join("deploy/prometheus/prometheus.yml");
     let text = std::fs::read_to_string(&shipped).expect("read deploy/prometheus/prometheus.yml");
-    let mut config: Y = serde_yaml::from_str(&text).expect("prometheus.yml is YAML");
+    let mut config: Y = serde_norway::from_str(&text).expect("prometheus.yml is YAML");
     let map = config
         .as_mapping_mut()
         .expect("prometheus.yml is a mapping");
@@ -208,7 +208,7 @@ pub fn derived_prometheus_config(target: &str) -> String {
         .expect("the inventory-monitor job has static_configs");
     assert_eq!(statics.len(), 1, "one static target group is shipped");
     statics[0]["targets"] = Y::Sequence(vec![Y::from(target)]);
-    serde_yaml::to_string(&config).expect("serialise prometheus.yml")
+    serde_norway::to_string(&config).expect("serialise prometheus.yml")
 }
 
 /// A child's stdout or stderr: the log file, opened for appending so both streams share it.
