@@ -20,8 +20,8 @@ use axum::routing::get;
 use axum::Router;
 use tokio::net::TcpListener;
 
-use crate::status::StatusSource;
 use crate::metrics::{MonitorMetrics, RenderedProfiles};
+use crate::status::StatusSource;
 use crate::web_config::WebConfig;
 
 mod body;
