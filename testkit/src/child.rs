@@ -204,6 +204,28 @@ impl Launch {
     }
 }
 
+impl Launch {
+    /// Runs the program to its end: exit code (-1 when a signal ended it), stdout, stderr.
+    /// Panics if it cannot start or does not end within `deadline` (then it is killed).
+    pub async fn output(self, deadline: Duration) -> (i32, String, String) {
+        let program = format!("{:?}", self.command.as_std().get_program());
+        let mut child = self
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {program}: {e}"));
+        let Some(status) = child.wait(deadline).await else {
+            panic!(
+                "{program} did not end within {deadline:?}\nstderr:\n{}",
+                child.stderr_text()
+            );
+        };
+        (
+            status.code().unwrap_or(-1),
+            child.stdout_text(),
+            child.stderr_text(),
+        )
+    }
+}
+
 /// Starts a task copying `pipe` to where `to` says, line by line, through `tap`.
 fn capture(
     pipe: impl AsyncRead + Unpin + Send + 'static,

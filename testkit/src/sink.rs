@@ -12,13 +12,16 @@
 //! fresh connection each time, as after a real outage.
 
 use std::collections::VecDeque;
+use std::convert::Infallible;
 use std::fmt;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime};
 
 use http_body_util::{BodyExt, Full};
-use hyper::body::{Bytes, Incoming};
+use hyper::body::{Bytes, Frame, Incoming, SizeHint};
 use hyper::header::{HeaderMap, HeaderName, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
@@ -59,6 +62,9 @@ pub struct Reply {
     pub body: Vec<u8>,
     /// How long to wait before answering.
     pub delay: Duration,
+    /// Send the body in chunks of this many bytes with no `Content-Length` (a body whose
+    /// size the client learns only as it arrives); `None`: all at once, length declared.
+    pub chunked: Option<usize>,
     /// Whether to answer at all.
     pub then: Then,
 }
@@ -71,6 +77,7 @@ impl Reply {
             headers: Vec::new(),
             body: Vec::new(),
             delay: Duration::ZERO,
+            chunked: None,
             then: Then::Answer,
         }
     }
@@ -120,6 +127,12 @@ impl Reply {
     /// Sets the body.
     pub fn body(mut self, body: impl Into<Vec<u8>>) -> Reply {
         self.body = body.into();
+        self
+    }
+
+    /// Sends the body in chunks of `size` bytes, without a `Content-Length`.
+    pub fn chunked(mut self, size: usize) -> Reply {
+        self.chunked = Some(size.max(1));
         self
     }
 
@@ -173,6 +186,16 @@ impl Received {
     pub fn json(&self) -> Value {
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|e| panic!("body is not JSON: {e}: {}", self.text()))
+    }
+
+    /// The path without its query.
+    pub fn route(&self) -> &str {
+        self.path.split_once('?').map_or(&self.path, |(p, _)| p)
+    }
+
+    /// The query (after `?`), if any.
+    pub fn query(&self) -> Option<&str> {
+        self.path.split_once('?').map(|(_, q)| q)
     }
 
     /// A header's value as text, if present and text.
@@ -443,7 +466,7 @@ impl fmt::Display for Cut {
 impl std::error::Error for Cut {}
 
 /// Reads a request, records it, answers as scripted.
-async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Result<Response<Full<Bytes>>, Cut> {
+async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Result<Response<ReplyBody>, Cut> {
     let (parts, body) = req.into_parts();
     let Ok(body) = body.collect().await else {
         // The client went away mid-body: nothing to record or answer.
@@ -473,9 +496,59 @@ async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Result<Response<
     Ok(response(reply))
 }
 
+/// A scripted body: whole (its length declared) or in chunks (its length unknown).
+enum ReplyBody {
+    /// All at once.
+    Whole(Full<Bytes>),
+    /// These chunks, in order.
+    Chunks(VecDeque<Bytes>),
+}
+
+impl hyper::body::Body for ReplyBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        match self.get_mut() {
+            ReplyBody::Whole(full) => Pin::new(full).poll_frame(cx),
+            ReplyBody::Chunks(chunks) => {
+                Poll::Ready(chunks.pop_front().map(|c| Ok(Frame::data(c))))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            ReplyBody::Whole(full) => full.is_end_stream(),
+            ReplyBody::Chunks(chunks) => chunks.is_empty(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            ReplyBody::Whole(full) => full.size_hint(),
+            // Unknown: hyper sends it with chunked transfer encoding.
+            ReplyBody::Chunks(_) => SizeHint::default(),
+        }
+    }
+}
+
 /// The scripted answer as a response (a header that is not valid HTTP is a test bug).
-fn response(reply: Reply) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(reply.body)));
+fn response(reply: Reply) -> Response<ReplyBody> {
+    let body = match reply.chunked {
+        None => ReplyBody::Whole(Full::new(Bytes::from(reply.body))),
+        Some(size) => ReplyBody::Chunks(
+            reply
+                .body
+                .chunks(size)
+                .map(Bytes::copy_from_slice)
+                .collect(),
+        ),
+    };
+    let mut response = Response::new(body);
     *response.status_mut() = StatusCode::from_u16(reply.status)
         .unwrap_or_else(|e| panic!("scripted status {}: {e}", reply.status));
     let headers = response.headers_mut();

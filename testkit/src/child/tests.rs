@@ -92,3 +92,16 @@ async fn a_wait_past_its_deadline_leaves_the_child_running_and_drop_kills_it() {
     .await;
     assert!(gone);
 }
+
+#[tokio::test]
+async fn output_runs_to_the_end_with_the_environment_given() {
+    let (code, stdout, stderr) = Launch::new("/bin/sh")
+        .args(["-c", "echo \"$GREETING\"; echo warn >&2; exit 2"])
+        .env("GREETING", "hello")
+        .output(Duration::from_secs(10))
+        .await;
+    assert_eq!(
+        (code, stdout.as_str(), stderr.as_str()),
+        (2, "hello\n", "warn\n")
+    );
+}

@@ -154,3 +154,18 @@ async fn waits_wake_on_new_requests_and_end_at_the_deadline() {
     sink.clear();
     assert_eq!(sink.count(), 0);
 }
+
+#[tokio::test]
+async fn a_chunked_body_declares_no_length() {
+    let sink = Sink::start().await;
+    sink.always(Reply::ok().body(vec![b'x'; 1000]).chunked(256));
+    let resp = client()
+        .get(sink.url("/big?page=2"))
+        .send()
+        .await
+        .expect("send");
+    assert!(resp.headers().get("content-length").is_none());
+    assert_eq!(resp.text().await.expect("body").len(), 1000);
+    let got = sink.received();
+    assert_eq!((got[0].route(), got[0].query()), ("/big", Some("page=2")));
+}
