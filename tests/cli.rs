@@ -10,7 +10,6 @@ use inventory_monitor_testkit::child::{Child, Launch};
 use inventory_monitor_testkit::place::free_port;
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_inventory-monitor");
 const TOKEN: &str = "tok-7f3a9c51e2d84b06";
 
 fn write_config(dir: &Path, base_url: &str, extra: &str) -> std::path::PathBuf {
@@ -28,10 +27,7 @@ fn write_config(dir: &Path, base_url: &str, extra: &str) -> std::path::PathBuf {
 }
 
 async fn output(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
-    let launch = env
-        .iter()
-        .fold(Launch::new(BIN).args(args), |l, (k, v)| l.env(k, v));
-    launch.output(Duration::from_secs(60)).await
+    run_bin(args, env).await
 }
 
 #[tokio::test]

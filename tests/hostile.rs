@@ -31,8 +31,6 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-const BIN: &str = env!("CARGO_BIN_EXE_inventory-monitor");
-
 /// The API token of every test here: distinctive, so that any leak is found by grepping.
 const TOKEN: &str = "tok-hostile-3f9d2a7c51";
 
@@ -329,14 +327,6 @@ async fn https_to_a_plain_http_server_is_a_tls_error_too() {
             .get(),
         1
     );
-}
-
-/// Runs the binary to completion: exit code, stdout, stderr.
-async fn run_bin(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
-    let launch = env
-        .iter()
-        .fold(Launch::new(BIN).args(args), |l, (k, v)| l.env(k, v));
-    launch.output(Duration::from_secs(60)).await
 }
 
 fn write_config(dir: &Path, name: &str, text: &str) -> PathBuf {

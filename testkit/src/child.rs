@@ -335,6 +335,15 @@ impl Child {
         }
     }
 
+    /// How it exited, if it has (without waiting).
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        if self.is_running() {
+            None
+        } else {
+            self.status
+        }
+    }
+
     /// Waits for it to exit and its output to be read to the end; `None` if `deadline`
     /// passes first (it keeps running).
     pub async fn wait(&mut self, deadline: Duration) -> Option<ExitStatus> {

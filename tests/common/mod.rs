@@ -10,6 +10,7 @@ use inventory_monitor::clock::{ManualClock, SharedClock};
 use inventory_monitor::config::{Config, Secret};
 use inventory_monitor::daemon::{Daemon, NullSink};
 use inventory_monitor::simulator::{SimOptions, Simulator};
+use inventory_monitor_testkit::child::Launch;
 use inventory_monitor_testkit::exposition::{self, Family};
 use inventory_monitor_testkit::sink::Sink;
 use serde_json::{json, Value};
@@ -186,6 +187,28 @@ pub fn patched(mut base: Value, patch: Value) -> Value {
 
 #[allow(unused_imports)]
 pub use inventory_monitor_testkit::wait::{wait_for, wait_until};
+
+/// The binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_inventory-monitor");
+
+/// Runs the binary to its end (within 60 s), with `RUST_LOG` unset unless `env` sets it:
+/// exit code, stdout, stderr.
+pub async fn run_bin(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let launch = env
+        .iter()
+        .fold(Launch::new(BIN).args(args), |l, (k, v)| l.env(k, v));
+    launch.output(Duration::from_secs(60)).await
+}
+
+/// Waits until `GET url` answers a 2xx (a readiness endpoint); true when it did.
+pub async fn wait_ready(url: &str, deadline: Duration) -> bool {
+    wait_for(deadline, || async {
+        reqwest::get(url)
+            .await
+            .is_ok_and(|r| r.status().is_success())
+    })
+    .await
+}
 
 pub async fn get_json(addr: SocketAddr, path: &str) -> Value {
     let text = get(addr, path).await.text().await.unwrap();
