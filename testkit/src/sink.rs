@@ -398,7 +398,8 @@ impl Sink {
     }
 
     /// Waits until `check` holds of the requests so far (checked now and at each new
-    /// request) or `deadline` passes; true when it held.
+    /// request) or `deadline` passes; true when it held. `check` runs with the record
+    /// locked: it reads the slice it is given, never the sink itself.
     pub async fn wait_until(
         &self,
         deadline: Duration,
