@@ -4,7 +4,8 @@
 //! resolved; one profile with a hostile name, one alert carrying a last error) and is
 //! compared with its golden file under `tests/golden/receivers/` as parsed JSON.
 //! `UPDATE_GOLDEN=1 cargo test --test receivers` rewrites the golden files; review the
-//! diff by eye against the service's documented shape before keeping it.
+//! diff by eye against the service's documented shape before keeping it. Under `CI` the
+//! rewrite is refused: the test fails instead.
 //!
 //! Every time is fixed (`UNIX_EPOCH + …`): renders are pure and depend on `ctx.now` only.
 
@@ -254,13 +255,13 @@ fn golden_view(rendered: &Rendered) -> Value {
 }
 
 /// Compares `actual` with `tests/golden/receivers/{name}.json`, or rewrites the file when
-/// `UPDATE_GOLDEN=1`.
+/// `UPDATE_GOLDEN=1` (refused when `CI` is set).
 fn assert_golden(name: &str, actual: &Value) {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/golden/receivers")
         .join(format!("{name}.json"));
     let pretty = serde_json::to_string_pretty(actual).expect("serialises") + "\n";
-    if std::env::var("UPDATE_GOLDEN").as_deref() == Ok("1") {
+    if inventory_monitor_testkit::golden::update_golden() {
         std::fs::create_dir_all(path.parent().expect("has a parent")).expect("mkdir");
         std::fs::write(&path, pretty).expect("golden file written");
         return;

@@ -4,6 +4,7 @@
 //! # Layout
 //!
 //! - [`exposition`]: a strict parser of the Prometheus text format, to read `/metrics`.
+//! - [`golden`]: whether golden files may be rewritten (never under CI).
 //! - [`sink`]: one scriptable recording HTTP server (receivers, fake upstreams), with
 //!   outages on the same port and waits on what it recorded.
 //! - [`child`]: a program under test as a child process: output capture, signals through
@@ -15,6 +16,7 @@
 
 pub mod child;
 pub mod exposition;
+pub mod golden;
 pub mod place;
 pub mod sink;
 pub mod tool;
