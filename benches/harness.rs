@@ -499,58 +499,25 @@ async fn main() {
         );
         return;
     }
+    // Every case of the table scrapes while it sweeps.
+    let case = |profiles: usize, concurrency: u32, sweeps: usize| Case {
+        profiles,
+        concurrency,
+        latency,
+        sweeps,
+        scrape: true,
+        scrape_every,
+    };
     let cases: Vec<Case> = if quick {
-        vec![Case {
-            profiles: 1000,
-            concurrency: 16,
-            latency,
-            sweeps: 2,
-            scrape: true,
-            scrape_every,
-        }]
+        vec![case(1000, 16, 2)]
     } else if let Some(n) = profiles {
-        vec![Case {
-            profiles: n,
-            concurrency: concurrency.unwrap_or(16),
-            latency,
-            sweeps,
-            scrape: true,
-            scrape_every,
-        }]
+        vec![case(n, concurrency.unwrap_or(16), sweeps)]
     } else {
         vec![
-            Case {
-                profiles: 1_000,
-                concurrency: 16,
-                latency,
-                sweeps,
-                scrape: true,
-                scrape_every,
-            },
-            Case {
-                profiles: 10_000,
-                concurrency: 16,
-                latency,
-                sweeps,
-                scrape: true,
-                scrape_every,
-            },
-            Case {
-                profiles: 10_000,
-                concurrency: 64,
-                latency,
-                sweeps,
-                scrape: true,
-                scrape_every,
-            },
-            Case {
-                profiles: 100_000,
-                concurrency: 64,
-                latency,
-                sweeps: 2,
-                scrape: true,
-                scrape_every,
-            },
+            case(1_000, 16, sweeps),
+            case(10_000, 16, sweeps),
+            case(10_000, 64, sweeps),
+            case(100_000, 64, 2),
         ]
     };
     header();

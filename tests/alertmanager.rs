@@ -36,6 +36,14 @@ fn replica(
     config
 }
 
+/// Waits (15 s at most) until `sink` was told `alert`; true when it was.
+async fn arrives(sink: &RecordingSink, alert: &str) -> bool {
+    wait_for(Duration::from_secs(15), || async {
+        sink.alerts().iter().any(|a| a == alert)
+    })
+    .await
+}
+
 /// Three sweeps of every replica, `pause` apart, as their poll loops would run them.
 async fn sweep_all(replicas: &mut [Daemon], pause: Duration) {
     for _ in 0..3 {
@@ -106,10 +114,7 @@ async fn alertmanager_delivers_our_alert_once_though_two_replicas_push_it() {
     sweep_all(&mut replicas, Duration::from_millis(300)).await;
     let firing = "firing ProfileConnectivityDegraded/7".to_string();
     assert!(
-        wait_for(Duration::from_secs(15), || async {
-            sink.alerts().contains(&firing)
-        })
-        .await,
+        arrives(&sink, &firing).await,
         "Alertmanager never delivered our alert; got {:?}",
         sink.alerts()
     );
@@ -147,10 +152,7 @@ async fn alertmanager_delivers_our_alert_once_though_two_replicas_push_it() {
     sweep_all(&mut replicas, Duration::from_millis(300)).await;
     let resolved = "resolved ProfileConnectivityDegraded/7".to_string();
     assert!(
-        wait_for(Duration::from_secs(15), || async {
-            sink.alerts().contains(&resolved)
-        })
-        .await,
+        arrives(&sink, &resolved).await,
         "the resolution never arrived; got {:?}",
         sink.alerts()
     );

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::*;
-use inventory_monitor_testkit::child::{Child, Launch};
+use inventory_monitor_testkit::child::{Child, Launch, Stream};
 use inventory_monitor_testkit::place::free_port;
 use serde_json::Value;
 
@@ -24,6 +24,19 @@ fn write_config(dir: &Path, base_url: &str, extra: &str) -> std::path::PathBuf {
     )
     .unwrap();
     path
+}
+
+/// A simulated fleet of `profiles` (from `seed`) taking [`TOKEN`], and a directory for the
+/// config and state.
+async fn seeded_sim(profiles: usize, seed: u64) -> (Sim, tempfile::TempDir) {
+    let sim = start_sim(inventory_monitor::simulator::SimOptions {
+        profiles,
+        seed,
+        token: TOKEN.to_string(),
+        ..Default::default()
+    })
+    .await;
+    (sim, tempfile::tempdir().unwrap())
 }
 
 async fn output(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
@@ -80,14 +93,7 @@ async fn check_lists_every_problem_with_its_key_path_and_exits_2() {
 
 #[tokio::test]
 async fn once_reports_every_profile_and_exits_1_when_an_alert_condition_holds() {
-    let sim = start_sim(inventory_monitor::simulator::SimOptions {
-        profiles: 120,
-        seed: 2,
-        token: TOKEN.to_string(),
-        ..Default::default()
-    })
-    .await;
-    let dir = tempfile::tempdir().unwrap();
+    let (sim, dir) = seeded_sim(120, 2).await;
     let config = write_config(dir.path(), &sim.base_url, "");
     let config = config.to_str().unwrap();
 
@@ -153,14 +159,7 @@ async fn once_exits_2_when_the_upstream_is_unreachable_or_the_config_is_bad() {
 
 #[tokio::test]
 async fn secrets_never_reach_logs_reports_or_error_messages_even_at_trace_level() {
-    let sim = start_sim(inventory_monitor::simulator::SimOptions {
-        profiles: 80,
-        seed: 4,
-        token: TOKEN.to_string(),
-        ..Default::default()
-    })
-    .await;
-    let dir = tempfile::tempdir().unwrap();
+    let (sim, dir) = seeded_sim(80, 4).await;
     let config = write_config(dir.path(), &sim.base_url, "");
     let config = config.to_str().unwrap();
     for args in [
@@ -211,7 +210,9 @@ async fn demo_serves_metrics_of_the_simulated_fleet_and_stops_on_sigterm() {
         .spawn()
         .unwrap();
     let line = child
-        .wait_stdout_line(Duration::from_secs(30), |l| l.contains("/metrics"))
+        .wait_line(Stream::Stdout, Duration::from_secs(30), |l| {
+            l.contains("/metrics")
+        })
         .await
         .expect("no /metrics line on stdout within 30 s");
     let url = line

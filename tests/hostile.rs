@@ -19,7 +19,7 @@ use inventory_monitor::shard::Shard;
 use inventory_monitor::simulator::{SimOptions, Simulator, TlsIdentity};
 use inventory_monitor::snapshot::{ApiFailure, ListOutcome};
 use inventory_monitor::upstream::{DetailResult, UpstreamClient};
-use inventory_monitor_testkit::child::{Launch, Signal};
+use inventory_monitor_testkit::child::{Launch, Signal, Stream};
 use inventory_monitor_testkit::exposition::{self, find};
 use inventory_monitor_testkit::place::free_port;
 use inventory_monitor_testkit::sink::{Received, Reply, Sink};
@@ -350,7 +350,7 @@ async fn simulate_serves_https_with_tls_cert_and_once_needs_the_ca_to_read_it() 
         .spawn()
         .expect("start simulate");
     let line = simulate
-        .wait_stderr_line(Duration::from_secs(30), |l| {
+        .wait_line(Stream::Stderr, Duration::from_secs(30), |l| {
             l.contains("simulated upstream listening")
         })
         .await

@@ -30,7 +30,10 @@ use serde_json::{json, Value};
 // A recording HTTP receiver: the kit's sink, with receiver URLs whose path is a secret.
 
 /// A receiver on 127.0.0.1:0 answering 200 unless scripted otherwise; stops when dropped.
-struct Sink(KitSink);
+struct Sink(
+    /// The recording server.
+    KitSink,
+);
 
 impl std::ops::Deref for Sink {
     type Target = KitSink;

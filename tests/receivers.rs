@@ -288,44 +288,27 @@ fn check_golden(kind: ReceiverKind) {
     assert_golden(kind.as_str(), &golden_view(&rendered));
 }
 
-#[test]
-fn slack_matches_its_golden_file() {
-    check_golden(ReceiverKind::Slack);
+/// One test per kind, named after it, comparing its render with its golden file.
+macro_rules! golden_tests {
+    ($($name:ident => $kind:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                check_golden(ReceiverKind::$kind);
+            }
+        )*
+    };
 }
 
-#[test]
-fn mattermost_matches_its_golden_file() {
-    check_golden(ReceiverKind::Mattermost);
-}
-
-#[test]
-fn teams_matches_its_golden_file() {
-    check_golden(ReceiverKind::Teams);
-}
-
-#[test]
-fn discord_matches_its_golden_file() {
-    check_golden(ReceiverKind::Discord);
-}
-
-#[test]
-fn google_chat_matches_its_golden_file() {
-    check_golden(ReceiverKind::GoogleChat);
-}
-
-#[test]
-fn webhook_matches_its_golden_file() {
-    check_golden(ReceiverKind::Webhook);
-}
-
-#[test]
-fn alertmanager_matches_its_golden_file() {
-    check_golden(ReceiverKind::Alertmanager);
-}
-
-#[test]
-fn log_matches_its_golden_file() {
-    check_golden(ReceiverKind::Log);
+golden_tests! {
+    slack_matches_its_golden_file => Slack,
+    mattermost_matches_its_golden_file => Mattermost,
+    teams_matches_its_golden_file => Teams,
+    discord_matches_its_golden_file => Discord,
+    google_chat_matches_its_golden_file => GoogleChat,
+    webhook_matches_its_golden_file => Webhook,
+    alertmanager_matches_its_golden_file => Alertmanager,
+    log_matches_its_golden_file => Log,
 }
 
 #[test]

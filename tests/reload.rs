@@ -41,6 +41,23 @@ async fn metric(addr: std::net::SocketAddr, name: &str) -> Option<f64> {
     find(&m, name, &[])
 }
 
+/// Waits until `sink` has been told `alert`; true when it was within `deadline`.
+async fn hears(sink: &RecordingSink, alert: &str, deadline: Duration) -> bool {
+    wait_for(deadline, || async {
+        sink.alerts().iter().any(|a| a == alert)
+    })
+    .await
+}
+
+/// Waits (10 s at most) until the daemon reports its last reload as `outcome` (1: it
+/// succeeded, 0: it failed).
+async fn reload_reported(addr: std::net::SocketAddr, outcome: f64) -> bool {
+    wait_for(Duration::from_secs(10), || async {
+        metric(addr, "inventory_monitor_config_last_reload_successful").await == Some(outcome)
+    })
+    .await
+}
+
 #[tokio::test]
 async fn sighup_swaps_receivers_and_rules_without_losing_alert_state() {
     let sim = empty_sim().await;
@@ -74,11 +91,11 @@ async fn sighup_swaps_receivers_and_rules_without_losing_alert_state() {
 
     // The alert fires and reaches the first receiver.
     assert!(
-        wait_for(Duration::from_secs(20), || async {
-            first
-                .alerts()
-                .contains(&"firing ProfileConnectivityDegraded/1".to_string())
-        })
+        hears(
+            &first,
+            "firing ProfileConnectivityDegraded/1",
+            Duration::from_secs(20)
+        )
         .await,
         "first receiver never got the alert"
     );
@@ -87,10 +104,7 @@ async fn sighup_swaps_receivers_and_rules_without_losing_alert_state() {
     std::fs::write(&config, "[api]\nbase_url = 12\n").unwrap();
     hup(&child).await;
     assert!(
-        wait_for(Duration::from_secs(10), || async {
-            metric(addr, "inventory_monitor_config_last_reload_successful").await == Some(0.0)
-        })
-        .await,
+        reload_reported(addr, 0.0).await,
         "a bad config was not reported as a failed reload"
     );
     assert!(child.is_running(), "the daemon died on a bad reload");
@@ -105,18 +119,13 @@ async fn sighup_swaps_receivers_and_rules_without_losing_alert_state() {
         &receiver("second", "HOOK_SECOND"),
     );
     hup(&child).await;
+    assert!(reload_reported(addr, 1.0).await);
     assert!(
-        wait_for(Duration::from_secs(10), || async {
-            metric(addr, "inventory_monitor_config_last_reload_successful").await == Some(1.0)
-        })
-        .await
-    );
-    assert!(
-        wait_for(Duration::from_secs(20), || async {
-            second
-                .alerts()
-                .contains(&"firing ProfileConnectivityDegraded/1".to_string())
-        })
+        hears(
+            &second,
+            "firing ProfileConnectivityDegraded/1",
+            Duration::from_secs(20)
+        )
         .await,
         "second receiver never heard of the firing alert"
     );
@@ -135,11 +144,11 @@ async fn sighup_swaps_receivers_and_rules_without_losing_alert_state() {
     );
     hup(&child).await;
     assert!(
-        wait_for(Duration::from_secs(20), || async {
-            second
-                .alerts()
-                .contains(&"resolved ProfileConnectivityDegraded/1".to_string())
-        })
+        hears(
+            &second,
+            "resolved ProfileConnectivityDegraded/1",
+            Duration::from_secs(20)
+        )
         .await,
         "disabling the rule did not resolve the alert"
     );

@@ -18,7 +18,7 @@ use inventory_monitor::metrics::MonitorMetrics;
 use inventory_monitor::server::{self, AppState, ServerOptions, WWW_AUTHENTICATE};
 use inventory_monitor::shard::Shard;
 use inventory_monitor::web_config::{self, WebConfig};
-use inventory_monitor_testkit::child::Launch;
+use inventory_monitor_testkit::child::{Launch, Stream};
 use inventory_monitor_testkit::place::free_port;
 use inventory_monitor_testkit::tool::require_tool;
 use rcgen::{
@@ -1052,7 +1052,9 @@ async fn the_daemon_serves_https_with_basic_auth_from_the_web_config_flag() {
         )
     };
     let line = child
-        .wait_stderr_line(Duration::from_secs(60), |l| serving(l).is_some())
+        .wait_line(Stream::Stderr, Duration::from_secs(60), |l| {
+            serving(l).is_some()
+        })
         .await
         .unwrap_or_else(|| {
             panic!(

@@ -45,6 +45,15 @@ impl Signal {
     }
 }
 
+/// One of a child's output streams.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stream {
+    /// Its standard output.
+    Stdout,
+    /// Its standard error (where the daemon logs).
+    Stderr,
+}
+
 /// Called with each line a stream prints, as it arrives (without its newline).
 type Tap = Box<dyn FnMut(&str) + Send>;
 
@@ -398,22 +407,29 @@ impl Child {
         self.stderr.text()
     }
 
-    /// Waits until a stdout line satisfies `pred`; answers it, or `None` past `deadline`.
-    pub async fn wait_stdout_line(
+    /// Waits until a line of `stream` satisfies `pred`; answers it, or `None` past
+    /// `deadline`.
+    pub async fn wait_line(
         &self,
+        stream: Stream,
         deadline: Duration,
         pred: impl Fn(&str) -> bool,
     ) -> Option<String> {
-        wait_line(&self.stdout, deadline, pred).await
-    }
-
-    /// Waits until a stderr line satisfies `pred`; answers it, or `None` past `deadline`.
-    pub async fn wait_stderr_line(
-        &self,
-        deadline: Duration,
-        pred: impl Fn(&str) -> bool,
-    ) -> Option<String> {
-        wait_line(&self.stderr, deadline, pred).await
+        let captured = match stream {
+            Stream::Stdout => &self.stdout,
+            Stream::Stderr => &self.stderr,
+        };
+        let mut found = None;
+        wait_until(deadline, || {
+            found = captured
+                .text()
+                .lines()
+                .find(|l| pred(l))
+                .map(str::to_string);
+            found.is_some()
+        })
+        .await;
+        found
     }
 
     /// The path of the file stderr goes to, if it goes to one.
@@ -423,25 +439,6 @@ impl Child {
             _ => None,
         }
     }
-}
-
-/// Polls `captured` until one of its lines satisfies `pred`.
-async fn wait_line(
-    captured: &Captured,
-    deadline: Duration,
-    pred: impl Fn(&str) -> bool,
-) -> Option<String> {
-    let mut found = None;
-    wait_until(deadline, || {
-        found = captured
-            .text()
-            .lines()
-            .find(|l| pred(l))
-            .map(str::to_string);
-        found.is_some()
-    })
-    .await;
-    found
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ pub mod sink;
 pub mod tool;
 pub mod wait;
 
-pub use child::{Child, Launch, Signal};
+pub use child::{Child, Launch, Signal, Stream};
 pub use place::{files_under, free_port, repo, repo_path};
 pub use sink::{Received, Reply, Sink, Then};
 pub use tool::{require_any, require_tool, under_ci};

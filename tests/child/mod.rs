@@ -114,22 +114,20 @@ impl Announced {
 
 /// A webhook receiver on 127.0.0.1:0 (the kit's sink) switched between [`Mode`]s; stops
 /// when dropped.
-pub struct Sink {
+pub struct Sink(
     /// The recording server.
-    inner: KitSink,
-}
+    KitSink,
+);
 
 impl Sink {
     /// A sink answering 200.
     pub async fn start() -> Sink {
-        Sink {
-            inner: KitSink::start().await,
-        }
+        Sink(KitSink::start().await)
     }
 
     /// The URL the daemon gets through `url_env`; the path stands for a secret.
     pub fn url(&self) -> String {
-        self.inner.url("/hook/e2e-s3cr3t-path")
+        self.0.url("/hook/e2e-s3cr3t-path")
     }
 
     /// Switches how requests are treated from now on. `Refuse` closes the listening
@@ -140,20 +138,20 @@ impl Sink {
             Mode::Fail => Reply::status(500),
             Mode::Hang => Reply::hang(),
             Mode::Stall => Reply::stall(200),
-            Mode::Refuse => return self.inner.go_down().await,
+            Mode::Refuse => return self.0.go_down().await,
         };
-        self.inner.always(reply);
-        self.inner.come_back().await;
+        self.0.always(reply);
+        self.0.come_back().await;
     }
 
     /// Every request so far.
     pub fn received(&self) -> Vec<Received> {
-        self.inner.received()
+        self.0.received()
     }
 
     /// The requests answered with a 2xx, in arrival order.
     pub fn delivered(&self) -> Vec<Received> {
-        self.inner.delivered()
+        self.0.delivered()
     }
 
     /// The alerts of every delivered request, flattened, in arrival order.
@@ -174,6 +172,16 @@ pub struct Alerting {
     pub repeat_interval: &'static str,
 }
 
+impl Alerting {
+    /// `group_wait` and `repeat_interval`, humantime strings.
+    pub const fn of(group_wait: &'static str, repeat_interval: &'static str) -> Alerting {
+        Alerting {
+            group_wait,
+            repeat_interval,
+        }
+    }
+}
+
 /// `inventory-monitor run --config F` polling a simulator every second and delivering to a
 /// webhook `Sink`, with its state in a directory that outlives each process.
 pub struct Monitor {
@@ -183,6 +191,8 @@ pub struct Monitor {
     token: String,
     sink_url: String,
     child: Option<Child>,
+    /// The temporary directory holding the config, state and log, when the monitor owns it.
+    _dir: Option<tempfile::TempDir>,
     /// How many processes were started.
     pub starts: u32,
     /// How many were SIGKILLed.
@@ -226,9 +236,19 @@ impl Monitor {
             token: token.to_string(),
             sink_url,
             child: None,
+            _dir: None,
             starts: 0,
             kills: 0,
         }
+    }
+
+    /// A monitor in a temporary directory of its own (removed with it), started.
+    pub fn started(sim: &crate::common::Sim, sink: &Sink, alerting: Alerting) -> Monitor {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut monitor = Monitor::new(dir.path(), sim, sink, alerting);
+        monitor._dir = Some(dir);
+        monitor.start();
+        monitor
     }
 
     /// Starts a process on the config and state directory (its stderr is appended to the

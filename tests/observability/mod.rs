@@ -35,6 +35,21 @@ pub fn rule_files() -> Vec<PathBuf> {
     files_under(&repo().join("deploy/prometheus/rules"), &[".yml", ".yaml"])
 }
 
+/// Every rule (alerting or recording) of the shipped rule files, in file order.
+pub fn shipped_rules() -> Vec<serde_yaml::Value> {
+    let mut rules = Vec::new();
+    for file in rule_files() {
+        let text = std::fs::read_to_string(&file)
+            .unwrap_or_else(|e| panic!("read {}: {e}", file.display()));
+        let doc: serde_yaml::Value = serde_yaml::from_str(&text)
+            .unwrap_or_else(|e| panic!("{} is not YAML: {e}", file.display()));
+        for group in doc["groups"].as_sequence().expect("groups") {
+            rules.extend(group["rules"].as_sequence().expect("rules").iter().cloned());
+        }
+    }
+    rules
+}
+
 /// The metric names of SPEC §5: every one must reach Prometheus.
 pub const SPEC_METRICS: &[&str] = &[
     "inventory_profile_info",

@@ -1,5 +1,13 @@
 use super::*;
 
+/// A shell that sleeps until killed.
+fn sleeper() -> Child {
+    Launch::new("/bin/sh")
+        .args(["-c", "while :; do sleep 1; done"])
+        .spawn()
+        .expect("spawn")
+}
+
 #[tokio::test]
 async fn output_is_captured_and_the_exit_code_reported() {
     let mut child = Launch::new("/bin/sh")
@@ -25,12 +33,12 @@ async fn a_signal_reaches_the_child_through_libc() {
         .spawn()
         .expect("spawn");
     assert!(child
-        .wait_stdout_line(Duration::from_secs(10), |l| l == "ready")
+        .wait_line(Stream::Stdout, Duration::from_secs(10), |l| l == "ready")
         .await
         .is_some());
     child.signal(Signal::Hup).expect("hup");
     assert!(child
-        .wait_stdout_line(Duration::from_secs(10), |l| l == "got-hup")
+        .wait_line(Stream::Stdout, Duration::from_secs(10), |l| l == "got-hup")
         .await
         .is_some());
     assert!(child.is_running());
@@ -41,10 +49,7 @@ async fn a_signal_reaches_the_child_through_libc() {
 #[tokio::test]
 async fn sigkill_is_reported_as_the_cause_of_death() {
     use std::os::unix::process::ExitStatusExt;
-    let mut child = Launch::new("/bin/sh")
-        .args(["-c", "while :; do sleep 1; done"])
-        .spawn()
-        .expect("spawn");
+    let mut child = sleeper();
     let status = child.kill().await;
     assert_eq!(status.signal(), Some(libc::SIGKILL));
 }
@@ -74,10 +79,7 @@ async fn stderr_appends_to_a_log_file_across_runs_and_a_tap_sees_each_line() {
 
 #[tokio::test]
 async fn a_wait_past_its_deadline_leaves_the_child_running_and_drop_kills_it() {
-    let mut child = Launch::new("/bin/sh")
-        .args(["-c", "while :; do sleep 1; done"])
-        .spawn()
-        .expect("spawn");
+    let mut child = sleeper();
     assert!(child.wait(Duration::from_millis(50)).await.is_none());
     assert!(child.is_running());
     let pid = libc::pid_t::try_from(child.pid()).expect("pid");

@@ -9,6 +9,11 @@ fn client() -> reqwest::Client {
         .expect("client")
 }
 
+/// A response header as text.
+fn header<'a>(response: &'a reqwest::Response, name: &str) -> Option<&'a str> {
+    response.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
 #[tokio::test]
 async fn records_method_path_headers_body_and_answer() {
     let sink = Sink::start().await;
@@ -43,13 +48,7 @@ async fn answers_the_script_in_order_then_the_default() {
     let c = client();
     let first = c.get(sink.url("/")).send().await.expect("first");
     assert_eq!(first.status(), 429);
-    assert_eq!(
-        first
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok()),
-        Some("7")
-    );
+    assert_eq!(header(&first, "retry-after"), Some("7"));
     assert_eq!(first.text().await.expect("body"), "slow down");
     assert_eq!(c.get(sink.url("/")).send().await.expect("2").status(), 500);
     assert_eq!(c.get(sink.url("/")).send().await.expect("3").status(), 204);
@@ -79,13 +78,7 @@ async fn a_function_answers_from_the_request() {
         404
     );
     let found = c.get(sink.url("/here")).send().await.expect("2");
-    assert_eq!(
-        found
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok()),
-        Some("application/json")
-    );
+    assert_eq!(header(&found, "content-type"), Some("application/json"));
     assert_eq!(found.text().await.expect("body"), "{\"path\":\"/here\"}");
 }
 
