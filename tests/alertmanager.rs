@@ -44,6 +44,11 @@ async fn arrives(sink: &RecordingSink, alert: &str) -> bool {
     .await
 }
 
+/// How many times `sink` was told `alert`.
+fn times(sink: &RecordingSink, alert: &str) -> usize {
+    sink.alerts().iter().filter(|a| *a == alert).count()
+}
+
 /// Three sweeps of every replica, `pause` apart, as their poll loops would run them.
 async fn sweep_all(replicas: &mut [Daemon], pause: Duration) {
     for _ in 0..3 {
@@ -140,12 +145,7 @@ async fn alertmanager_delivers_our_alert_once_though_two_replicas_push_it() {
 
     // More pushes from both replicas within repeat_interval: still delivered once.
     sweep_all(&mut replicas, Duration::from_millis(400)).await;
-    assert_eq!(
-        sink.alerts().iter().filter(|a| **a == firing).count(),
-        1,
-        "{:?}",
-        sink.alerts()
-    );
+    assert_eq!(times(&sink, &firing), 1, "{:?}", sink.alerts());
 
     // The profile recovers: both replicas push the resolution; it is delivered once.
     sim.sim.set_health(7, Some("healthy"), Some("valid"));
@@ -157,7 +157,7 @@ async fn alertmanager_delivers_our_alert_once_though_two_replicas_push_it() {
         sink.alerts()
     );
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(sink.alerts().iter().filter(|a| **a == resolved).count(), 1);
+    assert_eq!(times(&sink, &resolved), 1);
     for r in replicas {
         r.shutdown().await;
     }

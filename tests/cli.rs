@@ -225,13 +225,7 @@ async fn demo_serves_metrics_of_the_simulated_fleet_and_stops_on_sigterm() {
         .trim_end_matches("/metrics")
         .parse()
         .unwrap();
-    let ready = wait_for(Duration::from_secs(30), || async {
-        reqwest::get(format!("http://{addr}/readyz"))
-            .await
-            .map(|r| r.status() == 200)
-            .unwrap_or(false)
-    })
-    .await;
+    let ready = wait_ready(&format!("http://{addr}/readyz"), Duration::from_secs(30)).await;
     assert!(ready, "demo never became ready");
     let (_, m) = scrape(addr).await;
     assert_eq!(
@@ -269,13 +263,7 @@ async fn run_serves_metrics_and_exits_0_on_sigterm() {
         .spawn()
         .unwrap();
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let ready = wait_for(Duration::from_secs(30), || async {
-        reqwest::get(format!("http://{addr}/readyz"))
-            .await
-            .map(|r| r.status() == 200)
-            .unwrap_or(false)
-    })
-    .await;
+    let ready = wait_ready(&format!("http://{addr}/readyz"), Duration::from_secs(30)).await;
     assert!(ready, "daemon never became ready");
     let (_, m) = scrape(addr).await;
     assert_eq!(

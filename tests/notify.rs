@@ -202,6 +202,18 @@ fn start(config: &Config, clock: SharedClock, tuning: DeliveryTuning) -> Running
 }
 
 /// Polls `check` every 10 ms until it holds or `deadline` passes.
+/// A notifier (real clock, fast delivery) with one receiver `name` of `kind` at `sink`,
+/// told that profile 1's connectivity alert fired.
+fn profile_1_fires(dir: &Path, name: &str, kind: ReceiverKind, sink: &Sink) -> Running {
+    let cfg = config(dir, vec![receiver(name, kind, &sink.url(name))]);
+    let n = start(&cfg, Arc::new(SystemClock), fast());
+    let now = SystemTime::now();
+    let p1 = conn(1, now);
+    n.notifier
+        .on_sweep(&[fire(&p1)], std::slice::from_ref(&p1), now);
+    n
+}
+
 fn manual() -> Arc<ManualClock> {
     Arc::new(ManualClock::at_epoch_2026())
 }
@@ -511,15 +523,7 @@ async fn a_500_is_retried_until_delivered_and_counted_once() {
         Reply::status(503),
         Reply::drop_connection(),
     ]);
-    let cfg = config(
-        dir.path(),
-        vec![receiver("ops", ReceiverKind::Webhook, &sink.url("ops"))],
-    );
-    let n = start(&cfg, Arc::new(SystemClock), fast());
-    let now = SystemTime::now();
-    let p1 = conn(1, now);
-    n.notifier
-        .on_sweep(&[fire(&p1)], std::slice::from_ref(&p1), now);
+    let n = profile_1_fires(dir.path(), "ops", ReceiverKind::Webhook, &sink);
     assert!(until(Duration::from_secs(10), || n.notifier.queue_len() == 0).await);
     let reqs = sink.requests();
     assert_eq!(reqs.len(), 4, "500, 503, dropped connection, then 200");
@@ -538,16 +542,8 @@ async fn retry_after_of_a_429_is_honoured() {
     let dir = tempfile::tempdir().unwrap();
     let sink = Sink::start().await;
     sink.script([Reply::status(429).header("Retry-After", 2)]);
-    let cfg = config(
-        dir.path(),
-        vec![receiver("ops", ReceiverKind::Webhook, &sink.url("ops"))],
-    );
     // Backoff alone would retry within 20 ms.
-    let n = start(&cfg, Arc::new(SystemClock), fast());
-    let now = SystemTime::now();
-    let p1 = conn(1, now);
-    n.notifier
-        .on_sweep(&[fire(&p1)], std::slice::from_ref(&p1), now);
+    let n = profile_1_fires(dir.path(), "ops", ReceiverKind::Webhook, &sink);
     assert!(until(Duration::from_secs(10), || n.notifier.queue_len() == 0).await);
     let reqs = sink.requests();
     assert_eq!(reqs.len(), 2);
@@ -570,15 +566,7 @@ async fn a_discord_429_waits_for_the_retry_after_of_its_json_body() {
         .body(
             r#"{"message": "You are being rate limited.", "retry_after": 1.5, "global": false}"#,
         )]);
-    let cfg = config(
-        dir.path(),
-        vec![receiver("dc", ReceiverKind::Discord, &sink.url("dc"))],
-    );
-    let n = start(&cfg, Arc::new(SystemClock), fast());
-    let now = SystemTime::now();
-    let p1 = conn(1, now);
-    n.notifier
-        .on_sweep(&[fire(&p1)], std::slice::from_ref(&p1), now);
+    let n = profile_1_fires(dir.path(), "dc", ReceiverKind::Discord, &sink);
     assert!(until(Duration::from_secs(10), || n.notifier.queue_len() == 0).await);
     let reqs = sink.requests();
     assert_eq!(reqs.len(), 2);

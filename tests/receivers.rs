@@ -254,6 +254,18 @@ fn golden_view(rendered: &Rendered) -> Value {
     }
 }
 
+/// The keys of JSON object `value`, sorted.
+fn sorted_keys(value: &Value) -> Vec<&str> {
+    let mut keys: Vec<&str> = value
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    keys
+}
+
 /// Compares `actual` with `tests/golden/receivers/{name}.json`, or rewrites the file when
 /// `UPDATE_GOLDEN=1` (refused when `CI` is set).
 fn assert_golden(name: &str, actual: &Value) {
@@ -557,13 +569,7 @@ fn webhook_payload_is_alertmanager_version_4() {
     let alerts = payload["alerts"].as_array().expect("alerts");
     assert_eq!(alerts.len(), 3);
     for alert in alerts {
-        let mut keys: Vec<&str> = alert
-            .as_object()
-            .expect("object")
-            .keys()
-            .map(String::as_str)
-            .collect();
-        keys.sort_unstable();
+        let keys = sorted_keys(alert);
         assert_eq!(
             keys,
             [
@@ -673,13 +679,7 @@ fn alertmanager_gets_postable_alerts_with_ends_at_from_the_ttl() {
     let alerts = alerts.as_array().expect("an array");
     assert_eq!(alerts.len(), 3);
     for alert in alerts {
-        let mut keys: Vec<&str> = alert
-            .as_object()
-            .expect("object")
-            .keys()
-            .map(String::as_str)
-            .collect();
-        keys.sort_unstable();
+        let keys = sorted_keys(alert);
         assert_eq!(
             keys,
             [

@@ -432,6 +432,15 @@ impl Child {
         found
     }
 
+    /// [`Child::wait_line`] on stderr, where the daemon logs.
+    pub async fn wait_stderr_line(
+        &self,
+        deadline: Duration,
+        pred: impl Fn(&str) -> bool,
+    ) -> Option<String> {
+        self.wait_line(Stream::Stderr, deadline, pred).await
+    }
+
     /// The path of the file stderr goes to, if it goes to one.
     pub fn stderr_path(&self) -> Option<&Path> {
         match &self.stderr {

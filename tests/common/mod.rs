@@ -200,12 +200,10 @@ pub async fn run_bin(args: &[&str], env: &[(&str, &str)]) -> (i32, String, Strin
     launch.output(Duration::from_secs(60)).await
 }
 
-/// Waits until `GET url` answers a 2xx (a readiness endpoint); true when it did.
+/// Waits until `GET url` answers 200 (a readiness endpoint); true when it did.
 pub async fn wait_ready(url: &str, deadline: Duration) -> bool {
     wait_for(deadline, || async {
-        reqwest::get(url)
-            .await
-            .is_ok_and(|r| r.status().is_success())
+        reqwest::get(url).await.is_ok_and(|r| r.status() == 200)
     })
     .await
 }
