@@ -271,14 +271,7 @@ async fn a_private_ca_upstream_is_refused_without_api_ca_file_and_read_with_it()
     assert_eq!(outcome.snapshot.profiles.len(), 40);
     assert!(outcome.snapshot.profiles.iter().all(|e| e.up));
     let (_, m) = scrape(accepted.addr).await;
-    assert_eq!(
-        find(
-            &m,
-            "inventory_monitor_upstream_requests_total",
-            &[("endpoint", "list"), ("code", "200")]
-        ),
-        Some(1.0)
-    );
+    assert_eq!(list_requests(&m, "200"), Some(1.0));
 }
 
 #[tokio::test]

@@ -202,6 +202,14 @@ fn start(config: &Config, clock: SharedClock, tuning: DeliveryTuning) -> Running
 }
 
 /// Polls `check` every 10 ms until it holds or `deadline` passes.
+/// A config whose one receiver is webhook `ops` at `sink`.
+fn ops_config(dir: &Path, sink: &Sink) -> Config {
+    config(
+        dir,
+        vec![receiver("ops", ReceiverKind::Webhook, &sink.url("ops"))],
+    )
+}
+
 /// A notifier (real clock, fast delivery) with one receiver `name` of `kind` at `sink`,
 /// told that profile 1's connectivity alert fired.
 fn profile_1_fires(dir: &Path, name: &str, kind: ReceiverKind, sink: &Sink) -> Running {
@@ -416,10 +424,7 @@ async fn receivers_get_only_the_alerts_their_filters_match() {
 async fn with_send_resolved_false_firing_is_announced_and_resolution_is_not() {
     let dir = tempfile::tempdir().unwrap();
     let sink = Sink::start().await;
-    let mut cfg = config(
-        dir.path(),
-        vec![receiver("ops", ReceiverKind::Webhook, &sink.url("ops"))],
-    );
+    let mut cfg = ops_config(dir.path(), &sink);
     cfg.alerting.send_resolved = false;
     let clock = manual();
     let n = start(&cfg, clock.clone(), fast());
@@ -687,10 +692,7 @@ async fn a_notification_older_than_max_delivery_age_is_dropped_and_counted() {
     let dir = tempfile::tempdir().unwrap();
     let sink = Sink::start().await;
     sink.always(Reply::status(503));
-    let mut cfg = config(
-        dir.path(),
-        vec![receiver("ops", ReceiverKind::Webhook, &sink.url("ops"))],
-    );
+    let mut cfg = ops_config(dir.path(), &sink);
     cfg.alerting.max_delivery_age = Duration::from_secs(3600);
     let clock = manual();
     let (logs, _guard) = capture_logs();
@@ -726,10 +728,7 @@ async fn after_an_hour_long_outage_every_notification_is_delivered_in_order() {
     let dir = tempfile::tempdir().unwrap();
     let sink = Sink::start().await;
     sink.always(Reply::status(502));
-    let cfg = config(
-        dir.path(),
-        vec![receiver("ops", ReceiverKind::Webhook, &sink.url("ops"))],
-    );
+    let cfg = ops_config(dir.path(), &sink);
     let clock = manual();
     let n = start(&cfg, clock.clone(), DeliveryTuning::default());
     let t0 = clock.now();
@@ -816,10 +815,7 @@ async fn after_fifty_failed_attempts_every_notification_is_delivered() {
     let dir = tempfile::tempdir().unwrap();
     let sink = Sink::start().await;
     sink.script(std::iter::repeat(Reply::status(500)).take(50));
-    let cfg = config(
-        dir.path(),
-        vec![receiver("ops", ReceiverKind::Webhook, &sink.url("ops"))],
-    );
+    let cfg = ops_config(dir.path(), &sink);
     let n = start(&cfg, Arc::new(SystemClock), fast());
     let started = Instant::now();
     let mut expected = Vec::new();
@@ -985,10 +981,7 @@ async fn a_log_receiver_writes_alert_lines_and_counts_them_delivered() {
 async fn an_undelivered_notification_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let sink = Sink::start().await;
-    let mut cfg = config(
-        dir.path(),
-        vec![receiver("ops", ReceiverKind::Webhook, &sink.url("ops"))],
-    );
+    let mut cfg = ops_config(dir.path(), &sink);
     cfg.alerting.group_wait = Duration::from_secs(30);
     let clock = manual();
     let t0 = clock.now();
@@ -1177,10 +1170,7 @@ async fn a_corrupt_state_file_is_moved_aside_and_reported() {
 async fn the_state_file_is_replaced_atomically() {
     let dir = tempfile::tempdir().unwrap();
     let sink = Sink::start().await;
-    let cfg = config(
-        dir.path(),
-        vec![receiver("ops", ReceiverKind::Webhook, &sink.url("ops"))],
-    );
+    let cfg = ops_config(dir.path(), &sink);
     let n = start(&cfg, Arc::new(SystemClock), fast());
     let path = n.notifier.state_file();
 

@@ -117,6 +117,15 @@ pub async fn scrape(addr: SocketAddr) -> (String, Vec<Family>) {
     (text, families)
 }
 
+/// `inventory_monitor_upstream_requests_total` of list pages answered `code`.
+pub fn list_requests(families: &[Family], code: &str) -> Option<f64> {
+    exposition::find(
+        families,
+        "inventory_monitor_upstream_requests_total",
+        &[("endpoint", "list"), ("code", code)],
+    )
+}
+
 /// Every value of label `label` on the samples of metric `name`.
 pub fn label_values(families: &[Family], name: &str, label: &str) -> Vec<String> {
     exposition::samples_named(families, name)
