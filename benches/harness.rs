@@ -24,15 +24,15 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use inventory_monitor::simulator::{SimOptions, Simulator};
-use tokio::io::{AsyncBufReadExt, BufReader};
+use inventory_monitor_testkit::child::{Child, Launch};
+use inventory_monitor_testkit::place::free_port;
+use inventory_monitor_testkit::sink::{Received, Sink};
 use tokio::net::TcpListener;
-use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -87,13 +87,6 @@ fn percentile(v: &[f64], p: f64) -> f64 {
     s[rank.min(s.len() - 1)]
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("no free port on loopback")
-}
-
 /// user+sys CPU seconds of a process, from /proc/<pid>/stat.
 fn cpu_seconds(pid: u32) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -117,17 +110,16 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
         .ok()
 }
 
+/// The daemon under measurement; killed when dropped.
 struct Daemon {
+    /// The child process.
     child: Child,
+    /// Its HTTP server.
     addr: SocketAddr,
+    /// The duration of each sweep, in seconds, as its log reports them.
     sweeps: mpsc::UnboundedReceiver<f64>,
+    /// Its config and state.
     _dir: PathBuf,
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.start_kill();
-    }
 }
 
 async fn start_daemon(
@@ -150,23 +142,17 @@ async fn start_daemon(
         ),
     )
     .expect("cannot write the bench config");
-    let mut child = Command::new(BIN)
+    let (tx, rx) = mpsc::unbounded_channel();
+    let child = Launch::new(BIN)
         .args(["--log-format", "json", "run", "--config"])
         .arg(&config)
         .env("BENCH_TOKEN", TOKEN)
         .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("cannot start the daemon");
-    let stderr = child.stderr.take().expect("stderr is piped");
-    let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        let mut lines = BufReader::new(stderr).lines();
-        while let Ok(Some(line)) = lines.next_line().await {
-            let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
-                continue;
+        .stdout_null()
+        .stderr_null()
+        .on_stderr_line(move |line| {
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+                return;
             };
             let fields = &v["fields"];
             let message = fields["message"].as_str().unwrap_or("");
@@ -175,8 +161,9 @@ async fn start_daemon(
             } else if v["level"] == "ERROR" {
                 eprintln!("daemon: {line}");
             }
-        }
-    });
+        })
+        .spawn()
+        .expect("cannot start the daemon");
     Daemon {
         child,
         addr: SocketAddr::from(([127, 0, 0, 1], port)),
@@ -268,7 +255,7 @@ async fn run_case(case: &Case) -> Measured {
     // Sweeps run back to back with a short gap, so scrapes overlap sweeps most of the time.
     let interval = Duration::from_secs_f64((b * 1.3).max(1.0) + 1.0);
     let mut daemon = start_daemon(dir.path(), &base_url, case, "", interval).await;
-    let pid = daemon.child.id().expect("daemon pid");
+    let pid = daemon.child.pid();
     let mut m = Measured::default();
 
     let stop = CancellationToken::new();
@@ -327,45 +314,31 @@ async fn run_case(case: &Case) -> Measured {
     m
 }
 
-/// Starts an HTTP sink on 127.0.0.1:0 that records, for every webhook payload, the arrival
-/// time of each `firing` alert's profile id.
-async fn start_sink() -> (String, Arc<Mutex<Vec<(u64, Instant)>>>) {
-    use axum::routing::post;
-    let arrivals: Arc<Mutex<Vec<(u64, Instant)>>> = Arc::default();
-    let recorded = arrivals.clone();
-    let app = axum::Router::new().route(
-        "/hook",
-        post(move |body: axum::body::Bytes| {
-            let recorded = recorded.clone();
-            async move {
-                let at = Instant::now();
-                let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-                let mut r = recorded.lock().unwrap_or_else(|e| e.into_inner());
-                for a in v["alerts"].as_array().into_iter().flatten() {
-                    if a["status"] == "firing" {
-                        if let Some(id) = a["labels"]["profile_id"]
-                            .as_str()
-                            .and_then(|s| s.parse().ok())
-                        {
-                            r.push((id, at));
-                        }
-                    }
-                }
-                "ok"
-            }
-        }),
-    );
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind sink");
-    let addr = listener.local_addr().expect("sink address");
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (format!("http://{addr}/hook"), arrivals)
+/// When the webhooks among `received` that announced profile `id` firing arrived, in order.
+fn firing_arrivals(received: &[Received], id: u64) -> Vec<Instant> {
+    let firing = |r: &Received| {
+        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_default();
+        v["alerts"].as_array().into_iter().flatten().any(|a| {
+            a["status"] == "firing"
+                && a["labels"]["profile_id"]
+                    .as_str()
+                    .and_then(|s| s.parse::<u64>().ok())
+                    == Some(id)
+        })
+    };
+    received
+        .iter()
+        .filter(|r| firing(r))
+        .map(|r| r.at)
+        .collect()
 }
 
 /// Time from a profile's degradation in the simulator to its webhook at the sink, with
 /// `poll.interval = 1s` and `group_wait = 1s`, over `rounds` degradations.
 async fn alert_latency(profiles: usize, concurrency: u32, rounds: usize) -> Vec<f64> {
     let (sim, base_url, sim_stop) = start_sim(profiles, Duration::ZERO).await;
-    let (sink_url, arrivals) = start_sink().await;
+    let sink = Sink::start().await;
+    let sink_url = sink.url("/hook");
     let dir = tempfile::tempdir().expect("tempdir");
     let case = Case {
         profiles,
@@ -401,21 +374,14 @@ async fn alert_latency(profiles: usize, concurrency: u32, rounds: usize) -> Vec<
         let id = healthy[(round * 7919) % healthy.len()];
         let start = Instant::now();
         sim.set_health(id, Some("unhealthy"), None);
-        let arrived = loop {
-            let found = arrivals
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .iter()
-                .find(|(i, at)| *i == id && *at >= start)
-                .map(|(_, at)| *at);
-            if let Some(at) = found {
-                break Some(at);
-            }
-            if start.elapsed() > Duration::from_secs(60) {
-                break None;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
+        let after = |received: &[Received]| {
+            firing_arrivals(received, id)
+                .into_iter()
+                .find(|at| *at >= start)
         };
+        sink.wait_until(Duration::from_secs(60), |r| after(r).is_some())
+            .await;
+        let arrived = after(&sink.received());
         match arrived {
             Some(at) => latencies.push(at.duration_since(start).as_secs_f64()),
             None => eprintln!("profile {id}: no webhook within 60 s"),
@@ -448,28 +414,25 @@ fn report(case: &Case, m: &Measured) -> (f64, f64) {
         cpu,
         cpu_us_per_profile,
         m.peak_rss_kib as f64 / 1024.0,
-        if m.scrape_plain_ms.is_empty() {
-            "-".to_string()
-        } else {
-            format!(
-                "{:.1} / {:.1} ms ({:.1} MiB)",
-                percentile(&m.scrape_plain_ms, 50.0),
-                percentile(&m.scrape_plain_ms, 99.0),
-                m.body_plain as f64 / 1048576.0
-            )
-        },
-        if m.scrape_gzip_ms.is_empty() {
-            "-".to_string()
-        } else {
-            format!(
-                "{:.1} / {:.1} ms ({:.2} MiB)",
-                percentile(&m.scrape_gzip_ms, 50.0),
-                percentile(&m.scrape_gzip_ms, 99.0),
-                m.body_gzip as f64 / 1048576.0
-            )
-        },
+        scrape_cell(&m.scrape_plain_ms, m.body_plain, 1),
+        scrape_cell(&m.scrape_gzip_ms, m.body_gzip, 2),
     );
     (ratio, cpu_us_per_profile)
+}
+
+/// `p50 / p99 ms (size MiB)` of one kind of scrape, the size with `decimals` decimals;
+/// `-` when there were none.
+fn scrape_cell(ms: &[f64], body: usize, decimals: usize) -> String {
+    if ms.is_empty() {
+        return "-".to_string();
+    }
+    format!(
+        "{:.1} / {:.1} ms ({:.*} MiB)",
+        percentile(ms, 50.0),
+        percentile(ms, 99.0),
+        decimals,
+        body as f64 / 1048576.0
+    )
 }
 
 fn header() {
@@ -536,58 +499,25 @@ async fn main() {
         );
         return;
     }
+    // Every case of the table scrapes while it sweeps.
+    let case = |profiles: usize, concurrency: u32, sweeps: usize| Case {
+        profiles,
+        concurrency,
+        latency,
+        sweeps,
+        scrape: true,
+        scrape_every,
+    };
     let cases: Vec<Case> = if quick {
-        vec![Case {
-            profiles: 1000,
-            concurrency: 16,
-            latency,
-            sweeps: 2,
-            scrape: true,
-            scrape_every,
-        }]
+        vec![case(1000, 16, 2)]
     } else if let Some(n) = profiles {
-        vec![Case {
-            profiles: n,
-            concurrency: concurrency.unwrap_or(16),
-            latency,
-            sweeps,
-            scrape: true,
-            scrape_every,
-        }]
+        vec![case(n, concurrency.unwrap_or(16), sweeps)]
     } else {
         vec![
-            Case {
-                profiles: 1_000,
-                concurrency: 16,
-                latency,
-                sweeps,
-                scrape: true,
-                scrape_every,
-            },
-            Case {
-                profiles: 10_000,
-                concurrency: 16,
-                latency,
-                sweeps,
-                scrape: true,
-                scrape_every,
-            },
-            Case {
-                profiles: 10_000,
-                concurrency: 64,
-                latency,
-                sweeps,
-                scrape: true,
-                scrape_every,
-            },
-            Case {
-                profiles: 100_000,
-                concurrency: 64,
-                latency,
-                sweeps: 2,
-                scrape: true,
-                scrape_every,
-            },
+            case(1_000, 16, sweeps),
+            case(10_000, 16, sweeps),
+            case(10_000, 64, sweeps),
+            case(100_000, 64, 2),
         ]
     };
     header();

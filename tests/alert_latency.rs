@@ -12,7 +12,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use child::{firing_profiles, wait_until, Alerting, Monitor, Sink};
+use child::{firing_profiles, wait_until, Alerting, Monitor, Sink, Webhook};
 use common::{empty_sim, healthy_detail};
 
 #[tokio::test]
@@ -25,17 +25,7 @@ async fn a_degradation_reaches_the_webhook_within_a_poll_interval_plus_group_wai
             .upsert_profile(healthy_detail(id, &format!("Profile {id}"), "North"));
     }
     let sink = Sink::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut monitor = Monitor::new(
-        dir.path(),
-        &sim,
-        &sink,
-        Alerting {
-            group_wait: "1s",
-            repeat_interval: "1h",
-        },
-    );
-    monitor.start();
+    let monitor = Monitor::started(&sim, &sink, Alerting::of("1s", "1h"));
     // Running: the start wrote the state file and the first sweep rewrote it.
     monitor.wait_writes(1, Duration::from_secs(15)).await;
 

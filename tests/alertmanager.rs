@@ -12,31 +12,14 @@ use common::*;
 use inventory_monitor::clock::SystemClock;
 use inventory_monitor::config::{ReceiverConfig, ReceiverKind, Secret};
 use inventory_monitor::daemon::Daemon;
-use observability::{free_port, under_ci};
+use inventory_monitor_testkit::child::Launch;
+use inventory_monitor_testkit::tool::require_any;
+use observability::free_port;
 use serde_json::json;
-use tokio::process::Command;
 
 /// Alertmanager's binary: Debian installs it as `prometheus-alertmanager`.
 fn alertmanager() -> Option<std::path::PathBuf> {
-    for name in ["prometheus-alertmanager", "alertmanager"] {
-        if let Ok(path) = which(name) {
-            return Some(path);
-        }
-    }
-    let why = "Alertmanager is not on PATH (Debian: apt-get install prometheus-alertmanager)";
-    assert!(!under_ci(), "{why}; CI=true requires it");
-    eprintln!("SKIPPED: {why}");
-    None
-}
-
-fn which(name: &str) -> Result<std::path::PathBuf, ()> {
-    std::env::var_os("PATH")
-        .and_then(|paths| {
-            std::env::split_paths(&paths)
-                .map(|dir| dir.join(name))
-                .find(|candidate| candidate.is_file())
-        })
-        .ok_or(())
+    require_any(&["prometheus-alertmanager", "alertmanager"])
 }
 
 fn replica(
@@ -51,6 +34,29 @@ fn replica(
         ..ReceiverConfig::new("alertmanager", ReceiverKind::Alertmanager)
     }];
     config
+}
+
+/// Waits (15 s at most) until `sink` was told `alert`; true when it was.
+async fn arrives(sink: &RecordingSink, alert: &str) -> bool {
+    wait_for(Duration::from_secs(15), || async {
+        sink.alerts().iter().any(|a| a == alert)
+    })
+    .await
+}
+
+/// How many times `sink` was told `alert`.
+fn times(sink: &RecordingSink, alert: &str) -> usize {
+    sink.alerts().iter().filter(|a| *a == alert).count()
+}
+
+/// Three sweeps of every replica, `pause` apart, as their poll loops would run them.
+async fn sweep_all(replicas: &mut [Daemon], pause: Duration) {
+    for _ in 0..3 {
+        for r in replicas.iter_mut() {
+            r.sweep_once().await;
+        }
+        tokio::time::sleep(pause).await;
+    }
 }
 
 #[tokio::test]
@@ -69,7 +75,7 @@ async fn alertmanager_delivers_our_alert_once_though_two_replicas_push_it() {
     )
     .unwrap();
     let port = free_port();
-    let mut am = Command::new(binary)
+    let am = Launch::new(binary)
         .arg(format!("--config.file={}", am_config.display()))
         .arg(format!(
             "--storage.path={}",
@@ -78,20 +84,15 @@ async fn alertmanager_delivers_our_alert_once_though_two_replicas_push_it() {
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))
         // No gossip: a single instance, and no fixed cluster port.
         .arg("--cluster.listen-address=")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
         .spawn()
         .unwrap();
     let am_url = format!("http://127.0.0.1:{port}");
-    let ready = wait_for(Duration::from_secs(20), || async {
-        reqwest::get(format!("{am_url}/-/ready"))
-            .await
-            .map(|r| r.status() == 200)
-            .unwrap_or(false)
-    })
-    .await;
-    assert!(ready, "alertmanager did not become ready");
+    let ready = wait_ready(&format!("{am_url}/-/ready"), Duration::from_secs(20)).await;
+    assert!(
+        ready,
+        "alertmanager did not become ready\n{}",
+        am.stderr_text()
+    );
 
     let sim = empty_sim().await;
     sim.sim.upsert_profile(patched(
@@ -115,18 +116,10 @@ async fn alertmanager_delivers_our_alert_once_though_two_replicas_push_it() {
         );
     }
     // A few sweeps each, as the poll loop would do: every sweep re-sends the firing alert.
-    for _ in 0..3 {
-        for r in replicas.iter_mut() {
-            r.sweep_once().await;
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    sweep_all(&mut replicas, Duration::from_millis(300)).await;
     let firing = "firing ProfileConnectivityDegraded/7".to_string();
     assert!(
-        wait_for(Duration::from_secs(15), || async {
-            sink.alerts().contains(&firing)
-        })
-        .await,
+        arrives(&sink, &firing).await,
         "Alertmanager never delivered our alert; got {:?}",
         sink.alerts()
     );
@@ -151,40 +144,22 @@ async fn alertmanager_delivers_our_alert_once_though_two_replicas_push_it() {
         .contains("TLS handshake timed out"));
 
     // More pushes from both replicas within repeat_interval: still delivered once.
-    for _ in 0..3 {
-        for r in replicas.iter_mut() {
-            r.sweep_once().await;
-        }
-        tokio::time::sleep(Duration::from_millis(400)).await;
-    }
-    assert_eq!(
-        sink.alerts().iter().filter(|a| **a == firing).count(),
-        1,
-        "{:?}",
-        sink.alerts()
-    );
+    sweep_all(&mut replicas, Duration::from_millis(400)).await;
+    assert_eq!(times(&sink, &firing), 1, "{:?}", sink.alerts());
 
     // The profile recovers: both replicas push the resolution; it is delivered once.
     sim.sim.set_health(7, Some("healthy"), Some("valid"));
-    for _ in 0..3 {
-        for r in replicas.iter_mut() {
-            r.sweep_once().await;
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    sweep_all(&mut replicas, Duration::from_millis(300)).await;
     let resolved = "resolved ProfileConnectivityDegraded/7".to_string();
     assert!(
-        wait_for(Duration::from_secs(15), || async {
-            sink.alerts().contains(&resolved)
-        })
-        .await,
+        arrives(&sink, &resolved).await,
         "the resolution never arrived; got {:?}",
         sink.alerts()
     );
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(sink.alerts().iter().filter(|a| **a == resolved).count(), 1);
+    assert_eq!(times(&sink, &resolved), 1);
     for r in replicas {
         r.shutdown().await;
     }
-    let _ = am.start_kill();
+    drop(am);
 }

@@ -626,6 +626,15 @@ fn compose_services_run_our_cli_with_files_that_exist() {
     )));
 }
 
+/// What a program printed: its stdout, then its stderr.
+fn said(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
 #[test]
 fn compose_alertmanager_config_passes_amtool() {
     let Some(amtool) = tool("amtool") else {
@@ -636,12 +645,7 @@ fn compose_alertmanager_config_passes_amtool() {
         .arg(deploy().join("compose/alertmanager.yml"))
         .output()
         .expect("run amtool");
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", said(&out));
 }
 
 #[test]
@@ -725,15 +729,11 @@ fn systemd_unit_verifies_and_is_hardened() {
         .arg(&copy)
         .output()
         .expect("run systemd-analyze verify");
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let verdict = said(&out);
     // verify exits 0 on unknown keys, only saying so: any output is a finding.
     assert!(
-        out.status.success() && said.trim().is_empty(),
-        "systemd-analyze verify:\n{said}"
+        out.status.success() && verdict.trim().is_empty(),
+        "systemd-analyze verify:\n{verdict}"
     );
 
     // Exposure 2.0 or less ("OK") on systemd's 0-10 scale (the threshold is in tenths).
@@ -744,8 +744,7 @@ fn systemd_unit_verifies_and_is_hardened() {
         .expect("run systemd-analyze security");
     assert!(
         out.status.success(),
-        "systemd-analyze security:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+        "systemd-analyze security:\n{}",
+        said(&out)
     );
 }

@@ -17,7 +17,9 @@ use std::time::Duration;
 use common::*;
 use inventory_monitor::simulator::SimOptions;
 use inventory_monitor_testkit::exposition::samples_named;
-use observability::{repo, rule_files, sample_label, tool, Stack, EXTRA_METRICS, SPEC_METRICS};
+use observability::{
+    repo, rule_files, sample_label, shipped_rules, tool, Stack, EXTRA_METRICS, SPEC_METRICS,
+};
 use tokio::io::AsyncWriteExt;
 
 /// promtool's one complaint about our output, and why it stays: SPEC §5 names the metric
@@ -113,15 +115,9 @@ async fn promtool_finds_nothing_to_lint_in_a_sweep_of_the_whole_fleet_mix() {
 /// Alertnames of the shipped rules, and whether the unit tests see each firing and not.
 fn alert_coverage() -> (BTreeSet<String>, BTreeMap<String, (bool, bool)>) {
     let mut alerts = BTreeSet::new();
-    for file in rule_files() {
-        let text = std::fs::read_to_string(&file).expect("read rules");
-        let doc: serde_norway::Value = serde_norway::from_str(&text).expect("rules are YAML");
-        for group in doc["groups"].as_sequence().expect("groups") {
-            for rule in group["rules"].as_sequence().expect("rules") {
-                if let Some(name) = rule["alert"].as_str() {
-                    alerts.insert(name.to_string());
-                }
-            }
+    for rule in shipped_rules() {
+        if let Some(name) = rule["alert"].as_str() {
+            alerts.insert(name.to_string());
         }
     }
     let mut seen: BTreeMap<String, (bool, bool)> = BTreeMap::new();
@@ -313,17 +309,11 @@ async fn real_prometheus_scrapes_every_metric_and_alerts_like_the_monitor() {
 
     // Every recording rule produces series on this fleet.
     let mut empty = Vec::new();
-    for file in rule_files() {
-        let text = std::fs::read_to_string(&file).expect("read rules");
-        let doc: serde_norway::Value = serde_norway::from_str(&text).expect("YAML");
-        for group in doc["groups"].as_sequence().expect("groups") {
-            for rule in group["rules"].as_sequence().expect("rules") {
-                if let Some(record) = rule["record"].as_str() {
-                    let ok = stack.wait_query_value(record, f64::NEG_INFINITY).await;
-                    if !ok {
-                        empty.push(record.to_string());
-                    }
-                }
+    for rule in shipped_rules() {
+        if let Some(record) = rule["record"].as_str() {
+            let ok = stack.wait_query_value(record, f64::NEG_INFINITY).await;
+            if !ok {
+                empty.push(record.to_string());
             }
         }
     }

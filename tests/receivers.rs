@@ -4,7 +4,8 @@
 //! resolved; one profile with a hostile name, one alert carrying a last error) and is
 //! compared with its golden file under `tests/golden/receivers/` as parsed JSON.
 //! `UPDATE_GOLDEN=1 cargo test --test receivers` rewrites the golden files; review the
-//! diff by eye against the service's documented shape before keeping it.
+//! diff by eye against the service's documented shape before keeping it. Under `CI` the
+//! rewrite is refused: the test fails instead.
 //!
 //! Every time is fixed (`UNIX_EPOCH + …`): renders are pure and depend on `ctx.now` only.
 
@@ -253,14 +254,26 @@ fn golden_view(rendered: &Rendered) -> Value {
     }
 }
 
+/// The keys of JSON object `value`, sorted.
+fn sorted_keys(value: &Value) -> Vec<&str> {
+    let mut keys: Vec<&str> = value
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    keys
+}
+
 /// Compares `actual` with `tests/golden/receivers/{name}.json`, or rewrites the file when
-/// `UPDATE_GOLDEN=1`.
+/// `UPDATE_GOLDEN=1` (refused when `CI` is set).
 fn assert_golden(name: &str, actual: &Value) {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/golden/receivers")
         .join(format!("{name}.json"));
     let pretty = serde_json::to_string_pretty(actual).expect("serialises") + "\n";
-    if std::env::var("UPDATE_GOLDEN").as_deref() == Ok("1") {
+    if inventory_monitor_testkit::golden::update_golden() {
         std::fs::create_dir_all(path.parent().expect("has a parent")).expect("mkdir");
         std::fs::write(&path, pretty).expect("golden file written");
         return;
@@ -287,44 +300,27 @@ fn check_golden(kind: ReceiverKind) {
     assert_golden(kind.as_str(), &golden_view(&rendered));
 }
 
-#[test]
-fn slack_matches_its_golden_file() {
-    check_golden(ReceiverKind::Slack);
+/// One test per kind, named after it, comparing its render with its golden file.
+macro_rules! golden_tests {
+    ($($name:ident => $kind:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                check_golden(ReceiverKind::$kind);
+            }
+        )*
+    };
 }
 
-#[test]
-fn mattermost_matches_its_golden_file() {
-    check_golden(ReceiverKind::Mattermost);
-}
-
-#[test]
-fn teams_matches_its_golden_file() {
-    check_golden(ReceiverKind::Teams);
-}
-
-#[test]
-fn discord_matches_its_golden_file() {
-    check_golden(ReceiverKind::Discord);
-}
-
-#[test]
-fn google_chat_matches_its_golden_file() {
-    check_golden(ReceiverKind::GoogleChat);
-}
-
-#[test]
-fn webhook_matches_its_golden_file() {
-    check_golden(ReceiverKind::Webhook);
-}
-
-#[test]
-fn alertmanager_matches_its_golden_file() {
-    check_golden(ReceiverKind::Alertmanager);
-}
-
-#[test]
-fn log_matches_its_golden_file() {
-    check_golden(ReceiverKind::Log);
+golden_tests! {
+    slack_matches_its_golden_file => Slack,
+    mattermost_matches_its_golden_file => Mattermost,
+    teams_matches_its_golden_file => Teams,
+    discord_matches_its_golden_file => Discord,
+    google_chat_matches_its_golden_file => GoogleChat,
+    webhook_matches_its_golden_file => Webhook,
+    alertmanager_matches_its_golden_file => Alertmanager,
+    log_matches_its_golden_file => Log,
 }
 
 #[test]
@@ -573,13 +569,7 @@ fn webhook_payload_is_alertmanager_version_4() {
     let alerts = payload["alerts"].as_array().expect("alerts");
     assert_eq!(alerts.len(), 3);
     for alert in alerts {
-        let mut keys: Vec<&str> = alert
-            .as_object()
-            .expect("object")
-            .keys()
-            .map(String::as_str)
-            .collect();
-        keys.sort_unstable();
+        let keys = sorted_keys(alert);
         assert_eq!(
             keys,
             [
@@ -689,13 +679,7 @@ fn alertmanager_gets_postable_alerts_with_ends_at_from_the_ttl() {
     let alerts = alerts.as_array().expect("an array");
     assert_eq!(alerts.len(), 3);
     for alert in alerts {
-        let mut keys: Vec<&str> = alert
-            .as_object()
-            .expect("object")
-            .keys()
-            .map(String::as_str)
-            .collect();
-        keys.sort_unstable();
+        let keys = sorted_keys(alert);
         assert_eq!(
             keys,
             [

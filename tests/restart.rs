@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use child::{
     firing_profiles, outbox_attempts, outbox_len, wait_until, Alerting, Mode, Monitor, Received,
-    Sink,
+    Sink, Webhook,
 };
 use common::{empty_sim, healthy_detail, Sim};
 use rand::seq::SliceRandom;
@@ -75,17 +75,7 @@ async fn queued_at_a_kill_is_delivered_once(mode: Mode) {
     let sim = fleet(&[1]).await;
     let mut sink = Sink::start().await;
     sink.set_mode(mode).await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut monitor = Monitor::new(
-        dir.path(),
-        &sim,
-        &sink,
-        Alerting {
-            group_wait: "1s",
-            repeat_interval: "1h",
-        },
-    );
-    monitor.start();
+    let mut monitor = Monitor::started(&sim, &sink, Alerting::of("1s", "1h"));
     degrade(&sim, 1);
 
     // The notification is on disk and an attempt reached the receiver, which did not take it.
@@ -153,17 +143,7 @@ async fn a_firing_queued_at_a_kill_and_resolved_meanwhile_is_announced_then_reso
     let sim = fleet(&[1]).await;
     let mut sink = Sink::start().await;
     sink.set_mode(Mode::Fail).await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut monitor = Monitor::new(
-        dir.path(),
-        &sim,
-        &sink,
-        Alerting {
-            group_wait: "0s",
-            repeat_interval: "1h",
-        },
-    );
-    monitor.start();
+    let mut monitor = Monitor::started(&sim, &sink, Alerting::of("0s", "1h"));
     degrade(&sim, 1);
     monitor
         .wait_state(SOON, "the firing queued and tried", |s| {
@@ -197,17 +177,7 @@ async fn a_kill_between_the_receivers_2xx_and_the_state_write_repeats_that_notif
     let sim = fleet(&[1]).await;
     let mut sink = Sink::start().await;
     sink.set_mode(Mode::Stall).await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut monitor = Monitor::new(
-        dir.path(),
-        &sim,
-        &sink,
-        Alerting {
-            group_wait: "0s",
-            repeat_interval: "1h",
-        },
-    );
-    monitor.start();
+    let mut monitor = Monitor::started(&sim, &sink, Alerting::of("0s", "1h"));
     degrade(&sim, 1);
     // The receiver has the notification; the daemon has not heard back, so its state file
     // still holds it in the outbox.
@@ -245,17 +215,7 @@ async fn an_alert_delivered_before_a_kill_is_not_announced_again_and_its_reminde
     const REPEAT: Duration = Duration::from_secs(6);
     let sim = fleet(&[1]).await;
     let sink = Sink::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut monitor = Monitor::new(
-        dir.path(),
-        &sim,
-        &sink,
-        Alerting {
-            group_wait: "0s",
-            repeat_interval: "6s",
-        },
-    );
-    monitor.start();
+    let mut monitor = Monitor::started(&sim, &sink, Alerting::of("0s", "6s"));
     degrade(&sim, 1);
     let got = wait_until(SOON, || !sink.delivered().is_empty()).await;
     assert!(got, "the firing never arrived\n{}", monitor.log_text());
@@ -305,17 +265,7 @@ async fn an_alert_delivered_before_a_kill_is_not_announced_again_and_its_reminde
 async fn a_profile_recovering_while_the_daemon_is_down_is_resolved_exactly_once() {
     let sim = fleet(&[1]).await;
     let sink = Sink::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut monitor = Monitor::new(
-        dir.path(),
-        &sim,
-        &sink,
-        Alerting {
-            group_wait: "1s",
-            repeat_interval: "1h",
-        },
-    );
-    monitor.start();
+    let mut monitor = Monitor::started(&sim, &sink, Alerting::of("1s", "1h"));
     degrade(&sim, 1);
     let delivered = wait_until(SOON, || !sink.delivered().is_empty()).await;
     assert!(
@@ -369,17 +319,7 @@ async fn random_kills_while_profiles_flap_lose_nothing_invent_nothing_and_repeat
     let mut rng = ChaCha8Rng::seed_from_u64(SEED);
     let sim = fleet(&[1, 2]).await;
     let mut sink = Sink::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut monitor = Monitor::new(
-        dir.path(),
-        &sim,
-        &sink,
-        Alerting {
-            group_wait: "0s",
-            repeat_interval: "1h",
-        },
-    );
-    monitor.start();
+    let mut monitor = Monitor::started(&sim, &sink, Alerting::of("0s", "1h"));
 
     // Which steps end in a kill, and where in the notification's life it lands: before
     // the sweep sees the change, while the notification waits in the outbox (the receiver
@@ -546,17 +486,7 @@ async fn random_kills_while_profiles_flap_lose_nothing_invent_nothing_and_repeat
 async fn after_a_receiver_outage_every_notification_is_delivered_in_order() {
     let sim = fleet(&[1, 2]).await;
     let mut sink = Sink::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut monitor = Monitor::new(
-        dir.path(),
-        &sim,
-        &sink,
-        Alerting {
-            group_wait: "0s",
-            repeat_interval: "1h",
-        },
-    );
-    monitor.start();
+    let monitor = Monitor::started(&sim, &sink, Alerting::of("0s", "1h"));
     // The first sweep has run: the start wrote the file, the sweep rewrote it.
     monitor.wait_writes(1, SOON).await;
 

@@ -6,26 +6,30 @@
 //! with basic auth: skipped with a printed reason when it is not installed, except under
 //! `CI=true`, where that fails.
 
+mod common;
+
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::BIN;
 use inventory_monitor::metrics::MonitorMetrics;
 use inventory_monitor::server::{self, AppState, ServerOptions, WWW_AUTHENTICATE};
 use inventory_monitor::shard::Shard;
 use inventory_monitor::web_config::{self, WebConfig};
+use inventory_monitor_testkit::child::{Launch, Stream};
+use inventory_monitor_testkit::place::free_port;
+use inventory_monitor_testkit::tool::require_tool;
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose, SanType,
 };
 use reqwest::StatusCode;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
-const BIN: &str = env!("CARGO_BIN_EXE_inventory-monitor");
 const USER: &str = "prometheus";
 const PASSWORD: &str = "correct horse battery staple";
 
@@ -932,22 +936,7 @@ fn write_toml(dir: &Path, extra: &str) -> PathBuf {
 }
 
 async fn run_bin(args: &[&str]) -> (i32, String, String) {
-    let out = tokio::time::timeout(
-        Duration::from_secs(60),
-        tokio::process::Command::new(BIN)
-            .args(args)
-            .env("IM_WEB_TEST_TOKEN", "t")
-            .env_remove("RUST_LOG")
-            .output(),
-    )
-    .await
-    .expect("finishes")
-    .expect("runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    common::run_bin(args, &[("IM_WEB_TEST_TOKEN", "t")]).await
 }
 
 #[tokio::test]
@@ -1030,7 +1019,7 @@ async fn the_daemon_serves_https_with_basic_auth_from_the_web_config_flag() {
     std::fs::write(&web, format!("{}{}", pki.tls(&[]), users_yaml())).expect("write");
     let config = write_toml(pki.dir.path(), "");
     // The bare form: `inventory-monitor --config FILE --web-config FILE`.
-    let mut child = tokio::process::Command::new(BIN)
+    let mut child = Launch::new(BIN)
         .args([
             "--log-format",
             "json",
@@ -1041,35 +1030,39 @@ async fn the_daemon_serves_https_with_basic_auth_from_the_web_config_flag() {
         ])
         .env("IM_WEB_TEST_TOKEN", "t")
         .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
+        .stdout_null()
         .spawn()
         .expect("start the daemon");
-    let stderr = child.stderr.take().expect("stderr");
-    let mut lines = BufReader::new(stderr).lines();
     // The server logs the address it really listens on.
-    let addr: SocketAddr = tokio::time::timeout(Duration::from_secs(60), async {
-        while let Some(line) = lines.next_line().await.expect("read log") {
-            let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
-                continue;
-            };
-            let fields = &v["fields"];
-            if fields["message"]
-                .as_str()
-                .is_some_and(|m| m.starts_with("serving HTTPS"))
-            {
-                return fields["addr"]
-                    .as_str()
-                    .expect("addr")
-                    .parse()
-                    .expect("address");
-            }
+    let serving = |line: &str| -> Option<SocketAddr> {
+        let v = serde_json::from_str::<serde_json::Value>(line).ok()?;
+        let fields = &v["fields"];
+        if !fields["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("serving HTTPS"))
+        {
+            return None;
         }
-        panic!("the daemon exited without serving HTTPS");
-    })
-    .await
-    .expect("the daemon serves within 60s");
+        Some(
+            fields["addr"]
+                .as_str()
+                .expect("addr")
+                .parse()
+                .expect("address"),
+        )
+    };
+    let line = child
+        .wait_line(Stream::Stderr, Duration::from_secs(60), |l| {
+            serving(l).is_some()
+        })
+        .await
+        .unwrap_or_else(|| {
+            panic!(
+                "the daemon did not serve HTTPS within 60s:\n{}",
+                child.stderr_text()
+            )
+        });
+    let addr = serving(&line).expect("the line names the address");
     assert_eq!(addr.ip(), IpAddr::V4(Ipv4Addr::LOCALHOST));
 
     let http = client(&pki, None);
@@ -1087,34 +1080,15 @@ async fn the_daemon_serves_https_with_basic_auth_from_the_web_config_flag() {
             .status(),
         StatusCode::OK
     );
-    child.start_kill().expect("stop the daemon");
-    let _ = child.wait().await;
+    child.kill().await;
 }
 
 // ---------------------------------------------------------------------------------------
 // A real Prometheus
 
-/// The program on PATH, or `None` with the reason printed; under `CI=true` a missing
-/// program fails the test instead.
-fn installed(program: &str) -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join(program))
-            .find(|p| p.is_file())
-    });
-    if found.is_none() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "{program} is not installed, and CI=true requires it (Debian package `prometheus`)"
-        );
-        eprintln!("skipped: {program} is not installed (Debian package `prometheus`)");
-    }
-    found
-}
-
 #[tokio::test]
 async fn a_real_prometheus_scrapes_us_over_tls_with_basic_auth() {
-    let Some(prometheus) = installed("prometheus") else {
+    let Some(prometheus) = require_tool("prometheus") else {
         return;
     };
     let pki = pki();
@@ -1122,10 +1096,7 @@ async fn a_real_prometheus_scrapes_us_over_tls_with_basic_auth() {
     let served = serve(with_web(pki.web_config(&yaml))).await;
 
     // Prometheus's own port: picked free, then handed over.
-    let web_port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        l.local_addr().expect("address").port()
-    };
+    let web_port = free_port();
     let dir = pki.dir.path();
     let config = dir.join("prometheus.yml");
     let job = |name: &str, password: &str| {
@@ -1146,7 +1117,7 @@ async fn a_real_prometheus_scrapes_us_over_tls_with_basic_auth() {
         ),
     )
     .expect("write prometheus.yml");
-    let mut child = tokio::process::Command::new(prometheus)
+    let mut child = Launch::new(prometheus)
         .arg(format!("--config.file={}", config.display()))
         .arg(format!(
             "--storage.tsdb.path={}",
@@ -1154,9 +1125,7 @@ async fn a_real_prometheus_scrapes_us_over_tls_with_basic_auth() {
         ))
         .arg(format!("--web.listen-address=127.0.0.1:{web_port}"))
         .arg("--log.level=warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
+        .stdout_null()
         .spawn()
         .expect("start prometheus");
 
@@ -1168,12 +1137,9 @@ async fn a_real_prometheus_scrapes_us_over_tls_with_basic_auth() {
     let deadline = Instant::now() + Duration::from_secs(90);
     let mut last = String::new();
     let (ours, wrong) = loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            let mut err = String::new();
-            if let Some(mut e) = child.stderr.take() {
-                let _ = e.read_to_string(&mut err).await;
-            }
-            panic!("prometheus exited ({status}):\n{err}");
+        if let Some(status) = child.exited() {
+            child.wait(Duration::from_secs(5)).await;
+            panic!("prometheus exited ({status}):\n{}", child.stderr_text());
         }
         if let Ok(response) = http.get(&targets_url).send().await {
             if let Ok(v) = response
@@ -1214,6 +1180,5 @@ async fn a_real_prometheus_scrapes_us_over_tls_with_basic_auth() {
     assert_eq!(ours.0, "up", "our target is not up: {}", ours.1);
     assert_eq!(wrong.0, "down", "a wrong password was let in");
     assert!(wrong.1.contains("401"), "{}", wrong.1);
-    let _ = child.start_kill();
-    let _ = child.wait().await;
+    child.kill().await;
 }

@@ -18,77 +18,36 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
 
 use inventory_monitor::simulator::{Faults, SimOptions};
+use inventory_monitor_testkit::child::{Child, Launch, Signal};
+use inventory_monitor_testkit::sink::{Reply, Sink};
 use serde_json::Value;
-use tokio::process::{Child, Command};
 
-use crate::common::{start_sim, wait_for, Sim};
+use crate::common::{start_sim, wait_for, wait_ready, Sim};
 
-/// The repository root.
-pub fn repo() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// True when running under CI (`CI=true`), where a missing program is a failure.
-pub fn under_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-}
-
-/// The path of program `name` on `PATH`. When it is missing: `None` after printing why
-/// the calling test is skipped, or a panic under `CI=true`.
-pub fn tool(name: &str) -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join(name))
-            .find(|candidate| candidate.is_file())
-    });
-    if found.is_none() {
-        let package = match name {
-            "amtool" => "prometheus-alertmanager",
-            "systemd-analyze" => "systemd",
-            _ => "prometheus",
-        };
-        let why = format!("`{name}` is not on PATH (Debian: apt-get install {package})");
-        assert!(!under_ci(), "{why}; CI=true requires it");
-        // Straight to stderr: the test harness captures `eprintln!` of passing tests, and a
-        // skip should be seen.
-        use std::io::Write;
-        let _ = writeln!(std::io::stderr(), "SKIPPED: {why}");
-    }
-    found
-}
-
-/// A port that was free a moment ago, for a child process to listen on.
-pub fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    listener.local_addr().expect("local address").port()
-}
-
-/// Every file under `dir` (recursively) whose name ends with one of `suffixes`, sorted.
-pub fn files_under(dir: &Path, suffixes: &[&str]) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let entries = std::fs::read_dir(&d).unwrap_or_else(|e| panic!("{}: {e}", d.display()));
-        for entry in entries {
-            let path = entry.expect("directory entry").path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if suffixes.iter().any(|s| path.to_string_lossy().ends_with(s)) {
-                out.push(path);
-            }
-        }
-    }
-    out.sort();
-    out
-}
+pub use inventory_monitor_testkit::place::{files_under, free_port, repo};
+pub use inventory_monitor_testkit::tool::require_tool as tool;
 
 /// The rule files shipped in `deploy/prometheus/rules/`.
 pub fn rule_files() -> Vec<PathBuf> {
     files_under(&repo().join("deploy/prometheus/rules"), &[".yml", ".yaml"])
+}
+
+/// Every rule (alerting or recording) of the shipped rule files, in file order.
+pub fn shipped_rules() -> Vec<serde_norway::Value> {
+    let mut rules = Vec::new();
+    for file in rule_files() {
+        let text = std::fs::read_to_string(&file)
+            .unwrap_or_else(|e| panic!("read {}: {e}", file.display()));
+        let doc: serde_norway::Value = serde_norway::from_str(&text)
+            .unwrap_or_else(|e| panic!("{} is not YAML: {e}", file.display()));
+        for group in doc["groups"].as_sequence().expect("groups") {
+            rules.extend(group["rules"].as_sequence().expect("rules").iter().cloned());
+        }
+    }
+    rules
 }
 
 /// The metric names of SPEC §5: every one must reach Prometheus.
@@ -134,7 +93,7 @@ pub struct Stack {
     pub http: reqwest::Client,
     monitor: Child,
     prometheus: Child,
-    receivers: tokio_util::sync::CancellationToken,
+    receivers: Sink,
     /// Holds the configs, state, logs and TSDB; removed after the children are killed.
     dir: tempfile::TempDir,
 }
@@ -143,29 +102,20 @@ impl Drop for Stack {
     fn drop(&mut self) {
         // kill_on_drop would do it too; killing first makes sure no child outlives the
         // temporary directory it writes to.
-        let _ = self.monitor.start_kill();
-        let _ = self.prometheus.start_kill();
-        self.receivers.cancel();
+        let _ = self.monitor.signal(Signal::Kill);
+        let _ = self.prometheus.signal(Signal::Kill);
     }
 }
 
 /// The two webhook receivers: `/accept` answers 204, `/reject` 400.
-async fn start_receivers(stop: tokio_util::sync::CancellationToken) -> SocketAddr {
-    use axum::http::StatusCode;
-    use axum::routing::post;
-    let app = axum::Router::new()
-        .route("/accept", post(|| async { StatusCode::NO_CONTENT }))
-        .route("/reject", post(|| async { StatusCode::BAD_REQUEST }));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind receivers");
-    let addr = listener.local_addr().expect("receivers address");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app)
-            .with_graceful_shutdown(async move { stop.cancelled().await })
-            .await;
+async fn start_receivers() -> Sink {
+    let sink = Sink::start().await;
+    sink.respond_with(|r| match r.route() {
+        "/accept" => Reply::status(204),
+        "/reject" => Reply::status(400),
+        _ => Reply::status(404),
     });
-    addr
+    sink
 }
 
 /// The shipped `prometheus.yml`, pointed at `target` with one-second intervals, every rule
@@ -211,15 +161,6 @@ pub fn derived_prometheus_config(target: &str) -> String {
     serde_norway::to_string(&config).expect("serialise prometheus.yml")
 }
 
-/// A child's stdout or stderr: the log file, opened for appending so both streams share it.
-fn log_file(path: &Path) -> std::fs::File {
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
 /// The last lines of a child's log file, for failure messages.
 pub fn tail(path: &Path) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
@@ -249,8 +190,8 @@ impl Stack {
         })
         .await;
 
-        let receivers = tokio_util::sync::CancellationToken::new();
-        let hooks = start_receivers(receivers.clone()).await;
+        let receivers = start_receivers().await;
+        let hooks = receivers.addr();
 
         let monitor_port = free_port();
         let monitor_addr: SocketAddr = ([127, 0, 0, 1], monitor_port).into();
@@ -286,16 +227,14 @@ url = "http://{hooks}/reject"
         )
         .expect("write monitor config");
         let monitor_log = dir.path().join("monitor.log");
-        let monitor = Command::new(env!("CARGO_BIN_EXE_inventory-monitor"))
+        let monitor = Launch::new(env!("CARGO_BIN_EXE_inventory-monitor"))
             .arg("run")
             .arg("--config")
             .arg(&config_path)
             .env("INVENTORY_API_TOKEN", sim.sim.token())
             .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(log_file(&monitor_log))
-            .stderr(log_file(&monitor_log))
-            .kill_on_drop(true)
+            .stdout_to(&monitor_log)
+            .stderr_to(&monitor_log)
             .spawn()
             .expect("start inventory-monitor");
 
@@ -307,7 +246,7 @@ url = "http://{hooks}/reject"
         )
         .expect("write prometheus.yml");
         let prometheus_log = dir.path().join("prometheus.log");
-        let prometheus = Command::new(prometheus_bin)
+        let prometheus = Launch::new(prometheus_bin)
             .arg(format!("--config.file={}", prometheus_config.display()))
             .arg(format!(
                 "--storage.tsdb.path={}",
@@ -315,10 +254,8 @@ url = "http://{hooks}/reject"
             ))
             .arg(format!("--web.listen-address=127.0.0.1:{prometheus_port}"))
             .arg("--log.level=warn")
-            .stdin(Stdio::null())
-            .stdout(log_file(&prometheus_log))
-            .stderr(log_file(&prometheus_log))
-            .kill_on_drop(true)
+            .stdout_to(&prometheus_log)
+            .stderr_to(&prometheus_log)
             .spawn()
             .expect("start prometheus");
 
@@ -354,14 +291,10 @@ url = "http://{hooks}/reject"
         );
         stack.sim.sim.set_faults(errors);
 
-        let url = stack.prometheus_url.clone();
-        let http = stack.http.clone();
-        let up = wait_for(Duration::from_secs(30), || {
-            let (url, http) = (url.clone(), http.clone());
-            async move {
-                matches!(http.get(format!("{url}/-/ready")).send().await, Ok(r) if r.status().is_success())
-            }
-        })
+        let up = wait_ready(
+            &format!("{}/-/ready", stack.prometheus_url),
+            Duration::from_secs(30),
+        )
         .await;
         assert!(
             up,
@@ -379,7 +312,7 @@ url = "http://{hooks}/reject"
             tail(&prometheus_log),
             tail(&monitor_log)
         );
-        if let Some(status) = stack.monitor.try_wait().ok().flatten() {
+        if let Some(status) = stack.monitor.exited() {
             panic!("the monitor exited ({status}):\n{}", tail(&monitor_log));
         }
         Some(stack)
@@ -397,12 +330,7 @@ url = "http://{hooks}/reject"
 
     async fn wait_monitor_ready(&self) -> bool {
         let url = format!("http://{}/readyz", self.monitor_addr);
-        let http = self.http.clone();
-        wait_for(Duration::from_secs(30), || {
-            let (url, http) = (url.clone(), http.clone());
-            async move { matches!(http.get(url).send().await, Ok(r) if r.status().is_success()) }
-        })
-        .await
+        wait_ready(&url, Duration::from_secs(30)).await
     }
 
     async fn wait_monitor_metric(&self, name: &str) -> bool {
@@ -426,10 +354,15 @@ url = "http://{hooks}/reject"
 
     /// Runs an instant query; the `data` object of a successful answer, or why not.
     pub async fn query(&self, expr: &str) -> Result<Value, String> {
+        self.api("query", &[("query", expr)]).await
+    }
+
+    /// `GET /api/v1/<path>?<params>`: the `data` of a successful answer, or why not.
+    async fn api(&self, path: &str, params: &[(&str, &str)]) -> Result<Value, String> {
         let answer = self
             .http
-            .get(format!("{}/api/v1/query", self.prometheus_url))
-            .query(&[("query", expr)])
+            .get(format!("{}/api/v1/{path}", self.prometheus_url))
+            .query(params)
             .send()
             .await
             .map_err(|e| format!("request failed: {e}"))?;
@@ -464,23 +397,10 @@ url = "http://{hooks}/reject"
 
     /// `GET /api/v1/label/<label>/values?match[]=<selector>`.
     pub async fn label_values(&self, label: &str, selector: &str) -> Result<Vec<String>, String> {
-        let answer = self
-            .http
-            .get(format!(
-                "{}/api/v1/label/{label}/values",
-                self.prometheus_url
-            ))
-            .query(&[("match[]", selector)])
-            .send()
-            .await
-            .map_err(|e| format!("request failed: {e}"))?;
-        let text = answer.text().await.map_err(|e| format!("body: {e}"))?;
-        let body: Value =
-            serde_json::from_str(&text).map_err(|e| format!("not JSON ({e}): {text}"))?;
-        if body["status"] != "success" {
-            return Err(format!("{}: {}", body["errorType"], body["error"]));
-        }
-        Ok(body["data"]
+        let data = self
+            .api(&format!("label/{label}/values"), &[("match[]", selector)])
+            .await?;
+        Ok(data
             .as_array()
             .map(|values| {
                 values
