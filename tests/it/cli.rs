@@ -1,6 +1,6 @@
 //! The binary as users run it: `check`, `once`, `run`, `demo`, as child processes.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::time::Duration;

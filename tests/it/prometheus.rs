@@ -7,8 +7,8 @@
 //! The programs come from Debian's `prometheus` package; without them these tests are
 //! skipped with a printed reason, except under `CI=true`, where they fail.
 
-mod common;
-mod observability;
+use crate::common;
+use crate::observability;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Stdio;

@@ -3,7 +3,7 @@
 //! Each kind renders one fixed notification (two alerts firing, critical and warning, one
 //! resolved; one profile with a hostile name, one alert carrying a last error) and is
 //! compared with its golden file under `tests/golden/receivers/` as parsed JSON.
-//! `UPDATE_GOLDEN=1 cargo test --test receivers` rewrites the golden files; review the
+//! `UPDATE_GOLDEN=1 cargo test --test it receivers::` rewrites the golden files; review the
 //! diff by eye against the service's documented shape before keeping it. Under `CI` the
 //! rewrite is refused: the test fails instead.
 //!
@@ -280,7 +280,7 @@ fn assert_golden(name: &str, actual: &Value) {
     }
     let stored = std::fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!(
-            "{}: {e}; run `UPDATE_GOLDEN=1 cargo test --test receivers`",
+            "{}: {e}; run `UPDATE_GOLDEN=1 cargo test --test it receivers::`",
             path.display()
         )
     });

@@ -2,8 +2,8 @@
 //! webhook sink: our `alertmanager` receiver pushes to it, Alertmanager delivers, and two
 //! replicas pushing the same alert (the high-availability setup) are delivered once.
 
-mod common;
-mod observability;
+use crate::common;
+use crate::observability;
 
 use std::sync::Arc;
 use std::time::Duration;

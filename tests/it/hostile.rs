@@ -4,7 +4,7 @@
 //! and signing secrets, profile credentials) that must not reach logs, metrics, pages or
 //! error messages, checked on the binary itself at `RUST_LOG=trace`.
 
-mod common;
+use crate::common;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -2,7 +2,7 @@
 //! receivers, rules and intervals change without losing alert state, and a bad config is
 //! refused with the old one kept.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::time::Duration;

@@ -7,8 +7,8 @@
 //! daemon knows is read from its state file, which every sweep rewrites. Every wait is a
 //! condition polled with a deadline.
 
-mod child;
-mod common;
+use crate::child;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

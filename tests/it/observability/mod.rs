@@ -1,5 +1,5 @@
-//! A real Prometheus scraping a real inventory-monitor, for `tests/prometheus.rs` and
-//! `tests/grafana.rs`.
+//! A real Prometheus scraping a real inventory-monitor, for `prometheus.rs` and
+//! `grafana.rs`.
 //!
 //! [`Stack::start`] runs the simulator in-process (the default seeded fleet mix, with a few
 //! 500s and 429s so that error panels have data, and a burst of malformed bodies at the start

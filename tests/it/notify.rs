@@ -7,7 +7,7 @@
 //! reminders, max_delivery_age, an hour-long outage); real time only where a real
 //! duration is what is measured (Retry-After, "a dead receiver delays nobody").
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};

@@ -9,8 +9,7 @@
 //! `systemd-analyze` and `amtool` are skipped with a printed reason when absent, except
 //! under `CI=true`, where they fail the test.
 
-mod common;
-mod observability;
+use crate::observability;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

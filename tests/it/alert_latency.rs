@@ -7,8 +7,8 @@
 //! itself, then exactly `group_wait`: between 1 s and about 2 s. The bound asserted is
 //! generous (5 s) so that a loaded machine cannot make it flake; the values are printed.
 
-mod child;
-mod common;
+use crate::child;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -8,8 +8,7 @@
 //! silently (a typo in a metric or label name shows as an empty panel), so they are what is
 //! run for real.
 
-mod common;
-mod observability;
+use crate::observability;
 
 use std::collections::{BTreeMap, BTreeSet};
 

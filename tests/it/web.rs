@@ -6,7 +6,7 @@
 //! with basic auth: skipped with a printed reason when it is not installed, except under
 //! `CI=true`, where that fails.
 
-mod common;
+use crate::common;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};

@@ -1,7 +1,7 @@
 //! End-to-end sweeps: the simulator on 127.0.0.1:0, the daemon's sweep against it, and
 //! assertions on what the daemon's own HTTP server serves, parsed.
 
-mod common;
+use crate::common;
 
 use std::io::Read;
 use std::time::{Duration, Instant};

@@ -1,0 +1,31 @@
+//! The integration tests, in one test binary: one link instead of eighteen.
+//!
+//! Each module is one area, exercised from outside over loopback: the simulator as the
+//! upstream, the daemon in process or as a child process (`cargo test --test it restart::`
+//! runs one area). The helpers shared by the areas are `common` (a simulator and a daemon in
+//! process, scraping), `child` (the binary as a child process delivering to a recording
+//! webhook) and `observability` (a real Prometheus and Alertmanager on loopback); what the
+//! benchmarks share too lives in the test kit crate (`testkit/`).
+
+mod child;
+mod common;
+mod observability;
+
+mod alert_latency;
+mod alertmanager;
+mod cli;
+mod config;
+mod config_shard;
+mod daemon;
+mod deploy;
+mod grafana;
+mod hostile;
+mod notify;
+mod prometheus;
+mod properties;
+mod receivers;
+mod reload;
+mod restart;
+mod simulator;
+mod upstream;
+mod web;
