@@ -27,7 +27,8 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::{Map, Value};
 
 use super::fleet::{authentication_error, connectivity_error, degraded_error};
-use super::store::{unix, DriftMark, Fleet, SyncPlan};
+use super::schema::{unix, SyncPlan};
+use super::store::{DriftMark, Fleet};
 use super::{HealthField, Transition};
 use crate::clock::rfc3339;
 

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
 use super::json::{self, Object, J};
-use super::store::{unix, SyncPlan};
+use super::schema::{unix, Generated, SyncPlan, FREQUENCIES};
 use crate::clock::rfc3339;
 use rand::seq::{index, SliceRandom};
 use rand::Rng;
@@ -93,16 +93,6 @@ const CREATORS: [&str; 6] = [
     "admin",
 ];
 
-/// Sync frequencies with their weights and periods.
-const FREQUENCIES: [(&str, u32, u64); 6] = [
-    ("every_15_minutes", 25, 15 * 60),
-    ("every_30_minutes", 10, 30 * 60),
-    ("hourly", 35, 3600),
-    ("every_6_hours", 8, 6 * 3600),
-    ("daily", 20, 86_400),
-    ("weekly", 2, 7 * 86_400),
-];
-
 /// The hostile names: quotes and a label-injection attempt, backslashes, a newline,
 /// non-BMP unicode and emoji, and (built separately) one of exactly 300 characters.
 const HOSTILE_NAMES: [&str; 4] = [
@@ -114,24 +104,6 @@ const HOSTILE_NAMES: [&str; 4] = [
 
 /// Length in characters of the very long hostile name.
 pub(super) const LONG_NAME_CHARS: usize = 300;
-
-/// The period in seconds of a `sync_frequency` value, for the values this simulator
-/// produces and the obvious `every_N_minutes` / `every_N_hours` family.
-pub(super) fn frequency_seconds(frequency: &str) -> Option<u64> {
-    if let Some((_, _, secs)) = FREQUENCIES.iter().find(|(name, _, _)| *name == frequency) {
-        return Some(*secs);
-    }
-    let rest = frequency.strip_prefix("every_")?;
-    let (count, unit) = rest.split_once('_')?;
-    let count: u64 = count.parse().ok()?;
-    let unit_secs = match unit {
-        "minutes" | "minute" => 60,
-        "hours" | "hour" => 3600,
-        "days" | "day" => 86_400,
-        _ => return None,
-    };
-    Some(count * unit_secs)
-}
 
 /// The health role of a profile: what its `health_status` (or legacy test result) says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -181,20 +153,6 @@ enum Sync {
     Failed,
     /// Recent, but `last_sync_status: partial`.
     Partial,
-}
-
-/// One generated profile, rendered.
-pub(super) struct Generated {
-    /// Profile id.
-    pub id: u64,
-    /// Its name.
-    pub name: String,
-    /// The detail JSON, as served.
-    pub detail: String,
-    /// The list item JSON.
-    pub list_item: String,
-    /// When it syncs next; `None` when it does not sync (stale, inactive, legacy).
-    pub sync: Option<SyncPlan>,
 }
 
 /// How many profiles of `n` get a role with share `fraction` and floor `min`.
@@ -809,14 +767,6 @@ mod tests {
             checked += 1;
         });
         assert_eq!(checked, 500);
-    }
-
-    #[test]
-    fn reads_sync_frequencies() {
-        assert_eq!(frequency_seconds("hourly"), Some(3600));
-        assert_eq!(frequency_seconds("every_15_minutes"), Some(900));
-        assert_eq!(frequency_seconds("every_2_hours"), Some(7200));
-        assert_eq!(frequency_seconds("fortnightly"), None);
     }
 
     #[test]

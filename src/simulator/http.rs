@@ -19,7 +19,7 @@
 //!
 //! Paths outside the API get Django's HTML 404 page, without authentication.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -161,6 +161,20 @@ fn respond(status: StatusCode, content_type: &'static str, body: impl Into<Body>
 fn detail_error(status: StatusCode, message: &str) -> Response {
     let body = serde_json::json!({ "detail": message }).to_string();
     respond(status, "application/json", body)
+}
+
+/// Counts a request under `kind`, holds it in flight until the guard drops, and runs
+/// [`gate`]: every handler starts this way.
+async fn admit<'a>(
+    sim: &'a Simulator,
+    kind: &AtomicU64,
+    method: &Method,
+    headers: &HeaderMap,
+) -> Result<(InFlight<'a>, Plan), Response> {
+    kind.fetch_add(1, Ordering::Relaxed);
+    let in_flight = InFlight::enter(&sim.inner.counters);
+    let plan = gate(sim, method, headers).await?;
+    Ok((in_flight, plan))
 }
 
 /// Steps 1 to 5 of the module doc: `Ok` with the plan when the request may be answered.
@@ -317,10 +331,8 @@ async fn list(
     headers: HeaderMap,
 ) -> Response {
     let counters = &sim.inner.counters;
-    counters.list.fetch_add(1, Ordering::Relaxed);
-    let _in_flight = InFlight::enter(counters);
-    let plan = match gate(&sim, &method, &headers).await {
-        Ok(plan) => plan,
+    let (_in_flight, plan) = match admit(&sim, &counters.list, &method, &headers).await {
+        Ok(admitted) => admitted,
         Err(response) => return response,
     };
     let query = ListQuery::parse(uri.query().unwrap_or(""));
@@ -439,10 +451,8 @@ async fn detail(
     id: Result<Path<String>, PathRejection>,
 ) -> Response {
     let counters = &sim.inner.counters;
-    counters.detail.fetch_add(1, Ordering::Relaxed);
-    let _in_flight = InFlight::enter(counters);
-    let plan = match gate(&sim, &method, &headers).await {
-        Ok(plan) => plan,
+    let (_in_flight, plan) = match admit(&sim, &counters.detail, &method, &headers).await {
+        Ok(admitted) => admitted,
         Err(response) => return response,
     };
     let body = id
@@ -466,10 +476,8 @@ async fn api_root(
     headers: HeaderMap,
 ) -> Response {
     let counters = &sim.inner.counters;
-    counters.other.fetch_add(1, Ordering::Relaxed);
-    let _in_flight = InFlight::enter(counters);
-    let plan = match gate(&sim, &method, &headers).await {
-        Ok(plan) => plan,
+    let (_in_flight, plan) = match admit(&sim, &counters.other, &method, &headers).await {
+        Ok(admitted) => admitted,
         Err(response) => return response,
     };
     let body = serde_json::json!({
