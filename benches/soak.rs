@@ -111,7 +111,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{bail, Context};
 use inventory_monitor::simulator::{Faults, HealthField, SimOptions, Simulator};
-use rand::{Rng, SeedableRng};
+use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -171,7 +171,7 @@ fn offset(t: SystemTime, since: SystemTime) -> f64 {
 
 /// A uniform duration between `lo` and `hi` seconds.
 fn between(rng: &mut ChaCha8Rng, lo: f64, hi: f64) -> Duration {
-    Duration::from_secs_f64(rng.gen_range(lo..hi))
+    Duration::from_secs_f64(rng.random_range(lo..hi))
 }
 
 /// An RFC 3339 time (the daemon's log timestamps, a payload's `startsAt`).
@@ -586,7 +586,7 @@ async fn serve_one(mut stream: TcpStream, shared: Arc<SinkShared>) {
     let answer: Option<(u16, Option<u64>)> = match mode {
         SinkMode::Up => {
             let roll: f64 = if shared.flaky.load(Ordering::Relaxed) {
-                lock(&shared.dice).gen()
+                lock(&shared.dice).random()
             } else {
                 1.0
             };
@@ -1244,7 +1244,7 @@ impl Soak {
                     .copied()
                     .filter(|v| Some(*v) != current.as_deref())
                     .collect();
-                let value = choices[self.rng.gen_range(0..choices.len())];
+                let value = choices[self.rng.random_range(0..choices.len())];
                 self.world.set(id, check, value);
                 self.episodes[l.episode].values.push(value.to_string());
                 if let Some(live) = self.live.get_mut(&(id, check)) {
@@ -1256,7 +1256,7 @@ impl Soak {
             return;
         }
         while self.next_start <= now {
-            let gap = -self.rng.gen::<f64>().max(1e-9).ln() / self.starts_per_second;
+            let gap = -self.rng.random::<f64>().max(1e-9).ln() / self.starts_per_second;
             self.next_start += Duration::from_secs_f64(gap);
             self.start_episode(now);
         }
@@ -1264,11 +1264,11 @@ impl Soak {
 
     fn start_episode(&mut self, now: Instant) {
         for _ in 0..20 {
-            let id = self.flippable[self.rng.gen_range(0..self.flippable.len())];
+            let id = self.flippable[self.rng.random_range(0..self.flippable.len())];
             let Some(legacy) = self.world.profiles.get(&id).map(|p| p.legacy) else {
                 continue;
             };
-            let check = if legacy || self.rng.gen_bool(0.6) {
+            let check = if legacy || self.rng.random_bool(0.6) {
                 Check::Connectivity
             } else {
                 Check::Authentication
@@ -1282,7 +1282,7 @@ impl Soak {
             {
                 continue;
             }
-            let roll: f64 = self.rng.gen();
+            let roll: f64 = self.rng.random();
             let length = if roll < 0.2 {
                 between(&mut self.rng, 0.05, 1.0)
             } else if roll < 0.35 {
@@ -1291,9 +1291,9 @@ impl Soak {
                 between(&mut self.rng, 8.0, 45.0)
             };
             let values = check.bad_values();
-            let value = values[self.rng.gen_range(0..values.len())];
-            let change = (!legacy && length > Duration::from_secs(2) && self.rng.gen_bool(0.25))
-                .then(|| now + length.mul_f64(self.rng.gen_range(0.3..0.7)));
+            let value = values[self.rng.random_range(0..values.len())];
+            let change = (!legacy && length > Duration::from_secs(2) && self.rng.random_bool(0.25))
+                .then(|| now + length.mul_f64(self.rng.random_range(0.3..0.7)));
             let Some(t0) = self.world.set(id, check, value) else {
                 continue;
             };
@@ -1330,7 +1330,7 @@ impl Soak {
 
     fn upstream_step(&mut self, now: Instant) {
         if now >= self.next_latency {
-            let ms = self.rng.gen_range(0..=20);
+            let ms = self.rng.random_range(0..=20);
             self.world.sim.set_latency(Duration::from_millis(ms));
             self.next_latency = now + between(&mut self.rng, 2.0, 8.0);
         }
@@ -1360,7 +1360,7 @@ impl Soak {
                 }
             }
             None if now >= self.next_glitch => {
-                let grow = self.rng.gen_bool(0.5);
+                let grow = self.rng.random_bool(0.5);
                 self.start_glitch(now, grow);
             }
             None => {}
@@ -1419,7 +1419,7 @@ impl Soak {
                 self.sink_until = now + between(&mut self.rng, 5.0, 20.0);
             }
             None => {
-                let mode = match self.rng.gen_range(0..3) {
+                let mode = match self.rng.random_range(0..3) {
                     0 => {
                         self.outages.refused += 1;
                         SinkMode::Refused
@@ -1430,7 +1430,7 @@ impl Soak {
                     }
                     _ => {
                         self.outages.throttled += 1;
-                        SinkMode::Throttle(self.rng.gen_range(1..=2))
+                        SinkMode::Throttle(self.rng.random_range(1..=2))
                     }
                 };
                 self.sink.set_mode(mode).await?;
@@ -1465,7 +1465,7 @@ impl Soak {
                     // Half the restarts meet a shrinking list: the first sweep of a
                     // process, with no earlier sweep to carry profiles over from, walks an
                     // incomplete list that skips a few profiles.
-                    if killing && self.rng.gen_bool(0.5) {
+                    if killing && self.rng.random_bool(0.5) {
                         self.start_glitch(now, false);
                     }
                 }

@@ -33,7 +33,7 @@ use axum::routing::any;
 use axum::Extension;
 use axum::Router;
 use bytes::Bytes;
-use rand::Rng;
+use rand::RngExt;
 
 use super::pagination::ListQuery;
 use super::store::Profiles;
@@ -94,8 +94,8 @@ struct Plan {
 }
 
 /// True with probability `p` (no dice used when `p` is 0, NaN or >= 1).
-fn roll(dice: &mut impl Rng, p: f64) -> bool {
-    p > 0.0 && (p >= 1.0 || dice.gen::<f64>() < p)
+fn roll(dice: &mut impl RngExt, p: f64) -> bool {
+    p > 0.0 && (p >= 1.0 || dice.random::<f64>() < p)
 }
 
 impl Simulator {
@@ -109,8 +109,8 @@ impl Simulator {
         let server_error = roll(dice, f.error_rate);
         let throttled = roll(dice, f.rate_429);
         let malformed = roll(dice, f.malformed_rate).then(|| {
-            if dice.gen_bool(0.5) {
-                Malformed::Truncated(dice.gen_range(0.05..0.95))
+            if dice.random_bool(0.5) {
+                Malformed::Truncated(dice.random_range(0.05..0.95))
             } else {
                 Malformed::Html
             }
