@@ -12,7 +12,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use child::{firing_profiles, wait_until, Alerting, Monitor, Sink};
+use child::{firing_profiles, wait_until, Alerting, Monitor, Sink, Webhook};
 use common::{empty_sim, healthy_detail};
 
 #[tokio::test]

@@ -3,13 +3,12 @@
 mod common;
 
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
 use common::*;
+use inventory_monitor_testkit::child::{Child, Launch};
+use inventory_monitor_testkit::place::free_port;
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::Command;
 
 const BIN: &str = env!("CARGO_BIN_EXE_inventory-monitor");
 const TOKEN: &str = "tok-7f3a9c51e2d84b06";
@@ -29,20 +28,10 @@ fn write_config(dir: &Path, base_url: &str, extra: &str) -> std::path::PathBuf {
 }
 
 async fn output(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args).env_remove("RUST_LOG");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = tokio::time::timeout(Duration::from_secs(60), cmd.output())
-        .await
-        .expect("command timed out")
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let launch = env
+        .iter()
+        .fold(Launch::new(BIN).args(args), |l, (k, v)| l.env(k, v));
+    launch.output(Duration::from_secs(60)).await
 }
 
 #[tokio::test]
@@ -205,40 +194,14 @@ async fn secrets_never_reach_logs_reports_or_error_messages_even_at_trace_level(
     assert!(!stderr.contains("wrong-tok-5521") && !stdout.contains("wrong-tok-5521"));
 }
 
-/// Reads the child's stdout until a line containing `needle`, with a deadline.
-async fn read_until(
-    lines: &mut tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
-    needle: &str,
-) -> String {
-    tokio::time::timeout(Duration::from_secs(30), async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if line.contains(needle) {
-                return line;
-            }
-        }
-        panic!("stdout ended before {needle:?}");
-    })
-    .await
-    .expect("deadline passed")
-}
-
-async fn sigterm_and_wait(child: &mut tokio::process::Child) -> i32 {
-    let pid = child.id().unwrap().to_string();
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let exit = tokio::time::timeout(Duration::from_secs(5), child.wait())
-        .await
-        .expect("did not exit within 5 s of SIGTERM")
-        .unwrap();
-    exit.code().unwrap_or(-1)
+/// Sends SIGTERM; answers the exit code once it exited (within 5 s).
+async fn sigterm_and_wait(child: &mut Child) -> i32 {
+    child.terminate(Duration::from_secs(5)).await
 }
 
 #[tokio::test]
 async fn demo_serves_metrics_of_the_simulated_fleet_and_stops_on_sigterm() {
-    let mut child = Command::new(BIN)
+    let mut child = Launch::new(BIN)
         .args([
             "demo",
             "--listen",
@@ -248,13 +211,13 @@ async fn demo_serves_metrics_of_the_simulated_fleet_and_stops_on_sigterm() {
             "--profiles",
             "50",
         ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
+        .stderr_null()
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let line = read_until(&mut lines, "/metrics").await;
+    let line = child
+        .wait_stdout_line(Duration::from_secs(30), |l| l.contains("/metrics"))
+        .await
+        .expect("no /metrics line on stdout within 30 s");
     let url = line
         .split_whitespace()
         .find(|w| w.starts_with("http://"))
@@ -292,10 +255,7 @@ async fn run_serves_metrics_and_exits_0_on_sigterm() {
     sim.sim.upsert_profile(healthy_detail(1, "Only One", "Org"));
     let dir = tempfile::tempdir().unwrap();
     // A fixed port is not allowed in tests: find a free one, then hand it to the daemon.
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let port = free_port();
     let config = dir.path().join("run.toml");
     std::fs::write(
         &config,
@@ -306,12 +266,9 @@ async fn run_serves_metrics_and_exits_0_on_sigterm() {
         ),
     )
     .unwrap();
-    let mut child = Command::new(BIN)
+    let mut child = Launch::new(BIN)
         .args(["--config", config.to_str().unwrap()])
         .env("IM_TEST_TOKEN", "demo-token")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
         .spawn()
         .unwrap();
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();

@@ -8,15 +8,9 @@ mod common;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use axum::body::Body;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, Uri};
-use axum::response::Response;
-use axum::Router;
 use common::*;
 use inventory_monitor::clock::ManualClock;
 use inventory_monitor::config::{ApiConfig, ByteSize, Secret};
@@ -25,15 +19,16 @@ use inventory_monitor::shard::Shard;
 use inventory_monitor::simulator::{SimOptions, Simulator, TlsIdentity};
 use inventory_monitor::snapshot::{ApiFailure, ListOutcome};
 use inventory_monitor::upstream::{DetailResult, UpstreamClient};
+use inventory_monitor_testkit::child::{Launch, Signal};
 use inventory_monitor_testkit::exposition::{self, find};
+use inventory_monitor_testkit::place::free_port;
+use inventory_monitor_testkit::sink::{Received, Reply, Sink};
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose, SanType,
 };
 use serde_json::json;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::TcpListener;
-use tokio::process::Command;
 use tokio_util::sync::CancellationToken;
 
 const BIN: &str = env!("CARGO_BIN_EXE_inventory-monitor");
@@ -209,49 +204,28 @@ fn api(base_url: &str) -> ApiConfig {
     }
 }
 
-/// A scripted HTTP server on 127.0.0.1:0 answering every request with `script`.
-async fn scripted(
-    script: impl Fn(&Uri, &HeaderMap) -> Response + Send + Sync + 'static,
-) -> (SocketAddr, Arc<Mutex<Vec<(String, Option<String>)>>>) {
-    type Script = dyn Fn(&Uri, &HeaderMap) -> Response + Send + Sync;
-    type Seen = Arc<Mutex<Vec<(String, Option<String>)>>>;
-    async fn handle(
-        State((script, seen)): State<(Arc<Script>, Seen)>,
-        uri: Uri,
-        headers: HeaderMap,
-    ) -> Response {
-        let auth = headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        seen.lock().expect("seen").push((uri.to_string(), auth));
-        script(&uri, &headers)
-    }
-    let seen: Seen = Arc::default();
-    let script: Arc<Script> = Arc::new(script);
-    let app = Router::new()
-        .fallback(handle)
-        .with_state((script, seen.clone()));
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (addr, seen)
+/// A fake upstream on 127.0.0.1:0 answering every request with `script`; it records what
+/// it was asked.
+async fn scripted(script: impl Fn(&Received) -> Reply + Send + Sync + 'static) -> Sink {
+    let sink = Sink::start().await;
+    sink.respond_with(script);
+    sink
 }
 
-fn reply(status: u16, body: impl Into<Body>) -> Response {
-    Response::builder()
-        .status(status)
+fn reply(status: u16, body: impl Into<Vec<u8>>) -> Reply {
+    Reply::status(status)
         .header("content-type", "application/json")
-        .body(body.into())
-        .expect("response")
+        .body(body)
+}
+
+/// A redirect to `location`.
+fn redirect(status: u16, location: impl std::fmt::Display) -> Reply {
+    Reply::status(status).header("location", location)
 }
 
 /// An address nothing listens on.
 fn closed_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("addr").port()
+    free_port()
 }
 
 // ---------------------------------------------------------------------------------------
@@ -357,39 +331,12 @@ async fn https_to_a_plain_http_server_is_a_tls_error_too() {
     );
 }
 
-/// The first stderr line of `child` containing `needle`, within 30 s.
-async fn stderr_line(
-    lines: &mut tokio::io::Lines<BufReader<tokio::process::ChildStderr>>,
-    needle: &str,
-) -> String {
-    tokio::time::timeout(Duration::from_secs(30), async {
-        while let Some(line) = lines.next_line().await.expect("read stderr") {
-            if line.contains(needle) {
-                return line;
-            }
-        }
-        panic!("stderr ended before {needle:?}");
-    })
-    .await
-    .expect("deadline passed")
-}
-
 /// Runs the binary to completion: exit code, stdout, stderr.
 async fn run_bin(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args).env_remove("RUST_LOG").kill_on_drop(true);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = tokio::time::timeout(Duration::from_secs(60), cmd.output())
-        .await
-        .expect("command timed out")
-        .expect("run the binary");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let launch = env
+        .iter()
+        .fold(Launch::new(BIN).args(args), |l, (k, v)| l.env(k, v));
+    launch.output(Duration::from_secs(60)).await
 }
 
 fn write_config(dir: &Path, name: &str, text: &str) -> PathBuf {
@@ -401,7 +348,7 @@ fn write_config(dir: &Path, name: &str, text: &str) -> PathBuf {
 #[tokio::test]
 async fn simulate_serves_https_with_tls_cert_and_once_needs_the_ca_to_read_it() {
     let pki = pki(&["127.0.0.1"]);
-    let mut simulate = Command::new(BIN)
+    let simulate = Launch::new(BIN)
         .args(["simulate", "--listen", "127.0.0.1:0", "--profiles", "20"])
         .args(["--token", TOKEN])
         .arg("--tls-cert")
@@ -409,13 +356,15 @@ async fn simulate_serves_https_with_tls_cert_and_once_needs_the_ca_to_read_it() 
         .arg("--tls-key")
         .arg(&pki.key)
         .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
+        .stdout_null()
         .spawn()
         .expect("start simulate");
-    let mut lines = BufReader::new(simulate.stderr.take().expect("stderr")).lines();
-    let line = stderr_line(&mut lines, "simulated upstream listening").await;
+    let line = simulate
+        .wait_stderr_line(Duration::from_secs(30), |l| {
+            l.contains("simulated upstream listening")
+        })
+        .await
+        .expect("no \"simulated upstream listening\" on stderr within 30 s");
     let base_url = line
         .split_whitespace()
         .find_map(|w| w.strip_prefix("base_url="))
@@ -458,7 +407,7 @@ async fn simulate_serves_https_with_tls_cert_and_once_needs_the_ca_to_read_it() 
         stdout.contains("20 profile(s), 20 detail(s) read"),
         "{stdout}"
     );
-    let _ = simulate.start_kill();
+    drop(simulate);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -470,8 +419,8 @@ async fn bodies_over_max_body_size_are_refused_counted_and_summarised_once() {
     let logs = Logs::default();
     let _capture = logs.capture();
     let huge_name = "x".repeat(4096);
-    let (addr, _) = scripted(move |uri, _| {
-        let path = uri.path();
+    let upstream = scripted(move |r| {
+        let path = r.route();
         if path.ends_with("/inventory_connection_profile/") {
             reply(
                 200,
@@ -483,14 +432,13 @@ async fn bodies_over_max_body_size_are_refused_counted_and_summarised_once() {
             reply(200, json!({"id": 1, "name": huge_name}).to_string())
         } else if path.ends_with("/2/") {
             // Chunked, with no length: refused while it arrives.
-            let chunks = (0..64).map(|_| Ok::<_, std::io::Error>(vec![b' '; 256]));
-            let stream = futures_util::stream::iter(chunks);
-            reply(200, Body::from_stream(stream))
+            reply(200, vec![b' '; 64 * 256]).chunked(256)
         } else {
             reply(200, json!({"id": 3, "name": "small"}).to_string())
         }
     })
     .await;
+    let addr = upstream.addr();
     let mut config = api(&format!("http://{addr}/api/v1"));
     config.max_body_size = ByteSize(1024);
     let (client, monitor) = upstream_client(&config);
@@ -525,8 +473,9 @@ async fn bodies_over_max_body_size_are_refused_counted_and_summarised_once() {
     assert!(logs.lines_with("WARN").len() <= 1, "{}", logs.text());
 
     // A list page over the cap fails the walk as an unreadable answer.
-    let (addr, _) =
-        scripted(|_, _| reply(200, format!("{{\"results\": [{}]}}", " ".repeat(2048)))).await;
+    let upstream =
+        scripted(|_| reply(200, format!("{{\"results\": [{}]}}", " ".repeat(2048)))).await;
+    let addr = upstream.addr();
     let (client, monitor) = upstream_client(&{
         let mut c = api(&format!("http://{addr}/api/v1"));
         c.max_body_size = ByteSize(1024);
@@ -590,16 +539,13 @@ async fn a_fleet_over_max_profiles_is_read_up_to_the_cap_and_no_further() {
 #[tokio::test]
 async fn a_list_without_a_count_is_followed_up_to_the_cap_and_no_further() {
     // An endless list: every page links to the next, none says how many there are.
-    let (addr, seen) = scripted(|uri, headers| {
-        let offset: u64 = uri
+    let upstream = scripted(|r| {
+        let offset: u64 = r
             .query()
             .and_then(|q| q.split('&').find_map(|p| p.strip_prefix("offset=")))
             .and_then(|o| o.parse().ok())
             .unwrap_or(0);
-        let host = headers
-            .get("host")
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or_default();
+        let host = r.header("host").unwrap_or_default();
         let ids: Vec<_> = (offset + 1..=offset + 10)
             .map(|id| json!({"id": id}))
             .collect();
@@ -613,6 +559,7 @@ async fn a_list_without_a_count_is_followed_up_to_the_cap_and_no_further() {
         )
     })
     .await;
+    let addr = upstream.addr();
     let mut config = api(&format!("http://{addr}/api/v1"));
     config.page_size = 10;
     config.max_profiles = 30;
@@ -621,7 +568,7 @@ async fn a_list_without_a_count_is_followed_up_to_the_cap_and_no_further() {
     let walk = client.walk().await;
 
     assert_eq!(walk.items.len(), 30);
-    assert_eq!(seen.lock().expect("seen").len(), 3, "no page past the cap");
+    assert_eq!(upstream.count(), 3, "no page past the cap");
     let ListOutcome::Incomplete { reason } = &walk.outcome else {
         panic!("expected an incomplete walk, got {:?}", walk.outcome);
     };
@@ -799,18 +746,15 @@ async fn label_values_longer_than_max_label_length_are_cut_and_counted() {
 
 #[tokio::test]
 async fn a_same_origin_redirect_is_followed_with_the_token() {
-    let (addr, seen) = scripted(|uri, _| {
-        if uri.path().starts_with("/api/v1/") {
-            Response::builder()
-                .status(StatusCode::MOVED_PERMANENTLY)
-                .header("location", "/api/v2/inventory_connection_profile/1/")
-                .body(Body::empty())
-                .expect("response")
+    let upstream = scripted(|r| {
+        if r.route().starts_with("/api/v1/") {
+            redirect(301, "/api/v2/inventory_connection_profile/1/")
         } else {
             reply(200, json!({"id": 1, "name": "moved"}).to_string())
         }
     })
     .await;
+    let addr = upstream.addr();
     let (client, _) = upstream_client(&api(&format!("http://{addr}/api/v1")));
 
     let result = client.fetch_detail(1).await;
@@ -819,16 +763,20 @@ async fn a_same_origin_redirect_is_followed_with_the_token() {
         matches!(&result, DetailResult::Ok(p) if p.name == "moved"),
         "{result:?}"
     );
-    let seen = seen.lock().expect("seen").clone();
+    let seen = upstream.received();
     assert_eq!(seen.len(), 2);
-    assert_eq!(seen[1].0, "/api/v2/inventory_connection_profile/1/");
-    assert_eq!(seen[1].1.as_deref(), Some(&*format!("Bearer {TOKEN}")));
+    assert_eq!(seen[1].path, "/api/v2/inventory_connection_profile/1/");
+    assert_eq!(
+        seen[1].header("authorization"),
+        Some(&*format!("Bearer {TOKEN}"))
+    );
 }
 
 #[tokio::test]
 async fn redirects_to_another_port_or_scheme_or_in_a_loop_are_not_followed() {
-    let (elsewhere, elsewhere_seen) =
-        scripted(|_, _| reply(200, json!({"id": 1, "name": "stolen"}).to_string())).await;
+    let elsewhere_sink =
+        scripted(|_| reply(200, json!({"id": 1, "name": "stolen"}).to_string())).await;
+    let elsewhere = elsewhere_sink.addr();
     let targets = [
         // Same host, another port: another origin.
         format!(
@@ -847,14 +795,8 @@ async fn redirects_to_another_port_or_scheme_or_in_a_loop_are_not_followed() {
     ];
     for target in targets {
         let location = target.clone();
-        let (addr, _) = scripted(move |_, _| {
-            Response::builder()
-                .status(StatusCode::FOUND)
-                .header("location", location.clone())
-                .body(Body::empty())
-                .expect("response")
-        })
-        .await;
+        let upstream = scripted(move |_| redirect(302, &location)).await;
+        let addr = upstream.addr();
         let (client, _) = upstream_client(&api(&format!("http://{addr}/api/v1")));
         let result = client.fetch_detail(1).await;
         assert!(
@@ -863,52 +805,39 @@ async fn redirects_to_another_port_or_scheme_or_in_a_loop_are_not_followed() {
         );
     }
     assert!(
-        elsewhere_seen.lock().expect("seen").is_empty(),
+        elsewhere_sink.received().is_empty(),
         "the token's origin was left"
     );
 
     // The same origin, but with credentials in the location: not followed either.
-    let (addr, seen) = scripted(|uri, headers| {
-        if uri.path().ends_with("/1/") {
-            let host = headers
-                .get("host")
-                .and_then(|h| h.to_str().ok())
-                .unwrap_or_default();
-            Response::builder()
-                .status(StatusCode::FOUND)
-                .header("location", format!("http://user:pw@{host}/api/v1/other/"))
-                .body(Body::empty())
-                .expect("response")
+    let upstream = scripted(|r| {
+        if r.route().ends_with("/1/") {
+            let host = r.header("host").unwrap_or_default();
+            redirect(302, format!("http://user:pw@{host}/api/v1/other/"))
         } else {
             reply(200, json!({"id": 1}).to_string())
         }
     })
     .await;
+    let addr = upstream.addr();
     let (client, _) = upstream_client(&api(&format!("http://{addr}/api/v1")));
     let result = client.fetch_detail(1).await;
     assert!(matches!(&result, DetailResult::Failed(_)), "{result:?}");
-    assert_eq!(seen.lock().expect("seen").len(), 1);
+    assert_eq!(upstream.count(), 1);
 
     // A redirect loop on the same origin stops after a few hops.
-    let (addr, seen) = scripted(|uri, _| {
-        let next = if uri.path().ends_with("/a/") {
-            "b"
-        } else {
-            "a"
-        };
-        Response::builder()
-            .status(StatusCode::TEMPORARY_REDIRECT)
-            .header("location", format!("/api/v1/loop/{next}/"))
-            .body(Body::empty())
-            .expect("response")
+    let upstream = scripted(|r| {
+        let next = if r.route().ends_with("/a/") { "b" } else { "a" };
+        redirect(307, format!("/api/v1/loop/{next}/"))
     })
     .await;
+    let addr = upstream.addr();
     let (client, _) = upstream_client(&api(&format!("http://{addr}/api/v1")));
     let result = tokio::time::timeout(Duration::from_secs(10), client.fetch_detail(1))
         .await
         .expect("the redirect loop ends");
     assert!(matches!(result, DetailResult::Failed(_)), "{result:?}");
-    assert!(seen.lock().expect("seen").len() <= 7);
+    assert!(upstream.count() <= 7);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -945,25 +874,6 @@ fn excerpt(text: &str, needle: &str) -> String {
     text[start..end].chars().take(2000).collect()
 }
 
-/// A webhook receiver that answers 404 to everything and keeps what it was sent.
-async fn sink_404() -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
-    let bodies: Arc<Mutex<Vec<String>>> = Arc::default();
-    let kept = bodies.clone();
-    let app = Router::new().fallback(move |body: String| {
-        let kept = kept.clone();
-        async move {
-            kept.lock().expect("bodies").push(body);
-            StatusCode::NOT_FOUND
-        }
-    });
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (addr, bodies)
-}
-
 /// Runs the daemon (`run`) at `RUST_LOG=trace` with two webhook receivers, one answering
 /// 404 and one down, until both have failed a delivery; answers its stdout and stderr,
 /// `/metrics` and `/api/v1/status`.
@@ -975,7 +885,10 @@ async fn run_daemon_at_trace(log_format: &str) -> (String, String, String, Strin
         ..SimOptions::default()
     })
     .await;
-    let (sink, bodies) = sink_404().await;
+    // A webhook receiver that answers 404 to everything and keeps what it was sent.
+    let sink_404 = Sink::start().await;
+    sink_404.always(Reply::status(404));
+    let sink = sink_404.addr();
     let dir = tempfile::tempdir().expect("temp dir");
     let port = closed_port();
     let listen_port = closed_port();
@@ -994,7 +907,7 @@ async fn run_daemon_at_trace(log_format: &str) -> (String, String, String, Strin
             dir.path().join("state").display()
         ),
     );
-    let mut child = Command::new(BIN)
+    let mut child = Launch::new(BIN)
         .args(["--log-format", log_format, "run", "--config"])
         .arg(&config)
         .env("RUST_LOG", "trace")
@@ -1008,29 +921,17 @@ async fn run_daemon_at_trace(log_format: &str) -> (String, String, String, Strin
             format!("http://127.0.0.1:{port}/services/{HOOK_SECRET}/down"),
         )
         .env("HOOK_SIGNING", SIGNING_SECRET)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
         .spawn()
         .expect("start the daemon");
-    // Drain the pipes while the daemon runs (trace logging fills a pipe quickly).
-    let stdout = tokio::spawn(read_all(child.stdout.take().expect("stdout")));
-    let stderr_so_far: Arc<Mutex<Vec<u8>>> = Arc::default();
-    let stderr = tokio::spawn(read_into(
-        child.stderr.take().expect("stderr"),
-        stderr_so_far.clone(),
-    ));
 
     let addr: SocketAddr = format!("127.0.0.1:{listen_port}").parse().expect("addr");
     let metrics_url = format!("http://{addr}/metrics");
     // The 404 is final (counted as failed); the receiver that is down is retried (logged).
     let both_failed = wait_for(Duration::from_secs(45), || async {
-        let retried = {
-            let text = stderr_so_far.lock().expect("stderr");
-            let text = String::from_utf8_lossy(&text);
-            text.lines()
-                .any(|l| l.contains("is-down") && l.contains("will retry"))
-        };
+        let retried = child
+            .stderr_text()
+            .lines()
+            .any(|l| l.contains("is-down") && l.contains("will retry"));
         let Ok(response) = reqwest::get(&metrics_url).await else {
             return false;
         };
@@ -1050,7 +951,8 @@ async fn run_daemon_at_trace(log_format: &str) -> (String, String, String, Strin
     assert!(
         both_failed,
         "both receivers should have failed a delivery\n{}",
-        String::from_utf8_lossy(&stderr_so_far.lock().expect("stderr"))
+        child
+            .stderr_text()
             .lines()
             .filter(|l| l.contains("notification"))
             .collect::<Vec<_>>()
@@ -1069,43 +971,22 @@ async fn run_daemon_at_trace(log_format: &str) -> (String, String, String, Strin
         .await
         .expect("body");
 
-    let pid = child.id().expect("pid").to_string();
-    let _ = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status();
-    let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
-    let stdout = stdout.await.expect("stdout task");
-    let stderr = stderr.await.expect("stderr task");
+    let _ = child.signal(Signal::Term);
+    let _ = child.wait(Duration::from_secs(10)).await;
+    let (stdout, stderr) = (child.stdout_text(), child.stderr_text());
 
     // What the receivers were sent carries no secret either (they may be third parties).
-    let sent = bodies.lock().expect("bodies").join("\n");
+    let sent = sink_404
+        .received()
+        .iter()
+        .map(Received::text)
+        .collect::<Vec<_>>()
+        .join("\n");
     assert!(!sent.is_empty(), "the 404 receiver was called");
     for secret in [TOKEN, SIGNING_SECRET, PROFILE_SECRET] {
         assert!(!sent.contains(secret), "{secret} sent to a receiver");
     }
     (stdout, stderr, metrics, status)
-}
-
-/// Reads `from` to its end into `into` as it arrives; answers all of it.
-async fn read_into(
-    mut from: impl tokio::io::AsyncRead + Unpin,
-    into: Arc<Mutex<Vec<u8>>>,
-) -> String {
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        match tokio::io::AsyncReadExt::read(&mut from, &mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => into.lock().expect("buffer").extend_from_slice(&buf[..n]),
-        }
-    }
-    let all = into.lock().expect("buffer");
-    String::from_utf8_lossy(&all).into_owned()
-}
-
-async fn read_all(mut from: impl tokio::io::AsyncRead + Unpin) -> String {
-    let mut out = Vec::new();
-    let _ = tokio::io::AsyncReadExt::read_to_end(&mut from, &mut out).await;
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[tokio::test]

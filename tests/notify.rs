@@ -9,8 +9,6 @@
 
 mod common;
 
-use std::collections::VecDeque;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -22,54 +20,48 @@ use inventory_monitor::metrics::MonitorMetrics;
 use inventory_monitor::notify::{DeliveryTuning, Notifier};
 use inventory_monitor::rules::{Alert, AlertKey, AlertName, AlertState, Transition};
 use inventory_monitor::shard::Shard;
+use inventory_monitor_testkit::child::Launch;
+use inventory_monitor_testkit::place::free_port;
+use inventory_monitor_testkit::sink::{Received, Reply, Sink as KitSink};
+use inventory_monitor_testkit::wait::wait_until as until;
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
 
 // ---------------------------------------------------------------------------------------
-// A recording HTTP receiver.
+// A recording HTTP receiver: the kit's sink, with receiver URLs whose path is a secret.
 
-/// How the sink answers one request.
-#[derive(Clone, Debug)]
-enum Reply {
-    /// This status, empty body.
-    Status(u16),
-    /// This status, headers and body.
-    With {
-        status: u16,
-        headers: Vec<(&'static str, String)>,
-        body: String,
-    },
-    /// Close the connection without answering.
-    Drop,
-    /// Never answer.
-    Hang,
+/// A receiver on 127.0.0.1:0 answering 200 unless scripted otherwise; stops when dropped.
+struct Sink(KitSink);
+
+impl std::ops::Deref for Sink {
+    type Target = KitSink;
+    fn deref(&self) -> &KitSink {
+        &self.0
+    }
 }
 
-/// One request as the sink saw it.
-#[derive(Clone, Debug)]
-struct Req {
-    path: String,
-    body: Vec<u8>,
-    at: Instant,
+impl Sink {
+    async fn start() -> Sink {
+        Sink(KitSink::start().await)
+    }
+
+    /// The receiver URL: its path is a "secret" that must never show in logs or state.
+    fn url(&self, name: &str) -> String {
+        self.0.url(&format!("/hook/{name}-s3cr3t-path-0xDEADBEEF"))
+    }
+
+    fn requests(&self) -> Vec<Received> {
+        self.received()
+    }
 }
 
-impl Req {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!(
-                "body is not JSON: {e}: {}",
-                String::from_utf8_lossy(&self.body)
-            )
-        })
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-
+/// What a receiver was sent, read as alerts.
+trait Alerts {
     /// `firing ProfileX/1`, `resolved InventoryApiDown/` for each alert of a webhook (or
     /// Alertmanager) payload.
+    fn alerts(&self) -> Vec<String>;
+}
+
+impl Alerts for Received {
     fn alerts(&self) -> Vec<String> {
         let v = self.json();
         let list = v.get("alerts").cloned().unwrap_or(v);
@@ -100,145 +92,12 @@ fn now_rfc3339() -> String {
     inventory_monitor::clock::rfc3339(SystemTime::now())
 }
 
-#[derive(Default)]
-struct SinkState {
-    requests: Mutex<Vec<Req>>,
-    script: Mutex<VecDeque<Reply>>,
-    default: Mutex<Option<Reply>>,
-}
-
-/// A receiver on 127.0.0.1:0; stops when dropped.
-struct Sink {
-    addr: SocketAddr,
-    state: Arc<SinkState>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Sink {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-impl Sink {
-    /// A sink answering 200 unless scripted otherwise.
-    async fn start() -> Sink {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let state = Arc::new(SinkState::default());
-        let s = state.clone();
-        let task = tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                tokio::spawn(serve_one(stream, s.clone()));
-            }
-        });
-        Sink { addr, state, task }
-    }
-
-    /// The receiver URL: its path is a "secret" that must never show in logs or state.
-    fn url(&self, name: &str) -> String {
-        format!("http://{}/hook/{name}-s3cr3t-path-0xDEADBEEF", self.addr)
-    }
-
-    /// The next answers, in order; then the default.
-    fn script(&self, replies: impl IntoIterator<Item = Reply>) {
-        self.state.script.lock().unwrap().extend(replies);
-    }
-
-    /// The answer once the script is used up (200 if never set).
-    fn always(&self, reply: Reply) {
-        *self.state.default.lock().unwrap() = Some(reply);
-    }
-
-    fn requests(&self) -> Vec<Req> {
-        self.state.requests.lock().unwrap().clone()
-    }
-
-    fn count(&self) -> usize {
-        self.state.requests.lock().unwrap().len()
-    }
-}
-
-async fn serve_one(mut stream: TcpStream, state: Arc<SinkState>) {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 8192];
-    let head_end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
-        }
-        match stream.read(&mut chunk).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-        }
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-    let mut lines = head.split("\r\n");
-    let request_line = lines.next().unwrap_or_default();
-    let path = request_line
-        .split(' ')
-        .nth(1)
-        .unwrap_or_default()
-        .to_string();
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    let length: usize = headers
-        .iter()
-        .find(|(k, _)| k == "content-length")
-        .and_then(|(_, v)| v.parse().ok())
-        .unwrap_or(0);
-    while buf.len() < head_end + length {
-        match stream.read(&mut chunk).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-        }
-    }
-    let body = buf[head_end..head_end + length].to_vec();
-    state.requests.lock().unwrap().push(Req {
-        path,
-        body,
-        at: Instant::now(),
-    });
-    let reply = state
-        .script
-        .lock()
-        .unwrap()
-        .pop_front()
-        .or_else(|| state.default.lock().unwrap().clone())
-        .unwrap_or(Reply::Status(200));
-    let (status, extra, body) = match reply {
-        Reply::Status(s) => (s, Vec::new(), String::new()),
-        Reply::With {
-            status,
-            headers,
-            body,
-        } => (status, headers, body),
-        Reply::Drop => return,
-        Reply::Hang => {
-            std::future::pending::<()>().await;
-            return;
-        }
-    };
-    let mut response = format!(
-        "HTTP/1.1 {status} Whatever\r\nContent-Length: {}\r\nConnection: close\r\n",
-        body.len()
-    );
-    for (k, v) in extra {
-        response.push_str(&format!("{k}: {v}\r\n"));
-    }
-    response.push_str("\r\n");
-    response.push_str(&body);
-    let _ = stream.write_all(response.as_bytes()).await;
-    let _ = stream.shutdown().await;
-}
-
 /// A URL nothing listens on (connection refused).
-async fn refused_url() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    drop(listener);
-    format!("http://{addr}/hook/refused-s3cr3t-path-0xDEADBEEF")
+fn refused_url() -> String {
+    format!(
+        "http://127.0.0.1:{}/hook/refused-s3cr3t-path-0xDEADBEEF",
+        free_port()
+    )
 }
 
 // ---------------------------------------------------------------------------------------
@@ -340,19 +199,6 @@ fn start(config: &Config, clock: SharedClock, tuning: DeliveryTuning) -> Running
 }
 
 /// Polls `check` every 10 ms until it holds or `deadline` passes.
-async fn until(deadline: Duration, mut check: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + deadline;
-    loop {
-        if check() {
-            return true;
-        }
-        if Instant::now() >= end {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
 fn manual() -> Arc<ManualClock> {
     Arc::new(ManualClock::at_epoch_2026())
 }
@@ -657,7 +503,11 @@ async fn reminders_come_every_repeat_interval_and_not_before() {
 async fn a_500_is_retried_until_delivered_and_counted_once() {
     let dir = tempfile::tempdir().unwrap();
     let sink = Sink::start().await;
-    sink.script([Reply::Status(500), Reply::Status(503), Reply::Drop]);
+    sink.script([
+        Reply::status(500),
+        Reply::status(503),
+        Reply::drop_connection(),
+    ]);
     let cfg = config(
         dir.path(),
         vec![receiver("ops", ReceiverKind::Webhook, &sink.url("ops"))],
@@ -684,11 +534,7 @@ async fn a_500_is_retried_until_delivered_and_counted_once() {
 async fn retry_after_of_a_429_is_honoured() {
     let dir = tempfile::tempdir().unwrap();
     let sink = Sink::start().await;
-    sink.script([Reply::With {
-        status: 429,
-        headers: vec![("Retry-After", "2".into())],
-        body: String::new(),
-    }]);
+    sink.script([Reply::status(429).header("Retry-After", 2)]);
     let cfg = config(
         dir.path(),
         vec![receiver("ops", ReceiverKind::Webhook, &sink.url("ops"))],
@@ -716,12 +562,11 @@ async fn retry_after_of_a_429_is_honoured() {
 async fn a_discord_429_waits_for_the_retry_after_of_its_json_body() {
     let dir = tempfile::tempdir().unwrap();
     let sink = Sink::start().await;
-    sink.script([Reply::With {
-        status: 429,
-        headers: vec![("Content-Type", "application/json".into())],
-        body: r#"{"message": "You are being rate limited.", "retry_after": 1.5, "global": false}"#
-            .into(),
-    }]);
+    sink.script([Reply::status(429)
+        .header("Content-Type", "application/json")
+        .body(
+            r#"{"message": "You are being rate limited.", "retry_after": 1.5, "global": false}"#,
+        )]);
     let cfg = config(
         dir.path(),
         vec![receiver("dc", ReceiverKind::Discord, &sink.url("dc"))],
@@ -747,11 +592,7 @@ async fn a_404_fails_at_once_is_counted_and_is_not_retried() {
     let sink = Sink::start().await;
     let url = sink.url("gone");
     // The body echoes the URL, as some receivers do: it must not reach the log.
-    sink.always(Reply::With {
-        status: 404,
-        headers: Vec::new(),
-        body: format!("no webhook at {url}"),
-    });
+    sink.always(Reply::status(404).body(format!("no webhook at {url}")));
     let cfg = config(
         dir.path(),
         vec![receiver("gone", ReceiverKind::Webhook, &url)],
@@ -795,13 +636,13 @@ async fn a_dead_receiver_does_not_delay_a_healthy_one() {
     let dir = tempfile::tempdir().unwrap();
     let healthy = Sink::start().await;
     let failing = Sink::start().await;
-    failing.always(Reply::Status(500));
+    failing.always(Reply::status(500));
     let hanging = Sink::start().await;
-    hanging.always(Reply::Hang);
+    hanging.always(Reply::hang());
     let cfg = config(
         dir.path(),
         vec![
-            receiver("refused", ReceiverKind::Webhook, &refused_url().await),
+            receiver("refused", ReceiverKind::Webhook, &refused_url()),
             receiver("failing", ReceiverKind::Webhook, &failing.url("failing")),
             receiver("hanging", ReceiverKind::Webhook, &hanging.url("hanging")),
             receiver("healthy", ReceiverKind::Webhook, &healthy.url("healthy")),
@@ -854,7 +695,7 @@ async fn a_dead_receiver_does_not_delay_a_healthy_one() {
 async fn a_notification_older_than_max_delivery_age_is_dropped_and_counted() {
     let dir = tempfile::tempdir().unwrap();
     let sink = Sink::start().await;
-    sink.always(Reply::Status(503));
+    sink.always(Reply::status(503));
     let mut cfg = config(
         dir.path(),
         vec![receiver("ops", ReceiverKind::Webhook, &sink.url("ops"))],
@@ -893,7 +734,7 @@ async fn after_an_hour_long_outage_every_notification_is_delivered_in_order() {
     // clock jumps from one due attempt to the next, a sweep every minute adds a message.
     let dir = tempfile::tempdir().unwrap();
     let sink = Sink::start().await;
-    sink.always(Reply::Status(502));
+    sink.always(Reply::status(502));
     let cfg = config(
         dir.path(),
         vec![receiver("ops", ReceiverKind::Webhook, &sink.url("ops"))],
@@ -947,7 +788,7 @@ async fn after_an_hour_long_outage_every_notification_is_delivered_in_order() {
 
     // The receiver comes back; the next attempt is at most the backoff cap away.
     clock.set(t0 + outage);
-    sink.always(Reply::Status(200));
+    sink.always(Reply::status(200));
     let back = clock.now();
     clock.set(head.next_attempt_at.max(back));
     let waited = clock.now().duration_since(back).unwrap();
@@ -983,7 +824,7 @@ async fn after_fifty_failed_attempts_every_notification_is_delivered() {
     // The same in real time with quick retries: the receiver answers 500 fifty times.
     let dir = tempfile::tempdir().unwrap();
     let sink = Sink::start().await;
-    sink.script(std::iter::repeat(Reply::Status(500)).take(50));
+    sink.script(std::iter::repeat(Reply::status(500)).take(50));
     let cfg = config(
         dir.path(),
         vec![receiver("ops", ReceiverKind::Webhook, &sink.url("ops"))],
@@ -1014,7 +855,7 @@ async fn after_fifty_failed_attempts_every_notification_is_delivered() {
 async fn alertmanager_gets_one_push_per_sweep_with_firing_and_recently_resolved_alerts() {
     let dir = tempfile::tempdir().unwrap();
     let sink = Sink::start().await;
-    let url = format!("http://{}/am", sink.addr);
+    let url = format!("http://{}/am", sink.addr());
     let mut cfg = config(
         dir.path(),
         vec![receiver("am", ReceiverKind::Alertmanager, &url)],
@@ -1044,7 +885,7 @@ async fn alertmanager_gets_one_push_per_sweep_with_firing_and_recently_resolved_
         n.notifier
             .on_sweep(&[], std::slice::from_ref(&p1), SystemTime::now());
     }
-    let pushes: Vec<Vec<String>> = sink.requests().iter().map(Req::alerts).collect();
+    let pushes: Vec<Vec<String>> = sink.requests().iter().map(Received::alerts).collect();
     let both = vec![
         "firing ProfileConnectivityDegraded/1".to_string(),
         "resolved ProfileConnectivityDegraded/2".to_string(),
@@ -1063,8 +904,8 @@ async fn alertmanager_gets_one_push_per_sweep_with_firing_and_recently_resolved_
 async fn an_alertmanager_push_not_yet_sent_is_replaced_by_the_next() {
     let dir = tempfile::tempdir().unwrap();
     let sink = Sink::start().await;
-    sink.always(Reply::Status(503));
-    let url = format!("http://{}/", sink.addr);
+    sink.always(Reply::status(503));
+    let url = format!("http://{}/", sink.addr());
     let cfg = config(
         dir.path(),
         vec![receiver("am", ReceiverKind::Alertmanager, &url)],
@@ -1096,7 +937,7 @@ async fn an_alertmanager_push_not_yet_sent_is_replaced_by_the_next() {
         assert_eq!(sink.requests().last().unwrap().alerts().len(), id as usize);
         clock.advance(Duration::from_secs(60));
     }
-    sink.always(Reply::Status(200));
+    sink.always(Reply::status(200));
     clock.advance(Duration::from_secs(600));
     n.notifier.poke();
     assert!(until(Duration::from_secs(5), || n.notifier.queue_len() == 0).await);
@@ -1421,9 +1262,9 @@ async fn the_state_file_is_replaced_atomically() {
 async fn shutdown_saves_the_outbox_and_returns_within_its_grace() {
     let dir = tempfile::tempdir().unwrap();
     let failing = Sink::start().await;
-    failing.always(Reply::Status(500));
+    failing.always(Reply::status(500));
     let hanging = Sink::start().await;
-    hanging.always(Reply::Hang);
+    hanging.always(Reply::hang());
     let cfg = config(
         dir.path(),
         vec![
@@ -1485,7 +1326,7 @@ async fn a_receiver_removed_from_the_config_has_its_queue_dropped_and_counted() 
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(
         dir.path(),
-        vec![receiver("old", ReceiverKind::Webhook, &refused_url().await)],
+        vec![receiver("old", ReceiverKind::Webhook, &refused_url())],
     );
     cfg.alerting.group_wait = Duration::from_secs(3600);
     let clock = manual();
@@ -1511,22 +1352,14 @@ async fn a_receiver_removed_from_the_config_has_its_queue_dropped_and_counted() 
 const BIN: &str = env!("CARGO_BIN_EXE_inventory-monitor");
 
 async fn notify_test(config: &Path, extra: &[&str]) -> (i32, String, String) {
-    let mut cmd = tokio::process::Command::new(BIN);
-    cmd.arg("notify-test")
+    Launch::new(BIN)
+        .arg("notify-test")
         .arg("--config")
         .arg(config)
         .args(extra)
         .env("IM_TEST_TOKEN", "tok")
-        .env_remove("RUST_LOG");
-    let out = tokio::time::timeout(Duration::from_secs(60), cmd.output())
+        .output(Duration::from_secs(60))
         .await
-        .expect("notify-test timed out")
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 #[tokio::test]
@@ -1534,7 +1367,7 @@ async fn notify_test_reports_each_receiver_and_exits_by_outcome() {
     let dir = tempfile::tempdir().unwrap();
     let ok = Sink::start().await;
     let broken = Sink::start().await;
-    broken.always(Reply::Status(404));
+    broken.always(Reply::status(404));
     let path = dir.path().join("config.toml");
     std::fs::write(
         &path,

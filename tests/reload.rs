@@ -5,13 +5,13 @@
 mod common;
 
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
 use common::*;
+use inventory_monitor_testkit::child::{Child, Launch, Signal};
 use inventory_monitor_testkit::exposition::find;
+use inventory_monitor_testkit::place::free_port;
 use serde_json::json;
-use tokio::process::Command;
 
 const BIN: &str = env!("CARGO_BIN_EXE_inventory-monitor");
 
@@ -32,14 +32,8 @@ fn receiver(name: &str, env: &str) -> String {
     format!("[[alerting.receivers]]\nname = \"{name}\"\nkind = \"webhook\"\nurl_env = \"{env}\"\n")
 }
 
-async fn hup(child: &tokio::process::Child) {
-    let pid = child.id().unwrap().to_string();
-    let ok = std::process::Command::new("kill")
-        .args(["-HUP", &pid])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok);
+async fn hup(child: &Child) {
+    child.signal(Signal::Hup).expect("send SIGHUP");
 }
 
 async fn metric(addr: std::net::SocketAddr, name: &str) -> Option<f64> {
@@ -58,10 +52,7 @@ async fn sighup_swaps_receivers_and_rules_without_losing_alert_state() {
     let first = RecordingSink::start().await;
     let second = RecordingSink::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let port = free_port();
     let config = dir.path().join("config.toml");
     let state = dir.path().join("state");
     write_config(
@@ -72,14 +63,11 @@ async fn sighup_swaps_receivers_and_rules_without_losing_alert_state() {
         &receiver("first", "HOOK_FIRST"),
     );
 
-    let mut child = Command::new(BIN)
+    let mut child = Launch::new(BIN)
         .args(["run", "--config", config.to_str().unwrap()])
         .env("IM_TEST_TOKEN", "demo-token")
         .env("HOOK_FIRST", first.url())
         .env("HOOK_SECOND", second.url())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
         .spawn()
         .unwrap();
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
@@ -105,10 +93,7 @@ async fn sighup_swaps_receivers_and_rules_without_losing_alert_state() {
         .await,
         "a bad config was not reported as a failed reload"
     );
-    assert!(
-        child.try_wait().unwrap().is_none(),
-        "the daemon died on a bad reload"
-    );
+    assert!(child.is_running(), "the daemon died on a bad reload");
 
     // Swap the receiver: the second one learns of the alert that is still firing (as a
     // reminder, not a new firing), and the first hears nothing more.
@@ -135,7 +120,7 @@ async fn sighup_swaps_receivers_and_rules_without_losing_alert_state() {
         .await,
         "second receiver never heard of the firing alert"
     );
-    let first_count = first.bodies.lock().unwrap().len();
+    let first_count = first.bodies().len();
 
     // Switch the rule off: the alert resolves, announced to the receiver now configured.
     write_config(
@@ -159,7 +144,7 @@ async fn sighup_swaps_receivers_and_rules_without_losing_alert_state() {
         "disabling the rule did not resolve the alert"
     );
     assert_eq!(
-        first.bodies.lock().unwrap().len(),
+        first.bodies().len(),
         first_count,
         "the removed receiver got more"
     );
@@ -178,14 +163,6 @@ async fn sighup_swaps_receivers_and_rules_without_losing_alert_state() {
         None
     );
 
-    let pid = child.id().unwrap().to_string();
-    std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
-    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
-        .await
-        .expect("no exit after SIGTERM")
-        .unwrap();
+    let status = child.stop(Signal::Term, Duration::from_secs(10)).await;
     assert_eq!(status.code(), Some(0));
 }

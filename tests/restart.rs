@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use child::{
     firing_profiles, outbox_attempts, outbox_len, wait_until, Alerting, Mode, Monitor, Received,
-    Sink,
+    Sink, Webhook,
 };
 use common::{empty_sim, healthy_detail, Sim};
 use rand::seq::SliceRandom;

@@ -6,17 +6,14 @@
 //! never on fixed sleeps.
 #![allow(dead_code)]
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use inventory_monitor_testkit::child::{Child, Launch};
+pub use inventory_monitor_testkit::sink::Received;
+use inventory_monitor_testkit::sink::{Reply, Sink as KitSink};
+pub use inventory_monitor_testkit::wait::wait_until;
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::process::{Child, Command};
-use tokio::task::JoinHandle;
 
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_inventory-monitor");
@@ -26,9 +23,6 @@ const TOKEN_ENV: &str = "IM_E2E_TOKEN";
 
 /// The environment variable the config names for the webhook URL (`url_env`).
 const SINK_URL_ENV: &str = "IM_E2E_SINK_URL";
-
-/// How often conditions are polled.
-const POLL: Duration = Duration::from_millis(25);
 
 // ---------------------------------------------------------------------------------------
 // The recording webhook receiver.
@@ -50,26 +44,16 @@ pub enum Mode {
     Refuse,
 }
 
-/// One request as the sink saw it.
-#[derive(Clone, Debug)]
-pub struct Received {
-    /// When its body had fully arrived.
-    pub at: Instant,
-    /// The body.
-    pub body: Vec<u8>,
-    /// The status answered (for `Stall`, the one it would have answered); `None` when
-    /// the sink hung.
-    pub answered: Option<u16>,
+/// A webhook payload as the kit's sink recorded it, read as Alertmanager v4.
+pub trait Webhook {
+    /// The Alertmanager v4 webhook payload.
+    fn payload(&self) -> Value;
+    /// The payload's alerts, in payload order.
+    fn alerts(&self) -> Vec<Announced>;
 }
 
-impl Received {
-    /// True when the receiver took it (a 2xx answer).
-    pub fn delivered(&self) -> bool {
-        self.answered.is_some_and(|s| (200..300).contains(&s))
-    }
-
-    /// The Alertmanager v4 webhook payload.
-    pub fn payload(&self) -> Value {
+impl Webhook for Received {
+    fn payload(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap_or_else(|e| {
             panic!(
                 "webhook body is not JSON: {e}: {}",
@@ -78,8 +62,7 @@ impl Received {
         })
     }
 
-    /// The payload's alerts, in payload order.
-    pub fn alerts(&self) -> Vec<Announced> {
+    fn alerts(&self) -> Vec<Announced> {
         let payload = self.payload();
         assert_eq!(payload["version"], "4", "not a v4 payload: {payload}");
         let alerts = payload["alerts"]
@@ -129,159 +112,53 @@ impl Announced {
     }
 }
 
-#[derive(Debug)]
-struct SinkShared {
-    mode: Mutex<Mode>,
-    received: Mutex<Vec<Received>>,
-}
-
-/// A webhook receiver on 127.0.0.1:0 that records every request; stops when dropped.
+/// A webhook receiver on 127.0.0.1:0 (the kit's sink) switched between [`Mode`]s; stops
+/// when dropped.
 pub struct Sink {
-    addr: SocketAddr,
-    shared: Arc<SinkShared>,
-    accept: Option<JoinHandle<()>>,
-}
-
-impl Drop for Sink {
-    fn drop(&mut self) {
-        if let Some(task) = self.accept.take() {
-            task.abort();
-        }
-    }
+    /// The recording server.
+    inner: KitSink,
 }
 
 impl Sink {
     /// A sink answering 200.
     pub async fn start() -> Sink {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind sink");
-        let addr = listener.local_addr().expect("sink address");
-        let shared = Arc::new(SinkShared {
-            mode: Mutex::new(Mode::Ok),
-            received: Mutex::new(Vec::new()),
-        });
-        let accept = Some(tokio::spawn(accept_loop(listener, shared.clone())));
         Sink {
-            addr,
-            shared,
-            accept,
+            inner: KitSink::start().await,
         }
     }
 
     /// The URL the daemon gets through `url_env`; the path stands for a secret.
     pub fn url(&self) -> String {
-        format!("http://{}/hook/e2e-s3cr3t-path", self.addr)
+        self.inner.url("/hook/e2e-s3cr3t-path")
     }
 
     /// Switches how requests are treated from now on. `Refuse` closes the listening
     /// socket; any other mode after it listens again on the same address.
     pub async fn set_mode(&mut self, mode: Mode) {
-        *self.shared.mode.lock().unwrap() = mode;
-        match (mode, self.accept.is_some()) {
-            (Mode::Refuse, true) => {
-                if let Some(task) = self.accept.take() {
-                    task.abort();
-                    // The listener is dropped with the task: wait for that.
-                    let _ = task.await;
-                }
-            }
-            (Mode::Refuse, false) | (_, true) => {}
-            (_, false) => {
-                // The port was ours a moment ago; SO_REUSEADDR lets it be bound again.
-                let end = Instant::now() + Duration::from_secs(5);
-                let listener = loop {
-                    match TcpListener::bind(self.addr).await {
-                        Ok(l) => break l,
-                        Err(e) if Instant::now() < end => {
-                            let _ = e;
-                            tokio::time::sleep(POLL).await;
-                        }
-                        Err(e) => panic!("cannot listen on {} again: {e}", self.addr),
-                    }
-                };
-                self.accept = Some(tokio::spawn(accept_loop(listener, self.shared.clone())));
-            }
-        }
+        let reply = match mode {
+            Mode::Ok => Reply::ok(),
+            Mode::Fail => Reply::status(500),
+            Mode::Hang => Reply::hang(),
+            Mode::Stall => Reply::stall(200),
+            Mode::Refuse => return self.inner.go_down().await,
+        };
+        self.inner.always(reply);
+        self.inner.come_back().await;
     }
 
     /// Every request so far.
     pub fn received(&self) -> Vec<Received> {
-        self.shared.received.lock().unwrap().clone()
+        self.inner.received()
     }
 
     /// The requests answered with a 2xx, in arrival order.
     pub fn delivered(&self) -> Vec<Received> {
-        self.received()
-            .into_iter()
-            .filter(Received::delivered)
-            .collect()
+        self.inner.delivered()
     }
 
     /// The alerts of every delivered request, flattened, in arrival order.
     pub fn delivered_alerts(&self) -> Vec<Announced> {
         self.delivered().iter().flat_map(Received::alerts).collect()
-    }
-}
-
-async fn accept_loop(listener: TcpListener, shared: Arc<SinkShared>) {
-    while let Ok((stream, _)) = listener.accept().await {
-        tokio::spawn(serve_one(stream, shared.clone()));
-    }
-}
-
-async fn serve_one(mut stream: TcpStream, shared: Arc<SinkShared>) {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 8192];
-    let head_end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
-        }
-        match stream.read(&mut chunk).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-        }
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
-    let length: usize = head
-        .split("\r\n")
-        .filter_map(|l| l.split_once(':'))
-        .find(|(k, _)| k.trim() == "content-length")
-        .and_then(|(_, v)| v.trim().parse().ok())
-        .unwrap_or(0);
-    while buf.len() < head_end + length {
-        match stream.read(&mut chunk).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-        }
-    }
-    let body = buf[head_end..head_end + length].to_vec();
-    let mode = *shared.mode.lock().unwrap();
-    let status = match mode {
-        Mode::Ok => Some(200),
-        Mode::Fail => Some(500),
-        Mode::Stall => Some(200),
-        Mode::Hang | Mode::Refuse => None,
-    };
-    shared.received.lock().unwrap().push(Received {
-        at: Instant::now(),
-        body,
-        answered: status,
-    });
-    match status {
-        Some(status) if mode != Mode::Stall => {
-            let response = format!(
-                "HTTP/1.1 {status} Scripted\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-            );
-            let _ = stream.write_all(response.as_bytes()).await;
-            let _ = stream.shutdown().await;
-        }
-        _ => {
-            // Hold the connection open until the client gives up or dies.
-            while let Ok(n) = stream.read(&mut chunk).await {
-                if n == 0 {
-                    break;
-                }
-            }
-        }
     }
 }
 
@@ -358,44 +235,25 @@ impl Monitor {
     /// log file, see [`Monitor::log_text`]).
     pub fn start(&mut self) {
         assert!(self.child.is_none(), "already running");
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .expect("open the log file");
-        let child = Command::new(BIN)
+        let child = Launch::new(BIN)
             .args(["run", "--config"])
             .arg(&self.config)
             .env(TOKEN_ENV, &self.token)
             .env(SINK_URL_ENV, &self.sink_url)
             .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(log))
-            .kill_on_drop(true)
+            .stdout_null()
+            .stderr_to(&self.log)
             .spawn()
             .expect("spawn the binary");
         self.child = Some(child);
         self.starts += 1;
     }
 
-    /// `kill -KILL <pid>`, then waits for the process to be gone.
+    /// SIGKILL (through `kill(2)`), then waits for the process to be gone.
     pub async fn kill(&mut self) {
         use std::os::unix::process::ExitStatusExt;
         let mut child = self.child.take().expect("a running process");
-        let pid = child.id().expect("the process has not been waited for");
-        match std::process::Command::new("kill")
-            .args(["-KILL", &pid.to_string()])
-            .status()
-        {
-            Ok(sent) => assert!(sent.success(), "kill -KILL {pid} failed"),
-            // No kill(1) on this machine: the same signal, sent directly.
-            Err(_) => child.start_kill().expect("SIGKILL the child"),
-        }
-        let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
-            .await
-            .expect("the killed process is reaped within 10 s")
-            .expect("wait for the child");
+        let status = child.kill().await;
         assert_eq!(
             status.signal(),
             Some(9),
@@ -407,9 +265,7 @@ impl Monitor {
 
     /// True while the process started last has not exited.
     pub fn is_running(&mut self) -> bool {
-        self.child
-            .as_mut()
-            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+        self.child.as_mut().is_some_and(Child::is_running)
     }
 
     /// `state.dir/state.json`, parsed; `None` when absent (or, never expected, unreadable).
@@ -426,59 +282,35 @@ impl Monitor {
     /// Waits until `check` holds of the state file, polling it; panics with the daemon's log
     /// if `deadline` passes first.
     pub async fn wait_state(&self, deadline: Duration, what: &str, check: impl Fn(&Value) -> bool) {
-        let end = Instant::now() + deadline;
-        loop {
-            if self.state().is_some_and(|s| check(&s)) {
-                return;
-            }
-            if Instant::now() >= end {
-                panic!(
-                    "{what}: not within {deadline:?}\nstate: {}\nlog:\n{}",
-                    self.state().map(|s| s.to_string()).unwrap_or_default(),
-                    self.log_text()
-                );
-            }
-            tokio::time::sleep(POLL).await;
+        if !wait_until(deadline, || self.state().is_some_and(|s| check(&s))).await {
+            panic!(
+                "{what}: not within {deadline:?}\nstate: {}\nlog:\n{}",
+                self.state().map(|s| s.to_string()).unwrap_or_default(),
+                self.log_text()
+            );
         }
     }
 
     /// Waits until the state file has been rewritten `n` times (each sweep rewrites it), so
     /// that "nothing happened" is checked over a known number of sweeps.
     pub async fn wait_writes(&self, n: usize, deadline: Duration) {
-        let end = Instant::now() + deadline;
         let mut seen: Vec<String> = Vec::new();
-        loop {
+        let rewritten = wait_until(deadline, || {
             if let Some(at) = self.state().map(|s| written_at(&s)) {
                 if seen.last() != Some(&at) {
                     seen.push(at);
-                    if seen.len() > n {
-                        return;
-                    }
                 }
             }
-            if Instant::now() >= end {
-                panic!(
-                    "the state file was rewritten {} time(s), not {n}, within {deadline:?}\nlog:\n{}",
-                    seen.len().saturating_sub(1),
-                    self.log_text()
-                );
-            }
-            tokio::time::sleep(POLL).await;
+            seen.len() > n
+        })
+        .await;
+        if !rewritten {
+            panic!(
+                "the state file was rewritten {} time(s), not {n}, within {deadline:?}\nlog:\n{}",
+                seen.len().saturating_sub(1),
+                self.log_text()
+            );
         }
-    }
-}
-
-/// Polls `check` every 25 ms until it holds or `deadline` passes; true when it held.
-pub async fn wait_until(deadline: Duration, mut check: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + deadline;
-    loop {
-        if check() {
-            return true;
-        }
-        if Instant::now() >= end {
-            return false;
-        }
-        tokio::time::sleep(POLL).await;
     }
 }
 

@@ -11,6 +11,7 @@ use inventory_monitor::config::{Config, Secret};
 use inventory_monitor::daemon::{Daemon, NullSink};
 use inventory_monitor::simulator::{SimOptions, Simulator};
 use inventory_monitor_testkit::exposition::{self, Family};
+use inventory_monitor_testkit::sink::Sink;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -183,79 +184,45 @@ pub fn patched(mut base: Value, patch: Value) -> Value {
     base
 }
 
-/// Polls `check` every 20 ms until it returns true or `deadline` passes.
-pub async fn wait_for<F, Fut>(deadline: Duration, mut check: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let end = tokio::time::Instant::now() + deadline;
-    loop {
-        if check().await {
-            return true;
-        }
-        if tokio::time::Instant::now() >= end {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
+#[allow(unused_imports)]
+pub use inventory_monitor_testkit::wait::{wait_for, wait_until};
 
 pub async fn get_json(addr: SocketAddr, path: &str) -> Value {
     let text = get(addr, path).await.text().await.unwrap();
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path} is not JSON: {e}\n{text}"))
 }
 
-/// An HTTP receiver on 127.0.0.1:0 that records every POST body and answers 200.
+/// A webhook receiver on 127.0.0.1:0 that answers 200 to everything and reads what it was
+/// sent as webhook payloads.
 pub struct RecordingSink {
-    pub addr: SocketAddr,
-    pub bodies: Arc<std::sync::Mutex<Vec<Value>>>,
-    stop: CancellationToken,
-}
-
-impl Drop for RecordingSink {
-    fn drop(&mut self) {
-        self.stop.cancel();
-    }
+    /// The kit's sink underneath, for tests that need more than payloads.
+    pub sink: Sink,
 }
 
 impl RecordingSink {
     pub async fn start() -> Self {
-        use axum::routing::post;
-        let bodies: Arc<std::sync::Mutex<Vec<Value>>> = Arc::default();
-        let recorded = bodies.clone();
-        let app = axum::Router::new().route(
-            "/{*path}",
-            post(move |body: axum::body::Bytes| {
-                let recorded = recorded.clone();
-                async move {
-                    let value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-                    recorded.lock().unwrap().push(value);
-                    "ok"
-                }
-            }),
-        );
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let stop = CancellationToken::new();
-        let s = stop.clone();
-        tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move { s.cancelled().await })
-                .await
-        });
-        Self { addr, bodies, stop }
+        Self {
+            sink: Sink::start().await,
+        }
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}/hook", self.addr)
+        self.sink.url("/hook")
+    }
+
+    /// Every POST body so far, as JSON (`null` when it is not).
+    pub fn bodies(&self) -> Vec<Value> {
+        self.sink
+            .received()
+            .iter()
+            .filter(|r| r.method == "POST")
+            .map(|r| serde_json::from_slice(&r.body).unwrap_or(Value::Null))
+            .collect()
     }
 
     /// `"<status> <alertname>/<profile_id>"` of every alert in every webhook payload so far.
     pub fn alerts(&self) -> Vec<String> {
-        self.bodies
-            .lock()
-            .unwrap()
+        self.bodies()
             .iter()
             .flat_map(|b| b["alerts"].as_array().cloned().unwrap_or_default())
             .map(|a| {
