@@ -3,6 +3,7 @@
 //!
 //! # Layout
 //!
+//! - [`audit`]: the soak's audit, a pure function over what happened and what was announced.
 //! - [`exposition`]: a strict parser of the Prometheus text format, to read `/metrics`.
 //! - [`sink`]: one scriptable recording HTTP server (receivers, fake upstreams), with
 //!   outages on the same port and waits on what it recorded.
@@ -13,6 +14,7 @@
 //! - [`wait`]: waiting on a condition with a deadline.
 //! - [`place`]: the repository's paths and free loopback ports for programs we start.
 
+pub mod audit;
 pub mod child;
 pub mod exposition;
 pub mod place;
