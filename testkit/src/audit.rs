@@ -21,10 +21,10 @@
 //! Two episodes of one alert with no sweep wholly between them are one.
 //!
 //! **Spurious.** Every alert announced firing must belong to an episode of its profile and
-//! alert: `startsAt` no earlier than `t0 + for - 1 s` and no later than `t1 + longest sweep
-//! + 2 s`; one alert per episode; a resolution after `t1 - 1 s`, and only for an alert
-//! announced firing. `InventoryApiDown` is accepted only next to a sweep whose list walk
-//! failed.
+//! alert: `startsAt` no earlier than `t0 + for - 1 s` and no later than `t1` plus the
+//! longest sweep plus 2 s; one alert per episode; a resolution after `t1 - 1 s`, and only
+//! for an alert announced firing. `InventoryApiDown` is accepted only next to a sweep
+//! whose list walk failed.
 //!
 //! **Duplicates.** An alert change delivered twice is a duplicate; a notification repeating
 //! anything must be matched to its own SIGKILL at most [`Rules::duplicate_window`] after the
