@@ -71,6 +71,7 @@ fn run_of(r: &Record) -> (Run, Vec<String>) {
         }
     }
     let episodes = r
+        .history
         .episodes
         .iter()
         .map(|e| audit::Episode {
@@ -85,8 +86,8 @@ fn run_of(r: &Record) -> (Run, Vec<String>) {
         start: r.start,
         episodes,
         sweeps: r.sweeps.clone(),
-        spawns: r.spawns.clone(),
-        kills: r.kills.clone(),
+        spawns: r.history.spawns.clone(),
+        kills: r.history.kills.clone(),
         notifications,
     };
     (run, unreadable)
@@ -121,17 +122,17 @@ fn process(r: &Record, v: &mut Report) {
         "kills / restarts / crashes",
         format!(
             "{} / {} / {}",
-            r.kills.len(),
-            r.spawns.len().saturating_sub(1),
-            r.crashes.len()
+            r.history.kills.len(),
+            r.history.spawns.len().saturating_sub(1),
+            r.history.crashes.len()
         ),
     );
-    for c in &r.crashes {
+    for c in &r.history.crashes {
         v.fail(format!("crash: {c}"));
     }
     v.line(
         "reloads (SIGHUP sent / ok / failed)",
-        format!("{} / {} / {}", r.hups, r.reloaded, r.reload_failed),
+        format!("{} / {} / {}", r.history.hups, r.reloaded, r.reload_failed),
     );
     if r.reload_failed > 0 {
         v.fail(format!("{} reloads failed", r.reload_failed));
@@ -146,20 +147,26 @@ fn process(r: &Record, v: &mut Report) {
         format!(
             "{} × 500, {} × 429; pagination: {} grow glitches ({} profiles), {} shrink \
              glitches ({} profiles)",
-            st.server_errors, st.throttled, r.glitches.0, st.grown, r.glitches.1, st.shrunk
+            st.server_errors,
+            st.throttled,
+            r.history.glitches.0,
+            st.grown,
+            r.history.glitches.1,
+            st.shrunk
         ),
     );
     let a = r.sink_answers;
+    let o = &r.history.outages;
     v.line(
         "sink outages",
         format!(
             "{} ({} refused, {} all-500, {} all-429; {:.0} s down in all); answers: {} × 200, \
              {} × 500, {} × 429, {} cut",
-            r.sink.refused + r.sink.error_500 + r.sink.throttled,
-            r.sink.refused,
-            r.sink.error_500,
-            r.sink.throttled,
-            r.sink.seconds,
+            o.refused + o.error_500 + o.throttled,
+            o.refused,
+            o.error_500,
+            o.throttled,
+            o.seconds,
             a.ok,
             a.error_500,
             a.throttled,
@@ -267,11 +274,11 @@ fn self_check(run: &Run) -> Vec<String> {
 
 /// The memory verdict on the last process (see the soak's documentation).
 fn memory(r: &Record, v: &mut Report) {
-    let Some(last) = r.spawns.len().checked_sub(1) else {
+    let Some(last) = r.history.spawns.len().checked_sub(1) else {
         v.fail("memory: no daemon ever ran".to_string());
         return;
     };
-    let born = r.spawns[last];
+    let born = r.history.spawns[last];
     let lived = offset(r.fault_end, born);
     if lived < 40.0 {
         v.fail(format!(
@@ -281,7 +288,8 @@ fn memory(r: &Record, v: &mut Report) {
     }
     let mark = (lived / 2.0).min(60.0);
     let max_in = |from: f64, to: f64| {
-        r.rss
+        r.history
+            .rss
             .iter()
             .filter(|(t, p, _)| *p == last && (from..=to).contains(&offset(*t, born)))
             .map(|(_, _, k)| *k)

@@ -18,12 +18,13 @@ use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+mod drain;
+
 use crate::child::{config_text, rss_kib, write_config, Logs, Proc};
 use crate::sink::{Answers, Delivery, Sink, SinkMode};
 use crate::world::{Call, Check, Episode, Live, Profile, World};
 use crate::{
-    between, lock, secs, Args, DRAIN_DEADLINE, MIN_GAP, TICK, TOKEN, UPSTREAM_429_RATE,
-    UPSTREAM_ERROR_RATE,
+    between, lock, secs, Args, MIN_GAP, TICK, TOKEN, UPSTREAM_429_RATE, UPSTREAM_ERROR_RATE,
 };
 
 /// A pagination glitch under way.
@@ -50,6 +51,27 @@ pub(crate) struct SinkOutages {
     pub(crate) seconds: f64,
 }
 
+/// What the conductor did, and when: the episodes and every fault it injected.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct History {
+    /// Every episode so far.
+    pub(crate) episodes: Vec<Episode>,
+    /// When each process was spawned.
+    pub(crate) spawns: Vec<SystemTime>,
+    /// When each SIGKILL was sent.
+    pub(crate) kills: Vec<SystemTime>,
+    /// Processes that exited on their own.
+    pub(crate) crashes: Vec<String>,
+    /// SIGHUPs sent.
+    pub(crate) hups: u32,
+    /// RSS samples: when, which process, KiB.
+    pub(crate) rss: Vec<(SystemTime, usize, u64)>,
+    /// Grow and shrink glitches.
+    pub(crate) glitches: (u32, u32),
+    /// The sink's outages.
+    pub(crate) outages: SinkOutages,
+}
+
 /// Everything the run produced, for the audit.
 #[derive(Clone)]
 pub(crate) struct Record {
@@ -61,18 +83,10 @@ pub(crate) struct Record {
     pub(crate) fault_end: SystemTime,
     /// The kill-free end of the fault phase.
     pub(crate) final_stretch: Duration,
-    /// Every episode, all ended.
-    pub(crate) episodes: Vec<Episode>,
+    /// What the conductor did, and when.
+    pub(crate) history: History,
     /// Every sweep line of every process.
     pub(crate) sweeps: Vec<Sweep>,
-    /// When each process was spawned.
-    pub(crate) spawns: Vec<SystemTime>,
-    /// When each SIGKILL was sent.
-    pub(crate) kills: Vec<SystemTime>,
-    /// Processes that exited on their own.
-    pub(crate) crashes: Vec<String>,
-    /// SIGHUPs sent.
-    pub(crate) hups: u32,
     /// Reloads the daemon reported done.
     pub(crate) reloaded: u64,
     /// Reloads the daemon reported failed.
@@ -85,14 +99,8 @@ pub(crate) struct Record {
     pub(crate) transitions_checked: Result<usize, String>,
     /// What the simulator served.
     pub(crate) stats: RequestStats,
-    /// The sink's outages.
-    pub(crate) sink: SinkOutages,
     /// The sink's 200s, 500s, 429s and cut connections.
     pub(crate) sink_answers: Answers,
-    /// Grow and shrink glitches.
-    pub(crate) glitches: (u32, u32),
-    /// RSS samples: when, which process, KiB.
-    pub(crate) rss: Vec<(SystemTime, usize, u64)>,
     /// How long the drain took, or why it did not finish.
     pub(crate) drain: Result<Duration, String>,
     /// How the last process took SIGTERM.
@@ -101,6 +109,8 @@ pub(crate) struct Record {
 
 /// The conductor: drives the episodes and every fault, and records what happened.
 pub(crate) struct Soak {
+    /// What it did so far, and when (handed to the audit).
+    pub(crate) history: History,
     /// The command line.
     pub(crate) args: Args,
     /// The schedule's dice.
@@ -116,8 +126,6 @@ pub(crate) struct Soak {
     /// Length of the simulator's transition log before the first episode.
     pub(crate) transitions_base: usize,
 
-    /// Every episode so far.
-    pub(crate) episodes: Vec<Episode>,
     /// Episodes under way, by alert.
     pub(crate) live: HashMap<(u64, Check), Live>,
     /// When each alert's last episode ended (for [`MIN_GAP`]).
@@ -139,8 +147,6 @@ pub(crate) struct Soak {
     pub(crate) glitch: Option<Glitch>,
     /// When the next glitch starts.
     pub(crate) next_glitch: Instant,
-    /// Grow and shrink glitches so far.
-    pub(crate) glitches: (u32, u32),
 
     /// The webhook sink.
     pub(crate) sink: Sink,
@@ -148,8 +154,6 @@ pub(crate) struct Soak {
     pub(crate) sink_until: Instant,
     /// Start of the outage under way.
     pub(crate) sink_down_since: Option<Instant>,
-    /// The sink's outages so far.
-    pub(crate) outages: SinkOutages,
 
     /// `target/soak`.
     pub(crate) dir: PathBuf,
@@ -163,22 +167,12 @@ pub(crate) struct Soak {
     pub(crate) proc: Option<Proc>,
     /// While no daemon runs: when to start the next.
     pub(crate) down_until: Option<Instant>,
-    /// When each process was spawned.
-    pub(crate) spawns: Vec<SystemTime>,
-    /// When each SIGKILL was sent.
-    pub(crate) kills: Vec<SystemTime>,
-    /// Processes that exited on their own.
-    pub(crate) crashes: Vec<String>,
     /// When the next SIGKILL comes.
     pub(crate) next_kill: Instant,
     /// When the next SIGHUP comes.
     pub(crate) next_hup: Instant,
-    /// SIGHUPs sent.
-    pub(crate) hups: u32,
     /// `api.timeout`, toggled by each reload.
     pub(crate) timeout_secs: u64,
-    /// RSS samples: when, which process, KiB.
-    pub(crate) rss: Vec<(SystemTime, usize, u64)>,
     /// When to sample the RSS next.
     pub(crate) next_rss: Instant,
 
@@ -197,6 +191,7 @@ pub(crate) struct Soak {
 }
 
 impl Soak {
+    /// The simulator serving a normalised fleet, the sink, and the schedule's first moments.
     pub(crate) async fn new(args: Args, dir: PathBuf) -> anyhow::Result<Soak> {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
@@ -209,11 +204,10 @@ impl Soak {
             ..SimOptions::default()
         });
         let sim_stop = CancellationToken::new();
-        let stop = sim_stop.clone();
-        tokio::spawn(
-            sim.clone()
-                .serve(listener, async move { stop.cancelled().await }),
-        );
+        let served = sim
+            .clone()
+            .serve(listener, sim_stop.clone().cancelled_owned());
+        tokio::spawn(served);
 
         // The fleet as generated, then every profile in trouble made healthy: the only
         // alerts are to be the episodes'.
@@ -286,12 +280,12 @@ impl Soak {
         let now = Instant::now();
         let starts_per_second = args.profiles as f64 / 500.0;
         Ok(Soak {
+            history: History::default(),
             world,
             flippable,
             reserved,
             max_original_id,
             transitions_base,
-            episodes: Vec::new(),
             live: HashMap::new(),
             last_end: HashMap::new(),
             next_start: now,
@@ -302,25 +296,18 @@ impl Soak {
             next_throttle: now + between(&mut rng, 5.0, 20.0),
             glitch: None,
             next_glitch: now + between(&mut rng, 10.0, 30.0),
-            glitches: (0, 0),
             sink,
             sink_until: now + between(&mut rng, 5.0, 20.0),
             sink_down_since: None,
-            outages: SinkOutages::default(),
             dir: dir.clone(),
             config_path,
             base_url: format!("http://{sim_addr}/api/v1"),
             logs,
             proc: None,
             down_until: None,
-            spawns: Vec::new(),
-            kills: Vec::new(),
-            crashes: Vec::new(),
             next_kill: now + between(&mut rng, 8.0, 30.0),
             next_hup: now + between(&mut rng, 10.0, 40.0),
-            hups: 0,
             timeout_secs: 10,
-            rss: Vec::new(),
             next_rss: now,
             start: now,
             start_wall: SystemTime::now(),
@@ -333,6 +320,7 @@ impl Soak {
         })
     }
 
+    /// Writes the daemon's config for a process listening on `port`.
     fn write_config(&self, port: u16) -> anyhow::Result<()> {
         let text = config_text(
             &self.base_url,
@@ -347,7 +335,7 @@ impl Soak {
     fn spawn(&mut self) -> anyhow::Result<()> {
         let port = inventory_monitor_testkit::place::free_port();
         self.write_config(port)?;
-        let index = self.spawns.len();
+        let index = self.history.spawns.len();
         let proc = Proc::spawn(
             index,
             port,
@@ -355,7 +343,7 @@ impl Soak {
             &self.sink.url(),
             self.logs.clone(),
         )?;
-        self.spawns.push(SystemTime::now());
+        self.history.spawns.push(SystemTime::now());
         self.proc = Some(proc);
         self.down_until = None;
         Ok(())
@@ -365,7 +353,7 @@ impl Soak {
     async fn kill(&mut self) -> anyhow::Result<()> {
         if let Some(mut p) = self.proc.take() {
             p.child.signal(Signal::Kill).context("SIGKILL the daemon")?;
-            self.kills.push(SystemTime::now());
+            self.history.kills.push(SystemTime::now());
             p.child
                 .wait(Duration::from_secs(10))
                 .await
@@ -374,12 +362,14 @@ impl Soak {
         Ok(())
     }
 
+    /// Hands the faults now wanted to the simulator.
     fn set_faults(&mut self) {
         self.world.sim.set_faults(self.faults.clone());
     }
 
     // --- episodes
 
+    /// Ends and changes the episodes that are due; starts new ones when `starting`.
     fn episodes_step(&mut self, now: Instant, starting: bool) {
         // Ends and midway changes that are due.
         let due: Vec<((u64, Check), Live)> = self
@@ -392,7 +382,7 @@ impl Soak {
             if l.ends <= now {
                 self.end_episode(id, check, now);
             } else {
-                let current = self.episodes[l.episode].values.last().cloned();
+                let current = self.history.episodes[l.episode].values.last().cloned();
                 let choices: Vec<&str> = check
                     .bad_values()
                     .iter()
@@ -401,7 +391,9 @@ impl Soak {
                     .collect();
                 let value = choices[self.rng.random_range(0..choices.len())];
                 self.world.set(id, check, value);
-                self.episodes[l.episode].values.push(value.to_string());
+                self.history.episodes[l.episode]
+                    .values
+                    .push(value.to_string());
                 if let Some(live) = self.live.get_mut(&(id, check)) {
                     live.change = None;
                 }
@@ -417,6 +409,7 @@ impl Soak {
         }
     }
 
+    /// Starts one episode on a profile and check free of one (and of one lately).
     fn start_episode(&mut self, now: Instant) {
         for _ in 0..20 {
             let id = self.flippable[self.rng.random_range(0..self.flippable.len())];
@@ -452,7 +445,7 @@ impl Soak {
             let Some(t0) = self.world.set(id, check, value) else {
                 continue;
             };
-            self.episodes.push(Episode {
+            self.history.episodes.push(Episode {
                 id,
                 check,
                 t0,
@@ -462,7 +455,7 @@ impl Soak {
             self.live.insert(
                 key,
                 Live {
-                    episode: self.episodes.len() - 1,
+                    episode: self.history.episodes.len() - 1,
                     ends: now + length,
                     change,
                 },
@@ -471,18 +464,20 @@ impl Soak {
         }
     }
 
+    /// Makes the check good again and notes when.
     fn end_episode(&mut self, id: u64, check: Check, now: Instant) {
         let Some(l) = self.live.remove(&(id, check)) else {
             return;
         };
         if let Some(t1) = self.world.set(id, check, check.good()) {
-            self.episodes[l.episode].t1 = Some(t1);
+            self.history.episodes[l.episode].t1 = Some(t1);
         }
         self.last_end.insert((id, check), now);
     }
 
     // --- upstream faults
 
+    /// Latency changes, 429 stretches and pagination glitches that are due.
     fn upstream_step(&mut self, now: Instant) {
         if now >= self.next_latency {
             let ms = self.rng.random_range(0..=20);
@@ -534,14 +529,15 @@ impl Soak {
         });
         if grow {
             self.faults.grow_mid_walk = true;
-            self.glitches.0 += 1;
+            self.history.glitches.0 += 1;
         } else {
             self.faults.shrink_mid_walk = true;
-            self.glitches.1 += 1;
+            self.history.glitches.1 += 1;
         }
         self.set_faults();
     }
 
+    /// Stops the glitch: grown profiles deleted, shrunk ones put back.
     fn end_glitch(&mut self) {
         if self.glitch.take().is_none() {
             return;
@@ -563,28 +559,29 @@ impl Soak {
 
     // --- the sink
 
+    /// Takes the sink down or brings it back when due.
     async fn sink_step(&mut self, now: Instant) -> anyhow::Result<()> {
         if now < self.sink_until {
             return Ok(());
         }
         match self.sink_down_since.take() {
             Some(since) => {
-                self.outages.seconds += secs(now - since);
+                self.history.outages.seconds += secs(now - since);
                 self.sink.set_mode(SinkMode::Up).await;
                 self.sink_until = now + between(&mut self.rng, 5.0, 20.0);
             }
             None => {
                 let mode = match self.rng.random_range(0..3) {
                     0 => {
-                        self.outages.refused += 1;
+                        self.history.outages.refused += 1;
                         SinkMode::Refused
                     }
                     1 => {
-                        self.outages.error_500 += 1;
+                        self.history.outages.error_500 += 1;
                         SinkMode::Error500
                     }
                     _ => {
-                        self.outages.throttled += 1;
+                        self.history.outages.throttled += 1;
                         SinkMode::Throttle(self.rng.random_range(1..=2))
                     }
                 };
@@ -598,6 +595,7 @@ impl Soak {
 
     // --- the daemon
 
+    /// Notes a crash, restarts, kills (while `killing`), reloads, and samples the RSS.
     async fn daemon_step(&mut self, now: Instant, killing: bool) -> anyhow::Result<()> {
         if let Some(p) = &mut self.proc {
             if !p.child.is_running() {
@@ -611,7 +609,7 @@ impl Soak {
                     secs(p.started.elapsed())
                 );
                 eprintln!("soak: {what}");
-                self.crashes.push(what);
+                self.history.crashes.push(what);
                 self.proc = None;
                 self.down_until = Some(now);
             }
@@ -641,7 +639,7 @@ impl Soak {
                     if let Some(p) = &self.proc {
                         p.child.signal(Signal::Hup).context("SIGHUP the daemon")?;
                     }
-                    self.hups += 1;
+                    self.history.hups += 1;
                     self.next_hup = now + between(&mut self.rng, 10.0, 40.0);
                 }
             }
@@ -649,7 +647,7 @@ impl Soak {
         if now >= self.next_rss {
             if let Some(p) = &self.proc {
                 if let Some(kib) = rss_kib(p.pid()) {
-                    self.rss.push((SystemTime::now(), p.index, kib));
+                    self.history.rss.push((SystemTime::now(), p.index, kib));
                 }
             }
             self.next_rss = now + Duration::from_millis(500);
@@ -657,16 +655,17 @@ impl Soak {
         Ok(())
     }
 
+    /// One progress line.
     fn progress(&self, elapsed: Duration) {
         let delivered = self.sink.delivered();
         let sweeps = lock(&self.logs.sweeps).len();
         println!(
             "[{:>5.0} s] episodes {} ({} on), sweeps {sweeps}, kills {}, reloads {}, delivered {delivered}, sink {:?}",
             secs(elapsed),
-            self.episodes.len(),
+            self.history.episodes.len(),
             self.live.len(),
-            self.kills.len(),
-            self.hups,
+            self.history.kills.len(),
+            self.history.hups,
             self.sink.mode(),
         );
     }
@@ -757,81 +756,19 @@ impl Soak {
             args: self.args.clone(),
             start: self.start_wall,
             fault_end,
+            history: self.history.clone(),
             final_stretch: self.final_stretch,
-            episodes: self.episodes.clone(),
             sweeps: lock(&self.logs.sweeps).clone(),
-            spawns: self.spawns.clone(),
-            kills: self.kills.clone(),
-            crashes: self.crashes.clone(),
-            hups: self.hups,
             reloaded: self.logs.reloaded.load(Ordering::Relaxed),
             reload_failed: self.logs.reload_failed.load(Ordering::Relaxed),
             errors: lock(&self.logs.errors).clone(),
             deliveries: self.sink.deliveries(),
             transitions_checked,
             stats: self.world.sim.requests(),
-            sink: self.outages.clone(),
             sink_answers: self.sink.answers(),
-            glitches: self.glitches,
-            rss: self.rss.clone(),
             drain,
             exit,
         })
-    }
-
-    /// Waits until two sweeps started after `cleared` have finished, the daemon holds no
-    /// alert and its queue is empty, twice in a row a second apart.
-    async fn drain(&mut self, cleared: SystemTime) -> Result<Duration, String> {
-        let began = Instant::now();
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(5))
-            .build()
-            .map_err(|e| e.to_string())?;
-        let mut calm = 0;
-        let mut last = String::from("no answer yet");
-        while began.elapsed() < DRAIN_DEADLINE {
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            if let Err(e) = self.daemon_step(Instant::now(), false).await {
-                return Err(e.to_string());
-            }
-            let Some(p) = &self.proc else {
-                calm = 0;
-                continue;
-            };
-            let (index, port) = (p.index, p.port);
-            let swept_after = {
-                let sweeps = lock(&self.logs.sweeps);
-                let mut previous: Option<SystemTime> = None;
-                let mut n = 0;
-                for s in sweeps.iter().filter(|s| s.proc == index) {
-                    if previous.unwrap_or(self.spawns[index]) >= cleared {
-                        n += 1;
-                    }
-                    previous = Some(s.ts);
-                }
-                n
-            };
-            let status = fetch_json(&client, port, "/api/v1/status").await;
-            let queue = fetch_queue(&client, port).await;
-            let alerts = status
-                .as_ref()
-                .and_then(|s| s["alerts"].as_array().map(Vec::len));
-            last = format!(
-                "sweeps since the faults stopped: {swept_after}, alerts held: {alerts:?}, queue: {queue:?}"
-            );
-            if swept_after >= 2 && alerts == Some(0) && queue == Some(0) {
-                calm += 1;
-                if calm >= 2 {
-                    return Ok(began.elapsed());
-                }
-            } else {
-                calm = 0;
-            }
-        }
-        Err(format!(
-            "not drained within {} s ({last})",
-            DRAIN_DEADLINE.as_secs()
-        ))
     }
 
     /// Every transition in the simulator's log after the start is one of the soak's
@@ -885,28 +822,4 @@ impl Soak {
             Err(problems.join("; "))
         }
     }
-}
-
-/// A JSON document from the daemon's HTTP server; `None` on any failure.
-pub(crate) async fn fetch_json(client: &reqwest::Client, port: u16, path: &str) -> Option<Value> {
-    let resp = client
-        .get(format!("http://127.0.0.1:{port}{path}"))
-        .send()
-        .await
-        .ok()?;
-    serde_json::from_slice(&resp.bytes().await.ok()?).ok()
-}
-
-/// `inventory_monitor_notification_queue` from `/metrics`.
-pub(crate) async fn fetch_queue(client: &reqwest::Client, port: u16) -> Option<u64> {
-    let resp = client
-        .get(format!("http://127.0.0.1:{port}/metrics"))
-        .send()
-        .await
-        .ok()?;
-    let text = resp.text().await.ok()?;
-    text.lines()
-        .find_map(|l| l.strip_prefix("inventory_monitor_notification_queue "))
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .map(|v| v as u64)
 }

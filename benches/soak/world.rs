@@ -27,7 +27,6 @@ impl Check {
         }
     }
 
-
     /// The rule's `for`.
     pub(crate) fn for_(self) -> Duration {
         match self {

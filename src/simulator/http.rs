@@ -531,6 +531,11 @@ mod tests {
         (status, headers, String::from_utf8_lossy(&body).into_owned())
     }
 
+    /// `get` with the demo token, as most tests send it.
+    async fn get_authed(sim: &Simulator, uri: &str) -> (StatusCode, HeaderMap, String) {
+        get(sim, uri, Some("Bearer demo-token")).await
+    }
+
     #[tokio::test]
     async fn authentication_errors_are_worded_like_drf() {
         let s = sim();
@@ -582,30 +587,20 @@ mod tests {
     #[tokio::test]
     async fn links_use_the_host_header() {
         let s = sim();
-        let (_, _, body) = get(
-            &s,
-            "/api/v1/inventory_connection_profile?limit=10",
-            Some("Bearer demo-token"),
-        )
-        .await;
+        let (_, _, body) = get_authed(&s, "/api/v1/inventory_connection_profile?limit=10").await;
         let body: serde_json::Value = serde_json::from_str(&body).unwrap();
         assert_eq!(
             body["next"],
             "http://sim.test:8080/api/v1/inventory_connection_profile?limit=10&offset=10"
         );
-        let (_, _, root) = get(&s, "/api/v1/", Some("Bearer demo-token")).await;
+        let (_, _, root) = get_authed(&s, "/api/v1/").await;
         assert!(root.contains("http://sim.test:8080/api/v1/inventory_connection_profile/"));
     }
 
     #[tokio::test]
     async fn non_numeric_ids_and_unknown_paths_are_not_found() {
         let s = sim();
-        let (status, _, body) = get(
-            &s,
-            "/api/v1/inventory_connection_profile/abc/",
-            Some("Bearer demo-token"),
-        )
-        .await;
+        let (status, _, body) = get_authed(&s, "/api/v1/inventory_connection_profile/abc/").await;
         assert_eq!(status, StatusCode::NOT_FOUND);
         assert_eq!(body, r#"{"detail":"Not found."}"#);
         let (status, headers, body) = get(&s, "/elsewhere", None).await;
@@ -628,7 +623,7 @@ mod tests {
         );
         for _ in 0..3 {
             let sent = Instant::now();
-            let (status, _, _) = get(&s, &uri, Some("Bearer demo-token")).await;
+            let (status, _, _) = get_authed(&s, &uri).await;
             assert_eq!(status, StatusCode::OK);
             assert!(sent.elapsed() >= latency, "{:?}", sent.elapsed());
         }
@@ -646,7 +641,7 @@ mod tests {
             s.profile_ids()[0]
         );
         for _ in 0..20 {
-            let (status, _, body) = get(&s, &uri, Some("Bearer demo-token")).await;
+            let (status, _, body) = get_authed(&s, &uri).await;
             assert_eq!(status, StatusCode::OK);
             assert!(
                 serde_json::from_str::<serde_json::Value>(&body).is_err(),

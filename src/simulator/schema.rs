@@ -7,18 +7,10 @@
 use std::time::SystemTime;
 
 /// The fields of a detail that its list item repeats (whichever revision it is in).
+#[rustfmt::skip]
 pub(super) const LIST_FIELDS: [&str; 11] = [
-    "id",
-    "name",
-    "profile_type",
-    "status",
-    "last_sync",
-    "organization",
-    "created_at",
-    "updated_at",
-    "connection_type",
-    "is_active",
-    "host",
+    "id", "name", "profile_type", "status", "last_sync", "organization", "created_at",
+    "updated_at", "connection_type", "is_active", "host",
 ];
 
 /// When an active profile syncs next, so drift can advance `last_sync` like the real

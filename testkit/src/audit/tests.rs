@@ -63,6 +63,20 @@ fn clean_run() -> Run {
     }
 }
 
+/// The audit of the clean run changed by `edit`.
+fn audit_changed(edit: impl FnOnce(&mut Run)) -> Report {
+    let mut run = clean_run();
+    edit(&mut run);
+    audit(&run, &rules())
+}
+
+/// The clean run with `extra` delivered too: the single spurious alert it causes.
+fn spurious_with(extra: Notification) -> String {
+    let report = audit_changed(|run| run.notifications.push(extra));
+    assert_eq!(report.spurious.len(), 1, "{report:#?}");
+    report.spurious[0].clone()
+}
+
 #[test]
 fn a_clean_run_passes() {
     let report = audit(&clean_run(), &rules());
@@ -75,9 +89,7 @@ fn a_clean_run_passes() {
 
 #[test]
 fn a_lost_alert_is_missing() {
-    let mut run = clean_run();
-    run.notifications.clear();
-    let report = audit(&run, &rules());
+    let report = audit_changed(|run| run.notifications.clear());
     assert_eq!(report.missing.len(), 1, "{report:#?}");
     assert!(report.missing[0].starts_with("profile 5 ProfileConnectivityDegraded"));
     assert!(report.spurious.is_empty());
@@ -86,55 +98,37 @@ fn a_lost_alert_is_missing() {
 
 #[test]
 fn an_alert_announced_firing_and_never_resolved_is_missing_its_resolution() {
-    let mut run = clean_run();
-    run.notifications.pop();
-    let report = audit(&run, &rules());
+    let report = audit_changed(|run| {
+        run.notifications.pop();
+    });
     assert_eq!(report.missing_resolved.len(), 1, "{report:#?}");
     assert!(report.missing.is_empty());
 }
 
 #[test]
 fn an_invented_alert_is_spurious() {
-    let mut run = clean_run();
-    run.notifications.push(notification(
-        40.0,
-        vec![change(9, CONNECTIVITY, 38.0, None)],
-    ));
-    let report = audit(&run, &rules());
-    assert_eq!(report.spurious.len(), 1, "{report:#?}");
-    assert!(report.spurious[0].contains("profile 9 had no such episode"));
+    let invented = notification(40.0, vec![change(9, CONNECTIVITY, 38.0, None)]);
+    assert!(spurious_with(invented).contains("profile 9 had no such episode"));
 }
 
 #[test]
 fn an_alert_outside_its_episode_is_spurious() {
-    let mut run = clean_run();
     // Started long after the episode ended (more than the longest sweep plus 2 s).
-    run.notifications.push(notification(
-        50.0,
-        vec![change(5, CONNECTIVITY, 45.0, None)],
-    ));
-    let report = audit(&run, &rules());
-    assert_eq!(report.spurious.len(), 1, "{report:#?}");
-    assert!(report.spurious[0].contains("no such episode"));
+    let late = notification(50.0, vec![change(5, CONNECTIVITY, 45.0, None)]);
+    assert!(spurious_with(late).contains("no such episode"));
 
     // Resolved while the episode was still on.
-    let mut run = clean_run();
-    run.notifications[1] = notification(26.0, vec![change(5, CONNECTIVITY, 17.0, Some(25.0))]);
-    let report = audit(&run, &rules());
+    let report = audit_changed(|run| {
+        run.notifications[1] = notification(26.0, vec![change(5, CONNECTIVITY, 17.0, Some(25.0))]);
+    });
     assert_eq!(report.spurious.len(), 1, "{report:#?}");
     assert!(report.spurious[0].contains("but the episode lasted until"));
 }
 
 #[test]
 fn an_alert_the_soak_never_causes_is_spurious() {
-    let mut run = clean_run();
-    run.notifications.push(notification(
-        40.0,
-        vec![change(5, "ProfileSyncStale", 38.0, None)],
-    ));
-    let report = audit(&run, &rules());
-    assert_eq!(report.spurious.len(), 1, "{report:#?}");
-    assert!(report.spurious[0].contains("never causes"));
+    let other = notification(40.0, vec![change(5, "ProfileSyncStale", 38.0, None)]);
+    assert!(spurious_with(other).contains("never causes"));
 }
 
 #[test]
@@ -184,10 +178,10 @@ fn a_repetition_needs_a_kill_just_after_the_first_delivery() {
 
 #[test]
 fn an_episode_too_short_to_be_seen_is_not_required() {
-    let mut run = clean_run();
-    run.episodes[0].t1 = Some((t(12.0), t(12.001)));
-    run.notifications.clear();
-    let report = audit(&run, &rules());
+    let report = audit_changed(|run| {
+        run.episodes[0].t1 = Some((t(12.0), t(12.001)));
+        run.notifications.clear();
+    });
     assert!(report.missing.is_empty(), "{report:#?}");
     // And a run where nothing was required fails as one where the daemon hardly swept.
     assert!(report.failures.iter().any(|f| f.contains("hardly swept")));
@@ -195,12 +189,12 @@ fn an_episode_too_short_to_be_seen_is_not_required() {
 
 #[test]
 fn two_episodes_with_no_sweep_between_them_are_one() {
-    let mut run = clean_run();
-    let mut second = run.episodes[0].clone();
-    run.episodes[0].t1 = Some((t(20.1), t(20.101)));
-    second.t0 = (t(20.3), t(20.301));
-    run.episodes.push(second);
-    let report = audit(&run, &rules());
+    let report = audit_changed(|run| {
+        let mut second = run.episodes[0].clone();
+        run.episodes[0].t1 = Some((t(20.1), t(20.101)));
+        second.t0 = (t(20.3), t(20.301));
+        run.episodes.push(second);
+    });
     assert!(report.failures.is_empty(), "{:#?}", report.failures);
     assert!(report.lines.iter().any(|l| l.contains("1 merged")));
 }
