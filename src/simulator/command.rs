@@ -71,14 +71,10 @@ pub struct SimulateArgs {
 
 impl std::fmt::Debug for SimulateArgs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // The tokens may have been chosen by the user: not printed.
+        // The tokens may have been chosen by the user: `SimOptions` prints them redacted.
         f.debug_struct("SimulateArgs")
             .field("listen", &self.listen)
-            .field("profiles", &self.profiles)
-            .field("latency", &self.latency)
-            .field("seed", &self.seed)
-            .field("drift", &self.drift)
-            .field("faults", &self.faults())
+            .field("options", &self.options())
             .field("tls_cert", &self.tls_cert)
             .finish_non_exhaustive()
     }

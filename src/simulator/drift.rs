@@ -21,13 +21,14 @@
 
 use std::time::SystemTime;
 
-use rand::Rng;
+use rand::RngExt;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Map, Value};
 
 use super::fleet::{authentication_error, connectivity_error, degraded_error};
-use super::store::{unix, DriftMark, Fleet, SyncPlan};
+use super::schema::{unix, SyncPlan};
+use super::store::{DriftMark, Fleet};
 use super::{HealthField, Transition};
 use crate::clock::rfc3339;
 
@@ -150,7 +151,7 @@ pub(super) fn step(fleet: &mut Fleet, now: SystemTime) -> Vec<Transition> {
         .map(|(id, mark)| (*id, mark.clone()))
         .collect();
     for (id, mark) in marks {
-        if !fleet.drift_rng.gen_bool(RECOVERY_PROBABILITY) {
+        if !fleet.drift_rng.random_bool(RECOVERY_PROBABILITY) {
             continue;
         }
         fleet.drifted.remove(&id);
@@ -170,7 +171,7 @@ pub(super) fn step(fleet: &mut Fleet, now: SystemTime) -> Vec<Transition> {
     // 2. New flips.
     for _ in 0..n.div_ceil(250) {
         for _attempt in 0..8 {
-            let index = fleet.drift_rng.gen_range(0..n);
+            let index = fleet.drift_rng.random_range(0..n);
             let id = fleet.profiles.entries()[index].id;
             if fleet.drifted.contains_key(&id) {
                 continue;
@@ -180,7 +181,7 @@ pub(super) fn step(fleet: &mut Fleet, now: SystemTime) -> Vec<Transition> {
                 let field = if is_legacy(detail) {
                     HealthField::TestStatus
                 } else if detail.get("health_status").is_some_and(Value::is_object) {
-                    if dice.gen_bool(0.6) {
+                    if dice.random_bool(0.6) {
                         HealthField::Connectivity
                     } else {
                         HealthField::Authentication
@@ -190,7 +191,7 @@ pub(super) fn step(fleet: &mut Fleet, now: SystemTime) -> Vec<Transition> {
                 };
                 let from = read(detail, field)?;
                 let to = if from == good(field) {
-                    match (field, dice.gen_range(0..10)) {
+                    match (field, dice.random_range(0..10)) {
                         (HealthField::Connectivity, 0..=6) => "unhealthy",
                         (HealthField::Connectivity, _) => "degraded",
                         (HealthField::Authentication, 0..=4) => "expired",
@@ -202,7 +203,7 @@ pub(super) fn step(fleet: &mut Fleet, now: SystemTime) -> Vec<Transition> {
                 };
                 let change = write(detail, field, Some(to), dice, now)?;
                 if to != good(field) {
-                    add_errors(detail, dice.gen_range(5..=40));
+                    add_errors(detail, dice.random_range(5..=40));
                 }
                 Some((field, change))
             });
@@ -222,7 +223,7 @@ pub(super) fn step(fleet: &mut Fleet, now: SystemTime) -> Vec<Transition> {
 
     // 3. Error counts move.
     for _ in 0..n.div_ceil(100) {
-        let index = fleet.drift_rng.gen_range(0..n);
+        let index = fleet.drift_rng.random_range(0..n);
         let dice = &mut fleet.drift_rng;
         fleet.profiles.edit_at(index, |detail| {
             let health = detail.get_mut("health_status")?.as_object_mut()?;
@@ -236,11 +237,11 @@ pub(super) fn step(fleet: &mut Fleet, now: SystemTime) -> Vec<Transition> {
                     .and_then(Value::as_str)
                     .is_some_and(|v| v != "valid");
             let next = if failing {
-                count + dice.gen_range(0..=5)
+                count + dice.random_range(0..=5)
             } else if count > 4 {
                 count * 3 / 4
             } else {
-                dice.gen_range(0..=4)
+                dice.random_range(0..=4)
             };
             (next != count).then(|| {
                 health.insert("error_count_24h".into(), Value::from(next));

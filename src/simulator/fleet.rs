@@ -11,10 +11,10 @@ use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
 use super::json::{self, Object, J};
-use super::store::{unix, SyncPlan};
+use super::schema::{unix, Generated, SyncPlan, FREQUENCIES};
 use crate::clock::rfc3339;
 use rand::seq::{index, SliceRandom};
-use rand::Rng;
+use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 
 /// Below this many profiles the minimum counts of the special cases are not enforced
@@ -93,16 +93,6 @@ const CREATORS: [&str; 6] = [
     "admin",
 ];
 
-/// Sync frequencies with their weights and periods.
-const FREQUENCIES: [(&str, u32, u64); 6] = [
-    ("every_15_minutes", 25, 15 * 60),
-    ("every_30_minutes", 10, 30 * 60),
-    ("hourly", 35, 3600),
-    ("every_6_hours", 8, 6 * 3600),
-    ("daily", 20, 86_400),
-    ("weekly", 2, 7 * 86_400),
-];
-
 /// The hostile names: quotes and a label-injection attempt, backslashes, a newline,
 /// non-BMP unicode and emoji, and (built separately) one of exactly 300 characters.
 const HOSTILE_NAMES: [&str; 4] = [
@@ -114,24 +104,6 @@ const HOSTILE_NAMES: [&str; 4] = [
 
 /// Length in characters of the very long hostile name.
 pub(super) const LONG_NAME_CHARS: usize = 300;
-
-/// The period in seconds of a `sync_frequency` value, for the values this simulator
-/// produces and the obvious `every_N_minutes` / `every_N_hours` family.
-pub(super) fn frequency_seconds(frequency: &str) -> Option<u64> {
-    if let Some((_, _, secs)) = FREQUENCIES.iter().find(|(name, _, _)| *name == frequency) {
-        return Some(*secs);
-    }
-    let rest = frequency.strip_prefix("every_")?;
-    let (count, unit) = rest.split_once('_')?;
-    let count: u64 = count.parse().ok()?;
-    let unit_secs = match unit {
-        "minutes" | "minute" => 60,
-        "hours" | "hour" => 3600,
-        "days" | "day" => 86_400,
-        _ => return None,
-    };
-    Some(count * unit_secs)
-}
 
 /// The health role of a profile: what its `health_status` (or legacy test result) says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -181,20 +153,6 @@ enum Sync {
     Failed,
     /// Recent, but `last_sync_status: partial`.
     Partial,
-}
-
-/// One generated profile, rendered.
-pub(super) struct Generated {
-    /// Profile id.
-    pub id: u64,
-    /// Its name.
-    pub name: String,
-    /// The detail JSON, as served.
-    pub detail: String,
-    /// The list item JSON.
-    pub list_item: String,
-    /// When it syncs next; `None` when it does not sync (stale, inactive, legacy).
-    pub sync: Option<SyncPlan>,
 }
 
 /// How many profiles of `n` get a role with share `fraction` and floor `min`.
@@ -296,8 +254,8 @@ pub(super) fn generate(
     for i in 0..n {
         // Ids are increasing with occasional gaps, like a table with deleted rows.
         id += 1;
-        if rng.gen_bool(0.1) {
-            id += rng.gen_range(1..=5);
+        if rng.random_bool(0.1) {
+            id += rng.random_range(1..=5);
         }
         let name = hostile.get(&i).map(|&which| hostile_name(which, id));
         each(profile(
@@ -358,7 +316,7 @@ impl NameBook {
 
 /// A random element of a non-empty slice.
 fn pick<'a>(rng: &mut ChaCha8Rng, items: &'a [&'a str]) -> &'a str {
-    items[rng.gen_range(0..items.len())]
+    items[rng.random_range(0..items.len())]
 }
 
 /// `t - secs`, never before the epoch.
@@ -390,9 +348,9 @@ fn profile(
     sync: Sync,
     start: SystemTime,
 ) -> Generated {
-    let organization_index = rng.gen_range(0..ORGANIZATIONS.len());
+    let organization_index = rng.random_range(0..ORGANIZATIONS.len());
     let organization = ORGANIZATIONS[organization_index];
-    let (profile_type, system) = match rng.gen_range(0..100) {
+    let (profile_type, system) = match rng.random_range(0..100) {
         0..=44 => ("rest_api", pick(rng, &REST_SYSTEMS)),
         45..=74 => ("database", pick(rng, &DATABASE_SYSTEMS)),
         75..=89 => ("sftp", pick(rng, &SFTP_SYSTEMS)),
@@ -400,16 +358,16 @@ fn profile(
     };
     let name = match name {
         Some(name) => name,
-        None if rng.gen_bool(0.5) => names.name(format!("{} — {system}", pick(rng, &SITES))),
+        None if rng.random_bool(0.5) => names.name(format!("{} — {system}", pick(rng, &SITES))),
         None => names.name(format!("{organization} {system}")),
     };
     let description = format!("{} from {system} for {organization}.", pick(rng, &FEEDS));
-    let created_at = before(start, rng.gen_range(30 * 86_400..900 * 86_400));
+    let created_at = before(start, rng.random_range(30 * 86_400..900 * 86_400));
     let age = start
         .duration_since(created_at)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let updated_at = created_at + Duration::from_secs(rng.gen_range(0..=age));
+    let updated_at = created_at + Duration::from_secs(rng.random_range(0..=age));
     let slug = slugify(system);
     let secret = format!("sim-secret-{id}");
 
@@ -419,15 +377,15 @@ fn profile(
         .put("filters", J::Raw(&filters(rng)))
         .put(
             "batch_size",
-            [100u64, 250, 500, 1000, 5000][rng.gen_range(0..5)],
+            [100u64, 250, 500, 1000, 5000][rng.random_range(0..5)],
         )
         .put("password", &secret);
 
     if let Health::Legacy { failed } = health {
         let (host, port, database) = match profile_type {
             "database" => (
-                format!("db-{}.{slug}.example.internal", rng.gen_range(1..40)),
-                [5432u64, 1521, 1433, 3306][rng.gen_range(0..4)],
+                format!("db-{}.{slug}.example.internal", rng.random_range(1..40)),
+                [5432u64, 1521, 1433, 3306][rng.random_range(0..4)],
                 Some(format!("{}_inventory", slug.replace('-', "_"))),
             ),
             "sftp" => (format!("sftp.{slug}.example.net"), 22, None),
@@ -447,12 +405,12 @@ fn profile(
             .put("port", port)
             .put("database", database.as_ref())
             .put("username", &format!("svc_inventory_{id}"))
-            .put("timeout", [10u64, 30, 60][rng.gen_range(0..3)])
-            .put("max_connections", [5u64, 10, 20][rng.gen_range(0..3)])
+            .put("timeout", [10u64, 30, 60][rng.random_range(0..3)])
+            .put("max_connections", [5u64, 10, 20][rng.random_range(0..3)])
             .put("test_status", if failed { "failed" } else { "success" })
             .put(
                 "last_tested",
-                &rfc3339(before(start, rng.gen_range(60..6 * 3600))),
+                &rfc3339(before(start, rng.random_range(60..6 * 3600))),
             )
             // The old revision nests the organization.
             .put("organization", J::Raw(&org.finish()))
@@ -470,17 +428,17 @@ fn profile(
     }
 
     let authentication_type = match profile_type {
-        "rest_api" => ["oauth2", "api_key", "bearer"][rng.gen_range(0..3)],
+        "rest_api" => ["oauth2", "api_key", "bearer"][rng.random_range(0..3)],
         "database" => "password",
-        "sftp" => ["ssh_key", "password"][rng.gen_range(0..2)],
-        _ => ["basic", "wsse"][rng.gen_range(0..2)],
+        "sftp" => ["ssh_key", "password"][rng.random_range(0..2)],
+        _ => ["basic", "wsse"][rng.random_range(0..2)],
     };
-    let api_key = format!("sim-key-{id}-{:016x}", rng.gen::<u64>());
+    let api_key = format!("sim-key-{id}-{:016x}", rng.random::<u64>());
     if matches!(authentication_type, "oauth2" | "api_key" | "bearer") {
         configuration.put("api_key", &api_key);
     }
     // A few endpoints carry credentials in the URL, as real ones sometimes do.
-    let userinfo = if rng.gen_bool(0.05) {
+    let userinfo = if rng.random_bool(0.05) {
         format!("sync-user:{secret}@")
     } else {
         String::new()
@@ -489,12 +447,12 @@ fn profile(
         "rest_api" => format!("https://{userinfo}{slug}.example.com/api/v2"),
         "database" => format!(
             "postgresql://{userinfo}db-{}.{slug}.example.internal:5432/inventory",
-            rng.gen_range(1..40)
+            rng.random_range(1..40)
         ),
         "sftp" => format!("sftp://{userinfo}sftp.{slug}.example.net:22/outbound"),
         _ => format!("https://{userinfo}{slug}.example.com/soap/InventoryService?wsdl"),
     };
-    let frequency_pick = rng.gen_range(0..FREQUENCIES.iter().map(|f| f.1).sum::<u32>());
+    let frequency_pick = rng.random_range(0..FREQUENCIES.iter().map(|f| f.1).sum::<u32>());
     let mut acc = 0;
     let (frequency, period) = FREQUENCIES
         .iter()
@@ -505,8 +463,11 @@ fn profile(
         .map(|(name, _, secs)| (*name, *secs))
         .unwrap_or(("hourly", 3600));
     let last_sync = match sync {
-        Sync::Stale => before(start, 2 * period + 15 * 60 + rng.gen_range(3600..72 * 3600)),
-        _ => before(start, rng.gen_range(0..period)),
+        Sync::Stale => before(
+            start,
+            2 * period + 15 * 60 + rng.random_range(3600..72 * 3600),
+        ),
+        _ => before(start, rng.random_range(0..period)),
     };
     let last_sync_status = match (sync, health) {
         (_, Health::OddSyncStatus) => "in_progress",
@@ -526,7 +487,7 @@ fn profile(
         _ => &[],
     };
     let sync_record_count =
-        (!matches!(health, Health::Missing(3))).then(|| rng.gen_range(0..500_000u64));
+        (!matches!(health, Health::Missing(3))).then(|| rng.random_range(0..500_000u64));
     let ssl_share = if profile_type == "database" {
         0.7
     } else {
@@ -541,12 +502,12 @@ fn profile(
         .put("status", status)
         .put("endpoint_url", &endpoint_url)
         .put("authentication_type", authentication_type)
-        .put("ssl_enabled", rng.gen_bool(ssl_share))
+        .put("ssl_enabled", rng.random_bool(ssl_share))
         .put(
             "connection_timeout",
-            [10u64, 15, 30, 30, 60][rng.gen_range(0..5)],
+            [10u64, 15, 30, 30, 60][rng.random_range(0..5)],
         )
-        .put("retry_attempts", rng.gen_range(0..=5u64))
+        .put("retry_attempts", rng.random_range(0..=5u64))
         .put("sync_frequency", frequency)
         .put("last_sync", &rfc3339(last_sync))
         .put("last_sync_status", last_sync_status)
@@ -590,36 +551,36 @@ fn health_status(
             "unhealthy",
             "valid",
             Some(connectivity_error(rng, profile_type)),
-            rng.gen_range(12..250),
+            rng.random_range(12..250),
         ),
         Health::Degraded => (
             "degraded",
             "valid",
             Some(degraded_error(rng)),
-            rng.gen_range(3..30),
+            rng.random_range(3..30),
         ),
         Health::AuthInvalid => (
             "healthy",
             "invalid",
             Some(authentication_error(rng, "invalid", now)),
-            rng.gen_range(10..80),
+            rng.random_range(10..80),
         ),
         Health::AuthExpired => (
             "healthy",
             "expired",
             Some(authentication_error(rng, "expired", now)),
-            rng.gen_range(10..80),
+            rng.random_range(10..80),
         ),
         Health::Flaky => (
             "flaky",
             "valid",
             Some("intermittent TLS handshake timeouts (3 in the last hour)".to_owned()),
-            rng.gen_range(3..15),
+            rng.random_range(3..15),
         ),
         Health::Rotating => ("healthy", "rotating", None, 0),
         _ => {
-            let errors = if rng.gen_bool(0.2) {
-                rng.gen_range(1..5)
+            let errors = if rng.random_bool(0.2) {
+                rng.random_range(1..5)
             } else {
                 0
             };
@@ -643,7 +604,11 @@ fn health_status(
 /// A realistic transport error for a profile type (some with quotes and newlines, as
 /// driver messages have).
 pub(super) fn connectivity_error(rng: &mut ChaCha8Rng, profile_type: &str) -> String {
-    let host = format!("10.20.{}.{}", rng.gen_range(0..255), rng.gen_range(1..255));
+    let host = format!(
+        "10.20.{}.{}",
+        rng.random_range(0..255),
+        rng.random_range(1..255)
+    );
     match profile_type {
         "database" => format!(
             "could not connect to server: Connection refused\n\tIs the server running on host \"{host}\" and accepting TCP/IP connections on port 5432?"
@@ -659,15 +624,15 @@ pub(super) fn connectivity_error(rng: &mut ChaCha8Rng, profile_type: &str) -> St
 
 /// A realistic "degraded" explanation.
 pub(super) fn degraded_error(rng: &mut ChaCha8Rng) -> String {
-    match rng.gen_range(0..2) {
+    match rng.random_range(0..2) {
         0 => format!(
             "p95 latency {}.{}s over the last hour (threshold 5s)",
-            rng.gen_range(5..15),
-            rng.gen_range(0..10)
+            rng.random_range(5..15),
+            rng.random_range(0..10)
         ),
         _ => format!(
             "{} of 10 sync batches failed in the last hour",
-            rng.gen_range(2..6)
+            rng.random_range(2..6)
         ),
     }
 }
@@ -677,7 +642,7 @@ pub(super) fn authentication_error(rng: &mut ChaCha8Rng, kind: &str, now: System
     if kind == "expired" {
         format!(
             "OAuth2 access token expired at {} and refresh failed: invalid_grant",
-            rfc3339(before(now, rng.gen_range(600..72 * 3600)))
+            rfc3339(before(now, rng.random_range(600..72 * 3600)))
         )
     } else {
         "401 Unauthorized: invalid client credentials".to_owned()
@@ -686,7 +651,7 @@ pub(super) fn authentication_error(rng: &mut ChaCha8Rng, kind: &str, now: System
 
 /// A field mapping that looks like the system's own names (JSON text).
 fn mapping(rng: &mut ChaCha8Rng, profile_type: &str) -> String {
-    let (sku, quantity, location) = match (profile_type, rng.gen_bool(0.5)) {
+    let (sku, quantity, location) = match (profile_type, rng.random_bool(0.5)) {
         ("database", _) => ("ITEM_NO", "QTY_ON_HAND", "BIN_CODE"),
         ("sftp", _) => ("column:1", "column:4", "column:2"),
         (_, true) => ("MATNR", "LABST", "LGORT"),
@@ -701,14 +666,14 @@ fn mapping(rng: &mut ChaCha8Rng, profile_type: &str) -> String {
 
 /// Sync filters: one to three warehouse codes and a flag (JSON text).
 fn filters(rng: &mut ChaCha8Rng) -> String {
-    let count = rng.gen_range(1..=3);
+    let count = rng.random_range(1..=3);
     let codes: Vec<String> = (0..count)
-        .map(|_| format!("\"W{:02}\"", rng.gen_range(1..30)))
+        .map(|_| format!("\"W{:02}\"", rng.random_range(1..30)))
         .collect();
     let codes = format!("[{}]", codes.join(","));
     let mut o = Object::with_capacity(96);
     o.put("warehouse_codes", J::Raw(&codes))
-        .put("include_zero_stock", rng.gen_bool(0.3));
+        .put("include_zero_stock", rng.random_bool(0.3));
     o.finish()
 }
 
@@ -809,14 +774,6 @@ mod tests {
             checked += 1;
         });
         assert_eq!(checked, 500);
-    }
-
-    #[test]
-    fn reads_sync_frequencies() {
-        assert_eq!(frequency_seconds("hourly"), Some(3600));
-        assert_eq!(frequency_seconds("every_15_minutes"), Some(900));
-        assert_eq!(frequency_seconds("every_2_hours"), Some(7200));
-        assert_eq!(frequency_seconds("fortnightly"), None);
     }
 
     #[test]

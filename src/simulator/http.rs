@@ -19,7 +19,7 @@
 //!
 //! Paths outside the API get Django's HTML 404 page, without authentication.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -33,7 +33,7 @@ use axum::routing::any;
 use axum::Extension;
 use axum::Router;
 use bytes::Bytes;
-use rand::Rng;
+use rand::RngExt;
 
 use super::pagination::ListQuery;
 use super::store::Profiles;
@@ -94,8 +94,8 @@ struct Plan {
 }
 
 /// True with probability `p` (no dice used when `p` is 0, NaN or >= 1).
-fn roll(dice: &mut impl Rng, p: f64) -> bool {
-    p > 0.0 && (p >= 1.0 || dice.gen::<f64>() < p)
+fn roll(dice: &mut impl RngExt, p: f64) -> bool {
+    p > 0.0 && (p >= 1.0 || dice.random::<f64>() < p)
 }
 
 impl Simulator {
@@ -109,8 +109,8 @@ impl Simulator {
         let server_error = roll(dice, f.error_rate);
         let throttled = roll(dice, f.rate_429);
         let malformed = roll(dice, f.malformed_rate).then(|| {
-            if dice.gen_bool(0.5) {
-                Malformed::Truncated(dice.gen_range(0.05..0.95))
+            if dice.random_bool(0.5) {
+                Malformed::Truncated(dice.random_range(0.05..0.95))
             } else {
                 Malformed::Html
             }
@@ -161,6 +161,20 @@ fn respond(status: StatusCode, content_type: &'static str, body: impl Into<Body>
 fn detail_error(status: StatusCode, message: &str) -> Response {
     let body = serde_json::json!({ "detail": message }).to_string();
     respond(status, "application/json", body)
+}
+
+/// Counts a request under `kind`, holds it in flight until the guard drops, and runs
+/// [`gate`]: every handler starts this way.
+async fn admit<'a>(
+    sim: &'a Simulator,
+    kind: &AtomicU64,
+    method: &Method,
+    headers: &HeaderMap,
+) -> Result<(InFlight<'a>, Plan), Response> {
+    kind.fetch_add(1, Ordering::Relaxed);
+    let in_flight = InFlight::enter(&sim.inner.counters);
+    let plan = gate(sim, method, headers).await?;
+    Ok((in_flight, plan))
 }
 
 /// Steps 1 to 5 of the module doc: `Ok` with the plan when the request may be answered.
@@ -317,10 +331,8 @@ async fn list(
     headers: HeaderMap,
 ) -> Response {
     let counters = &sim.inner.counters;
-    counters.list.fetch_add(1, Ordering::Relaxed);
-    let _in_flight = InFlight::enter(counters);
-    let plan = match gate(&sim, &method, &headers).await {
-        Ok(plan) => plan,
+    let (_in_flight, plan) = match admit(&sim, &counters.list, &method, &headers).await {
+        Ok(admitted) => admitted,
         Err(response) => return response,
     };
     let query = ListQuery::parse(uri.query().unwrap_or(""));
@@ -439,10 +451,8 @@ async fn detail(
     id: Result<Path<String>, PathRejection>,
 ) -> Response {
     let counters = &sim.inner.counters;
-    counters.detail.fetch_add(1, Ordering::Relaxed);
-    let _in_flight = InFlight::enter(counters);
-    let plan = match gate(&sim, &method, &headers).await {
-        Ok(plan) => plan,
+    let (_in_flight, plan) = match admit(&sim, &counters.detail, &method, &headers).await {
+        Ok(admitted) => admitted,
         Err(response) => return response,
     };
     let body = id
@@ -466,10 +476,8 @@ async fn api_root(
     headers: HeaderMap,
 ) -> Response {
     let counters = &sim.inner.counters;
-    counters.other.fetch_add(1, Ordering::Relaxed);
-    let _in_flight = InFlight::enter(counters);
-    let plan = match gate(&sim, &method, &headers).await {
-        Ok(plan) => plan,
+    let (_in_flight, plan) = match admit(&sim, &counters.other, &method, &headers).await {
+        Ok(admitted) => admitted,
         Err(response) => return response,
     };
     let body = serde_json::json!({
@@ -523,6 +531,11 @@ mod tests {
         (status, headers, String::from_utf8_lossy(&body).into_owned())
     }
 
+    /// `get` with the demo token, as most tests send it.
+    async fn get_authed(sim: &Simulator, uri: &str) -> (StatusCode, HeaderMap, String) {
+        get(sim, uri, Some("Bearer demo-token")).await
+    }
+
     #[tokio::test]
     async fn authentication_errors_are_worded_like_drf() {
         let s = sim();
@@ -574,30 +587,20 @@ mod tests {
     #[tokio::test]
     async fn links_use_the_host_header() {
         let s = sim();
-        let (_, _, body) = get(
-            &s,
-            "/api/v1/inventory_connection_profile?limit=10",
-            Some("Bearer demo-token"),
-        )
-        .await;
+        let (_, _, body) = get_authed(&s, "/api/v1/inventory_connection_profile?limit=10").await;
         let body: serde_json::Value = serde_json::from_str(&body).unwrap();
         assert_eq!(
             body["next"],
             "http://sim.test:8080/api/v1/inventory_connection_profile?limit=10&offset=10"
         );
-        let (_, _, root) = get(&s, "/api/v1/", Some("Bearer demo-token")).await;
+        let (_, _, root) = get_authed(&s, "/api/v1/").await;
         assert!(root.contains("http://sim.test:8080/api/v1/inventory_connection_profile/"));
     }
 
     #[tokio::test]
     async fn non_numeric_ids_and_unknown_paths_are_not_found() {
         let s = sim();
-        let (status, _, body) = get(
-            &s,
-            "/api/v1/inventory_connection_profile/abc/",
-            Some("Bearer demo-token"),
-        )
-        .await;
+        let (status, _, body) = get_authed(&s, "/api/v1/inventory_connection_profile/abc/").await;
         assert_eq!(status, StatusCode::NOT_FOUND);
         assert_eq!(body, r#"{"detail":"Not found."}"#);
         let (status, headers, body) = get(&s, "/elsewhere", None).await;
@@ -620,7 +623,7 @@ mod tests {
         );
         for _ in 0..3 {
             let sent = Instant::now();
-            let (status, _, _) = get(&s, &uri, Some("Bearer demo-token")).await;
+            let (status, _, _) = get_authed(&s, &uri).await;
             assert_eq!(status, StatusCode::OK);
             assert!(sent.elapsed() >= latency, "{:?}", sent.elapsed());
         }
@@ -638,7 +641,7 @@ mod tests {
             s.profile_ids()[0]
         );
         for _ in 0..20 {
-            let (status, _, body) = get(&s, &uri, Some("Bearer demo-token")).await;
+            let (status, _, body) = get_authed(&s, &uri).await;
             assert_eq!(status, StatusCode::OK);
             assert!(
                 serde_json::from_str::<serde_json::Value>(&body).is_err(),

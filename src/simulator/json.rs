@@ -8,7 +8,7 @@
 
 use std::fmt::Write;
 
-use super::store::LIST_FIELDS;
+use super::schema::LIST_FIELDS;
 
 /// A JSON value to write.
 #[derive(Debug, Clone, Copy)]

@@ -80,6 +80,7 @@ mod fleet;
 mod http;
 mod json;
 mod pagination;
+mod schema;
 mod store;
 mod timer;
 mod tls;

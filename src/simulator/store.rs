@@ -6,39 +6,13 @@
 //! is a binary search, and the rare insertions and removals move pointers-sized records.
 
 use std::collections::BTreeMap;
-use std::time::SystemTime;
 
 use bytes::Bytes;
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Map, Value};
 
-use super::fleet::{frequency_seconds, Generated};
+use super::schema::{frequency_seconds, Generated, SyncPlan, LIST_FIELDS};
 use super::HealthField;
-
-/// The fields of a detail that its list item repeats (whichever revision it is in).
-pub(super) const LIST_FIELDS: [&str; 11] = [
-    "id",
-    "name",
-    "profile_type",
-    "status",
-    "last_sync",
-    "organization",
-    "created_at",
-    "updated_at",
-    "connection_type",
-    "is_active",
-    "host",
-];
-
-/// When an active profile syncs next, so drift can advance `last_sync` like the real
-/// service would.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct SyncPlan {
-    /// The sync period in seconds.
-    pub every: i64,
-    /// Unix seconds of the next sync.
-    pub due: i64,
-}
 
 /// One profile, ready to serve.
 #[derive(Debug, Clone)]
@@ -243,13 +217,6 @@ impl Fleet {
         self.drifted.remove(&id);
         self.profiles.remove(id)
     }
-}
-
-/// Unix seconds of `t` (0 before the epoch, which the simulator never reaches).
-pub(super) fn unix(t: SystemTime) -> i64 {
-    t.duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

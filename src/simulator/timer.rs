@@ -253,10 +253,10 @@ pub(crate) async fn sleep_from(since: Instant, delay: Duration) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
 
+    /// A timer of its own for one test, so tests do not share a thread.
     fn timer() -> Timer {
-        Timer::new().unwrap_or_else(|e| panic!("cannot start the timer thread: {e}"))
+        Timer::new().expect("the timer thread starts")
     }
 
     #[tokio::test]
@@ -313,6 +313,8 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn many_concurrent_waits_all_complete_after_their_deadlines() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+
         let timer = Arc::new(timer());
         let start = Instant::now();
         let early = Arc::new(AtomicUsize::new(0));

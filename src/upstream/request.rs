@@ -11,7 +11,7 @@ use std::error::Error as _;
 use std::fmt;
 use std::time::{Duration, Instant, SystemTime};
 
-use rand::Rng;
+use rand::RngExt;
 use reqwest::header::{HeaderValue, AUTHORIZATION, RETRY_AFTER};
 use reqwest::{StatusCode, Url};
 
@@ -511,7 +511,7 @@ pub(crate) fn backoff_ceiling(retry: u32) -> Duration {
 /// together do not retry together.
 fn full_jitter(ceiling: Duration) -> Duration {
     let max = u64::try_from(ceiling.as_millis()).unwrap_or(u64::MAX);
-    Duration::from_millis(rand::thread_rng().gen_range(0..=max))
+    Duration::from_millis(rand::rng().random_range(0..=max))
 }
 
 #[cfg(test)]

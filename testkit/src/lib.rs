@@ -3,6 +3,7 @@
 //!
 //! # Layout
 //!
+//! - [`audit`]: the soak's audit, a pure function over what happened and what was announced.
 //! - [`exposition`]: a strict parser of the Prometheus text format, to read `/metrics`.
 //! - [`golden`]: whether golden files may be rewritten (never under CI).
 //! - [`sink`]: one scriptable recording HTTP server (receivers, fake upstreams), with
@@ -14,6 +15,7 @@
 //! - [`wait`]: waiting on a condition with a deadline.
 //! - [`place`]: the repository's paths and free loopback ports for programs we start.
 
+pub mod audit;
 pub mod child;
 pub mod exposition;
 pub mod golden;

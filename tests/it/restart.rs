@@ -18,7 +18,7 @@ use child::{
 };
 use common::{empty_sim, healthy_detail, Sim};
 use rand::seq::SliceRandom;
-use rand::{Rng, SeedableRng};
+use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 /// A simulator holding profiles `ids`, all healthy.
@@ -343,12 +343,12 @@ async fn random_kills_while_profiles_flap_lose_nothing_invent_nothing_and_repeat
             .position(|&s| s == step)
             .map(|i| phases[i]);
         // Now and then the receiver answers 500 for a step.
-        let failing = kill == Some(KillPhase::Queued) || (kill.is_none() && rng.gen_bool(0.3));
+        let failing = kill == Some(KillPhase::Queued) || (kill.is_none() && rng.random_bool(0.3));
         if failing {
             sink.set_mode(Mode::Fail).await;
         }
         // Profile 1 flaps; profile 2 now and then.
-        let id = if rng.gen_bool(0.7) { 1 } else { 2 };
+        let id = if rng.random_bool(0.7) { 1 } else { 2 };
         if let Some(i) = unhealthy.iter().position(|&u| u == id) {
             unhealthy.remove(i);
             recover(&sim, id);
@@ -390,7 +390,7 @@ async fn random_kills_while_profiles_flap_lose_nothing_invent_nothing_and_repeat
                 }
                 KillPhase::Random => {
                     // Choosing a moment, not waiting for anything.
-                    let moment = Duration::from_millis(rng.gen_range(0..2000));
+                    let moment = Duration::from_millis(rng.random_range(0..2000));
                     tokio::time::sleep(moment).await;
                 }
             }
@@ -399,7 +399,7 @@ async fn random_kills_while_profiles_flap_lose_nothing_invent_nothing_and_repeat
             if failing {
                 sink.set_mode(Mode::Ok).await;
             }
-            tokio::time::sleep(Duration::from_millis(rng.gen_range(0..500))).await;
+            tokio::time::sleep(Duration::from_millis(rng.random_range(0..500))).await;
             monitor.start();
         }
         // The episode lasts until a sweep has seen it and the state file holds it.
