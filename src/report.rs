@@ -176,7 +176,7 @@ pub fn render_table(snapshot: &Snapshot, judge: &Judge, now: SystemTime) -> Stri
             }
             l.push_str(c);
             let pad = w.saturating_sub(c.chars().count());
-            l.extend(std::iter::repeat(' ').take(pad));
+            l.extend(std::iter::repeat_n(' ', pad));
         }
         out.push_str(l.trim_end());
         out.push('\n');

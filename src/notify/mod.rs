@@ -467,7 +467,7 @@ pub async fn send_test(
         .alerting
         .receivers
         .iter()
-        .filter(|r| receiver.map_or(true, |name| r.name == name))
+        .filter(|r| receiver.is_none_or(|name| r.name == name))
         .collect();
     if let (Some(name), true) = (receiver, selected.is_empty()) {
         return Err(NotifyError::UnknownReceiver {

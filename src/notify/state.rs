@@ -159,7 +159,7 @@ impl ReceiverBook {
             && self
                 .announced_since
                 .get(&alert.key)
-                .map_or(true, |since| *since == alert.active_since)
+                .is_none_or(|since| *since == alert.active_since)
     }
 
     /// Updates `last_notified` for what `entry` said.

@@ -48,7 +48,7 @@ fn k8s(kind: &str, name: Option<&str>) -> Y {
     for file in files_under(&deploy().join("kubernetes"), &[".yaml", ".yml"]) {
         for doc in documents(&file) {
             if doc["kind"].as_str() == Some(kind)
-                && name.map_or(true, |n| doc["metadata"]["name"].as_str() == Some(n))
+                && name.is_none_or(|n| doc["metadata"]["name"].as_str() == Some(n))
             {
                 found.push(doc);
             }

@@ -814,7 +814,7 @@ async fn after_fifty_failed_attempts_every_notification_is_delivered() {
     // The same in real time with quick retries: the receiver answers 500 fifty times.
     let dir = tempfile::tempdir().unwrap();
     let sink = Sink::start().await;
-    sink.script(std::iter::repeat(Reply::status(500)).take(50));
+    sink.script(std::iter::repeat_n(Reply::status(500), 50));
     let cfg = ops_config(dir.path(), &sink);
     let n = start(&cfg, Arc::new(SystemClock), fast());
     let started = Instant::now();
