@@ -1,4 +1,4 @@
-//! The command line (SPEC §2): one binary, subcommands, `--help` on each.
+//! The command line (README, Commands): one binary, subcommands, `--help` on each.
 
 use std::path::PathBuf;
 
@@ -50,7 +50,7 @@ pub enum Command {
     Check(ConfigArg),
     /// Send a clearly marked test notification to one or all receivers.
     NotifyTest(NotifyTestArgs),
-    /// Serve a simulated upstream API (SPEC §1) for trials, tests and benchmarks.
+    /// Serve a simulated upstream API for trials, tests and benchmarks.
     Simulate(crate::simulator::SimulateArgs),
 }
 

@@ -22,7 +22,7 @@ pub trait Vocabulary: Copy + 'static {
     }
 }
 
-/// The alerts of SPEC §6.
+/// The alerts of the README's Alerts table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum AlertName {
     /// `health_status.connectivity` is known and not `healthy`.

@@ -41,7 +41,7 @@ impl Default for AlertingConfig {
     }
 }
 
-/// The kinds of receiver (SPEC §3 `kind`).
+/// The kinds of receiver (README, Configuration: `kind`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ReceiverKind {
@@ -152,7 +152,7 @@ pub const SEVERITIES: [&str; 3] = {
     out
 };
 
-/// The alertnames of SPEC §6: the values a receiver's `match_alertname` may name.
+/// The alertnames of the README's Alerts table: the values a receiver's `match_alertname` may name.
 pub const ALERTNAMES: [&str; 7] = {
     let mut out = [""; 7];
     let mut i = 0;

@@ -1,4 +1,4 @@
-//! The configuration file (SPEC §3): one serde struct per TOML section, unknown keys
+//! The configuration file (README, Configuration): one serde struct per TOML section, unknown keys
 //! refused, durations as humantime strings, every problem reported with its key path.
 //!
 //! Loading happens in two steps: [`parse`] turns TOML text into a [`Config`] (syntax, types,

@@ -46,7 +46,7 @@ impl ListPage {
 }
 
 impl Profile {
-    /// Parses a profile's detail, in either API revision (SPEC §1).
+    /// Parses a profile's detail, in either API revision.
     ///
     /// Only a body that is not a JSON object, or whose `id` is missing or not a non-negative
     /// integer, is an error. Every other field that is missing, `null` or of an unexpected
@@ -543,7 +543,7 @@ impl TopLevel for RawDetail {
 }
 
 impl RawDetail {
-    /// True when the body speaks the older revision (SPEC §1).
+    /// True when the body speaks the older revision.
     fn is_legacy(&self) -> bool {
         let legacy_fields =
             self.connection_type.present || self.is_active.present || self.test_status.present;

@@ -1,4 +1,4 @@
-//! Alerts that reach people and are never lost (SPEC §3 `[alerting]`, §6, §7): routing,
+//! Alerts that reach people and are never lost (README: Alerting, Alerts, Delivery guarantees): routing,
 //! grouping, reminders, a durable outbox, and delivery with retries.
 //!
 //! ```text

@@ -19,7 +19,7 @@ pub(crate) const PRODUCT: &str = "inventory-monitor";
 /// The line that marks a test message, in every kind.
 pub(crate) const TEST_MESSAGE: &str = "Test notification from inventory-monitor — no action needed";
 
-/// At most this many alerts are listed in one chat message (SPEC §6); the rest are counted.
+/// At most this many alerts are listed in one chat message (README, Alerts); the rest are counted.
 pub(crate) const MAX_LISTED: usize = 20;
 
 /// The longest name (profile, organization, severity) shown in a fact, in chars: longer

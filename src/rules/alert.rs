@@ -11,7 +11,7 @@ use crate::vocabulary::AlertName;
 
 use super::conditions::{condition, Scope};
 
-/// What identifies an alert (SPEC §6): its name and, for per-profile alerts, the profile.
+/// What identifies an alert (README, Alerts): its name and, for per-profile alerts, the profile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct AlertKey {
     /// Which alert.
@@ -84,7 +84,7 @@ pub struct Alert {
 }
 
 impl Alert {
-    /// The labels of SPEC §6: `alertname`, `severity`, `profile_id` ("" for
+    /// The labels (README, Alerts): `alertname`, `severity`, `profile_id` ("" for
     /// `InventoryApiDown`), `profile_name`, `organization`.
     pub fn labels(&self) -> BTreeMap<&'static str, String> {
         BTreeMap::from([
@@ -102,7 +102,7 @@ impl Alert {
         ])
     }
 
-    /// The annotations of SPEC §6: `summary` and `description`.
+    /// The annotations (README, Alerts): `summary` and `description`.
     pub fn annotations(&self) -> BTreeMap<&'static str, String> {
         BTreeMap::from([
             ("summary", self.summary.clone()),

@@ -1,4 +1,4 @@
-//! Judging a snapshot (SPEC §6): the alert conditions, `for`, and the lifecycle
+//! Judging a snapshot (README, Alerts): the alert conditions, `for`, and the lifecycle
 //! pending → firing → resolved.
 //!
 //! The [`Judge`] keeps the alerts now pending or firing in memory, keyed by

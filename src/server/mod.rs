@@ -1,4 +1,4 @@
-//! Our HTTP endpoints (SPEC §4). Handlers only serve what the last sweep left in
+//! Our HTTP endpoints (README, Endpoints). Handlers only serve what the last sweep left in
 //! [`AppState`]: for `/metrics`, bytes rendered and compressed once per sweep, streamed
 //! without a copy; for `/api/v1/status`, the sweep's snapshot and alerts, serialised on
 //! request and streamed in chunks. Nothing here talks to the upstream.

@@ -1,4 +1,4 @@
-//! A faithful simulation of the upstream API (SPEC §1), for the demo, the integration
+//! A faithful simulation of the upstream API, for the demo, the integration
 //! tests and the benchmarks, and behind `inventory-monitor simulate`.
 //!
 //! # What it serves

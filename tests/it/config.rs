@@ -1,6 +1,6 @@
 //! The configuration file as an operator meets it: the shipped example loads, every broken
 //! fixture under `tests/fixtures/config/` is refused with the exact problem text, the
-//! defaults are SPEC §3's, and secrets stay out of `Debug` and error messages.
+//! defaults are the README's (Configuration), and secrets stay out of `Debug` and error messages.
 //!
 //! The environment is always injected (`load_with`, `validate_with`): tests run in
 //! parallel threads of one process, so none of them may touch the process environment.

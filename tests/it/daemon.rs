@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 const HOSTILE_NAME: &str = "Quote \" back \\ new\nline 🚚 } ,=";
 const HOSTILE_ORG: &str = "Org \"x\" \\";
 
-/// Seven profiles covering the cases SPEC §1 asks the monitor to tolerate.
+/// Seven profiles covering the cases the upstream API may serve and the monitor must tolerate.
 fn load_mixed_fleet(sim: &inventory_monitor::simulator::Simulator) {
     sim.upsert_profile(healthy_detail(
         1,

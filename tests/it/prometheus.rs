@@ -1,7 +1,7 @@
 //! Prometheus itself as the judge of what we export and ship: `promtool check metrics` lints
 //! a sweep of the whole simulated fleet mix, `promtool` checks and unit-tests the rules in
 //! `deploy/prometheus/`, and a real `prometheus` scrapes a running monitor, finds every
-//! metric of SPEC §5, records every recording rule, and fires the same alerts as the
+//! metric of the README's Metrics table, records every recording rule, and fires the same alerts as the
 //! monitor itself.
 //!
 //! The programs come from Debian's `prometheus` package; without them these tests are
@@ -18,14 +18,14 @@ use common::*;
 use inventory_monitor::simulator::SimOptions;
 use inventory_monitor_testkit::exposition::samples_named;
 use observability::{
-    repo, rule_files, sample_label, shipped_rules, tool, Stack, EXTRA_METRICS, SPEC_METRICS,
+    repo, rule_files, sample_label, shipped_rules, tool, Stack, DOCUMENTED_METRICS, EXTRA_METRICS,
 };
 use tokio::io::AsyncWriteExt;
 
-/// promtool's one complaint about our output, and why it stays: SPEC §5 names the metric
+/// promtool's one complaint about our output, and why it stays: the README names the metric
 /// `inventory_monitor_shard_count`, and promtool's linter reserves the `_count` suffix for
 /// histograms and summaries. Any other line of lint output fails the test.
-const SPEC_NAMED_LINT_EXCEPTION: &str =
+const NAMED_LINT_EXCEPTION: &str =
     "inventory_monitor_shard_count non-histogram and non-summary metrics should not have \"_count\" suffix";
 
 async fn promtool(args: &[&str], stdin: Option<&[u8]>) -> Option<(Option<i32>, String)> {
@@ -96,7 +96,7 @@ async fn promtool_finds_nothing_to_lint_in_a_sweep_of_the_whole_fleet_mix() {
     let complaints: Vec<&str> = output
         .lines()
         .map(str::trim)
-        .filter(|l| !l.is_empty() && *l != SPEC_NAMED_LINT_EXCEPTION)
+        .filter(|l| !l.is_empty() && *l != NAMED_LINT_EXCEPTION)
         .collect();
     assert!(
         complaints.is_empty(),
@@ -104,7 +104,7 @@ async fn promtool_finds_nothing_to_lint_in_a_sweep_of_the_whole_fleet_mix() {
         complaints.join("\n")
     );
     // promtool exits 3 on lint findings; the only finding allowed is the exception.
-    let expected = if output.contains(SPEC_NAMED_LINT_EXCEPTION) {
+    let expected = if output.contains(NAMED_LINT_EXCEPTION) {
         Some(3)
     } else {
         Some(0)
@@ -237,9 +237,9 @@ async fn real_prometheus_scrapes_every_metric_and_alerts_like_the_monitor() {
     assert_eq!(target.len(), 1, "{target:?}");
     assert_eq!(observability::sample_value(&target[0]), 1.0);
 
-    // Every metric of SPEC §5 (and the documented extras) has series in Prometheus.
+    // Every metric of the README's Metrics table (and the documented extras) has series in Prometheus.
     let mut missing = Vec::new();
-    for name in SPEC_METRICS.iter().chain(EXTRA_METRICS) {
+    for name in DOCUMENTED_METRICS.iter().chain(EXTRA_METRICS) {
         match stack.vector(name).await {
             Ok(samples) if !samples.is_empty() => {}
             Ok(_) => missing.push(format!("{name}: no series")),
