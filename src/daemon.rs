@@ -27,7 +27,7 @@ use crate::notify::Notifier;
 use crate::rules::{Alert, AlertState, Judge, Transition};
 use crate::server::AppState;
 use crate::snapshot::{ListOutcome, ProfileEntry, Snapshot};
-use crate::upstream::UpstreamClient;
+use crate::upstream::{UpstreamClient, UpstreamCounters};
 
 /// Something told of every sweep's alert transitions besides the notifier (possibly none).
 /// [`NullSink`] is what `once` and the tests use.
@@ -134,7 +134,7 @@ impl Daemon {
         monitor: Arc<MonitorMetrics>,
         notifier: Option<Notifier>,
     ) -> anyhow::Result<Self> {
-        let client = UpstreamClient::for_monitor(&config.api, token, &monitor)
+        let client = UpstreamClient::for_monitor(&config.api, token, monitor.as_ref())
             .context("cannot set up the upstream client")?;
         Ok(Self {
             judge: Judge::new(config.rules.clone()),
@@ -188,7 +188,7 @@ impl Daemon {
             config.state.dir = self.config.state.dir.clone();
         }
         // Build everything that can fail before changing anything.
-        let client = UpstreamClient::for_monitor(&config.api, token, &self.monitor)
+        let client = UpstreamClient::for_monitor(&config.api, token, self.monitor.as_ref())
             .context("cannot set up the upstream client with the new configuration")?;
         if let Some(old) = self.notifier.take() {
             // The old notifier writes the state file (outbox, reminder timing) as it stops;
@@ -396,6 +396,18 @@ async fn next_reload(
         *reloads = None;
     }
     std::future::pending().await
+}
+
+/// The client's counters are the self-metrics' own: wired here, where the daemon is
+/// composed, so that neither `upstream` nor `metrics` depends on the other.
+impl From<&MonitorMetrics> for UpstreamCounters {
+    fn from(monitor: &MonitorMetrics) -> Self {
+        Self {
+            requests: monitor.upstream_requests.clone(),
+            invalid_bodies: monitor.upstream_invalid_bodies.clone(),
+            limit_hits: Some(monitor.upstream_limit_hits.clone()),
+        }
+    }
 }
 
 fn log_sweep(snapshot: &Snapshot) {

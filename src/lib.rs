@@ -18,7 +18,9 @@
 //! - [`snapshot`]: the immutable result of one sweep.
 //! - [`sweep`]: one sweep: walk, shard, fetch, assemble the snapshot.
 //! - [`rules`]: judging a snapshot: alert conditions, `for`, pending → firing → resolved.
-//! - [`exposition`]: the Prometheus text format: escaping, writing, parsing.
+//! - [`exposition`]: the Prometheus text format: escaping and writing.
+//! - [`limit`]: the protective limits against the upstream, by name (counted by `upstream`,
+//!   labelled by `metrics`).
 //! - [`metrics`]: every metric of the spec, rendered into bytes once per sweep.
 //! - [`server`]: the HTTP endpoints (`/metrics`, `/healthz`, `/readyz`, `/api/v1/status`, `/`).
 //! - [`web_config`]: TLS, client certificates, basic auth and headers for those endpoints
@@ -38,6 +40,7 @@ pub mod config;
 pub mod daemon;
 pub mod demo;
 pub mod exposition;
+pub mod limit;
 pub mod metrics;
 pub mod model;
 pub mod notify;
