@@ -37,19 +37,15 @@ fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// Files under `dir` (recursively) whose name ends in one of `suffixes`, sorted.
-fn files_under(dir: &Path, suffixes: &[&str]) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut todo = vec![dir.to_path_buf()];
-    while let Some(d) = todo.pop() {
-        let entries = std::fs::read_dir(&d).unwrap_or_else(|e| panic!("{}: {e}", d.display()));
-        for entry in entries {
-            let path = entry.unwrap_or_else(|e| panic!("{e}")).path();
-            if path.is_dir() {
-                todo.push(path);
-            } else if suffixes.iter().any(|s| path.to_string_lossy().ends_with(s)) {
-                out.push(path);
-            }
+/// Files under `dir` (recursively) with extension `ext`, sorted.
+fn files_under(dir: &Path, ext: &str) -> Vec<PathBuf> {
+    let listing = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    let mut out: Vec<PathBuf> = Vec::new();
+    for path in listing.map(|entry| entry.unwrap_or_else(|e| panic!("{e}")).path()) {
+        if path.is_dir() {
+            out.extend(files_under(&path, ext));
+        } else if path.extension().is_some_and(|e| e == ext) {
+            out.push(path);
         }
     }
     out.sort();
@@ -152,6 +148,14 @@ fn metric_tokens(text: &str) -> BTreeSet<String> {
         .collect()
 }
 
+/// The names in the first column of the Markdown tables headed `header`.
+fn table_names(markdown: &str, header: &str) -> Vec<String> {
+    first_column(markdown, header)
+        .iter()
+        .flat_map(|cell| names_in_cell(cell))
+        .collect()
+}
+
 /// The values of `key: value` lines of a YAML text (`record`, `alert`, `alertname`).
 fn yaml_values(text: &str, key: &str) -> Vec<String> {
     text.lines()
@@ -177,11 +181,11 @@ fn unknown<'a>(
 }
 
 fn rule_files() -> Vec<PathBuf> {
-    files_under(&repo().join("deploy/prometheus"), &[".yml", ".yaml"])
+    files_under(&repo().join("deploy/prometheus"), "yml")
 }
 
 fn dashboards() -> Vec<PathBuf> {
-    files_under(&repo().join("deploy/grafana"), &[".json"])
+    files_under(&repo().join("deploy/grafana"), "json")
 }
 
 /// Relative to the repository, for messages.
@@ -209,19 +213,21 @@ fn monitor_alerts() -> BTreeSet<String> {
 }
 
 #[test]
-fn readme_metric_table_names_only_exposed_metrics() {
+fn readme_tables_name_only_exposed_metrics_and_the_monitors_alerts() {
     let readme = read(&repo().join("README.md"));
-    let cells = first_column(&readme, "metric");
-    let named: Vec<String> = cells.iter().flat_map(|c| names_in_cell(c)).collect();
-    assert!(
-        named.len() >= 20,
-        "the README's metric table was not found or is nearly empty: {named:?}"
-    );
-    let missing = unknown(
-        named.into_iter().map(|n| (n, "README.md")),
-        &exposed_metrics(),
-    );
-    assert!(missing.is_empty(), "not exposed: {missing:#?}");
+    let tables = [
+        ("metric", exposed_metrics(), 20),
+        ("alertname", monitor_alerts(), AlertName::ALL.len()),
+    ];
+    for (header, known, at_least) in tables {
+        let named = table_names(&readme, header);
+        assert!(
+            named.len() >= at_least,
+            "the README's {header} table was not found or is short: {named:?}"
+        );
+        let missing = unknown(named.into_iter().map(|n| (n, "README.md")), &known);
+        assert!(missing.is_empty(), "no such {header}: {missing:#?}");
+    }
 }
 
 #[test]
@@ -242,25 +248,6 @@ fn prometheus_rules_and_dashboards_name_only_existing_metrics() {
     }
     assert!(seen >= 20, "hardly any metric found in {files:?}");
     assert!(missing.is_empty(), "no such metric: {missing:#?}");
-}
-
-#[test]
-fn readme_alert_table_names_only_the_monitors_alerts() {
-    let readme = read(&repo().join("README.md"));
-    let named: Vec<String> = first_column(&readme, "alertname")
-        .iter()
-        .flat_map(|c| names_in_cell(c))
-        .collect();
-    assert_eq!(
-        named.len(),
-        AlertName::ALL.len(),
-        "the README's alert table: {named:?}"
-    );
-    let missing = unknown(
-        named.into_iter().map(|n| (n, "README.md")),
-        &monitor_alerts(),
-    );
-    assert!(missing.is_empty(), "no such alert: {missing:#?}");
 }
 
 #[test]
@@ -322,10 +309,7 @@ mod crafted {
             | `inventory_monitor_a`, `inventory_monitor_b` | gauge | shard |\n\
             | `inventory_profile_uptime_seconds` | gauge | made up |\n\n\
             | command | what |\n|---|---|\n| `inventory_nothing` | not a metric table |\n";
-        let named: Vec<String> = first_column(readme, "metric")
-            .iter()
-            .flat_map(|c| names_in_cell(c))
-            .collect();
+        let named = table_names(readme, "metric");
         assert_eq!(
             named,
             [
@@ -395,10 +379,7 @@ mod crafted {
             ["ProfileOnFire (in rules)"]
         );
         let readme = "| alertname | condition |\n|---|---|\n| `ProfileOnFire` | never |\n";
-        let named: Vec<String> = first_column(readme, "alertname")
-            .iter()
-            .flat_map(|c| names_in_cell(c))
-            .collect();
+        let named = table_names(readme, "alertname");
         assert_eq!(
             unknown(
                 named.into_iter().map(|a| (a, "README.md")),

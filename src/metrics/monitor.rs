@@ -72,81 +72,62 @@ fn register<C: Collector + Clone + 'static>(registry: &Registry, made: prometheu
     c
 }
 
-/// A counter vector with `labels`, registered.
-fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
-    register(registry, IntCounterVec::new(Opts::new(name, help), labels))
-}
-
 impl MonitorMetrics {
     /// Every self-metric, registered in a fresh registry, with the shard settings set and
     /// `build_info` at 1.
     pub fn new(shard: Shard) -> Self {
         let registry = Registry::new();
         let r = &registry;
-        let up = register(
-            r,
-            IntGauge::new(
-                "inventory_monitor_up",
-                "1 when the last sweep walked every page of the profile list, else 0.",
-            ),
+        let gauge = |name: &str, help: &str| register(r, IntGauge::new(name, help));
+        let seconds = |name: &str, help: &str| register(r, Gauge::new(name, help));
+        let counter = |name: &str, help: &str, labels: &[&str]| {
+            register(r, IntCounterVec::new(Opts::new(name, help), labels))
+        };
+
+        let up = gauge(
+            "inventory_monitor_up",
+            "1 when the last sweep walked every page of the profile list, else 0.",
         );
-        let profiles = register(
-            r,
-            IntGauge::new(
-                "inventory_monitor_profiles",
-                "Profiles seen in the last complete list walk (this shard's share).",
-            ),
+        let profiles = gauge(
+            "inventory_monitor_profiles",
+            "Profiles seen in the last complete list walk (this shard's share).",
         );
-        let sweep_duration = register(
-            r,
-            Gauge::new(
-                "inventory_monitor_sweep_duration_seconds",
-                "Duration of the last sweep.",
-            ),
+        let sweep_duration = seconds(
+            "inventory_monitor_sweep_duration_seconds",
+            "Duration of the last sweep.",
         );
-        let last_sweep_success = register(
-            r,
-            Gauge::new(
-                "inventory_monitor_last_sweep_success_timestamp_seconds",
-                "End of the last sweep that walked every list page, as Unix time (0 before the first).",
-            ),
+        let last_sweep_success = seconds(
+            "inventory_monitor_last_sweep_success_timestamp_seconds",
+            "End of the last sweep that walked every list page, as Unix time (0 before the first).",
         );
-        let sweeps = counter_vec(
-            r,
+        let sweeps = counter(
             "inventory_monitor_sweeps_total",
             "Sweeps by how their list walk ended: complete, incomplete or failed.",
             &["outcome"],
         );
-        let upstream_requests = counter_vec(
-            r,
+        let upstream_requests = counter(
             "inventory_monitor_upstream_requests_total",
             "Requests to the upstream API by endpoint (list, detail) and HTTP status code.",
             &["endpoint", "code"],
         );
-        let upstream_invalid_bodies = counter_vec(
-            r,
+        let upstream_invalid_bodies = counter(
             "inventory_monitor_upstream_invalid_bodies_total",
             "Upstream answers whose body was not the expected JSON, by endpoint.",
             &["endpoint"],
         );
-        let upstream_limit_hits = counter_vec(
-            r,
+        let upstream_limit_hits = counter(
             "inventory_monitor_upstream_limit_hits_total",
             "Protective limits hit by what the upstream sent: max_body_size, max_profiles, max_label_length, absurd_value.",
             &["limit"],
         );
-        let notifications = counter_vec(
-            r,
+        let notifications = counter(
             "inventory_monitor_notifications_total",
             "Notifications by receiver and outcome (delivered, failed, dropped).",
             &["receiver", "outcome"],
         );
-        let notification_queue = register(
-            r,
-            IntGauge::new(
-                "inventory_monitor_notification_queue",
-                "Notifications waiting for delivery.",
-            ),
+        let notification_queue = gauge(
+            "inventory_monitor_notification_queue",
+            "Notifications waiting for delivery.",
         );
         let build_info = register(
             r,
@@ -158,33 +139,21 @@ impl MonitorMetrics {
                 &["version"],
             ),
         );
-        let shard_index = register(
-            r,
-            IntGauge::new(
-                "inventory_monitor_shard_index",
-                "Index of the profile shard this replica owns.",
-            ),
+        let shard_index = gauge(
+            "inventory_monitor_shard_index",
+            "Index of the profile shard this replica owns.",
         );
-        let shard_count = register(
-            r,
-            IntGauge::new(
-                "inventory_monitor_shard_count",
-                "Number of replicas the profiles are sharded over.",
-            ),
+        let shard_count = gauge(
+            "inventory_monitor_shard_count",
+            "Number of replicas the profiles are sharded over.",
         );
-        let reload_successful = register(
-            r,
-            IntGauge::new(
-                "inventory_monitor_config_last_reload_successful",
-                "Whether the last configuration reload (SIGHUP) succeeded; 1 before any reload.",
-            ),
+        let reload_successful = gauge(
+            "inventory_monitor_config_last_reload_successful",
+            "Whether the last configuration reload (SIGHUP) succeeded; 1 before any reload.",
         );
-        let reload_success_time = register(
-            r,
-            Gauge::new(
-                "inventory_monitor_config_last_reload_success_timestamp_seconds",
-                "When the configuration was last loaded successfully (start or reload).",
-            ),
+        let reload_success_time = seconds(
+            "inventory_monitor_config_last_reload_success_timestamp_seconds",
+            "When the configuration was last loaded successfully (start or reload).",
         );
 
         reload_successful.set(1);

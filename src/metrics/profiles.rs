@@ -112,19 +112,13 @@ const FAMILIES: [Family; 11] = [
         name: "inventory_profile_connectivity_healthy",
         help: "1 when health_status.connectivity is healthy, 0 otherwise; absent when unknown.",
         kind: MetricType::Gauge,
-        lines: Lines::PerProfile(|e| {
-            let c = fresh(e)?.connectivity.as_deref()?;
-            Some(Value::flag(c == "healthy"))
-        }),
+        lines: Lines::PerProfile(|e| flag_if(fresh(e)?.connectivity.as_deref(), "healthy")),
     },
     Family {
         name: "inventory_profile_authentication_valid",
         help: "1 when health_status.authentication is valid, 0 otherwise; absent when unknown.",
         kind: MetricType::Gauge,
-        lines: Lines::PerProfile(|e| {
-            let a = fresh(e)?.authentication.as_deref()?;
-            Some(Value::flag(a == "valid"))
-        }),
+        lines: Lines::PerProfile(|e| flag_if(fresh(e)?.authentication.as_deref(), "valid")),
     },
     Family {
         name: "inventory_profile_health_state",
@@ -148,10 +142,7 @@ const FAMILIES: [Family; 11] = [
         name: "inventory_profile_last_sync_success",
         help: "1 when last_sync_status is success, else 0; absent when unknown.",
         kind: MetricType::Gauge,
-        lines: Lines::PerProfile(|e| {
-            let s = fresh(e)?.last_sync_status.as_deref()?;
-            Some(Value::flag(s == "success"))
-        }),
+        lines: Lines::PerProfile(|e| flag_if(fresh(e)?.last_sync_status.as_deref(), "success")),
     },
     Family {
         name: "inventory_profile_sync_records",
@@ -234,6 +225,11 @@ fn alert_firing(r: &mut Render<'_>, name: &'static str) {
         r.out.label("severity", f.severity);
         r.out.close(Value::Int(1));
     }
+}
+
+/// 1 when `value` is `want`, 0 when it is something else; `None` when it is unknown.
+fn flag_if(value: Option<&str>, want: &str) -> Option<Value> {
+    value.map(|v| Value::flag(v == want))
 }
 
 /// This sweep's detail of a profile. Health series describe it only: for a profile whose

@@ -34,6 +34,11 @@ fn per_profile_families() -> Vec<String> {
         .collect()
 }
 
+/// The families describing this sweep's health read: absent when it is unknown.
+fn health_families() -> Vec<String> {
+    per_profile_families()[2..9].to_vec()
+}
+
 const HOSTILE_NAME: &str = "evil \"quoted\" \\ name\nnext_line{x=\"1\"} 9";
 
 fn full(id: u64, name: &str, connectivity: &str, authentication: &str) -> Profile {
@@ -148,6 +153,11 @@ fn value(families: &[Family], name: &str, profile: u64) -> Option<f64> {
     hits.first().map(|s| s.value)
 }
 
+/// [`value`] of `inventory_profile_{family}`.
+fn value_of(families: &[Family], family: &str, profile: u64) -> Option<f64> {
+    value(families, &format!("inventory_profile_{family}"), profile)
+}
+
 #[test]
 fn every_family_has_help_and_gauge_type_in_a_fixed_order() {
     let families = render_parsed(&mut ProfileMetrics::new(), &fixture(), &[]);
@@ -189,26 +199,18 @@ fn healthy_profile_has_every_series() {
         .map(|(k, v)| (k.to_string(), v.to_string()))
     );
     assert_eq!(info[0].value, 1.0);
-    assert_eq!(value(&f, "inventory_profile_up", 1), Some(1.0));
-    assert_eq!(
-        value(&f, "inventory_profile_connectivity_healthy", 1),
-        Some(1.0)
-    );
-    assert_eq!(
-        value(&f, "inventory_profile_authentication_valid", 1),
-        Some(1.0)
-    );
-    assert_eq!(value(&f, "inventory_profile_errors_24h", 1), Some(0.0));
-    assert_eq!(
-        value(&f, "inventory_profile_last_sync_timestamp_seconds", 1),
-        Some(1_767_225_000.5)
-    );
-    assert_eq!(
-        value(&f, "inventory_profile_last_sync_success", 1),
-        Some(1.0)
-    );
-    assert_eq!(value(&f, "inventory_profile_sync_records", 1), Some(1234.0));
-    assert_eq!(value(&f, "inventory_profile_active", 1), Some(1.0));
+    for (family, want) in [
+        ("up", 1.0),
+        ("connectivity_healthy", 1.0),
+        ("authentication_valid", 1.0),
+        ("errors_24h", 0.0),
+        ("last_sync_timestamp_seconds", 1_767_225_000.5),
+        ("last_sync_success", 1.0),
+        ("sync_records", 1234.0),
+        ("active", 1.0),
+    ] {
+        assert_eq!(value_of(&f, family, 1), Some(want), "{family}");
+    }
     let states = matching(&f, "inventory_profile_health_state", &[("profile_id", "1")]);
     let pairs: Vec<_> = states
         .iter()
@@ -232,19 +234,10 @@ fn healthy_profile_has_every_series() {
 #[test]
 fn degraded_and_unknown_values_read_as_not_healthy_and_keep_their_raw_state() {
     let f = render_parsed(&mut ProfileMetrics::new(), &fixture(), &[]);
-    assert_eq!(
-        value(&f, "inventory_profile_connectivity_healthy", 2),
-        Some(0.0)
-    );
-    assert_eq!(
-        value(&f, "inventory_profile_authentication_valid", 2),
-        Some(0.0)
-    );
-    assert_eq!(value(&f, "inventory_profile_errors_24h", 2), Some(17.0));
-    assert_eq!(
-        value(&f, "inventory_profile_last_sync_success", 2),
-        Some(0.0)
-    );
+    assert_eq!(value_of(&f, "connectivity_healthy", 2), Some(0.0));
+    assert_eq!(value_of(&f, "authentication_valid", 2), Some(0.0));
+    assert_eq!(value_of(&f, "errors_24h", 2), Some(17.0));
+    assert_eq!(value_of(&f, "last_sync_success", 2), Some(0.0));
     let state = |p: &str, check: &str| {
         let hits = matching(
             &f,
@@ -269,16 +262,8 @@ fn unknown_fields_leave_their_series_absent() {
     // Null health: up and active, nothing else known.
     assert_eq!(value(&f, "inventory_profile_up", 4), Some(1.0));
     assert_eq!(value(&f, "inventory_profile_active", 4), Some(1.0));
-    for name in [
-        "inventory_profile_connectivity_healthy",
-        "inventory_profile_authentication_valid",
-        "inventory_profile_health_state",
-        "inventory_profile_errors_24h",
-        "inventory_profile_last_sync_timestamp_seconds",
-        "inventory_profile_last_sync_success",
-        "inventory_profile_sync_records",
-    ] {
-        assert_eq!(value(&f, name, 4), None, "{name}");
+    for name in health_families() {
+        assert_eq!(value(&f, &name, 4), None, "{name}");
     }
     let info = matching(&f, "inventory_profile_info", &[("profile_id", "4")]);
     assert_eq!(info[0].label("profile_type"), Some(""));
@@ -314,16 +299,8 @@ fn unreadable_detail_keeps_info_and_active_but_drops_health() {
     assert_eq!(value(&f, "inventory_profile_up", 8), Some(0.0));
     assert_eq!(value(&f, "inventory_profile_info", 8), Some(1.0));
     assert_eq!(value(&f, "inventory_profile_active", 8), Some(1.0));
-    for name in [
-        "inventory_profile_connectivity_healthy",
-        "inventory_profile_authentication_valid",
-        "inventory_profile_health_state",
-        "inventory_profile_errors_24h",
-        "inventory_profile_last_sync_timestamp_seconds",
-        "inventory_profile_last_sync_success",
-        "inventory_profile_sync_records",
-    ] {
-        assert_eq!(value(&f, name, 8), None, "{name}");
+    for name in health_families() {
+        assert_eq!(value(&f, &name, 8), None, "{name}");
     }
     // Never read at all: only `up`, labelled from the list.
     assert_eq!(value(&f, "inventory_profile_up", 9), Some(0.0));
@@ -690,18 +667,22 @@ fn self_metrics_follow_sweeps() {
         assert_eq!(sweeps(&f, outcome), Some(0.0));
     }
 
+    // What the complete sweep below sets, and the failed ones after it keep.
+    let after_the_complete_sweep = |f: &[Family]| {
+        assert_eq!(own(f, "profiles"), Some(9.0));
+        assert_eq!(own(f, "sweep_duration_seconds"), Some(2.5));
+        assert_eq!(
+            own(f, "last_sweep_success_timestamp_seconds"),
+            Some(1_767_225_603.0)
+        );
+    };
     let end = SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_225_603);
     let mut snap = fixture();
     snap.shard = Shard { index: 1, count: 2 };
     m.observe_sweep(&snap, end);
     let f = self_families(&m);
     assert_eq!(own(&f, "up"), Some(1.0));
-    assert_eq!(own(&f, "profiles"), Some(9.0));
-    assert_eq!(own(&f, "sweep_duration_seconds"), Some(2.5));
-    assert_eq!(
-        own(&f, "last_sweep_success_timestamp_seconds"),
-        Some(1_767_225_603.0)
-    );
+    after_the_complete_sweep(&f);
     assert_eq!(own(&f, "shard_index"), Some(1.0));
     assert_eq!(sweeps(&f, "complete"), Some(1.0));
 
@@ -726,12 +707,7 @@ fn self_metrics_follow_sweeps() {
     m.observe_sweep(&incomplete, end + Duration::from_secs(120));
     let f = self_families(&m);
     assert_eq!(own(&f, "up"), Some(0.0));
-    assert_eq!(own(&f, "profiles"), Some(9.0));
-    assert_eq!(own(&f, "sweep_duration_seconds"), Some(2.5));
-    assert_eq!(
-        own(&f, "last_sweep_success_timestamp_seconds"),
-        Some(1_767_225_603.0)
-    );
+    after_the_complete_sweep(&f);
     assert_eq!(sweeps(&f, "failed"), Some(1.0));
     assert_eq!(sweeps(&f, "incomplete"), Some(1.0));
 }
