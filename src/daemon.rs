@@ -24,20 +24,10 @@ use crate::rules::{Alert, Judge, Transition};
 use crate::server::AppState;
 use crate::snapshot::{ListOutcome, Snapshot};
 use crate::status::StatusSource;
-use crate::upstream::{UpstreamClient, UpstreamError};
+use crate::upstream::{UpstreamClient, UpstreamCounters, UpstreamError};
 
 /// How long deliveries under way at shutdown may take to finish.
 pub const NOTIFIER_GRACE: Duration = Duration::from_secs(3);
-
-/// What [`Notifier::start`] takes of the metrics: its two counters, not the registry.
-impl From<Arc<MonitorMetrics>> for NotifyCounters {
-    fn from(monitor: Arc<MonitorMetrics>) -> Self {
-        NotifyCounters::new(
-            monitor.notifications.clone(),
-            monitor.notification_queue.clone(),
-        )
-    }
-}
 
 /// Why a daemon could not be built, or a new configuration not applied.
 #[derive(Debug, thiserror::Error)]
@@ -436,6 +426,28 @@ fn release_free_memory() {
             libc::malloc_trim(0);
         }
     });
+}
+
+/// The client's counters are the self-metrics' own: wired here, where the daemon is
+/// composed, so that neither `upstream` nor `metrics` depends on the other.
+impl From<&MonitorMetrics> for UpstreamCounters {
+    fn from(monitor: &MonitorMetrics) -> Self {
+        Self {
+            requests: monitor.upstream_requests.clone(),
+            invalid_bodies: monitor.upstream_invalid_bodies.clone(),
+            limit_hits: Some(monitor.upstream_limit_hits.clone()),
+        }
+    }
+}
+
+/// What [`Notifier::start`] takes of the metrics: its two counters, not the registry.
+impl From<Arc<MonitorMetrics>> for NotifyCounters {
+    fn from(monitor: Arc<MonitorMetrics>) -> Self {
+        NotifyCounters::new(
+            monitor.notifications.clone(),
+            monitor.notification_queue.clone(),
+        )
+    }
 }
 
 /// The one place where the upstream client is given its share of the self-metrics: at

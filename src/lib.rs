@@ -20,7 +20,9 @@
 //! - [`rules`]: judging a snapshot: alert conditions, `for`, pending → firing → resolved.
 //! - [`vocabulary`]: the names config and rules share: [`vocabulary::AlertName`],
 //!   [`vocabulary::Severity`], and [`vocabulary::Named`] for reading them from a file.
-//! - [`exposition`]: the Prometheus text format: escaping, writing, parsing.
+//! - [`exposition`]: the Prometheus text format: escaping and writing.
+//! - [`limit`]: the protective limits against the upstream, by name (counted by `upstream`,
+//!   labelled by `metrics`).
 //! - [`metrics`]: every metric of the spec, rendered into bytes once per sweep.
 //! - [`server`]: the HTTP endpoints (`/metrics`, `/healthz`, `/readyz`, `/api/v1/status`, `/`).
 //! - [`web_config`]: TLS, client certificates, basic auth and headers for those endpoints
@@ -44,6 +46,7 @@ pub mod config;
 pub mod daemon;
 pub mod demo;
 pub mod exposition;
+pub mod limit;
 pub mod metrics;
 pub mod model;
 pub mod notify;

@@ -14,6 +14,7 @@
 //! # Layout
 //!
 //! - this file: [`UpstreamClient`], its construction, and the detail fetches.
+//! - `counters`: the counters it adds to, handed over by whoever composes the daemon.
 //! - `walk`: the list walk and its consistency checks.
 //! - `request`: one GET with the timeout, retries, backoff, the body cap, TLS failures
 //!   told apart, and the request counter.
@@ -22,6 +23,7 @@
 //!   values) and their once-per-sweep report.
 //! - `io`: the client's own single-threaded runtime, where walks and detail fetches run.
 
+mod counters;
 mod io;
 mod limits;
 mod pacer;
@@ -40,7 +42,9 @@ use crate::config::{ApiConfig, Secret};
 use crate::model::{ListItem, Profile};
 use crate::snapshot::ListOutcome;
 
-pub use limits::{Limit, LimitReport};
+pub use crate::limit::Limit;
+pub use counters::UpstreamCounters;
+pub use limits::LimitReport;
 
 use io::IoThread;
 use limits::LimitHits;
@@ -151,7 +155,9 @@ impl fmt::Debug for UpstreamClient {
 }
 
 impl UpstreamClient {
-    /// Builds a client from the `[api]` settings and the token.
+    /// Builds a client from the `[api]` settings and the token, counting requests and
+    /// invalid bodies only (limit hits can be attached with
+    /// [`UpstreamClient::with_limit_hits`]).
     ///
     /// `requests` must have the labels `endpoint` and `code`, `invalid_bodies` the label
     /// `endpoint`; a counter vector with other labels is left alone rather than panicking.
@@ -161,6 +167,30 @@ impl UpstreamClient {
         requests: prometheus::IntCounterVec,
         invalid_bodies: prometheus::IntCounterVec,
     ) -> Result<Self, UpstreamError> {
+        Self::for_monitor(
+            api,
+            token,
+            UpstreamCounters {
+                requests,
+                invalid_bodies,
+                limit_hits: None,
+            },
+        )
+    }
+
+    /// Builds a client from the `[api]` settings and the token, counting into
+    /// `counters`: what the daemon uses, its composition root handing over the counters
+    /// of its self-metrics.
+    pub fn for_monitor(
+        api: &ApiConfig,
+        token: Secret,
+        counters: impl Into<UpstreamCounters>,
+    ) -> Result<Self, UpstreamError> {
+        let UpstreamCounters {
+            requests,
+            invalid_bodies,
+            limit_hits,
+        } = counters.into();
         let list_url = list_endpoint(&api.base_url)?;
         let mut auth = HeaderValue::try_from(format!("Bearer {}", token.expose()))
             .map_err(|_| UpstreamError::Token)?;
@@ -195,6 +225,10 @@ impl UpstreamClient {
             }
         };
 
+        let limits = LimitHits::default();
+        if let Some(counter) = limit_hits {
+            limits.attach(counter);
+        }
         Ok(Self {
             inner: Arc::new(Inner {
                 requester: Requester {
@@ -206,7 +240,7 @@ impl UpstreamClient {
                     pacer: Pacer::new(api.max_requests_per_second),
                     requests,
                     max_body: usize::try_from(api.max_body_size.bytes()).unwrap_or(usize::MAX),
-                    limits: LimitHits::default(),
+                    limits,
                 },
                 list_url,
                 name_filter: api.name_filter.clone(),
@@ -219,22 +253,6 @@ impl UpstreamClient {
                 io,
             }),
         })
-    }
-
-    /// [`UpstreamClient::new`] with every counter of `monitor` wired in: requests, invalid
-    /// bodies and limit hits. What the daemon uses.
-    pub fn for_monitor(
-        api: &ApiConfig,
-        token: Secret,
-        monitor: &crate::metrics::MonitorMetrics,
-    ) -> Result<Self, UpstreamError> {
-        Ok(Self::new(
-            api,
-            token,
-            monitor.upstream_requests.clone(),
-            monitor.upstream_invalid_bodies.clone(),
-        )?
-        .with_limit_hits(monitor.upstream_limit_hits.clone()))
     }
 
     /// Counts every limit hit in `counter`
@@ -452,22 +470,41 @@ mod tests {
         Url::parse(text).unwrap_or_else(|e| panic!("{text}: {e}"))
     }
 
+    /// The list endpoint of `base`, which must be accepted.
+    fn list(base: &str) -> Url {
+        list_endpoint(base).unwrap_or_else(|e| panic!("{base}: {e}"))
+    }
+
+    /// Counters with the labels the client expects, registered nowhere.
+    fn counters() -> UpstreamCounters {
+        let vec = |labels: &[&str]| {
+            prometheus::IntCounterVec::new(prometheus::Opts::new("t", "t"), labels)
+                .unwrap_or_else(|e| panic!("{e}"))
+        };
+        UpstreamCounters {
+            requests: vec(&["endpoint", "code"]),
+            invalid_bodies: vec(&["endpoint"]),
+            limit_hits: None,
+        }
+    }
+
     #[test]
     fn list_endpoint_appends_the_collection_path() {
-        for base in [
-            "https://control.example.com/api/v1",
-            "https://control.example.com/api/v1/",
-            " https://control.example.com/api/v1// ",
-        ] {
-            let list = list_endpoint(base).unwrap_or_else(|e| panic!("{base}: {e}"));
-            assert_eq!(
-                list.as_str(),
-                "https://control.example.com/api/v1/inventory_connection_profile/"
-            );
-        }
-        let root = list_endpoint("http://127.0.0.1:8080").unwrap_or_else(|e| panic!("{e}"));
+        let expected = "https://control.example.com/api/v1/inventory_connection_profile/";
         assert_eq!(
-            root.as_str(),
+            list("https://control.example.com/api/v1").as_str(),
+            expected
+        );
+        assert_eq!(
+            list("https://control.example.com/api/v1/").as_str(),
+            expected
+        );
+        assert_eq!(
+            list(" https://control.example.com/api/v1// ").as_str(),
+            expected
+        );
+        assert_eq!(
+            list("http://127.0.0.1:8080").as_str(),
             "http://127.0.0.1:8080/inventory_connection_profile/"
         );
     }
@@ -479,7 +516,7 @@ mod tests {
             "http://127.0.0.1:8080",
             "https://control.example.com:8443/a%20b/api/",
         ] {
-            let list = list_endpoint(base).unwrap_or_else(|e| panic!("{base}: {e}"));
+            let list = list(base);
             for id in [0, 7, 18_446_744_073_709_551_615] {
                 let built = detail_url(&list, id).unwrap_or_else(|e| panic!("{e}"));
                 let joined = list
@@ -538,11 +575,7 @@ mod tests {
             base_url: "http://127.0.0.1:1/api".to_string(),
             ..ApiConfig::default()
         };
-        let counters = || {
-            prometheus::IntCounterVec::new(prometheus::Opts::new("t", "t"), &["endpoint", "code"])
-                .unwrap_or_else(|e| panic!("{e}"))
-        };
-        let result = UpstreamClient::new(&api, Secret::new("abc\ndef"), counters(), counters());
+        let result = UpstreamClient::for_monitor(&api, Secret::new("abc\ndef"), counters());
         assert!(matches!(result, Err(UpstreamError::Token)));
     }
 
@@ -573,11 +606,7 @@ IQDOq5B0MZM0CXitoKaTrJxlYi2LLz5lSGn5B0M/B9Xc3w==
             ca_file: Some(path),
             ..ApiConfig::default()
         };
-        let counters = || {
-            prometheus::IntCounterVec::new(prometheus::Opts::new("t", "t"), &["endpoint", "code"])
-                .unwrap_or_else(|e| panic!("{e}"))
-        };
-        let client = UpstreamClient::new(&api, Secret::new("t"), counters(), counters());
+        let client = UpstreamClient::for_monitor(&api, Secret::new("t"), counters());
         assert!(client.is_ok(), "{:?}", client.err());
     }
 

@@ -18,6 +18,7 @@ mod config;
 mod config_shard;
 mod daemon;
 mod deploy;
+mod docs_consistency;
 mod grafana;
 mod hostile;
 mod notify;
