@@ -29,7 +29,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use inventory_monitor::simulator::{SimOptions, Simulator};
-use inventory_monitor_testkit::child::{Child, Launch};
+use inventory_monitor_testkit::child::{memory_kib, Child, Launch};
 use inventory_monitor_testkit::place::free_port;
 use inventory_monitor_testkit::sink::{Received, Sink};
 use tokio::net::TcpListener;
@@ -97,17 +97,6 @@ fn cpu_seconds(pid: u32) -> Option<f64> {
     let stime: f64 = fields.get(12)?.parse().ok()?;
     // Linux reports clock ticks; USER_HZ is 100 on every platform Rust supports here.
     Some((utime + stime) / 100.0)
-}
-
-fn peak_rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
 }
 
 /// The daemon under measurement; killed when dropped.
@@ -305,7 +294,7 @@ async fn run_case(case: &Case) -> Measured {
         }
     }
     stop.cancel();
-    m.peak_rss_kib = peak_rss_kib(pid).unwrap_or(0);
+    m.peak_rss_kib = memory_kib(pid, "VmHWM").unwrap_or(0);
     m.scrape_plain_ms = plain.lock().unwrap_or_else(|e| e.into_inner()).clone();
     m.scrape_gzip_ms = zipped.lock().unwrap_or_else(|e| e.into_inner()).clone();
     m.body_plain = plain_size.load(Ordering::Relaxed) as usize;

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::{bail, Context};
 use inventory_monitor::simulator::{Faults, HealthField, RequestStats, SimOptions, Simulator};
 use inventory_monitor_testkit::audit::{offset, Sweep};
-use inventory_monitor_testkit::child::Signal;
+use inventory_monitor_testkit::child::{memory_kib, Signal};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::Value;
@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 mod drain;
 
-use crate::child::{config_text, rss_kib, write_config, Logs, Proc};
+use crate::child::{config_text, write_config, Logs, Proc};
 use crate::sink::{Answers, Delivery, Sink, SinkMode};
 use crate::world::{Call, Check, Episode, Live, Profile, World};
 use crate::{
@@ -646,7 +646,7 @@ impl Soak {
         }
         if now >= self.next_rss {
             if let Some(p) = &self.proc {
-                if let Some(kib) = rss_kib(p.pid()) {
+                if let Some(kib) = memory_kib(p.pid(), "VmRSS") {
                     self.history.rss.push((SystemTime::now(), p.index, kib));
                 }
             }

@@ -450,5 +450,19 @@ impl Child {
     }
 }
 
+/// A memory figure of process `pid` in KiB, read from `/proc/PID/status` (`"VmRSS"` for the
+/// resident set now, `"VmHWM"` for its peak); `None` when the process is gone or the field
+/// is missing (or off Linux).
+pub fn memory_kib(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
 #[cfg(test)]
 mod tests;

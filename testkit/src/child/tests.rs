@@ -107,3 +107,14 @@ async fn output_runs_to_the_end_with_the_environment_given() {
         (2, "hello\n", "warn\n")
     );
 }
+
+#[test]
+fn memory_kib_reads_this_process_and_nothing_for_an_unknown_field() {
+    let me = std::process::id();
+    let rss = memory_kib(me, "VmRSS").expect("VmRSS of this process");
+    let peak = memory_kib(me, "VmHWM").expect("VmHWM of this process");
+    assert!(rss > 0 && peak >= rss, "rss {rss} KiB, peak {peak} KiB");
+    // A prefix of a real field is not that field.
+    assert_eq!(memory_kib(me, "VmRS"), None);
+    assert_eq!(memory_kib(u32::MAX, "VmRSS"), None);
+}
