@@ -203,14 +203,6 @@ impl MonitorMetrics {
         self.shard_count.set(i64::from(shard.count));
     }
 
-    /// Creates the `delivered`, `failed` and `dropped` series of a receiver at 0, so they
-    /// exist from the start rather than from the first event.
-    pub fn init_receiver(&self, receiver: &str) {
-        for outcome in ["delivered", "failed", "dropped"] {
-            self.notifications.with_label_values(&[receiver, outcome]);
-        }
-    }
-
     /// Records a finished sweep. `up` follows the list walk; `profiles` is updated only by a
     /// complete walk (an incomplete count would be misleading, so the last one is kept);
     /// the success timestamp moves only when the walk was complete. Failed detail reads do
