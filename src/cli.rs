@@ -106,8 +106,8 @@ pub struct DemoArgs {
     /// How many simulated profiles.
     #[arg(long, default_value_t = 300)]
     pub profiles: usize,
-    /// Time between sweeps.
-    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    /// Time between sweeps (more than 0s).
+    #[arg(long, default_value = "5s", value_parser = crate::config::parse_period)]
     pub interval: std::time::Duration,
     /// How often the simulated fleet's health changes.
     #[arg(long, default_value = "4s", value_parser = humantime::parse_duration)]

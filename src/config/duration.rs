@@ -54,6 +54,17 @@ pub(super) fn parse_text(text: &str, what: &str) -> Result<Duration, String> {
     })
 }
 
+/// Reads a period from the command line (`demo --interval`): a duration as in the config
+/// file, and more than zero, since a sweep every 0 s is no schedule (and a zero period would
+/// panic the timer). clap prefixes the argument's name to the message.
+pub fn parse_period(text: &str) -> Result<Duration, String> {
+    let period = parse_text(text, "a duration")?;
+    if period.is_zero() {
+        return Err(format!("must be more than 0s, got {text:?}"));
+    }
+    Ok(period)
+}
+
 /// A duration as an operator writes it (`1h 30m`), for messages.
 pub(super) fn show(d: Duration) -> String {
     humantime::format_duration(d).to_string()

@@ -50,6 +50,7 @@ mod tests;
 
 pub use alerting::{AlertingConfig, ReceiverConfig, ReceiverKind, ALERTNAMES, SEVERITIES};
 pub use api::{ApiConfig, ByteSize, DEFAULT_TOKEN_ENV, MAX_BODY_SIZE, MIN_BODY_SIZE};
+pub use duration::parse_period;
 pub use rules::{
     ErrorsRule, RuleSettings, RulesConfig, SimpleRule, StaleAfter, StateRule, SyncStaleRule,
     UnreachableRule,

@@ -195,6 +195,32 @@ async fn sigterm_and_wait(child: &mut Child) -> i32 {
 }
 
 #[tokio::test]
+async fn demo_refuses_a_zero_or_unreadable_interval_with_exit_2_and_no_panic() {
+    for (interval, expected) in [
+        ("0s", "must be more than 0s"),
+        ("0ms", "must be more than 0s"),
+        ("soon", "is not a duration"),
+        ("5", "the unit is missing"),
+    ] {
+        let (code, stdout, stderr) = output(
+            &["demo", "--listen", "127.0.0.1:0", "--interval", interval],
+            &[],
+        )
+        .await;
+        assert_eq!(code, 2, "--interval {interval}: {stdout}\n{stderr}");
+        assert!(
+            stderr.contains("--interval") && stderr.contains(expected),
+            "--interval {interval}: {stderr}"
+        );
+        assert!(
+            !stderr.contains("panicked"),
+            "--interval {interval}: {stderr}"
+        );
+        assert!(stdout.is_empty(), "--interval {interval} started: {stdout}");
+    }
+}
+
+#[tokio::test]
 async fn demo_serves_metrics_of_the_simulated_fleet_and_stops_on_sigterm() {
     let mut child = Launch::new(BIN)
         .args([
