@@ -408,7 +408,9 @@ fn log_sweep(snapshot: &Snapshot) {
         ListOutcome::Failed { kind, message } => tracing::error!(
             seconds,
             failure = kind.describe(),
-            message = %message,
+            // Not `message`: that is the event's own field, and a second one would make
+            // the JSON log line carry the key twice.
+            reason = %message,
             "sweep failed: the profile list could not be read"
         ),
     }

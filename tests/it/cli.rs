@@ -157,6 +157,107 @@ async fn once_exits_2_when_the_upstream_is_unreachable_or_the_config_is_bad() {
     assert!(stderr.contains("IM_TEST_TOKEN"), "{stderr}");
 }
 
+/// A JSON value in which no object repeats a key. `serde_json` keeps the last of two equal
+/// keys without a word, and so do most log pipelines: a repeated key loses a value.
+struct NoRepeatedKey;
+
+impl<'de> serde::Deserialize<'de> for NoRepeatedKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(NoRepeatedKeyVisitor)
+    }
+}
+
+struct NoRepeatedKeyVisitor;
+
+impl<'de> serde::de::Visitor<'de> for NoRepeatedKeyVisitor {
+    type Value = NoRepeatedKey;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut seen = std::collections::HashSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if !seen.insert(key.clone()) {
+                return Err(serde::de::Error::custom(format!("key {key:?} twice")));
+            }
+            map.next_value::<NoRepeatedKey>()?;
+        }
+        Ok(NoRepeatedKey)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<NoRepeatedKey>()?.is_some() {}
+        Ok(NoRepeatedKey)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(NoRepeatedKey)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(NoRepeatedKey)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(NoRepeatedKey)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(NoRepeatedKey)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(NoRepeatedKey)
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(NoRepeatedKey)
+    }
+}
+
+#[test]
+fn a_repeated_key_is_told_apart_at_any_depth() {
+    let read = |s: &str| serde_json::from_str::<NoRepeatedKey>(s).is_ok();
+    assert!(read(r#"{"a":1,"fields":{"message":"x","b":[{"c":null}]}}"#));
+    assert!(!read(r#"{"fields":{"message":"x","message":"y"}}"#));
+    assert!(!read(r#"[{"a":{"b":1,"b":2}}]"#));
+}
+
+#[tokio::test]
+async fn every_json_log_line_has_each_key_once_in_a_healthy_and_a_failing_run() {
+    let (sim, dir) = seeded_sim(40, 3).await;
+    let healthy = write_config(dir.path(), &sim.base_url, "");
+    let down_dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let failing = write_config(
+        down_dir.path(),
+        &format!("http://127.0.0.1:{port}/api/v1"),
+        "",
+    );
+    for (config, expect) in [(healthy, "sweep complete"), (failing, "sweep failed")] {
+        let config = config.to_str().unwrap();
+        let (_, _, stderr) = output(
+            &["--log-format", "json", "once", "--config", config],
+            &[
+                ("IM_TEST_TOKEN", TOKEN),
+                ("RUST_LOG", "inventory_monitor=debug,info"),
+            ],
+        )
+        .await;
+        let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert!(
+            lines.iter().any(|l| l.contains(expect)),
+            "no {expect:?} line:\n{stderr}"
+        );
+        for line in lines {
+            // Beside the log, stderr carries only the command's own closing error report.
+            if line.starts_with("error: ") {
+                continue;
+            }
+            if let Err(e) = serde_json::from_str::<NoRepeatedKey>(line) {
+                panic!("{e} in a log line of {config}:\n{line}");
+            }
+        }
+    }
+}
+
 #[tokio::test]
 async fn secrets_never_reach_logs_reports_or_error_messages_even_at_trace_level() {
     let (sim, dir) = seeded_sim(80, 4).await;
