@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::SharedClock;
-use crate::config::{ApiConfig, Config, Secret};
+use crate::config::{Config, Secret};
 use crate::metrics::{FiringLabel, MonitorMetrics, ProfileMetrics, RenderedProfiles};
 use crate::notify::{Notifier, NotifyCounters, NotifyError};
 use crate::rules::{Alert, Judge, Transition};
@@ -125,7 +125,8 @@ impl Daemon {
         } else {
             (None, Vec::new())
         };
-        let client = connect(&config.api, token, &monitor).map_err(Error::Upstream)?;
+        let client = UpstreamClient::with_counters(&config.api, token, monitor.as_ref())
+            .map_err(Error::Upstream)?;
         let mut judge = Judge::new(config.rules.clone());
         judge.restore(restored);
         Ok(Self {
@@ -179,7 +180,8 @@ impl Daemon {
             config.state.dir = self.config.state.dir.clone();
         }
         // Build everything that can fail before changing anything.
-        let client = connect(&config.api, token, &self.monitor).map_err(Error::ReloadUpstream)?;
+        let client = UpstreamClient::with_counters(&config.api, token, self.monitor.as_ref())
+            .map_err(Error::ReloadUpstream)?;
         if let Some(old) = self.notifier.take() {
             // The old notifier writes the state file (outbox, reminder timing) as it stops;
             // the new one reads it back. The judge in memory stays the authority on alerts.
@@ -431,7 +433,8 @@ fn release_free_memory() {
 }
 
 /// The client's counters are the self-metrics' own: wired here, where the daemon is
-/// composed, so that neither `upstream` nor `metrics` depends on the other.
+/// composed (at start and on every reload), so that neither `upstream` nor `metrics`
+/// depends on the other.
 impl From<&MonitorMetrics> for UpstreamCounters {
     fn from(monitor: &MonitorMetrics) -> Self {
         Self {
@@ -450,16 +453,6 @@ impl From<Arc<MonitorMetrics>> for NotifyCounters {
             monitor.notification_queue.clone(),
         )
     }
-}
-
-/// The one place where the upstream client is given its share of the self-metrics: at
-/// start and on every reload.
-fn connect(
-    api: &ApiConfig,
-    token: Secret,
-    monitor: &MonitorMetrics,
-) -> Result<UpstreamClient, UpstreamError> {
-    UpstreamClient::for_monitor(api, token, monitor)
 }
 
 /// The one place where the notifier is given its share of the self-metrics: at start and on

@@ -167,7 +167,7 @@ impl UpstreamClient {
         requests: prometheus::IntCounterVec,
         invalid_bodies: prometheus::IntCounterVec,
     ) -> Result<Self, UpstreamError> {
-        Self::for_monitor(
+        Self::with_counters(
             api,
             token,
             UpstreamCounters {
@@ -179,9 +179,8 @@ impl UpstreamClient {
     }
 
     /// Builds a client from the `[api]` settings and the token, counting into
-    /// `counters`: what the daemon uses, its composition root handing over the counters
-    /// of its self-metrics.
-    pub fn for_monitor(
+    /// `counters`: what the daemon uses, handing over the counters of its self-metrics.
+    pub fn with_counters(
         api: &ApiConfig,
         token: Secret,
         counters: impl Into<UpstreamCounters>,
@@ -575,7 +574,7 @@ mod tests {
             base_url: "http://127.0.0.1:1/api".to_string(),
             ..ApiConfig::default()
         };
-        let result = UpstreamClient::for_monitor(&api, Secret::new("abc\ndef"), counters());
+        let result = UpstreamClient::with_counters(&api, Secret::new("abc\ndef"), counters());
         assert!(matches!(result, Err(UpstreamError::Token)));
     }
 
@@ -606,7 +605,7 @@ IQDOq5B0MZM0CXitoKaTrJxlYi2LLz5lSGn5B0M/B9Xc3w==
             ca_file: Some(path),
             ..ApiConfig::default()
         };
-        let client = UpstreamClient::for_monitor(&api, Secret::new("t"), counters());
+        let client = UpstreamClient::with_counters(&api, Secret::new("t"), counters());
         assert!(client.is_ok(), "{:?}", client.err());
     }
 

@@ -181,7 +181,7 @@ const LIMITS_LINE: &str = "the upstream hit protective limits";
 /// An upstream client with the daemon's counters, limit hits included.
 fn upstream_client(api: &ApiConfig) -> (UpstreamClient, MonitorMetrics) {
     let monitor = MonitorMetrics::new(Shard::default());
-    let client = UpstreamClient::for_monitor(api, Secret::new(TOKEN), &monitor).expect("client");
+    let client = UpstreamClient::with_counters(api, Secret::new(TOKEN), &monitor).expect("client");
     (client, monitor)
 }
 
