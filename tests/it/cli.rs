@@ -138,10 +138,7 @@ async fn once_exits_0_when_every_judged_profile_is_healthy() {
 #[tokio::test]
 async fn once_exits_2_when_the_upstream_is_unreachable_or_the_config_is_bad() {
     // A port that was free a moment ago: nothing listens there.
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let port = free_port();
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), &format!("http://127.0.0.1:{port}/api/v1"), "");
     let (code, _, stderr) = output(
@@ -225,6 +222,7 @@ async fn every_json_log_line_has_each_key_once_in_a_healthy_and_a_failing_run() 
     let (sim, dir) = seeded_sim(40, 3).await;
     let healthy = write_config(dir.path(), &sim.base_url, "");
     let down_dir = tempfile::tempdir().unwrap();
+    // A port that was free a moment ago: nothing listens there.
     let port = free_port();
     let failing = write_config(
         down_dir.path(),
