@@ -151,6 +151,12 @@ impl Launch {
         self
     }
 
+    /// Runs it in `dir` instead of the test's working directory.
+    pub fn current_dir(mut self, dir: impl AsRef<Path>) -> Launch {
+        self.command.current_dir(dir);
+        self
+    }
+
     /// Appends stderr to `path` (kept across restarts of the same program).
     pub fn stderr_to(mut self, path: impl Into<PathBuf>) -> Launch {
         self.stderr = Capture::File(path.into());

@@ -24,6 +24,7 @@ mod hostile;
 mod notify;
 mod prometheus;
 mod properties;
+mod readme;
 mod receivers;
 mod reload;
 mod restart;
