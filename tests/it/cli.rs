@@ -70,9 +70,9 @@ async fn check_lists_every_problem_with_its_key_path_and_exits_2() {
     let (code, _, stderr) = output(&["check", "--config", path.to_str().unwrap()], &[]).await;
     assert_eq!(code, 2);
     for expected in [
-        "api.page_size: must be between 1 and 100, got 500",
-        "api.concurrency:",
-        "shard.index:",
+        "api.page_size (line 3): must be between 1 and 100, got 500",
+        "api.concurrency (line 4): must be between 1 and 1024, got 0",
+        "shard.index (line 6): must be less than shard.count (2), got 2",
         "INVENTORY_API_TOKEN",
     ] {
         assert!(
@@ -89,6 +89,43 @@ async fn check_lists_every_problem_with_its_key_path_and_exits_2() {
     let (code, _, stderr) = output(&["check", "--config", path.to_str().unwrap()], &[]).await;
     assert_eq!(code, 2);
     assert!(stderr.contains("api.page_sizee"), "{stderr}");
+}
+
+#[tokio::test]
+async fn check_names_five_mistakes_in_one_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("five.toml");
+    std::fs::write(
+        &path,
+        "[api]\nbase_url = \"https://x.example/api/v1\"\ntimout = \"5s\"\n\
+         [poll]\nintervall = \"30s\"\n\
+         [alerting]\ngroup_wait = \"ten seconds\"\n\
+         [[alerting.receivers]]\nname = \"ops\"\nkind = \"slak\"\nurl = \"https://hooks.example/x\"\n\
+         [[alerting.receivers]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"https://h.example/\"\nretries = 3\n",
+    )
+    .unwrap();
+    let (code, stdout, stderr) = output(
+        &["check", "--config", path.to_str().unwrap()],
+        &[("INVENTORY_API_TOKEN", "x")],
+    )
+    .await;
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    let listed: Vec<&str> = stderr.lines().collect();
+    assert!(listed[0].ends_with("five.toml: 5 problem(s):"), "{stderr}");
+    let starts = [
+        "  api.timout (line 3): unknown field `timout`, expected one of `base_url`, ",
+        "  poll.intervall (line 5): unknown field `intervall`, expected `interval`",
+        "  alerting.group_wait (line 7): \"ten seconds\" is not a duration",
+        "  alerting.receivers[0].kind (line 10): unknown variant `slak`, expected one of `slack`, ",
+        "  alerting.receivers[1].retries (line 16): unknown field `retries`, expected one of `name`, ",
+    ];
+    assert_eq!(listed.len(), 1 + starts.len(), "{stderr}");
+    for (line, start) in listed[1..].iter().zip(starts) {
+        assert!(
+            line.starts_with(start),
+            "{line:?} does not start with {start:?}"
+        );
+    }
 }
 
 #[tokio::test]
