@@ -454,7 +454,7 @@ fn http_url(text: &str) -> Result<reqwest::Url, String> {
 }
 
 /// A TOML key as it would be written: bare when it can be, quoted otherwise.
-fn toml_key(name: &str) -> String {
+pub(super) fn toml_key(name: &str) -> String {
     let bare = !name.is_empty()
         && name
             .chars()

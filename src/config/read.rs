@@ -78,14 +78,8 @@ pub(super) fn read(text: &str) -> Result<Read, ConfigError> {
             }
             Err(err) => err,
         };
-        let Some(steps) = steps_of_serde(err.path()) else {
-            problems.push(super::data_problem(
-                err.path().to_string(),
-                err.inner().message(),
-            ));
-            break;
-        };
-        let at = err.path().to_string();
+        let steps = steps_of_serde(err.path());
+        let at = path_of(&steps);
         let message = err.into_inner().message().to_string();
         let missing = message
             .strip_prefix("missing field `")
@@ -138,15 +132,33 @@ fn stand_in(field: &str) -> Option<toml::Value> {
     }
 }
 
-/// serde's path as steps; `None` for a step that is no key or index (an enum variant).
-fn steps_of_serde(path: &serde_path_to_error::Path) -> Option<Vec<Step>> {
+/// serde's path as steps, up to the key holding an enum's variant (a table where a name
+/// belongs, as in `kind = { slack = 1 }`, is a problem of that key).
+fn steps_of_serde(path: &serde_path_to_error::Path) -> Vec<Step> {
     path.iter()
-        .map(|segment| match segment {
+        .map_while(|segment| match segment {
             Segment::Map { key } => Some(Step::Key(key.clone())),
             Segment::Seq { index } => Some(Step::Index(*index)),
             _ => None,
         })
         .collect()
+}
+
+/// A path as [`Problem::path`] writes it: `alerting.receivers[0].headers."X Y"`.
+fn path_of(steps: &[Step]) -> String {
+    let mut path = String::new();
+    for step in steps {
+        match step {
+            Step::Key(key) => {
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(&super::alerting::toml_key(key));
+            }
+            Step::Index(i) => path.push_str(&format!("[{i}]")),
+        }
+    }
+    path
 }
 
 /// The value at `steps` in `tree`.

@@ -502,3 +502,40 @@ fn data_problem_text(raw: &str) -> String {
     let (path, message) = raw.split_once(": ").unwrap_or(("", raw));
     data_problem(path.to_string(), message).to_string()
 }
+
+#[test]
+fn a_table_where_a_name_belongs_is_a_problem_of_its_key_and_reading_goes_on() {
+    let found: Vec<(String, Option<usize>)> = parse(
+        "[[alerting.receivers]]\nname = \"a\"\nkind = { slack = 1 }\nurl = \"https://a.example/\"\nlevel = 1\n",
+    )
+    .expect_err("refused")
+    .problems
+    .into_iter()
+    .map(|p| (p.path, p.line))
+    .collect();
+    assert_eq!(
+        found,
+        [
+            ("alerting.receivers[0].kind".to_string(), Some(3)),
+            ("alerting.receivers[0].level".to_string(), Some(5)),
+        ]
+    );
+}
+
+#[test]
+fn paths_read_back_into_steps() {
+    use read::Step::{Index, Key};
+    let key = |k: &str| Key(k.to_string());
+    assert_eq!(
+        read::steps_of("alerting.receivers[12].headers.\"X \\\"Y\\\"\""),
+        Some(vec![
+            key("alerting"),
+            key("receivers"),
+            Index(12),
+            key("headers"),
+            key("X \"Y\"")
+        ])
+    );
+    assert_eq!(read::steps_of("a[x]"), None);
+    assert_eq!(read::steps_of("a.\"open"), None);
+}

@@ -673,3 +673,97 @@ fn validate_reads_the_process_environment() {
         ["api.token_env: environment variable INVENTORY_MONITOR_TEST_UNSET_7F3A is not set"]
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// Every problem in one run, on the example mangled at random
+
+/// What is done to one line of the example.
+#[derive(Debug, Clone)]
+enum Edit {
+    /// The line goes (a key, or a table's header).
+    Delete,
+    /// The key gets a name no table has.
+    Rename,
+    /// The value becomes one of the wrong type (for most keys).
+    Retype(&'static str),
+}
+
+fn edit() -> impl proptest::strategy::Strategy<Value = Edit> {
+    use proptest::prelude::*;
+    prop_oneof![
+        Just(Edit::Delete),
+        Just(Edit::Rename),
+        prop::sample::select(vec!["\"?\"", "-1", "[1.5]", "{ x = 1 }", "true"])
+            .prop_map(Edit::Retype),
+    ]
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig {
+        cases: 256,
+        failure_persistence: None,
+        ..proptest::prelude::ProptestConfig::default()
+    })]
+
+    #[test]
+    fn the_example_mangled_is_a_config_or_problems_naming_every_renamed_key(
+        edits in proptest::collection::btree_map(0usize..1000, edit(), 1..6)
+    ) {
+        let text = std::fs::read_to_string(example()).expect("example file");
+        let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+        let written: Vec<usize> = (0..lines.len())
+            .filter(|&i| {
+                let line = lines[i].trim();
+                !line.is_empty() && !line.starts_with('#')
+            })
+            .collect();
+        let mut renamed = Vec::new();
+        let mut deleted = Vec::new();
+        // One edit per line: the first one picked.
+        let mut edited = BTreeSet::new();
+        for (pick, edit) in &edits {
+            let i = written[pick % written.len()];
+            if !edited.insert(i) {
+                continue;
+            }
+            let line = lines[i].clone();
+            match (edit, line.split_once(" = ")) {
+                (Edit::Delete, _) => deleted.push(i),
+                (Edit::Rename, Some((key, value))) => {
+                    let key = format!("{}_renamed", key.trim());
+                    lines[i] = format!("{key} = {value}");
+                    renamed.push(key);
+                }
+                (Edit::Retype(value), Some((key, _))) => lines[i] = format!("{key} = {value}"),
+                // A table's header is left as it is but for deletion.
+                (_, None) => {}
+            }
+        }
+        deleted.sort_unstable();
+        for i in deleted.into_iter().rev() {
+            lines.remove(i);
+        }
+        let text = lines.join("\n");
+        match config::parse(&text) {
+            Ok(config) => {
+                proptest::prop_assert!(renamed.is_empty(), "renamed keys accepted:\n{text}");
+                let _ = config.validate_with(&standard_env());
+            }
+            Err(e) => {
+                proptest::prop_assert!(!e.problems.is_empty());
+                // Not TOML any more (a deleted header can make a key repeat): one problem.
+                let syntax = e.problems.iter().any(|p| p.path.is_empty());
+                if !syntax {
+                    for key in &renamed {
+                        proptest::prop_assert!(
+                            e.problems.iter().any(|p| p.path.ends_with(key.as_str())),
+                            "{key} not named in\n{e}\nfor\n{text}"
+                        );
+                    }
+                    let lines_in_order = e.problems.windows(2).all(|w| w[0].line <= w[1].line);
+                    proptest::prop_assert!(lines_in_order, "{e}");
+                }
+            }
+        }
+    }
+}
