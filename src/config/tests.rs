@@ -539,3 +539,60 @@ fn paths_read_back_into_steps() {
     assert_eq!(read::steps_of("a[x]"), None);
     assert_eq!(read::steps_of("a.\"open"), None);
 }
+
+#[test]
+fn notify_test_lookups_skip_the_token_and_other_receivers_secrets_only() {
+    let text = "\
+[api]
+base_url = \"https://x.example/\"
+token_env = \"NO_TOKEN\"
+[[alerting.receivers]]
+name = \"a\"
+kind = \"slack\"
+url_env = \"A_URL\"
+[[alerting.receivers]]
+name = \"b\"
+kind = \"webhook\"
+url_file = \"/nonexistent/b-url\"
+secret_env = \"NO_SECRET\"
+[[alerting.receivers]]
+name = \"c\"
+kind = \"teams\"
+url = \"ftp://c.example/\"
+";
+    let env = |name: &str| (name == "A_URL").then(|| "https://a.example/".to_string());
+    let found = |lookups| match load_text(text, &env, lookups) {
+        Ok(_) => Vec::new(),
+        Err(e) => e
+            .problems
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+    };
+    let inline = "alerting.receivers[2].url (line 16): is not a valid http(s) URL (the scheme must be http or https)";
+    assert_eq!(found(Lookups::Receivers(Some("a"))), [inline]);
+    assert_eq!(
+        found(Lookups::Receivers(None)),
+        [
+            "alerting.receivers[1].url_file (line 11): cannot read /nonexistent/b-url: no such file",
+            "alerting.receivers[1].secret_env (line 12): environment variable NO_SECRET is not set",
+            inline,
+        ]
+    );
+    assert_eq!(
+        found(Lookups::All)[0],
+        "api.token_env (line 3): environment variable NO_TOKEN is not set"
+    );
+    let both = text.replacen(
+        "token_env = \"NO_TOKEN\"\n",
+        "token_env = \"NO_TOKEN\"\ntoken_file = \"/t\"\n",
+        1,
+    );
+    match load_text(&both, &env, Lookups::Receivers(Some("a"))) {
+        Ok(_) => panic!("accepted"),
+        Err(e) => assert_eq!(
+            e.problems[0].to_string(),
+            "api (line 1): token_env and token_file are both set; set only one"
+        ),
+    }
+}
