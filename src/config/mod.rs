@@ -4,7 +4,8 @@
 //! Loading happens in two steps: [`parse`] turns TOML text into a [`Config`] (syntax, types,
 //! unknown keys), then [`Config::validate`] checks ranges and that every referenced
 //! environment variable and file exists. Both report [`Problem`]s that name the key;
-//! [`load`] does both and refuses the file on any problem.
+//! [`load`] does both and refuses the file on any problem, reporting every problem of both
+//! steps at once, each with its line, sorted by line.
 //!
 //! Secrets (the API token, receiver URLs, webhook signing secrets) never live in [`Config`]
 //! except a receiver's inline `url`, which `Debug` redacts. They are read when needed through
@@ -23,6 +24,8 @@
 //! - `api.rs`: `[api]` and [`ByteSize`]; `shard.rs`: `[shard]` and its environment
 //!   overrides; `rules.rs`: `[rules]`, one table per rule; `alerting.rs`: `[alerting]` and
 //!   the receivers;
+//! - `read.rs`: reading the text with every parse-level problem found in one pass, and the
+//!   line of a key path;
 //! - `secret.rs`: [`Secret`] and reading secrets; `duration.rs`: durations as humantime
 //!   strings, with errors that say what to write.
 //!
