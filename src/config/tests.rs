@@ -423,6 +423,18 @@ fn lines_of_paths_point_at_the_key_or_the_table_lacking_it() {
     assert_eq!(line("alerting.receivers[0].headers.\"X Y\""), Some(6));
     assert_eq!(line("poll.interval"), None, "nothing of it in the file");
     assert_eq!(line(""), None);
+
+    // Dotted keys and tables inline in an array are found too.
+    let text = "api.base_url = \"x\"\nrules.errors.threshold = 0\n[alerting]\nreceivers = [\n  { name = \"a\" },\n  { name = \"b\", url = \"u\" },\n]\n";
+    let read = read::read(text).expect("TOML");
+    let line = |path: &str| read.lines.of(path);
+    assert_eq!(line("rules.errors.threshold"), Some(2));
+    assert_eq!(line("alerting.receivers[1].url"), Some(6));
+    assert_eq!(
+        line("alerting.receivers[1].kind"),
+        Some(6),
+        "the inline table lacking it"
+    );
 }
 
 /// The parser before every problem was collected: serde over the text, first error only.
