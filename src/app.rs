@@ -62,6 +62,22 @@ pub async fn run(config: Config, path: &Path) -> anyhow::Result<()> {
     run_with_server(daemon, listener, shutdown).await
 }
 
+/// `notify-test`'s configuration: the file checked as for `run`, except that the API token
+/// is not looked up (receivers are tested without it) and, with `receiver`, neither are the
+/// other receivers' URLs and secrets. Problems go to stderr as `check` prints them.
+pub fn notify_test_config(path: &Path, receiver: Option<&str>) -> Option<Config> {
+    match config::load_for_notify_test(path, receiver) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            eprintln!("{}: {} problem(s):", path.display(), e.problems.len());
+            for p in &e.problems {
+                eprintln!("  {p}");
+            }
+            None
+        }
+    }
+}
+
 /// On every SIGHUP, reads and validates the config file again and hands it to the daemon;
 /// a file with problems is refused (each problem logged) and the old config stays.
 async fn reload_on_sighup(

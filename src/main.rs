@@ -97,7 +97,7 @@ fn check(path: &std::path::Path, web: Option<&std::path::Path>) -> ExitCode {
 /// `NAME: FAILED (reason)`; exit 0 when all were delivered, 1 when any failed, 2 for a bad
 /// config, an unknown receiver name, or no receiver at all.
 async fn notify_test(path: &std::path::Path, receiver: Option<&str>) -> ExitCode {
-    let Some(config) = report::load_config(path) else {
+    let Some(config) = app::notify_test_config(path, receiver) else {
         return ExitCode::from(2);
     };
     if config.alerting.receivers.is_empty() {

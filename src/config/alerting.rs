@@ -164,7 +164,14 @@ pub const ALERTNAMES: [&str; 7] = {
 };
 
 impl AlertingConfig {
-    pub(super) fn check(&self, env: &dyn Fn(&str) -> Option<String>, out: &mut Vec<Problem>) {
+    /// Validates the section; with `only`, the secrets of the receivers of other names are
+    /// not looked up (`notify-test --receiver`).
+    pub(super) fn check(
+        &self,
+        env: &dyn Fn(&str) -> Option<String>,
+        only: Option<&str>,
+        out: &mut Vec<Problem>,
+    ) {
         // group_wait may be 0: every change then goes out on its own.
         positive(out, "alerting.repeat_interval", self.repeat_interval);
         positive(out, "alerting.max_delivery_age", self.max_delivery_age);
@@ -179,7 +186,8 @@ impl AlertingConfig {
                     format!("duplicate receiver name {:?}", receiver.name),
                 ));
             }
-            receiver.check(&at, env, out);
+            let lookup = only.is_none_or(|name| receiver.name == name);
+            receiver.check(&at, env, lookup, out);
         }
     }
 }
@@ -257,11 +265,19 @@ impl ReceiverConfig {
         at: &str,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Option<Secret>, Problem> {
+        match self.url_source(at)? {
+            Some((key, source)) => self.read_url(at, key, &source, env).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The one URL key set, with where it points; `None` for kind `log`.
+    fn url_source(&self, at: &str) -> Result<Option<(&'static str, SecretSource<'_>)>, Problem> {
         if self.kind == ReceiverKind::Log {
             return Ok(None);
         }
-        let sources = self.url_sources();
-        let (key, source) = match sources.as_slice() {
+        let mut sources = self.url_sources();
+        let one = match sources.as_slice() {
             [] => {
                 return Err(Problem::new(
                     at,
@@ -271,7 +287,7 @@ impl ReceiverConfig {
                     ),
                 ))
             }
-            [one] => one,
+            [_] => sources.pop(),
             several => {
                 let keys: Vec<&str> = several.iter().map(|(key, _)| *key).collect();
                 // Only three keys exist, so "several" is two or all three.
@@ -286,6 +302,17 @@ impl ReceiverConfig {
                 ));
             }
         };
+        Ok(one)
+    }
+
+    /// Reads the URL from `source` (set at key `key`) and checks it is http(s).
+    fn read_url(
+        &self,
+        at: &str,
+        key: &str,
+        source: &SecretSource<'_>,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Secret, Problem> {
         let path = format!("{at}.{key}");
         let url = read_secret(&path, source, env)?;
         if let Err(reason) = http_url(&url) {
@@ -299,7 +326,7 @@ impl ReceiverConfig {
             };
             return Err(Problem::new(path, message));
         }
-        Ok(Some(Secret::new(url)))
+        Ok(Secret::new(url))
     }
 
     fn secret_at(
@@ -307,10 +334,18 @@ impl ReceiverConfig {
         at: &str,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Option<Secret>, Problem> {
+        let Some((key, source)) = self.secret_source(at)? else {
+            return Ok(None);
+        };
+        read_secret(&format!("{at}.{key}"), &source, env).map(|s| Some(Secret::new(s)))
+    }
+
+    /// The signing secret's key and where it points; `None` when there is none to read.
+    fn secret_source(&self, at: &str) -> Result<Option<(&'static str, SecretSource<'_>)>, Problem> {
         if self.kind != ReceiverKind::Webhook {
             return Ok(None);
         }
-        let (key, source) = match (&self.secret_env, &self.secret_file) {
+        Ok(Some(match (&self.secret_env, &self.secret_file) {
             (None, None) => return Ok(None),
             (Some(_), Some(_)) => {
                 return Err(Problem::new(
@@ -320,11 +355,18 @@ impl ReceiverConfig {
             }
             (Some(name), None) => ("secret_env", SecretSource::Env(name)),
             (None, Some(file)) => ("secret_file", SecretSource::File(file)),
-        };
-        read_secret(&format!("{at}.{key}"), &source, env).map(|s| Some(Secret::new(s)))
+        }))
     }
 
-    fn check(&self, at: &str, env: &dyn Fn(&str) -> Option<String>, out: &mut Vec<Problem>) {
+    /// Validates the receiver at `at`; without `lookup`, its URL and secret are checked
+    /// for how they are set (and an inline URL for what it is) but not looked up.
+    fn check(
+        &self,
+        at: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+        lookup: bool,
+        out: &mut Vec<Problem>,
+    ) {
         if self.kind == ReceiverKind::Log {
             for (key, _) in self.url_sources() {
                 out.push(Problem::new(
@@ -332,12 +374,25 @@ impl ReceiverConfig {
                     "a \"log\" receiver takes no URL",
                 ));
             }
-        } else if let Err(p) = self.url_at(at, env) {
-            out.push(p);
+        } else {
+            let url = self.url_source(at).and_then(|source| match source {
+                Some((key, source)) if lookup || matches!(source, SecretSource::Inline(_)) => {
+                    self.read_url(at, key, &source, env).map(|_| ())
+                }
+                _ => Ok(()),
+            });
+            if let Err(p) = url {
+                out.push(p);
+            }
         }
 
         if self.kind == ReceiverKind::Webhook {
-            if let Err(p) = self.secret_at(at, env) {
+            let secret = if lookup {
+                self.secret_at(at, env).map(|_| ())
+            } else {
+                self.secret_source(at).map(|_| ())
+            };
+            if let Err(p) = secret {
                 out.push(p);
             }
             for (name, value) in &self.headers {
@@ -399,7 +454,7 @@ fn http_url(text: &str) -> Result<reqwest::Url, String> {
 }
 
 /// A TOML key as it would be written: bare when it can be, quoted otherwise.
-fn toml_key(name: &str) -> String {
+pub(super) fn toml_key(name: &str) -> String {
     let bare = !name.is_empty()
         && name
             .chars()

@@ -227,7 +227,14 @@ impl ApiConfig {
         Ok(Some(pem))
     }
 
-    pub(super) fn check(&self, env: &dyn Fn(&str) -> Option<String>, out: &mut Vec<Problem>) {
+    /// Validates the section; `token` says whether to look the token up (`notify-test`
+    /// does not need it, but still hears of `token_env` and `token_file` both set).
+    pub(super) fn check(
+        &self,
+        env: &dyn Fn(&str) -> Option<String>,
+        token: bool,
+        out: &mut Vec<Problem>,
+    ) {
         if self.base_url.trim().is_empty() {
             out.push(Problem::new(
                 "api.base_url",
@@ -302,8 +309,15 @@ impl ApiConfig {
             16,
             65_536,
         );
-        if let Err(p) = self.token_with(env) {
-            out.push(p);
+        if token {
+            if let Err(p) = self.token_with(env) {
+                out.push(p);
+            }
+        } else if self.token_env.is_some() && self.token_file.is_some() {
+            out.push(Problem::new(
+                "api",
+                "token_env and token_file are both set; set only one",
+            ));
         }
         if let Err(p) = self.ca_pem() {
             out.push(p);

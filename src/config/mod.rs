@@ -4,7 +4,8 @@
 //! Loading happens in two steps: [`parse`] turns TOML text into a [`Config`] (syntax, types,
 //! unknown keys), then [`Config::validate`] checks ranges and that every referenced
 //! environment variable and file exists. Both report [`Problem`]s that name the key;
-//! [`load`] does both and refuses the file on any problem.
+//! [`load`] does both and refuses the file on any problem, reporting every problem of both
+//! steps at once, each with its line, sorted by line.
 //!
 //! Secrets (the API token, receiver URLs, webhook signing secrets) never live in [`Config`]
 //! except a receiver's inline `url`, which `Debug` redacts. They are read when needed through
@@ -23,6 +24,8 @@
 //! - `api.rs`: `[api]` and [`ByteSize`]; `shard.rs`: `[shard]` and its environment
 //!   overrides; `rules.rs`: `[rules]`, one table per rule; `alerting.rs`: `[alerting]` and
 //!   the receivers;
+//! - `read.rs`: reading the text with every parse-level problem found in one pass, and the
+//!   line of a key path;
 //! - `secret.rs`: [`Secret`] and reading secrets; `duration.rs`: durations as humantime
 //!   strings, with errors that say what to write.
 //!
@@ -42,6 +45,7 @@ pub use crate::vocabulary::{AlertName, Named, Severity};
 mod alerting;
 mod api;
 mod duration;
+mod read;
 mod rules;
 mod secret;
 mod shard;
@@ -60,31 +64,38 @@ pub use shard::{ShardConfig, HOSTNAME_ENV, SHARD_COUNT_ENV, SHARD_INDEX_ENV};
 
 use duration::show;
 
-/// One thing wrong with a configuration: the key path (`api.page_size`) and what is wrong.
+/// One thing wrong with a configuration: the key path (`api.page_size`), the line of the
+/// file it is on, and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
     /// Dotted key path, e.g. `alerting.receivers[0].url_env`; empty for file-level problems.
     pub path: String,
     /// What is wrong, e.g. `must be between 1 and 100, got 500`.
     pub message: String,
+    /// The line of the key in the file (1-based), or of the table that lacks it; `None`
+    /// when the problem was not found in a file, or nothing of its path is written there.
+    pub line: Option<usize>,
 }
 
 impl Problem {
-    /// A problem at key `path` (empty for the file as a whole).
+    /// A problem at key `path` (empty for the file as a whole), on no particular line.
     pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             path: path.into(),
             message: message.into(),
+            line: None,
         }
     }
 }
 
 impl fmt::Display for Problem {
+    /// `path (line N): message`, as `check` prints it.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.path.is_empty() {
-            f.write_str(&self.message)
-        } else {
-            write!(f, "{}: {}", self.path, self.message)
+        match (self.path.is_empty(), self.line) {
+            (true, None) => f.write_str(&self.message),
+            (true, Some(line)) => write!(f, "line {line}: {}", self.message),
+            (false, None) => write!(f, "{}: {}", self.path, self.message),
+            (false, Some(line)) => write!(f, "{} (line {line}): {}", self.path, self.message),
         }
     }
 }
@@ -205,6 +216,35 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 
 /// [`load`] with an injected environment, so tests never touch the process's own.
 pub fn load_with(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+    load_for(path, env, Lookups::All)
+}
+
+/// [`load`] for `notify-test`: everything is checked, but the API token is not looked up
+/// (receivers are tested without it), and with `receiver` only that receiver's URL and
+/// signing secret are (the others are still checked for all but their secrets' presence).
+pub fn load_for_notify_test(path: &Path, receiver: Option<&str>) -> Result<Config, ConfigError> {
+    load_for(path, &process_env, Lookups::Receivers(receiver))
+}
+
+/// What validation looks up in the environment and the file system.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Lookups<'a> {
+    /// Everything: the API token and every receiver's URL and secret (`run`, `check`).
+    #[default]
+    All,
+    /// What `notify-test` needs: no API token, and the secrets of the receiver named, or
+    /// of every receiver when `None`.
+    Receivers(Option<&'a str>),
+}
+
+/// [`load_with`], looking up only what `lookups` names. Every problem in the file is in
+/// the error, sorted by line: parse-level ones (unknown keys, wrong types, bad durations,
+/// unknown names) and validation's, a key never reported twice.
+pub fn load_for(
+    path: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+    lookups: Lookups<'_>,
+) -> Result<Config, ConfigError> {
     let text = fs::read_to_string(path).map_err(|e| ConfigError {
         problems: vec![Problem::new(
             "",
@@ -215,11 +255,34 @@ pub fn load_with(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Co
             ),
         )],
     })?;
-    let mut config = parse(&text)?;
-    let problems = config.validate_with(env);
-    if !problems.is_empty() {
-        return Err(ConfigError { problems });
+    load_text(&text, env, lookups)
+}
+
+/// [`load_for`] on the text of the file.
+fn load_text(
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    lookups: Lookups<'_>,
+) -> Result<Config, ConfigError> {
+    let read = read::read(text)?;
+    let mut problems = read.problems;
+    let parsed = problems.len();
+    if let Some(config) = &read.config {
+        for mut problem in config.validate_for(env, lookups) {
+            // A key whose value was refused has its default now: what validation says of
+            // that is not news.
+            let said = problems[..parsed].iter().any(|p| p.path == problem.path);
+            if said || read.stand_ins.contains(&problem.path) {
+                continue;
+            }
+            problem.line = read.lines.of(&problem.path);
+            problems.push(problem);
+        }
     }
+    let Some(mut config) = read.config.filter(|_| problems.is_empty()) else {
+        problems.sort_by_key(|p| p.line);
+        return Err(ConfigError { problems });
+    };
     // Validation resolved the shard without a problem; put the values in force in place.
     let shard = config
         .shard
@@ -230,28 +293,21 @@ pub fn load_with(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Co
     Ok(config)
 }
 
-/// Parses TOML text into a [`Config`]; syntax errors, type errors and unknown keys are
-/// reported with their key path (and, for syntax errors, line and column). Does not
-/// validate ranges or look up secrets: see [`Config::validate`].
-///
-/// Deserialization stops at the first error, so this reports one problem at most.
+/// Parses TOML text into a [`Config`]; syntax errors, type errors, bad durations, unknown
+/// names and unknown keys are reported with their key path and line (a syntax error,
+/// which ends the reading, with its line and column). Every such problem in the text is
+/// reported, in line order. Does not validate ranges or look up secrets: see
+/// [`Config::validate`].
 pub fn parse(text: &str) -> Result<Config, ConfigError> {
-    let de = toml::Deserializer::new(text);
-    serde_path_to_error::deserialize::<_, Config>(de).map_err(|e| {
-        // toml parses the whole document before serde sees a single key, so an error
-        // with no key path is a syntax error (or a key defined twice).
-        let at_root = e.path().iter().next().is_none();
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        let problem = if at_root {
-            syntax_problem(text, &inner)
-        } else {
-            data_problem(path, inner.message())
-        };
-        ConfigError {
-            problems: vec![problem],
+    let read = read::read(text)?;
+    let mut problems = read.problems;
+    match read.config {
+        Some(config) if problems.is_empty() => Ok(config),
+        _ => {
+            problems.sort_by_key(|p| p.line);
+            Err(ConfigError { problems })
         }
-    })
+    }
 }
 
 /// A syntax error, located by line and column since there is no key path to name.
@@ -329,8 +385,17 @@ impl Config {
 
     /// [`Config::validate`] with an injected environment.
     pub fn validate_with(&self, env: &dyn Fn(&str) -> Option<String>) -> Vec<Problem> {
+        self.validate_for(env, Lookups::All)
+    }
+
+    /// [`Config::validate_with`], looking up only what `lookups` names.
+    pub fn validate_for(
+        &self,
+        env: &dyn Fn(&str) -> Option<String>,
+        lookups: Lookups<'_>,
+    ) -> Vec<Problem> {
         let mut out = Vec::new();
-        self.api.check(env, &mut out);
+        self.api.check(env, lookups == Lookups::All, &mut out);
 
         if self.poll.interval < Duration::from_secs(1) {
             out.push(Problem::new(
@@ -358,7 +423,11 @@ impl Config {
         }
 
         self.rules.check(&mut out);
-        self.alerting.check(env, &mut out);
+        let receiver = match lookups {
+            Lookups::All | Lookups::Receivers(None) => None,
+            Lookups::Receivers(Some(name)) => Some(name),
+        };
+        self.alerting.check(env, receiver, &mut out);
         out
     }
 

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::*;
-use inventory_monitor_testkit::child::{Child, Launch, Stream};
+use inventory_monitor_testkit::child::{Child, Launch, Signal, Stream};
 use inventory_monitor_testkit::place::free_port;
 use serde_json::Value;
 
@@ -70,9 +70,9 @@ async fn check_lists_every_problem_with_its_key_path_and_exits_2() {
     let (code, _, stderr) = output(&["check", "--config", path.to_str().unwrap()], &[]).await;
     assert_eq!(code, 2);
     for expected in [
-        "api.page_size: must be between 1 and 100, got 500",
-        "api.concurrency:",
-        "shard.index:",
+        "api.page_size (line 3): must be between 1 and 100, got 500",
+        "api.concurrency (line 4): must be between 1 and 1024, got 0",
+        "shard.index (line 6): must be less than shard.count (2), got 2",
         "INVENTORY_API_TOKEN",
     ] {
         assert!(
@@ -89,6 +89,92 @@ async fn check_lists_every_problem_with_its_key_path_and_exits_2() {
     let (code, _, stderr) = output(&["check", "--config", path.to_str().unwrap()], &[]).await;
     assert_eq!(code, 2);
     assert!(stderr.contains("api.page_sizee"), "{stderr}");
+}
+
+/// A file with five mistakes of the kinds that used to take a run each.
+const FIVE_MISTAKES: &str = "[api]\nbase_url = \"http://127.0.0.1:9/api/v1\"\ntimout = \"5s\"\n\
+     [poll]\nintervall = \"30s\"\n\
+     [alerting]\ngroup_wait = \"ten seconds\"\n\
+     [[alerting.receivers]]\nname = \"ops\"\nkind = \"slak\"\nurl = \"https://hooks.example/x\"\n\
+     [[alerting.receivers]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"https://h.example/\"\nretries = 3\n";
+
+/// How each of [`FIVE_MISTAKES`] is reported begins, in order.
+const FIVE_REPORTED: [&str; 5] = [
+    "api.timout (line 3): unknown field `timout`, expected one of `base_url`, ",
+    "poll.intervall (line 5): unknown field `intervall`, expected `interval`",
+    "alerting.group_wait (line 7): \"ten seconds\" is not a duration",
+    "alerting.receivers[0].kind (line 10): unknown variant `slak`, expected one of `slack`, ",
+    "alerting.receivers[1].retries (line 16): unknown field `retries`, expected one of `name`, ",
+];
+
+/// Asserts that `stderr` is the list of the five problems of [`FIVE_MISTAKES`] and nothing
+/// else, as `check` prints it.
+fn assert_five_listed(stderr: &str) {
+    let listed: Vec<&str> = stderr.lines().collect();
+    assert!(listed[0].ends_with("five.toml: 5 problem(s):"), "{stderr}");
+    assert_eq!(listed.len(), 1 + FIVE_REPORTED.len(), "{stderr}");
+    for (line, start) in listed[1..].iter().zip(FIVE_REPORTED) {
+        let start = format!("  {start}");
+        assert!(
+            line.starts_with(&start),
+            "{line:?} does not start with {start:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn check_names_five_mistakes_in_one_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("five.toml");
+    std::fs::write(&path, FIVE_MISTAKES).unwrap();
+    let path = path.to_str().unwrap();
+    let token = [("INVENTORY_API_TOKEN", "x")];
+
+    let (code, stdout, stderr) = output(&["check", "--config", path], &token).await;
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert_five_listed(&stderr);
+
+    // The daemon refuses it at start with the same list.
+    let (code, stdout, stderr) = output(&["run", "--config", path], &token).await;
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert_five_listed(&stderr);
+}
+
+#[tokio::test]
+async fn a_sighup_reload_logs_all_five_mistakes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("five.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[api]\nbase_url = \"http://127.0.0.1:9/api/v1\"\n[server]\nlisten = \"127.0.0.1:0\"\n[state]\ndir = \"{}\"\n",
+            dir.path().join("state").display()
+        ),
+    )
+    .unwrap();
+    let child = Launch::new(env!("CARGO_BIN_EXE_inventory-monitor"))
+        .args(["run", "--config"])
+        .arg(&path)
+        .env("INVENTORY_API_TOKEN", "x")
+        .spawn()
+        .expect("the daemon starts");
+    let started = child
+        .wait_stderr_line(Duration::from_secs(30), |l| {
+            l.contains("inventory-monitor started")
+        })
+        .await;
+    assert!(started.is_some(), "{}", child.stderr_text());
+
+    std::fs::write(&path, FIVE_MISTAKES).unwrap();
+    child.signal(Signal::Hup).expect("SIGHUP");
+    let refused = child
+        .wait_stderr_line(Duration::from_secs(30), |l| l.contains("has 5 problem(s)"))
+        .await;
+    assert!(refused.is_some(), "{}", child.stderr_text());
+    let log = child.stderr_text();
+    for start in FIVE_REPORTED {
+        assert!(log.contains(start), "{start:?} not logged:\n{log}");
+    }
 }
 
 #[tokio::test]

@@ -93,8 +93,8 @@ fn example_file_without_its_environment_names_the_missing_variables() {
     assert_eq!(
         problems_in_example(&env_of(&[])),
         [
-            "api.token_env: environment variable INVENTORY_API_TOKEN is not set",
-            "alerting.receivers[0].url_env: environment variable SLACK_WEBHOOK_URL is not set",
+            "api.token_env (line 14): environment variable INVENTORY_API_TOKEN is not set",
+            "alerting.receivers[0].url_env (line 129): environment variable SLACK_WEBHOOK_URL is not set",
         ]
     );
 }
@@ -258,7 +258,7 @@ fn durations_take_humantime_strings_and_sync_stale_takes_auto_or_a_duration() {
 fn unknown_top_level_key_is_named_with_the_keys_that_exist() {
     assert_eq!(
         problems("unknown_top_level_key.toml"),
-        ["polling: unknown field `polling`, expected one of `api`, `poll`, `server`, `state`, `shard`, `rules`, `alerting`"]
+        ["polling (line 4): unknown field `polling`, expected one of `api`, `poll`, `server`, `state`, `shard`, `rules`, `alerting`"]
     );
 }
 
@@ -266,7 +266,7 @@ fn unknown_top_level_key_is_named_with_the_keys_that_exist() {
 fn unknown_nested_key_is_named_by_its_full_path() {
     assert_eq!(
         problems("unknown_nested_key.toml"),
-        ["api.page_sizee: unknown field `page_sizee`, expected one of `base_url`, `token_env`, `token_file`, `name_filter`, `page_size`, `concurrency`, `max_requests_per_second`, `timeout`, `retries`, `ca_file`, `max_body_size`, `max_profiles`, `max_label_length`"]
+        ["api.page_sizee (line 3): unknown field `page_sizee`, expected one of `base_url`, `token_env`, `token_file`, `name_filter`, `page_size`, `concurrency`, `max_requests_per_second`, `timeout`, `retries`, `ca_file`, `max_body_size`, `max_profiles`, `max_label_length`"]
     );
 }
 
@@ -274,7 +274,7 @@ fn unknown_nested_key_is_named_by_its_full_path() {
 fn value_of_the_wrong_type_says_what_was_expected() {
     assert_eq!(
         problems("bad_type.toml"),
-        ["api.page_size: invalid type: string \"fifty\", expected a whole number from 0 to 4294967295"]
+        ["api.page_size (line 3): invalid type: string \"fifty\", expected a whole number from 0 to 4294967295"]
     );
 }
 
@@ -282,7 +282,7 @@ fn value_of_the_wrong_type_says_what_was_expected() {
 fn bad_duration_says_why_and_how_to_write_one() {
     assert_eq!(
         problems("bad_duration.toml"),
-        ["poll.interval: \"5 parsecs\" is not a duration: unknown unit \"parsecs\"; write durations like \"30s\", \"5m\" or \"1h 30m\""]
+        ["poll.interval (line 5): \"5 parsecs\" is not a duration: unknown unit \"parsecs\"; write durations like \"30s\", \"5m\" or \"1h 30m\""]
     );
 }
 
@@ -290,7 +290,7 @@ fn bad_duration_says_why_and_how_to_write_one() {
 fn bare_number_for_a_duration_suggests_adding_a_unit() {
     assert_eq!(
         problems("duration_without_quotes.toml"),
-        ["alerting.group_wait: 30 is not a duration: durations are strings with a unit, like \"30s\" or \"30m\""]
+        ["alerting.group_wait (line 5): 30 is not a duration: durations are strings with a unit, like \"30s\" or \"30m\""]
     );
 }
 
@@ -306,21 +306,24 @@ fn syntax_error_gives_line_and_column() {
 fn unknown_receiver_kind_lists_the_kinds() {
     assert_eq!(
         problems("bad_receiver_kind.toml"),
-        ["alerting.receivers[0].kind: unknown variant `slak`, expected one of `slack`, `teams`, `discord`, `google_chat`, `mattermost`, `webhook`, `alertmanager`, `log`"]
+        ["alerting.receivers[0].kind (line 6): unknown variant `slak`, expected one of `slack`, `teams`, `discord`, `google_chat`, `mattermost`, `webhook`, `alertmanager`, `log`"]
     );
 }
 
 #[test]
 fn receiver_without_a_kind_points_at_the_missing_key() {
     let err = config::parse("[[alerting.receivers]]\nname = \"ops\"\n").expect_err("refused");
-    assert_eq!(err.to_string(), "alerting.receivers[0].kind: is required");
+    assert_eq!(
+        err.to_string(),
+        "alerting.receivers[0].kind (line 1): is required"
+    );
 }
 
 #[test]
 fn page_size_above_100_is_refused() {
     assert_eq!(
         problems("page_size_500.toml"),
-        ["api.page_size: must be between 1 and 100, got 500"]
+        ["api.page_size (line 3): must be between 1 and 100, got 500"]
     );
 }
 
@@ -328,7 +331,7 @@ fn page_size_above_100_is_refused() {
 fn concurrency_of_zero_is_refused() {
     assert_eq!(
         problems("concurrency_0.toml"),
-        ["api.concurrency: must be between 1 and 1024, got 0"]
+        ["api.concurrency (line 3): must be between 1 and 1024, got 0"]
     );
 }
 
@@ -336,7 +339,7 @@ fn concurrency_of_zero_is_refused() {
 fn shard_index_must_be_below_shard_count() {
     assert_eq!(
         problems("shard_index_too_large.toml"),
-        ["shard.index: must be less than shard.count (3), got 3"]
+        ["shard.index (line 5): must be less than shard.count (3), got 3"]
     );
 }
 
@@ -344,7 +347,7 @@ fn shard_index_must_be_below_shard_count() {
 fn unknown_severity_is_refused() {
     assert_eq!(
         problems("bad_severity.toml"),
-        ["rules.errors.severity: must be one of critical, warning or info, got \"fatal\""]
+        ["rules.errors.severity (line 5): must be one of critical, warning or info, got \"fatal\""]
     );
 }
 
@@ -352,7 +355,7 @@ fn unknown_severity_is_refused() {
 fn duplicate_receiver_names_are_refused() {
     assert_eq!(
         problems("duplicate_receiver_names.toml"),
-        ["alerting.receivers[1].name: duplicate receiver name \"ops\""]
+        ["alerting.receivers[1].name (line 10): duplicate receiver name \"ops\""]
     );
 }
 
@@ -361,7 +364,7 @@ fn receiver_with_both_url_and_url_env_is_refused_without_showing_the_url() {
     let found = problems("receiver_url_and_url_env.toml");
     assert_eq!(
         found,
-        ["alerting.receivers[0]: url and url_env are both set; set only one of url, url_env or url_file"]
+        ["alerting.receivers[0] (line 4): url and url_env are both set; set only one of url, url_env or url_file"]
     );
     assert!(!found.concat().contains("inline-secret"));
 }
@@ -370,7 +373,7 @@ fn receiver_with_both_url_and_url_env_is_refused_without_showing_the_url() {
 fn receiver_without_a_url_is_refused() {
     assert_eq!(
         problems("receiver_missing_url.toml"),
-        ["alerting.receivers[0]: a \"teams\" receiver needs one of url, url_env or url_file"]
+        ["alerting.receivers[0] (line 4): a \"teams\" receiver needs one of url, url_env or url_file"]
     );
 }
 
@@ -384,8 +387,8 @@ fn receiver_url_that_is_not_http_is_refused_without_showing_it() {
     assert_eq!(
         found,
         [
-            "alerting.receivers[0].url: is not a valid http(s) URL (relative URL without a base)",
-            "alerting.receivers[1].url_env: environment variable MATTERMOST_URL does not hold a valid http(s) URL (relative URL without a base)",
+            "alerting.receivers[0].url (line 7): is not a valid http(s) URL (relative URL without a base)",
+            "alerting.receivers[1].url_env (line 12): environment variable MATTERMOST_URL does not hold a valid http(s) URL (relative URL without a base)",
         ]
     );
     let all = found.concat();
@@ -397,9 +400,9 @@ fn webhook_only_keys_and_log_urls_are_refused_on_other_kinds() {
     assert_eq!(
         problems("receiver_keys_for_other_kinds.toml"),
         [
-            "alerting.receivers[0].secret_env: only a \"webhook\" receiver takes secret_env, not a \"slack\" one",
-            "alerting.receivers[0].headers: only a \"webhook\" receiver takes headers, not a \"slack\" one",
-            "alerting.receivers[1].url_env: a \"log\" receiver takes no URL",
+            "alerting.receivers[0].secret_env (line 8): only a \"webhook\" receiver takes secret_env, not a \"slack\" one",
+            "alerting.receivers[0].headers (line 9): only a \"webhook\" receiver takes headers, not a \"slack\" one",
+            "alerting.receivers[1].url_env (line 14): a \"log\" receiver takes no URL",
         ]
     );
 }
@@ -408,7 +411,7 @@ fn webhook_only_keys_and_log_urls_are_refused_on_other_kinds() {
 fn missing_default_token_variable_is_named() {
     assert_eq!(
         problems_in("only_base_url.toml", &env_of(&[])),
-        ["api.token_env: environment variable INVENTORY_API_TOKEN is not set"]
+        ["api.token_env (line 1): environment variable INVENTORY_API_TOKEN is not set"]
     );
 }
 
@@ -416,7 +419,7 @@ fn missing_default_token_variable_is_named() {
 fn missing_custom_token_variable_is_named() {
     assert_eq!(
         problems("custom_token_env.toml"),
-        ["api.token_env: environment variable MONITOR_TOKEN is not set"]
+        ["api.token_env (line 3): environment variable MONITOR_TOKEN is not set"]
     );
 }
 
@@ -427,7 +430,7 @@ fn blank_token_variable_is_refused() {
             "only_base_url.toml",
             &env_of(&[("INVENTORY_API_TOKEN", " \n")])
         ),
-        ["api.token_env: environment variable INVENTORY_API_TOKEN is empty"]
+        ["api.token_env (line 1): environment variable INVENTORY_API_TOKEN is empty"]
     );
 }
 
@@ -435,7 +438,7 @@ fn blank_token_variable_is_refused() {
 fn missing_token_file_is_named() {
     assert_eq!(
         problems("token_file_missing.toml"),
-        ["api.token_file: cannot read tests/fixtures/config/no-such-token: no such file"]
+        ["api.token_file (line 3): cannot read tests/fixtures/config/no-such-token: no such file"]
     );
 }
 
@@ -443,7 +446,7 @@ fn missing_token_file_is_named() {
 fn token_env_and_token_file_together_are_refused() {
     assert_eq!(
         problems("token_env_and_token_file.toml"),
-        ["api: token_env and token_file are both set; set only one"]
+        ["api (line 1): token_env and token_file are both set; set only one"]
     );
 }
 
@@ -451,7 +454,7 @@ fn token_env_and_token_file_together_are_refused() {
 fn ca_file_without_a_certificate_is_refused() {
     assert_eq!(
         problems("ca_file_not_pem.toml"),
-        ["api.ca_file: tests/fixtures/config/not-a-cert.pem holds no PEM certificate (no \"-----BEGIN CERTIFICATE-----\" line)"]
+        ["api.ca_file (line 3): tests/fixtures/config/not-a-cert.pem holds no PEM certificate (no \"-----BEGIN CERTIFICATE-----\" line)"]
     );
 }
 
@@ -459,7 +462,7 @@ fn ca_file_without_a_certificate_is_refused() {
 fn listen_address_must_be_ip_and_port() {
     assert_eq!(
         problems("bad_listen.toml"),
-        ["server.listen: must be an IP address and port like \"0.0.0.0:9857\" or \"[::]:9857\", got \"localhost:9857\""]
+        ["server.listen (line 5): must be an IP address and port like \"0.0.0.0:9857\" or \"[::]:9857\", got \"localhost:9857\""]
     );
 }
 
@@ -467,7 +470,7 @@ fn listen_address_must_be_ip_and_port() {
 fn unknown_alertname_in_a_filter_lists_the_real_ones() {
     assert_eq!(
         problems("unknown_alertname.toml"),
-        ["alerting.receivers[0].match_alertname[1]: unknown alertname \"ProfileDown\"; expected one of ProfileConnectivityDegraded, ProfileAuthenticationFailing, ProfileSyncStale, ProfileSyncFailing, ProfileErrorsHigh, ProfileUnreachable, InventoryApiDown"]
+        ["alerting.receivers[0].match_alertname[1] (line 8): unknown alertname \"ProfileDown\"; expected one of ProfileConnectivityDegraded, ProfileAuthenticationFailing, ProfileSyncStale, ProfileSyncFailing, ProfileErrorsHigh, ProfileUnreachable, InventoryApiDown"]
     );
 }
 
@@ -475,7 +478,7 @@ fn unknown_alertname_in_a_filter_lists_the_real_ones() {
 fn missing_base_url_is_refused() {
     assert_eq!(
         problems("missing_base_url.toml"),
-        ["api.base_url: is required, e.g. \"https://control.example.com/api/v1\""]
+        ["api.base_url (line 1): is required, e.g. \"https://control.example.com/api/v1\""]
     );
 }
 
@@ -484,9 +487,9 @@ fn base_url_must_be_plain_http() {
     assert_eq!(
         problems("base_url_with_query.toml"),
         [
-            "api.base_url: must be an http or https URL, got scheme \"ftp\"",
-            "api.base_url: must not have a query string (\"?...\"); use api.name_filter to filter by name",
-            "api.base_url: must not have a fragment (\"#...\")",
+            "api.base_url (line 2): must be an http or https URL, got scheme \"ftp\"",
+            "api.base_url (line 2): must not have a query string (\"?...\"); use api.name_filter to filter by name",
+            "api.base_url (line 2): must not have a fragment (\"#...\")",
         ]
     );
 }
@@ -497,25 +500,25 @@ fn every_problem_is_reported_at_once_in_file_order() {
     assert_eq!(
         found,
         [
-            "api.base_url: is required, e.g. \"https://control.example.com/api/v1\"",
-            "api.page_size: must be between 1 and 100, got 0",
-            "api.concurrency: must be between 1 and 1024, got 2000",
-            "api.max_requests_per_second: must be 0 (no cap) or a positive number, got -1",
-            "api.timeout: must be more than 0s",
-            "api.retries: must be at most 20, got 99",
-            "api.token_env: environment variable UNSET_TOKEN is not set",
-            "poll.interval: must be at least 1s, got 100ms",
-            "server.listen: must be an IP address and port like \"0.0.0.0:9857\" or \"[::]:9857\", got \"9857\"",
-            "shard.count: must be at least 1, got 0",
-            "rules.connectivity.severity: must be one of critical, warning or info, got \"page\"",
-            "rules.errors.threshold: must be at least 1, got 0",
-            "rules.unreachable.after_failures: must be at least 1, got 0",
-            "alerting.repeat_interval: must be more than 0s",
-            "alerting.max_delivery_age: must be more than 0s",
-            "alerting.receivers[0].name: must not be empty",
-            "alerting.receivers[0].url_file: cannot read tests/fixtures/config/no-such-url: no such file",
-            "alerting.receivers[0].secret_env: environment variable UNSET_SECRET is not set",
-            "alerting.receivers[0].match_severity[0]: must be one of critical, warning or info, got \"urgent\"",
+            "api.base_url (line 3): is required, e.g. \"https://control.example.com/api/v1\"",
+            "api.page_size (line 4): must be between 1 and 100, got 0",
+            "api.concurrency (line 5): must be between 1 and 1024, got 2000",
+            "api.max_requests_per_second (line 6): must be 0 (no cap) or a positive number, got -1",
+            "api.timeout (line 7): must be more than 0s",
+            "api.retries (line 8): must be at most 20, got 99",
+            "api.token_env (line 9): environment variable UNSET_TOKEN is not set",
+            "poll.interval (line 12): must be at least 1s, got 100ms",
+            "server.listen (line 15): must be an IP address and port like \"0.0.0.0:9857\" or \"[::]:9857\", got \"9857\"",
+            "shard.count (line 19): must be at least 1, got 0",
+            "rules.connectivity.severity (line 22): must be one of critical, warning or info, got \"page\"",
+            "rules.errors.threshold (line 25): must be at least 1, got 0",
+            "rules.unreachable.after_failures (line 28): must be at least 1, got 0",
+            "alerting.repeat_interval (line 32): must be more than 0s",
+            "alerting.max_delivery_age (line 33): must be more than 0s",
+            "alerting.receivers[0].name (line 36): must not be empty",
+            "alerting.receivers[0].url_file (line 38): cannot read tests/fixtures/config/no-such-url: no such file",
+            "alerting.receivers[0].secret_env (line 39): environment variable UNSET_SECRET is not set",
+            "alerting.receivers[0].match_severity[0] (line 40): must be one of critical, warning or info, got \"urgent\"",
         ]
     );
 }
@@ -527,7 +530,7 @@ fn config_error_prints_one_problem_per_line() {
     assert_eq!(err.to_string().lines().count(), 3);
     assert!(err
         .to_string()
-        .starts_with("api.base_url: must be an http or https URL"));
+        .starts_with("api.base_url (line 2): must be an http or https URL"));
 }
 
 #[test]
@@ -669,4 +672,98 @@ fn validate_reads_the_process_environment() {
             .collect::<Vec<_>>(),
         ["api.token_env: environment variable INVENTORY_MONITOR_TEST_UNSET_7F3A is not set"]
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// Every problem in one run, on the example mangled at random
+
+/// What is done to one line of the example.
+#[derive(Debug, Clone)]
+enum Edit {
+    /// The line goes (a key, or a table's header).
+    Delete,
+    /// The key gets a name no table has.
+    Rename,
+    /// The value becomes one of the wrong type (for most keys).
+    Retype(&'static str),
+}
+
+fn edit() -> impl proptest::strategy::Strategy<Value = Edit> {
+    use proptest::prelude::*;
+    prop_oneof![
+        Just(Edit::Delete),
+        Just(Edit::Rename),
+        prop::sample::select(vec!["\"?\"", "-1", "[1.5]", "{ x = 1 }", "true"])
+            .prop_map(Edit::Retype),
+    ]
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig {
+        cases: 256,
+        failure_persistence: None,
+        ..proptest::prelude::ProptestConfig::default()
+    })]
+
+    #[test]
+    fn the_example_mangled_is_a_config_or_problems_naming_every_renamed_key(
+        edits in proptest::collection::btree_map(0usize..1000, edit(), 1..6)
+    ) {
+        let text = std::fs::read_to_string(example()).expect("example file");
+        let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+        let written: Vec<usize> = (0..lines.len())
+            .filter(|&i| {
+                let line = lines[i].trim();
+                !line.is_empty() && !line.starts_with('#')
+            })
+            .collect();
+        let mut renamed = Vec::new();
+        let mut deleted = Vec::new();
+        // One edit per line: the first one picked.
+        let mut edited = BTreeSet::new();
+        for (pick, edit) in &edits {
+            let i = written[pick % written.len()];
+            if !edited.insert(i) {
+                continue;
+            }
+            let line = lines[i].clone();
+            match (edit, line.split_once(" = ")) {
+                (Edit::Delete, _) => deleted.push(i),
+                (Edit::Rename, Some((key, value))) => {
+                    let key = format!("{}_renamed", key.trim());
+                    lines[i] = format!("{key} = {value}");
+                    renamed.push(key);
+                }
+                (Edit::Retype(value), Some((key, _))) => lines[i] = format!("{key} = {value}"),
+                // A table's header is left as it is but for deletion.
+                (_, None) => {}
+            }
+        }
+        deleted.sort_unstable();
+        for i in deleted.into_iter().rev() {
+            lines.remove(i);
+        }
+        let text = lines.join("\n");
+        match config::parse(&text) {
+            Ok(config) => {
+                proptest::prop_assert!(renamed.is_empty(), "renamed keys accepted:\n{text}");
+                let _ = config.validate_with(&standard_env());
+            }
+            Err(e) => {
+                proptest::prop_assert!(!e.problems.is_empty());
+                // Not TOML any more (a deleted header can make a key repeat): one problem.
+                let syntax = e.problems.iter().any(|p| p.path.is_empty());
+                if !syntax {
+                    for key in &renamed {
+                        proptest::prop_assert!(
+                            e.problems.iter().any(|p| p.path.ends_with(key.as_str())),
+                            "{key} not named in\n{e}\nfor\n{text}"
+                        );
+                    }
+                    let lines_in_order = e.problems.windows(2).all(|w| w[0].line <= w[1].line);
+                    proptest::prop_assert!(lines_in_order, "{e}");
+                }
+            }
+        }
+    }
 }

@@ -147,14 +147,14 @@ fn without_overrides_the_file_is_used_and_hostname_ignored() {
 fn auto_without_hostname_says_what_it_needs() {
     assert_eq!(
         problems("[shard]\nindex = \"auto\"\ncount = 2\n", &[]),
-        ["shard.index: \"auto\" takes the index from the trailing -N of the HOSTNAME environment variable (a StatefulSet pod name such as inventory-monitor-2), but HOSTNAME is not set"]
+        ["shard.index (line 4): \"auto\" takes the index from the trailing -N of the HOSTNAME environment variable (a StatefulSet pod name such as inventory-monitor-2), but HOSTNAME is not set"]
     );
     assert_eq!(
         problems(
             "[shard]\ncount = 2\n",
             &[(SHARD_INDEX_ENV, "auto"), (HOSTNAME_ENV, "")]
         ),
-        ["shard.index: \"auto\" (from INVENTORY_MONITOR_SHARD_INDEX) takes the index from the trailing -N of the HOSTNAME environment variable (a StatefulSet pod name such as inventory-monitor-2), but HOSTNAME is not set"]
+        ["shard.index (line 3): \"auto\" (from INVENTORY_MONITOR_SHARD_INDEX) takes the index from the trailing -N of the HOSTNAME environment variable (a StatefulSet pod name such as inventory-monitor-2), but HOSTNAME is not set"]
     );
 }
 
@@ -172,7 +172,7 @@ fn auto_with_a_hostname_that_has_no_ordinal_is_refused() {
                 "[shard]\nindex = \"auto\"\ncount = 2\n",
                 &[(HOSTNAME_ENV, hostname)]
             ),
-            [format!("shard.index: \"auto\" takes the index from the trailing -N of the HOSTNAME environment variable (a StatefulSet pod name such as inventory-monitor-2), but HOSTNAME is {hostname:?}")],
+            [format!("shard.index (line 4): \"auto\" takes the index from the trailing -N of the HOSTNAME environment variable (a StatefulSet pod name such as inventory-monitor-2), but HOSTNAME is {hostname:?}")],
             "{hostname}"
         );
     }
@@ -185,7 +185,7 @@ fn ordinal_beyond_the_count_points_at_the_replica_count() {
             "[shard]\nindex = \"auto\"\ncount = 2\n",
             &[(HOSTNAME_ENV, "inventory-monitor-5")]
         ),
-        ["shard.index: must be less than shard.count (2), got 5 (from HOSTNAME \"inventory-monitor-5\"; is shard.count the number of replicas?)"]
+        ["shard.index (line 4): must be less than shard.count (2), got 5 (from HOSTNAME \"inventory-monitor-5\"; is shard.count the number of replicas?)"]
     );
 }
 
@@ -207,14 +207,14 @@ fn bad_environment_values_name_the_variable() {
     );
     assert_eq!(
         problems("[shard]\nindex = 0\n", &[(SHARD_COUNT_ENV, "0")]),
-        ["shard.count: must be at least 1, got 0 (from environment variable INVENTORY_MONITOR_SHARD_COUNT)"]
+        ["shard.count (line 3): must be at least 1, got 0 (from environment variable INVENTORY_MONITOR_SHARD_COUNT)"]
     );
     assert_eq!(
         problems(
             "[shard]\ncount = 3\n",
             &[(SHARD_INDEX_ENV, "3")]
         ),
-        ["shard.index: must be less than shard.count (3), got 3 (from environment variable INVENTORY_MONITOR_SHARD_INDEX)"]
+        ["shard.index (line 3): must be less than shard.count (3), got 3 (from environment variable INVENTORY_MONITOR_SHARD_INDEX)"]
     );
 }
 
@@ -236,9 +236,9 @@ fn shard_problems_come_with_every_other_problem() {
     assert_eq!(
         problems,
         [
-            "api.page_size: must be between 1 and 100, got 500",
-            "shard.count: environment variable INVENTORY_MONITOR_SHARD_COUNT must be a whole number, got \"many\"",
-            "shard.index: \"auto\" takes the index from the trailing -N of the HOSTNAME environment variable (a StatefulSet pod name such as inventory-monitor-2), but HOSTNAME is not set",
+            "api.page_size (line 3): must be between 1 and 100, got 500",
+            "shard.count (line 4): environment variable INVENTORY_MONITOR_SHARD_COUNT must be a whole number, got \"many\"",
+            "shard.index (line 5): \"auto\" takes the index from the trailing -N of the HOSTNAME environment variable (a StatefulSet pod name such as inventory-monitor-2), but HOSTNAME is not set",
         ]
     );
 }
@@ -251,23 +251,23 @@ fn index_in_the_file_must_be_a_number_or_auto() {
     };
     assert_eq!(
         parse_problem("[shard]\nindex = \"first\"\n"),
-        "shard.index: invalid value: string \"first\", expected a whole number from 0 to 4294967295, or \"auto\""
+        "shard.index (line 2): invalid value: string \"first\", expected a whole number from 0 to 4294967295, or \"auto\""
     );
     assert_eq!(
         parse_problem("[shard]\nindex = -1\n"),
-        "shard.index: invalid value: integer `-1`, expected a whole number from 0 to 4294967295, or \"auto\""
+        "shard.index (line 2): invalid value: integer `-1`, expected a whole number from 0 to 4294967295, or \"auto\""
     );
     assert_eq!(
         parse_problem("[shard]\nindex = 5000000000\n"),
-        "shard.index: invalid value: integer `5000000000`, expected a whole number from 0 to 4294967295, or \"auto\""
+        "shard.index (line 2): invalid value: integer `5000000000`, expected a whole number from 0 to 4294967295, or \"auto\""
     );
     assert_eq!(
         parse_problem("[shard]\nindex = 1.5\n"),
-        "shard.index: invalid type: floating point `1.5`, expected a whole number from 0 to 4294967295, or \"auto\""
+        "shard.index (line 2): invalid type: floating point `1.5`, expected a whole number from 0 to 4294967295, or \"auto\""
     );
     assert_eq!(
         parse_problem("[shard]\nindx = 1\n"),
-        "shard.indx: unknown field `indx`, expected `index` or `count`"
+        "shard.indx (line 2): unknown field `indx`, expected `index` or `count`"
     );
 }
 
@@ -322,7 +322,7 @@ fn check_reports_the_shard_in_force_from_the_environment() {
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert_eq!(refused.status.code(), Some(2), "{stderr}");
     assert!(
-        stderr.contains("shard.index: \"auto\" takes the index from the trailing -N of the HOSTNAME environment variable"),
+        stderr.contains("shard.index (line 4): \"auto\" takes the index from the trailing -N of the HOSTNAME environment variable"),
         "{stderr}"
     );
 }

@@ -242,7 +242,7 @@ fn kubernetes_config_passes_check_for_every_replica_and_only_those() {
     let (code, _, stderr) = check(&file, &env);
     assert_eq!(code, Some(2), "{stderr}");
     assert!(
-        stderr.contains("shard.index: must be less than shard.count"),
+        stderr.contains("shard.index (line 18): must be less than shard.count"),
         "{stderr}"
     );
 }

@@ -1392,3 +1392,125 @@ async fn notify_test_reports_each_receiver_and_exits_by_outcome() {
         "{stderr}"
     );
 }
+
+/// A config whose API token variable is never set, with receivers `a` (its URL in
+/// `IM_NT_A_URL`) and, when `with_b`, `b` (its URL in `IM_NT_B_URL`).
+fn config_without_token(dir: &Path, with_b: bool) -> std::path::PathBuf {
+    let path = dir.join("config.toml");
+    let b = if with_b {
+        "[[alerting.receivers]]\nname = \"b\"\nkind = \"webhook\"\nurl_env = \"IM_NT_B_URL\"\n"
+    } else {
+        ""
+    };
+    std::fs::write(
+        &path,
+        format!(
+            "[api]\nbase_url = \"http://127.0.0.1:9/api/v1\"\ntoken_env = \"IM_NT_NEVER_SET_TOKEN\"\n\
+             [state]\ndir = \"{}\"\n\
+             [[alerting.receivers]]\nname = \"a\"\nkind = \"slack\"\nurl_env = \"IM_NT_A_URL\"\n{b}",
+            dir.join("state").display(),
+        ),
+    )
+    .unwrap();
+    path
+}
+
+async fn notify_test_with(
+    config: &Path,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> (i32, String, String) {
+    let mut launch = Launch::new(BIN)
+        .arg("notify-test")
+        .arg("--config")
+        .arg(config)
+        .args(extra);
+    for (k, v) in env {
+        launch = launch.env(k, v);
+    }
+    launch.output(Duration::from_secs(60)).await
+}
+
+#[tokio::test]
+async fn notify_test_needs_no_api_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = Sink::start().await;
+    let path = config_without_token(dir.path(), false);
+    let a = sink.url("a");
+
+    let (code, stdout, stderr) = notify_test_with(&path, &[], &[("IM_NT_A_URL", &a)]).await;
+    assert_eq!(
+        (code, stdout.as_str()),
+        (0, "a: delivered (HTTP 200)\n"),
+        "{stderr}"
+    );
+    assert_eq!(sink.count(), 1);
+    assert!(sink.requests()[0].text().contains("Test notification"));
+
+    // `check` (and `run`) still need it.
+    let (code, _, stderr) = Launch::new(BIN)
+        .args(["check", "--config"])
+        .arg(&path)
+        .env("IM_NT_A_URL", &a)
+        .output(Duration::from_secs(60))
+        .await;
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains(
+            "api.token_env (line 3): environment variable IM_NT_NEVER_SET_TOKEN is not set"
+        ),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn notify_test_of_one_receiver_needs_only_that_receivers_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = Sink::start().await;
+    let path = config_without_token(dir.path(), true);
+    let a = sink.url("a");
+    let env = [("IM_NT_A_URL", a.as_str())];
+
+    let (code, stdout, stderr) = notify_test_with(&path, &["--receiver", "a"], &env).await;
+    assert_eq!(
+        (code, stdout.as_str()),
+        (0, "a: delivered (HTTP 200)\n"),
+        "{stderr}"
+    );
+    assert_eq!(sink.count(), 1);
+
+    // Testing them all needs b's URL too: refused before anything is sent, naming its key.
+    let (code, stdout, stderr) = notify_test_with(&path, &[], &env).await;
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert!(
+        stderr.contains("1 problem(s):")
+            && stderr.contains("alerting.receivers[1].url_env (line 13): environment variable IM_NT_B_URL is not set"),
+        "{stderr}"
+    );
+    assert_eq!(sink.count(), 1, "nothing sent");
+
+    // An unknown name lists the names there are.
+    let (code, _, stderr) = notify_test_with(&path, &["--receiver", "c"], &env).await;
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("\"c\"") && stderr.contains("a, b"),
+        "{stderr}"
+    );
+
+    // The others are still checked for everything but their secrets.
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        format!("{text}url = \"https://b.example/\"\nlevel = 3\n"),
+    )
+    .unwrap();
+    let (code, _, stderr) = notify_test_with(&path, &["--receiver", "a"], &env).await;
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("2 problem(s):")
+            && stderr.contains("alerting.receivers[1] (line 10): url and url_env are both set")
+            && stderr.contains("alerting.receivers[1].level (line 15): unknown field `level`"),
+        "{stderr}"
+    );
+    assert_eq!(sink.count(), 1, "nothing sent");
+}

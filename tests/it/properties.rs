@@ -371,7 +371,13 @@ proptest! {
                     prop_assert!(!problem.message.is_empty());
                 }
             }
-            Err(e) => prop_assert_eq!(e.problems.len(), 1),
+            // Every parse-level problem at once, each saying something.
+            Err(e) => {
+                prop_assert!(!e.problems.is_empty());
+                for problem in &e.problems {
+                    prop_assert!(!problem.message.is_empty());
+                }
+            }
         }
     }
 
