@@ -303,7 +303,10 @@ async fn real_prometheus_scrapes_every_metric_and_alerts_like_the_monitor() {
         .expect("scrape body");
     let families = inventory_monitor_testkit::exposition::parse(&text).expect("exposition");
     for name in DOCUMENTED_METRICS.iter().chain(EXTRA_METRICS) {
-        assert!(families.iter().any(|f| f.name == *name), "{name} not scraped");
+        assert!(
+            families.iter().any(|f| f.name == *name),
+            "{name} not scraped"
+        );
     }
     assert!(samples_named(&families, "inventory_profile_alert_firing")
         .iter()
