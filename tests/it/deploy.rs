@@ -27,6 +27,10 @@ fn deploy() -> PathBuf {
     repo().join("deploy")
 }
 
+fn overlays() -> PathBuf {
+    deploy().join("kubernetes-overlays")
+}
+
 fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
@@ -152,9 +156,14 @@ fn every_yaml_file_under_deploy_parses() {
         let docs = documents(&file);
         assert!(!docs.is_empty(), "{}: empty", file.display());
         for doc in docs {
+            // A JSON patch (kustomize overlays) is a list of operations; all else, mappings.
+            let is_patch = doc.as_sequence().is_some_and(|ops| {
+                ops.iter()
+                    .all(|op| op["op"].is_string() && op["path"].is_string())
+            });
             assert!(
-                doc.is_mapping(),
-                "{}: a document that is not a mapping",
+                doc.is_mapping() || is_patch,
+                "{}: a document that is neither a mapping nor a JSON patch",
                 file.display()
             );
         }
@@ -393,8 +402,8 @@ fn kubernetes_objects_point_at_each_other() {
             Y::from(port_name)
         );
     }
-    // The ServiceMonitor scrapes the metrics Service only (not twice through both).
-    let monitor = k8s("ServiceMonitor", None);
+    // The ServiceMonitor (an overlay) scrapes the metrics Service only (not twice through both).
+    let monitor = documents(&overlays().join("servicemonitor/servicemonitor.yaml")).remove(0);
     let wanted = monitor["spec"]["selector"]["matchLabels"]
         .as_mapping()
         .expect("matchLabels");
@@ -746,4 +755,274 @@ fn systemd_unit_verifies_and_is_hardened() {
         "systemd-analyze security:\n{}",
         said(&out)
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// One image name and tag; kustomize's base and overlays.
+
+/// The image every deploy file runs: `inventory-monitor:` and Cargo.toml's version.
+fn image() -> String {
+    format!("inventory-monitor:{}", env!("CARGO_PKG_VERSION"))
+}
+
+#[test]
+fn one_image_name_and_tag_everywhere_and_the_tag_is_the_version() {
+    let image = image();
+    // The Dockerfile's header builds and runs it.
+    let dockerfile = read(&repo().join("Dockerfile"));
+    let build = dockerfile
+        .lines()
+        .find_map(|l| {
+            l.trim_start_matches('#')
+                .trim()
+                .strip_prefix("docker build -t ")
+        })
+        .expect("a `docker build -t` line in the Dockerfile's header");
+    assert_eq!(build, format!("{image} ."));
+    let run_line = dockerfile
+        .lines()
+        .rev()
+        .find(|l| l.contains("inventory-monitor-state:/var/lib/inventory-monitor"))
+        .expect("the docker run example");
+    assert_eq!(run_line.split_whitespace().last(), Some(image.as_str()));
+
+    // Compose builds it under that name, for both services that run it.
+    let compose = &documents(&deploy().join("docker-compose.yml"))[0];
+    for service in ["simulator", "inventory-monitor"] {
+        assert_eq!(
+            compose["services"][service]["image"].as_str(),
+            Some(image.as_str()),
+            "compose {service}"
+        );
+    }
+
+    // The StatefulSet runs it, with a pull policy that fits a fixed version tag.
+    let statefulset = k8s("StatefulSet", Some("inventory-monitor"));
+    let container = &statefulset["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(container["image"].as_str(), Some(image.as_str()));
+    assert_eq!(container["imagePullPolicy"].as_str(), Some("IfNotPresent"));
+    assert!(!env!("CARGO_PKG_VERSION").contains("latest"));
+
+    // The README's build, tag and push steps make it.
+    let readme = read(&repo().join("README.md"));
+    for step in [
+        format!("docker build -t {image} ."),
+        format!("docker tag {image} REGISTRY/{image}"),
+        format!("docker push REGISTRY/{image}"),
+    ] {
+        assert!(readme.contains(&step), "README lacks `{step}`");
+    }
+}
+
+/// The kustomization of `dir`, with every resource and patch it names checked to exist.
+fn kustomization(dir: &Path) -> Y {
+    let k = documents(&dir.join("kustomization.yaml")).remove(0);
+    assert_eq!(
+        k["kind"].as_str(),
+        Some("Kustomization"),
+        "{}",
+        dir.display()
+    );
+    for resource in strings(&k["resources"]) {
+        assert!(
+            dir.join(&resource).exists(),
+            "{}: resource {resource} does not exist",
+            dir.display()
+        );
+        // kustomize refuses an overlay inside its base's directory (a cycle).
+        let resource = dir.join(&resource).canonicalize().expect("canonical");
+        let here = dir.canonicalize().expect("canonical");
+        assert!(
+            resource.is_file() || !here.starts_with(&resource),
+            "{} is inside its base {}",
+            dir.display(),
+            resource.display()
+        );
+    }
+    for patch in k["patches"].as_sequence().into_iter().flatten() {
+        let path = patch["path"].as_str().expect("patch path");
+        assert!(
+            dir.join(path).is_file(),
+            "{}: no patch {path}",
+            dir.display()
+        );
+    }
+    k
+}
+
+/// What `kubectl kustomize dir` renders, for the subset of kustomize these files use:
+/// resources (files and directories) and JSON patches (`add`, `replace`) by kind and name.
+fn render(dir: &Path) -> Vec<serde_json::Value> {
+    let k = kustomization(dir);
+    let mut objects = Vec::new();
+    for resource in strings(&k["resources"]) {
+        let path = dir.join(&resource);
+        if path.is_dir() {
+            objects.extend(render(&path));
+        } else {
+            for doc in documents(&path) {
+                objects.push(serde_json::to_value(&doc).expect("YAML to JSON"));
+            }
+        }
+    }
+    for patch in k["patches"].as_sequence().into_iter().flatten() {
+        let kind = patch["target"]["kind"].as_str().expect("target kind");
+        let name = patch["target"]["name"].as_str().expect("target name");
+        let ops = documents(&dir.join(patch["path"].as_str().expect("path"))).remove(0);
+        let target = objects
+            .iter_mut()
+            .find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
+            .unwrap_or_else(|| panic!("{}: no {kind} {name} to patch", dir.display()));
+        for op in ops.as_sequence().expect("a JSON patch") {
+            let pointer = op["path"].as_str().expect("op path");
+            let value = serde_json::to_value(&op["value"]).expect("value");
+            let (parent, last) = pointer.rsplit_once('/').expect("a JSON pointer");
+            match op["op"].as_str() {
+                Some("add") if last == "-" => target
+                    .pointer_mut(parent)
+                    .and_then(|p| p.as_array_mut())
+                    .unwrap_or_else(|| panic!("add to {pointer}: no list there"))
+                    .push(value),
+                Some("replace") => {
+                    *target
+                        .pointer_mut(pointer)
+                        .unwrap_or_else(|| panic!("replace {pointer}: nothing there")) = value
+                }
+                other => panic!("{}: unexpected op {other:?} {pointer}", dir.display()),
+            }
+        }
+    }
+    objects
+}
+
+fn kinds(objects: &[serde_json::Value]) -> BTreeSet<String> {
+    objects
+        .iter()
+        .map(|o| {
+            format!(
+                "{} {}",
+                o["apiVersion"].as_str().unwrap_or(""),
+                o["kind"].as_str().unwrap_or("")
+            )
+        })
+        .collect()
+}
+
+fn statefulset_container(objects: &[serde_json::Value]) -> &serde_json::Value {
+    let sts = objects
+        .iter()
+        .find(|o| o["kind"] == "StatefulSet")
+        .expect("a StatefulSet");
+    &sts["spec"]["template"]["spec"]["containers"][0]
+}
+
+#[test]
+fn the_base_applies_to_a_plain_cluster_and_the_servicemonitor_is_an_overlay() {
+    // No CRD in the base: every kind is a built-in one.
+    let base = render(&deploy().join("kubernetes"));
+    assert_eq!(
+        kinds(&base),
+        [
+            "apps/v1 StatefulSet",
+            "policy/v1 PodDisruptionBudget",
+            "v1 ConfigMap",
+            "v1 Service",
+        ]
+        .map(String::from)
+        .into(),
+    );
+    // The overlay is the base plus a ServiceMonitor carrying the `release` label
+    // kube-prometheus-stack selects on.
+    let overlay = render(&overlays().join("servicemonitor"));
+    assert_eq!(overlay.len(), base.len() + 1);
+    let monitor = overlay
+        .iter()
+        .find(|o| o["apiVersion"] == "monitoring.coreos.com/v1")
+        .expect("a monitoring.coreos.com object");
+    assert_eq!(monitor["kind"], "ServiceMonitor");
+    assert!(
+        monitor["metadata"]["labels"]["release"].is_string(),
+        "{monitor}"
+    );
+    let readme = read(&repo().join("README.md"));
+    assert!(
+        readme.contains("`release`"),
+        "the README names the release label"
+    );
+
+    // The base's StatefulSet reloads a changed ConfigMap by itself.
+    let container = statefulset_container(&base);
+    let args: Vec<String> = serde_json::from_value(container["args"].clone()).expect("args");
+    let cli = parse_cli(&args, "StatefulSet args");
+    match cli.command {
+        Some(Sub::Run(run)) => assert_eq!(
+            run.auto_reload_interval,
+            Some(std::time::Duration::from_secs(30))
+        ),
+        other => panic!("StatefulSet: expected run, got {other:?}"),
+    }
+}
+
+#[test]
+fn tls_auth_overlays_probe_over_https_with_credentials() {
+    // Exec probes: curl over HTTPS with the CA and a netrc from the mounted Secret.
+    let objects = render(&overlays().join("tls-auth"));
+    let container = statefulset_container(&objects);
+    let args: Vec<String> = serde_json::from_value(container["args"].clone()).expect("args");
+    let cli = parse_cli(&args, "tls-auth args");
+    let web = match cli.command {
+        Some(Sub::Run(run)) => run.web_config.expect("--web-config"),
+        other => panic!("tls-auth: expected run, got {other:?}"),
+    };
+    let mount = container["volumeMounts"]
+        .as_array()
+        .expect("mounts")
+        .iter()
+        .find(|m| web.starts_with(m["mountPath"].as_str().unwrap_or("-")))
+        .expect("the web config is on a mount");
+    let sts = objects
+        .iter()
+        .find(|o| o["kind"] == "StatefulSet")
+        .expect("sts");
+    let volume = sts["spec"]["template"]["spec"]["volumes"]
+        .as_array()
+        .expect("volumes")
+        .iter()
+        .find(|v| v["name"] == mount["name"])
+        .expect("the mount's volume");
+    assert_eq!(volume["secret"]["secretName"], "inventory-monitor-web");
+    for (probe, path) in [("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")] {
+        let command: Vec<String> =
+            serde_json::from_value(container[probe]["exec"]["command"].clone()).expect(probe);
+        assert_eq!(command[0], "curl", "{probe}");
+        assert!(command
+            .last()
+            .is_some_and(|u| u.starts_with("https://") && u.ends_with(path)));
+        for flag in ["--cacert", "--netrc-file"] {
+            let file = command
+                .iter()
+                .skip_while(|a| *a != flag)
+                .nth(1)
+                .unwrap_or_else(|| panic!("{probe}: no {flag}"));
+            assert!(
+                file.starts_with(mount["mountPath"].as_str().expect("path")),
+                "{probe} {flag}"
+            );
+        }
+        assert!(container[probe]["httpGet"].is_null(), "{probe}");
+    }
+
+    // httpGet probes: HTTPS and a literal Authorization header.
+    let objects = render(&overlays().join("tls-auth-httpget"));
+    let container = statefulset_container(&objects);
+    for (probe, path) in [("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")] {
+        let get = &container[probe]["httpGet"];
+        assert_eq!(get["scheme"], "HTTPS", "{probe}");
+        assert_eq!(get["path"], path, "{probe}");
+        assert_eq!(get["httpHeaders"][0]["name"], "Authorization", "{probe}");
+        assert!(get["httpHeaders"][0]["value"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("Basic ")));
+        assert!(container[probe]["exec"].is_null(), "{probe}");
+    }
 }
