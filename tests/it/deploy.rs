@@ -5,7 +5,15 @@
 //! builds what the manifests run, and the systemd unit passes `systemd-analyze verify` and
 //! its offline security rating.
 //!
-//! Docker and Kubernetes do not run here; what they would read is checked instead.
+//! One image name and tag (Cargo.toml's version) runs everywhere; the kustomize base has
+//! only built-in kinds and the overlays render (a subset of kustomize is emulated: resources
+//! and JSON patches) to what they promise. The Dockerfile's HEALTHCHECK and the overlays'
+//! probe commands run (curl) against the binary serving TLS with basic auth.
+//!
+//! Docker and Kubernetes do not run here; what they would read is checked instead. Debian's
+//! kubectl (1.20) embeds a kustomize too old for directory resources and `patches`, which
+//! every kustomize since 2020 reads, so no kubectl is required: the overlays were rendered
+//! with kubectl 1.32 (kustomize 5.5) when written.
 //! `systemd-analyze` and `amtool` are skipped with a printed reason when absent, except
 //! under `CI=true`, where they fail the test.
 
@@ -1025,4 +1033,247 @@ fn tls_auth_overlays_probe_over_https_with_credentials() {
             .is_some_and(|v| v.starts_with("Basic ")));
         assert!(container[probe]["exec"].is_null(), "{probe}");
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// The probes' commands against the real binary serving TLS with basic auth.
+
+const PROBE_PASSWORD: &str = "probe-s3cret";
+
+/// A directory laid out like the tls-auth overlay's Secret: ca.crt, tls.crt, tls.key (for
+/// localhost and 127.0.0.1), web-config.yml (the user `probe`), probe.netrc, and a netrc
+/// with the wrong password.
+fn web_secret() -> tempfile::TempDir {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+        SanType,
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca.distinguished_name
+        .push(DnType::CommonName, "probe test CA");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    let ca_key = KeyPair::generate().expect("CA key");
+    let ca_cert = ca.self_signed(&ca_key).expect("CA certificate");
+    let issuer = Issuer::new(ca, ca_key);
+    let mut server = CertificateParams::new(vec!["localhost".to_string()]).expect("params");
+    server
+        .subject_alt_names
+        .push(SanType::IpAddress([127, 0, 0, 1].into()));
+    let key = KeyPair::generate().expect("key");
+    let cert = server.signed_by(&key, &issuer).expect("certificate");
+    let hash = bcrypt::hash(PROBE_PASSWORD, 4).expect("bcrypt");
+    for (name, text) in [
+        ("ca.crt", ca_cert.pem()),
+        ("tls.crt", cert.pem()),
+        ("tls.key", key.serialize_pem()),
+        (
+            "web-config.yml",
+            format!(
+                "tls_server_config:\n  cert_file: tls.crt\n  key_file: tls.key\n\
+                 basic_auth_users:\n  probe: \"{hash}\"\n"
+            ),
+        ),
+        (
+            "probe.netrc",
+            format!("machine localhost login probe password {PROBE_PASSWORD}\n"),
+        ),
+        (
+            "wrong.netrc",
+            "machine localhost login probe password guessed\n".to_string(),
+        ),
+    ] {
+        std::fs::write(dir.path().join(name), text).expect("write");
+    }
+    dir
+}
+
+/// The binary serving HTTPS with basic auth on `port` (web config from `secret`), polling a
+/// simulator; returns once /readyz answers 200 to a client with the CA and the password.
+async fn serve_tls_auth(
+    secret: &Path,
+    port: u16,
+) -> (
+    crate::common::Sim,
+    inventory_monitor_testkit::child::Child,
+    tempfile::TempDir,
+) {
+    let sim = crate::common::start_sim(inventory_monitor::simulator::SimOptions {
+        profiles: 3,
+        ..Default::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[api]\nbase_url = \"{}\"\ntoken_env = \"IM_TEST_TOKEN\"\n[server]\nlisten = \"127.0.0.1:{port}\"\n\
+             [state]\ndir = \"{}\"\n",
+            sim.base_url,
+            dir.path().join("state").display()
+        ),
+    )
+    .expect("write config");
+    let child = inventory_monitor_testkit::child::Launch::new(BINARY)
+        .arg("run")
+        .arg("--config")
+        .arg(&config)
+        .arg("--web-config")
+        .arg(secret.join("web-config.yml"))
+        .env("IM_TEST_TOKEN", "demo-token")
+        .spawn()
+        .expect("spawn");
+    let ca = reqwest::Certificate::from_pem(&std::fs::read(secret.join("ca.crt")).expect("ca"))
+        .expect("CA");
+    let client = reqwest::Client::builder()
+        .add_root_certificate(ca)
+        .build()
+        .expect("client");
+    let url = format!("https://localhost:{port}/readyz");
+    let ready = crate::common::wait_for(std::time::Duration::from_secs(20), || async {
+        client
+            .get(&url)
+            .basic_auth("probe", Some(PROBE_PASSWORD))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+    })
+    .await;
+    assert!(ready, "never ready over TLS:\n{}", child.stderr_text());
+    (sim, child, dir)
+}
+
+/// The exit code of `program args` (no shell), with `env` added.
+fn exit_code(program: &str, args: &[String], env: &[(&str, String)]) -> Option<i32> {
+    Command::new(program)
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("run the probe command")
+        .code()
+}
+
+#[tokio::test]
+async fn dockerfile_healthcheck_and_exec_probes_pass_with_tls_and_basic_auth() {
+    if tool("curl").is_none() {
+        return;
+    }
+    let secret = web_secret();
+    let s = secret.path();
+    let port = observability::free_port();
+    let (_sim, mut child, _dir) = serve_tls_auth(s, port).await;
+
+    // The Dockerfile's HEALTHCHECK command, run by a shell as Docker runs its shell form.
+    let healthcheck = dockerfile()
+        .into_iter()
+        .rev()
+        .find(|(op, _)| op == "HEALTHCHECK")
+        .map(|(_, rest)| rest)
+        .expect("HEALTHCHECK");
+    let (_, command) = healthcheck
+        .split_once(" CMD ")
+        .expect("HEALTHCHECK ... CMD");
+    let sh = |opts: String| {
+        exit_code(
+            "sh",
+            &["-c".to_string(), command.to_string()],
+            &[
+                (
+                    "INVENTORY_MONITOR_HEALTHCHECK_URL",
+                    format!("https://localhost:{port}/healthz"),
+                ),
+                ("INVENTORY_MONITOR_HEALTHCHECK_CURL_OPTS", opts),
+            ],
+        )
+    };
+    let ca = s.join("ca.crt").display().to_string();
+    let good = s.join("probe.netrc").display().to_string();
+    let wrong = s.join("wrong.netrc").display().to_string();
+    assert_eq!(sh(format!("--cacert {ca} --netrc-file {good}")), Some(0));
+    // Docker's codes: 1 is unhealthy (2 is reserved), whatever curl's own code was.
+    assert_eq!(sh(format!("--cacert {ca} --netrc-file {wrong}")), Some(1));
+    assert_eq!(sh(format!("--cacert {ca}")), Some(1), "no credentials");
+    assert_eq!(
+        sh(format!("--netrc-file {good}")),
+        Some(1),
+        "unverified server"
+    );
+
+    // The tls-auth overlay's exec probes, their Secret paths and port pointed here.
+    let objects = render(&overlays().join("tls-auth"));
+    let container = statefulset_container(&objects);
+    for probe in ["livenessProbe", "readinessProbe"] {
+        let command: Vec<String> =
+            serde_json::from_value(container[probe]["exec"]["command"].clone()).expect(probe);
+        let here = |netrc: &str| -> Vec<String> {
+            command[1..]
+                .iter()
+                .map(|a| {
+                    a.replace("/etc/inventory-monitor-web/", &format!("{}/", s.display()))
+                        .replace("probe.netrc", netrc)
+                        .replace("localhost:9857", &format!("localhost:{port}"))
+                })
+                .collect()
+        };
+        assert_eq!(
+            exit_code(&command[0], &here("probe.netrc"), &[]),
+            Some(0),
+            "{probe}"
+        );
+        assert_ne!(
+            exit_code(&command[0], &here("wrong.netrc"), &[]),
+            Some(0),
+            "{probe}"
+        );
+    }
+    assert!(child.is_running());
+}
+
+#[tokio::test]
+async fn httpget_probe_header_made_as_documented_is_accepted() {
+    let secret = web_secret();
+    let port = observability::free_port();
+    let (_sim, _child, _dir) = serve_tls_auth(secret.path(), port).await;
+    // The kubelet does not verify the certificate of an HTTPS probe.
+    let kubelet = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .build()
+        .expect("client");
+    let probe = |header: String| {
+        let kubelet = kubelet.clone();
+        async move {
+            kubelet
+                .get(format!("https://127.0.0.1:{port}/healthz"))
+                .header("Authorization", header)
+                .send()
+                .await
+                .expect("probe")
+                .status()
+                .as_u16()
+        }
+    };
+    // The header as the overlay's kustomization.yaml says to make it.
+    let made = Command::new("sh")
+        .arg("-c")
+        .arg("printf 'Basic %s' \"$(printf 'probe:%s' \"$PASSWORD\" | base64 -w0)\"")
+        .env("PASSWORD", PROBE_PASSWORD)
+        .output()
+        .expect("sh");
+    let header = String::from_utf8(made.stdout).expect("UTF-8");
+    assert_eq!(probe(header).await, 200);
+    // The shipped placeholder is not anyone's password.
+    let objects = render(&overlays().join("tls-auth-httpget"));
+    let shipped = statefulset_container(&objects)["livenessProbe"]["httpGet"]["httpHeaders"][0]
+        ["value"]
+        .as_str()
+        .expect("header")
+        .to_string();
+    assert_eq!(probe(shipped).await, 401);
 }
