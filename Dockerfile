@@ -1,11 +1,13 @@
 # syntax=docker/dockerfile:1
 #
 # inventory-monitor: built with the Rust toolchain, run on Debian slim as a non-root user.
+# The image is inventory-monitor:VERSION, VERSION being Cargo.toml's (README, Deploying, has
+# the tag and push steps); deploy/docker-compose.yml and deploy/kubernetes use the same name.
 #
-#   docker build -t inventory-monitor .
+#   docker build -t inventory-monitor:0.1.0 .
 #   docker run -p 9857:9857 -e INVENTORY_API_TOKEN \
 #     -v "$PWD/my.toml:/etc/inventory-monitor/config.toml:ro" \
-#     -v inventory-monitor-state:/var/lib/inventory-monitor inventory-monitor
+#     -v inventory-monitor-state:/var/lib/inventory-monitor inventory-monitor:0.1.0
 #
 # The config must keep state.dir on the volume (state.dir = "/var/lib/inventory-monitor",
 # or the default "./data", which the working directory puts there too).
@@ -40,8 +42,16 @@ USER 10001:10001
 WORKDIR /var/lib/inventory-monitor
 VOLUME /var/lib/inventory-monitor
 EXPOSE 9857
-# Probes the default server.listen port; change it here too if the config moves it.
+# GET /healthz, set from the environment (docker run -e, compose `environment:`):
+# - INVENTORY_MONITOR_HEALTHCHECK_URL: default http://127.0.0.1:9857/healthz (the default
+#   server.listen); with TLS, https://localhost:PORT/healthz, the certificate naming localhost;
+# - INVENTORY_MONITOR_HEALTHCHECK_CURL_OPTS: more curl options, split on spaces (so no spaces
+#   in file names), e.g. with TLS and basic auth, files from Docker secrets:
+#   "--cacert /run/secrets/ca.crt --netrc-file /run/secrets/probe.netrc", the netrc being
+#   "machine localhost login probe password ...": the password stays out of the image
+#   and out of `docker inspect`.
+# Any curl failure is exit 1 ("unhealthy"; Docker reserves other codes).
 HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 \
-    CMD ["curl", "-fsS", "-o", "/dev/null", "http://127.0.0.1:9857/healthz"]
+    CMD curl -fsS -o /dev/null --max-time 2 ${INVENTORY_MONITOR_HEALTHCHECK_CURL_OPTS-} "${INVENTORY_MONITOR_HEALTHCHECK_URL:-http://127.0.0.1:9857/healthz}" || exit 1
 ENTRYPOINT ["inventory-monitor"]
 CMD ["run", "--config", "/etc/inventory-monitor/config.toml"]

@@ -4,7 +4,7 @@
 //! server on a thread of its own, and turns signals into shutdown (SIGINT, SIGTERM) and
 //! reloads (SIGHUP). `anyhow` is at home here, as in the other command runners.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,8 +14,9 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::SystemClock;
-use crate::config::{self, Config};
-use crate::daemon::{self, Daemon, Reload};
+use crate::config::Config;
+use crate::config_watch;
+use crate::daemon::Daemon;
 
 /// Makes glibc's allocator hand memory back rather than keep it, for a long-running daemon
 /// whose sweeps allocate and free the size of the fleet each time (measured at 100,000
@@ -44,9 +45,11 @@ pub fn main_runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .build()
 }
 
-/// `run`: serves `config` (read from `path`, which SIGHUP reads again) until SIGINT or
-/// SIGTERM.
-pub async fn run(config: Config, path: &Path) -> anyhow::Result<()> {
+/// `run`: serves `config` (read from `path`, which SIGHUP reads again, as does every
+/// `auto_reload` when the file's content changed) until SIGINT or SIGTERM.
+pub async fn run(config: Config, path: &Path, auto_reload: Option<Duration>) -> anyhow::Result<()> {
+    // The file as loaded: the auto reload's first "last seen" content.
+    let started_with = std::fs::read(path).ok();
     let token = config.api.token().map_err(|p| anyhow::anyhow!("{p}"))?;
     let listen = config.server.listen.clone();
     let listener = TcpListener::bind(&listen)
@@ -56,7 +59,12 @@ pub async fn run(config: Config, path: &Path) -> anyhow::Result<()> {
     let mut daemon = Daemon::with_notifier(config, token, Arc::new(SystemClock))?;
     let (reloads, reload_rx) = mpsc::unbounded_channel();
     daemon.reload_from(reload_rx);
-    tokio::spawn(reload_on_sighup(path.to_path_buf(), reloads));
+    tokio::spawn(config_watch::reloads(
+        path.to_path_buf(),
+        auto_reload,
+        started_with,
+        reloads,
+    ));
     let shutdown = CancellationToken::new();
     cancel_on_shutdown_signal(&shutdown);
     run_with_server(daemon, listener, shutdown).await
@@ -74,45 +82,6 @@ pub fn notify_test_config(path: &Path, receiver: Option<&str>) -> Option<Config>
                 eprintln!("  {p}");
             }
             None
-        }
-    }
-}
-
-/// On every SIGHUP, reads and validates the config file again and hands it to the daemon;
-/// a file with problems is refused (each problem logged) and the old config stays.
-async fn reload_on_sighup(
-    path: PathBuf,
-    reloads: mpsc::UnboundedSender<Result<Reload, daemon::Error>>,
-) {
-    let mut hangups = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot listen for SIGHUP; reload needs a restart");
-            return;
-        }
-    };
-    while hangups.recv().await.is_some() {
-        tracing::info!(file = %path.display(), "SIGHUP received, reloading the configuration");
-        let reload = config::load(&path)
-            .map_err(|e| {
-                for p in &e.problems {
-                    tracing::error!(problem = %p, "configuration problem");
-                }
-                daemon::Error::Refused(format!(
-                    "{} has {} problem(s)",
-                    path.display(),
-                    e.problems.len()
-                ))
-            })
-            .and_then(|config| {
-                let token = config
-                    .api
-                    .token()
-                    .map_err(|p| daemon::Error::Refused(p.to_string()))?;
-                Ok(Reload { config, token })
-            });
-        if reloads.send(reload).is_err() {
-            return;
         }
     }
 }

@@ -39,7 +39,7 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the daemon: poll, judge, export /metrics, alert.
-    Run(ConfigArg),
+    Run(RunArgs),
     /// A built-in simulated upstream and the daemon polling it: try it with no setup.
     Demo(DemoArgs),
     /// One sweep, a report of every profile's health on stdout. Exit 0 when all judged
@@ -64,6 +64,31 @@ pub struct ConfigArg {
     /// the Prometheus exporter-toolkit format. Wins over `server.web_config`.
     #[arg(long)]
     pub web_config: Option<PathBuf>,
+}
+
+/// `run --config FILE [--web-config FILE] [--auto-reload-interval DUR]`
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The TOML config file.
+    #[arg(long)]
+    pub config: PathBuf,
+    /// The web config file: TLS, client certificates and basic auth for our endpoints, in
+    /// the Prometheus exporter-toolkit format. Wins over `server.web_config`.
+    #[arg(long)]
+    pub web_config: Option<PathBuf>,
+    /// Read the config file every DUR (1s or more) and reload it, as SIGHUP does, when its
+    /// content changed (a ConfigMap update, say). Off without the flag.
+    #[arg(long, value_name = "DUR", value_parser = parse_auto_reload_interval)]
+    pub auto_reload_interval: Option<std::time::Duration>,
+}
+
+/// `--auto-reload-interval`: a duration as in the config file, at least 1s.
+fn parse_auto_reload_interval(text: &str) -> Result<std::time::Duration, String> {
+    let every = crate::config::parse_period(text)?;
+    if every < crate::config_watch::MIN_INTERVAL {
+        return Err(format!("must be 1s or more, got {text:?}"));
+    }
+    Ok(every)
 }
 
 /// `once`

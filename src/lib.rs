@@ -29,6 +29,8 @@
 //!   (the Prometheus exporter-toolkit web config format).
 //! - [`status`]: the status document (`/api/v1/status`, `once --output json`).
 //! - [`daemon`]: the poll loop: sweep, judge, publish, hand-off to the notifier, reload.
+//! - [`config_watch`]: where reloads come from: SIGHUP, and the config file's content
+//!   (`run --auto-reload-interval`).
 //! - [`app`]: the composition root: runtimes, the HTTP server's thread, signals, allocator
 //!   tuning; what `run` and `demo` start.
 //! - [`receivers`]: one file per receiver kind: alerts → HTTP request, pure.
@@ -43,6 +45,7 @@ pub mod app;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod config_watch;
 pub mod daemon;
 pub mod demo;
 pub mod exposition;

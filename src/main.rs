@@ -40,7 +40,7 @@ fn init_logging(format: LogFormat) {
 async fn dispatch(cli: Cli) -> ExitCode {
     match cli.command {
         None => match cli.config {
-            Some(path) => run(&path, cli.web_config.as_deref()).await,
+            Some(path) => run(&path, cli.web_config.as_deref(), None).await,
             None => {
                 eprintln!(
                     "error: nothing to do. Try `inventory-monitor demo`, or `inventory-monitor run --config FILE`; see --help"
@@ -48,7 +48,14 @@ async fn dispatch(cli: Cli) -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        Some(Command::Run(args)) => run(&args.config, args.web_config.as_deref()).await,
+        Some(Command::Run(args)) => {
+            run(
+                &args.config,
+                args.web_config.as_deref(),
+                args.auto_reload_interval,
+            )
+            .await
+        }
         Some(Command::Check(args)) => check(&args.config, args.web_config.as_deref()),
         Some(Command::Once(args)) => report::once(&args.config, args.output).await,
         Some(Command::Demo(args)) => demo::run(args).await,
@@ -131,7 +138,11 @@ async fn notify_test(path: &std::path::Path, receiver: Option<&str>) -> ExitCode
     }
 }
 
-async fn run(path: &std::path::Path, web: Option<&std::path::Path>) -> ExitCode {
+async fn run(
+    path: &std::path::Path,
+    web: Option<&std::path::Path>,
+    auto_reload: Option<std::time::Duration>,
+) -> ExitCode {
     let Some(mut config) = report::load_config(path) else {
         return ExitCode::from(2);
     };
@@ -140,7 +151,7 @@ async fn run(path: &std::path::Path, web: Option<&std::path::Path>) -> ExitCode 
         eprintln!("{e}");
         return ExitCode::from(2);
     }
-    match app::run(config, path).await {
+    match app::run(config, path, auto_reload).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");

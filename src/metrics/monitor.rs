@@ -44,8 +44,8 @@ pub struct MonitorMetrics {
     pub build_info: IntGaugeVec,
     /// `inventory_monitor_shard_index`.
     pub shard_index: IntGauge,
-    /// `inventory_monitor_shard_count`.
-    pub shard_count: IntGauge,
+    /// `inventory_monitor_shards`.
+    pub shards: IntGauge,
     /// `inventory_monitor_config_last_reload_successful`: 1 unless the last reload failed.
     pub reload_successful: IntGauge,
     /// `inventory_monitor_config_last_reload_success_timestamp_seconds`.
@@ -143,8 +143,8 @@ impl MonitorMetrics {
             "inventory_monitor_shard_index",
             "Index of the profile shard this replica owns.",
         );
-        let shard_count = gauge(
-            "inventory_monitor_shard_count",
+        let shards = gauge(
+            "inventory_monitor_shards",
             "Number of replicas the profiles are sharded over.",
         );
         let reload_successful = gauge(
@@ -181,7 +181,7 @@ impl MonitorMetrics {
             notification_queue,
             build_info,
             shard_index,
-            shard_count,
+            shards,
             reload_successful,
             reload_success_time,
         };
@@ -197,10 +197,10 @@ impl MonitorMetrics {
         }
     }
 
-    /// Sets `inventory_monitor_shard_index` and `_shard_count` (e.g. after a reload).
+    /// Sets `inventory_monitor_shard_index` and `inventory_monitor_shards` (e.g. after a reload).
     pub fn set_shard(&self, shard: Shard) {
         self.shard_index.set(i64::from(shard.index));
-        self.shard_count.set(i64::from(shard.count));
+        self.shards.set(i64::from(shard.count));
     }
 
     /// Records a finished sweep. `up` follows the list walk; `profiles` is updated only by a

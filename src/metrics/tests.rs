@@ -657,7 +657,7 @@ fn self_metrics_follow_sweeps() {
     let m = MonitorMetrics::new(Shard { index: 0, count: 2 });
     let f = self_families(&m);
     assert_eq!(own(&f, "up"), Some(0.0));
-    assert_eq!(own(&f, "shard_count"), Some(2.0));
+    assert_eq!(own(&f, "shards"), Some(2.0));
     let version = [("version", crate::VERSION)];
     assert_eq!(
         find(&f, "inventory_monitor_build_info", &version),
@@ -782,7 +782,7 @@ fn self_metric_families_are_all_there() {
         ("inventory_monitor_notification_queue", "gauge"),
         ("inventory_monitor_build_info", "gauge"),
         ("inventory_monitor_shard_index", "gauge"),
-        ("inventory_monitor_shard_count", "gauge"),
+        ("inventory_monitor_shards", "gauge"),
     ] {
         let fam = exposition::family(&f, name).unwrap_or_else(|| panic!("{name} missing"));
         assert_eq!(fam.kind.as_deref(), Some(kind), "{name}");

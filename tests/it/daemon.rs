@@ -211,7 +211,7 @@ async fn mixed_fleet_exports_every_metric_with_the_right_values() {
     assert_eq!(find(&m, "inventory_monitor_up", &[]), Some(1.0));
     assert_eq!(find(&m, "inventory_monitor_profiles", &[]), Some(7.0));
     assert_eq!(find(&m, "inventory_monitor_shard_index", &[]), Some(0.0));
-    assert_eq!(find(&m, "inventory_monitor_shard_count", &[]), Some(1.0));
+    assert_eq!(find(&m, "inventory_monitor_shards", &[]), Some(1.0));
     assert_eq!(
         find(
             &m,
@@ -594,7 +594,7 @@ async fn two_shards_together_export_every_profile_exactly_once() {
             find(&m, "inventory_monitor_shard_index", &[]),
             Some(f64::from(index))
         );
-        assert_eq!(find(&m, "inventory_monitor_shard_count", &[]), Some(2.0));
+        assert_eq!(find(&m, "inventory_monitor_shards", &[]), Some(2.0));
         let ids = label_values(&m, "inventory_profile_up", "profile_id");
         assert!(ids.len() > 100, "shard {index} got {}", ids.len());
         assert_eq!(

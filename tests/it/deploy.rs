@@ -5,7 +5,15 @@
 //! builds what the manifests run, and the systemd unit passes `systemd-analyze verify` and
 //! its offline security rating.
 //!
-//! Docker and Kubernetes do not run here; what they would read is checked instead.
+//! One image name and tag (Cargo.toml's version) runs everywhere; the kustomize base has
+//! only built-in kinds and the overlays render (a subset of kustomize is emulated: resources
+//! and JSON patches) to what they promise. The Dockerfile's HEALTHCHECK and the overlays'
+//! probe commands run (curl) against the binary serving TLS with basic auth.
+//!
+//! Docker and Kubernetes do not run here; what they would read is checked instead. Debian's
+//! kubectl (1.20) embeds a kustomize too old for directory resources and `patches`, which
+//! every kustomize since 2020 reads, so no kubectl is required: the overlays were rendered
+//! with kubectl 1.32 (kustomize 5.5) when written.
 //! `systemd-analyze` and `amtool` are skipped with a printed reason when absent, except
 //! under `CI=true`, where they fail the test.
 
@@ -25,6 +33,10 @@ const BINARY: &str = env!("CARGO_BIN_EXE_inventory-monitor");
 
 fn deploy() -> PathBuf {
     repo().join("deploy")
+}
+
+fn overlays() -> PathBuf {
+    deploy().join("kubernetes-overlays")
 }
 
 fn read(path: &Path) -> String {
@@ -152,9 +164,14 @@ fn every_yaml_file_under_deploy_parses() {
         let docs = documents(&file);
         assert!(!docs.is_empty(), "{}: empty", file.display());
         for doc in docs {
+            // A JSON patch (kustomize overlays) is a list of operations; all else, mappings.
+            let is_patch = doc.as_sequence().is_some_and(|ops| {
+                ops.iter()
+                    .all(|op| op["op"].is_string() && op["path"].is_string())
+            });
             assert!(
-                doc.is_mapping(),
-                "{}: a document that is not a mapping",
+                doc.is_mapping() || is_patch,
+                "{}: a document that is neither a mapping nor a JSON patch",
                 file.display()
             );
         }
@@ -393,8 +410,8 @@ fn kubernetes_objects_point_at_each_other() {
             Y::from(port_name)
         );
     }
-    // The ServiceMonitor scrapes the metrics Service only (not twice through both).
-    let monitor = k8s("ServiceMonitor", None);
+    // The ServiceMonitor (an overlay) scrapes the metrics Service only (not twice through both).
+    let monitor = documents(&overlays().join("servicemonitor/servicemonitor.yaml")).remove(0);
     let wanted = monitor["spec"]["selector"]["matchLabels"]
         .as_mapping()
         .expect("matchLabels");
@@ -746,4 +763,517 @@ fn systemd_unit_verifies_and_is_hardened() {
         "systemd-analyze security:\n{}",
         said(&out)
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// One image name and tag; kustomize's base and overlays.
+
+/// The image every deploy file runs: `inventory-monitor:` and Cargo.toml's version.
+fn image() -> String {
+    format!("inventory-monitor:{}", env!("CARGO_PKG_VERSION"))
+}
+
+#[test]
+fn one_image_name_and_tag_everywhere_and_the_tag_is_the_version() {
+    let image = image();
+    // The Dockerfile's header builds and runs it.
+    let dockerfile = read(&repo().join("Dockerfile"));
+    let build = dockerfile
+        .lines()
+        .find_map(|l| {
+            l.trim_start_matches('#')
+                .trim()
+                .strip_prefix("docker build -t ")
+        })
+        .expect("a `docker build -t` line in the Dockerfile's header");
+    assert_eq!(build, format!("{image} ."));
+    let run_line = dockerfile
+        .lines()
+        .rev()
+        .find(|l| l.contains("inventory-monitor-state:/var/lib/inventory-monitor"))
+        .expect("the docker run example");
+    assert_eq!(run_line.split_whitespace().last(), Some(image.as_str()));
+
+    // Compose builds it under that name, for both services that run it.
+    let compose = &documents(&deploy().join("docker-compose.yml"))[0];
+    for service in ["simulator", "inventory-monitor"] {
+        assert_eq!(
+            compose["services"][service]["image"].as_str(),
+            Some(image.as_str()),
+            "compose {service}"
+        );
+    }
+
+    // The StatefulSet runs it, with a pull policy that fits a fixed version tag.
+    let statefulset = k8s("StatefulSet", Some("inventory-monitor"));
+    let container = &statefulset["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(container["image"].as_str(), Some(image.as_str()));
+    assert_eq!(container["imagePullPolicy"].as_str(), Some("IfNotPresent"));
+    assert!(!env!("CARGO_PKG_VERSION").contains("latest"));
+
+    // The README's build, tag and push steps make it.
+    let readme = read(&repo().join("README.md"));
+    for step in [
+        format!("docker build -t {image} ."),
+        format!("docker tag {image} REGISTRY/{image}"),
+        format!("docker push REGISTRY/{image}"),
+    ] {
+        assert!(readme.contains(&step), "README lacks `{step}`");
+    }
+}
+
+/// The kustomization of `dir`, with every resource and patch it names checked to exist.
+fn kustomization(dir: &Path) -> Y {
+    let k = documents(&dir.join("kustomization.yaml")).remove(0);
+    assert_eq!(
+        k["kind"].as_str(),
+        Some("Kustomization"),
+        "{}",
+        dir.display()
+    );
+    for resource in strings(&k["resources"]) {
+        assert!(
+            dir.join(&resource).exists(),
+            "{}: resource {resource} does not exist",
+            dir.display()
+        );
+        // kustomize refuses an overlay inside its base's directory (a cycle).
+        let resource = dir.join(&resource).canonicalize().expect("canonical");
+        let here = dir.canonicalize().expect("canonical");
+        assert!(
+            resource.is_file() || !here.starts_with(&resource),
+            "{} is inside its base {}",
+            dir.display(),
+            resource.display()
+        );
+    }
+    for patch in k["patches"].as_sequence().into_iter().flatten() {
+        let path = patch["path"].as_str().expect("patch path");
+        assert!(
+            dir.join(path).is_file(),
+            "{}: no patch {path}",
+            dir.display()
+        );
+    }
+    k
+}
+
+/// What `kubectl kustomize dir` renders, for the subset of kustomize these files use:
+/// resources (files and directories) and JSON patches (`add`, `replace`) by kind and name.
+fn render(dir: &Path) -> Vec<serde_json::Value> {
+    let k = kustomization(dir);
+    let mut objects = Vec::new();
+    for resource in strings(&k["resources"]) {
+        let path = dir.join(&resource);
+        if path.is_dir() {
+            objects.extend(render(&path));
+        } else {
+            for doc in documents(&path) {
+                objects.push(serde_json::to_value(&doc).expect("YAML to JSON"));
+            }
+        }
+    }
+    for patch in k["patches"].as_sequence().into_iter().flatten() {
+        let kind = patch["target"]["kind"].as_str().expect("target kind");
+        let name = patch["target"]["name"].as_str().expect("target name");
+        let ops = documents(&dir.join(patch["path"].as_str().expect("path"))).remove(0);
+        let target = objects
+            .iter_mut()
+            .find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
+            .unwrap_or_else(|| panic!("{}: no {kind} {name} to patch", dir.display()));
+        for op in ops.as_sequence().expect("a JSON patch") {
+            let pointer = op["path"].as_str().expect("op path");
+            let value = serde_json::to_value(&op["value"]).expect("value");
+            let (parent, last) = pointer.rsplit_once('/').expect("a JSON pointer");
+            match op["op"].as_str() {
+                Some("add") if last == "-" => target
+                    .pointer_mut(parent)
+                    .and_then(|p| p.as_array_mut())
+                    .unwrap_or_else(|| panic!("add to {pointer}: no list there"))
+                    .push(value),
+                Some("replace") => {
+                    *target
+                        .pointer_mut(pointer)
+                        .unwrap_or_else(|| panic!("replace {pointer}: nothing there")) = value
+                }
+                other => panic!("{}: unexpected op {other:?} {pointer}", dir.display()),
+            }
+        }
+    }
+    objects
+}
+
+fn kinds(objects: &[serde_json::Value]) -> BTreeSet<String> {
+    objects
+        .iter()
+        .map(|o| {
+            format!(
+                "{} {}",
+                o["apiVersion"].as_str().unwrap_or(""),
+                o["kind"].as_str().unwrap_or("")
+            )
+        })
+        .collect()
+}
+
+fn statefulset_container(objects: &[serde_json::Value]) -> &serde_json::Value {
+    let sts = objects
+        .iter()
+        .find(|o| o["kind"] == "StatefulSet")
+        .expect("a StatefulSet");
+    &sts["spec"]["template"]["spec"]["containers"][0]
+}
+
+#[test]
+fn the_base_applies_to_a_plain_cluster_and_the_servicemonitor_is_an_overlay() {
+    // No CRD in the base: every kind is a built-in one.
+    let base = render(&deploy().join("kubernetes"));
+    assert_eq!(
+        kinds(&base),
+        [
+            "apps/v1 StatefulSet",
+            "policy/v1 PodDisruptionBudget",
+            "v1 ConfigMap",
+            "v1 Service",
+        ]
+        .map(String::from)
+        .into(),
+    );
+    // The overlay is the base plus a ServiceMonitor carrying the `release` label
+    // kube-prometheus-stack selects on.
+    let overlay = render(&overlays().join("servicemonitor"));
+    assert_eq!(overlay.len(), base.len() + 1);
+    let monitor = overlay
+        .iter()
+        .find(|o| o["apiVersion"] == "monitoring.coreos.com/v1")
+        .expect("a monitoring.coreos.com object");
+    assert_eq!(monitor["kind"], "ServiceMonitor");
+    assert!(
+        monitor["metadata"]["labels"]["release"].is_string(),
+        "{monitor}"
+    );
+    let readme = read(&repo().join("README.md"));
+    assert!(
+        readme.contains("`release`"),
+        "the README names the release label"
+    );
+
+    // The base's StatefulSet reloads a changed ConfigMap by itself.
+    let container = statefulset_container(&base);
+    let args: Vec<String> = serde_json::from_value(container["args"].clone()).expect("args");
+    let cli = parse_cli(&args, "StatefulSet args");
+    match cli.command {
+        Some(Sub::Run(run)) => assert_eq!(
+            run.auto_reload_interval,
+            Some(std::time::Duration::from_secs(30))
+        ),
+        other => panic!("StatefulSet: expected run, got {other:?}"),
+    }
+}
+
+#[test]
+fn tls_auth_overlays_probe_over_https_with_credentials() {
+    // Exec probes: curl over HTTPS with the CA and a netrc from the mounted Secret.
+    let objects = render(&overlays().join("tls-auth"));
+    let container = statefulset_container(&objects);
+    let args: Vec<String> = serde_json::from_value(container["args"].clone()).expect("args");
+    let cli = parse_cli(&args, "tls-auth args");
+    let web = match cli.command {
+        Some(Sub::Run(run)) => run.web_config.expect("--web-config"),
+        other => panic!("tls-auth: expected run, got {other:?}"),
+    };
+    let mount = container["volumeMounts"]
+        .as_array()
+        .expect("mounts")
+        .iter()
+        .find(|m| web.starts_with(m["mountPath"].as_str().unwrap_or("-")))
+        .expect("the web config is on a mount");
+    let sts = objects
+        .iter()
+        .find(|o| o["kind"] == "StatefulSet")
+        .expect("sts");
+    let volume = sts["spec"]["template"]["spec"]["volumes"]
+        .as_array()
+        .expect("volumes")
+        .iter()
+        .find(|v| v["name"] == mount["name"])
+        .expect("the mount's volume");
+    assert_eq!(volume["secret"]["secretName"], "inventory-monitor-web");
+    for (probe, path) in [("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")] {
+        let command: Vec<String> =
+            serde_json::from_value(container[probe]["exec"]["command"].clone()).expect(probe);
+        assert_eq!(command[0], "curl", "{probe}");
+        assert!(command
+            .last()
+            .is_some_and(|u| u.starts_with("https://") && u.ends_with(path)));
+        for flag in ["--cacert", "--netrc-file"] {
+            let file = command
+                .iter()
+                .skip_while(|a| *a != flag)
+                .nth(1)
+                .unwrap_or_else(|| panic!("{probe}: no {flag}"));
+            assert!(
+                file.starts_with(mount["mountPath"].as_str().expect("path")),
+                "{probe} {flag}"
+            );
+        }
+        assert!(container[probe]["httpGet"].is_null(), "{probe}");
+    }
+
+    // httpGet probes: HTTPS and a literal Authorization header.
+    let objects = render(&overlays().join("tls-auth-httpget"));
+    let container = statefulset_container(&objects);
+    for (probe, path) in [("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")] {
+        let get = &container[probe]["httpGet"];
+        assert_eq!(get["scheme"], "HTTPS", "{probe}");
+        assert_eq!(get["path"], path, "{probe}");
+        assert_eq!(get["httpHeaders"][0]["name"], "Authorization", "{probe}");
+        assert!(get["httpHeaders"][0]["value"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("Basic ")));
+        assert!(container[probe]["exec"].is_null(), "{probe}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The probes' commands against the real binary serving TLS with basic auth.
+
+const PROBE_PASSWORD: &str = "probe-s3cret";
+
+/// A directory laid out like the tls-auth overlay's Secret: ca.crt, tls.crt, tls.key (for
+/// localhost and 127.0.0.1), web-config.yml (the user `probe`), probe.netrc, and a netrc
+/// with the wrong password.
+fn web_secret() -> tempfile::TempDir {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+        SanType,
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca.distinguished_name
+        .push(DnType::CommonName, "probe test CA");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    let ca_key = KeyPair::generate().expect("CA key");
+    let ca_cert = ca.self_signed(&ca_key).expect("CA certificate");
+    let issuer = Issuer::new(ca, ca_key);
+    let mut server = CertificateParams::new(vec!["localhost".to_string()]).expect("params");
+    server
+        .subject_alt_names
+        .push(SanType::IpAddress([127, 0, 0, 1].into()));
+    let key = KeyPair::generate().expect("key");
+    let cert = server.signed_by(&key, &issuer).expect("certificate");
+    let hash = bcrypt::hash(PROBE_PASSWORD, 4).expect("bcrypt");
+    for (name, text) in [
+        ("ca.crt", ca_cert.pem()),
+        ("tls.crt", cert.pem()),
+        ("tls.key", key.serialize_pem()),
+        (
+            "web-config.yml",
+            format!(
+                "tls_server_config:\n  cert_file: tls.crt\n  key_file: tls.key\n\
+                 basic_auth_users:\n  probe: \"{hash}\"\n"
+            ),
+        ),
+        (
+            "probe.netrc",
+            format!("machine localhost login probe password {PROBE_PASSWORD}\n"),
+        ),
+        (
+            "wrong.netrc",
+            "machine localhost login probe password guessed\n".to_string(),
+        ),
+    ] {
+        std::fs::write(dir.path().join(name), text).expect("write");
+    }
+    dir
+}
+
+/// The binary serving HTTPS with basic auth on `port` (web config from `secret`), polling a
+/// simulator; returns once /readyz answers 200 to a client with the CA and the password.
+async fn serve_tls_auth(
+    secret: &Path,
+    port: u16,
+) -> (
+    crate::common::Sim,
+    inventory_monitor_testkit::child::Child,
+    tempfile::TempDir,
+) {
+    let sim = crate::common::start_sim(inventory_monitor::simulator::SimOptions {
+        profiles: 3,
+        ..Default::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[api]\nbase_url = \"{}\"\ntoken_env = \"IM_TEST_TOKEN\"\n[server]\nlisten = \"127.0.0.1:{port}\"\n\
+             [state]\ndir = \"{}\"\n",
+            sim.base_url,
+            dir.path().join("state").display()
+        ),
+    )
+    .expect("write config");
+    let child = inventory_monitor_testkit::child::Launch::new(BINARY)
+        .arg("run")
+        .arg("--config")
+        .arg(&config)
+        .arg("--web-config")
+        .arg(secret.join("web-config.yml"))
+        .env("IM_TEST_TOKEN", "demo-token")
+        .spawn()
+        .expect("spawn");
+    let ca = reqwest::Certificate::from_pem(&std::fs::read(secret.join("ca.crt")).expect("ca"))
+        .expect("CA");
+    let client = reqwest::Client::builder()
+        .add_root_certificate(ca)
+        .build()
+        .expect("client");
+    let url = format!("https://localhost:{port}/readyz");
+    let ready = crate::common::wait_for(std::time::Duration::from_secs(20), || async {
+        client
+            .get(&url)
+            .basic_auth("probe", Some(PROBE_PASSWORD))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+    })
+    .await;
+    assert!(ready, "never ready over TLS:\n{}", child.stderr_text());
+    (sim, child, dir)
+}
+
+/// The exit code of `program args` (no shell), with `env` added.
+fn exit_code(program: &str, args: &[String], env: &[(&str, String)]) -> Option<i32> {
+    Command::new(program)
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("run the probe command")
+        .code()
+}
+
+#[tokio::test]
+async fn dockerfile_healthcheck_and_exec_probes_pass_with_tls_and_basic_auth() {
+    if tool("curl").is_none() {
+        return;
+    }
+    let secret = web_secret();
+    let s = secret.path();
+    let port = observability::free_port();
+    let (_sim, mut child, _dir) = serve_tls_auth(s, port).await;
+
+    // The Dockerfile's HEALTHCHECK command, run by a shell as Docker runs its shell form.
+    let healthcheck = dockerfile()
+        .into_iter()
+        .rev()
+        .find(|(op, _)| op == "HEALTHCHECK")
+        .map(|(_, rest)| rest)
+        .expect("HEALTHCHECK");
+    let (_, command) = healthcheck
+        .split_once(" CMD ")
+        .expect("HEALTHCHECK ... CMD");
+    let sh = |opts: String| {
+        exit_code(
+            "sh",
+            &["-c".to_string(), command.to_string()],
+            &[
+                (
+                    "INVENTORY_MONITOR_HEALTHCHECK_URL",
+                    format!("https://localhost:{port}/healthz"),
+                ),
+                ("INVENTORY_MONITOR_HEALTHCHECK_CURL_OPTS", opts),
+            ],
+        )
+    };
+    let ca = s.join("ca.crt").display().to_string();
+    let good = s.join("probe.netrc").display().to_string();
+    let wrong = s.join("wrong.netrc").display().to_string();
+    assert_eq!(sh(format!("--cacert {ca} --netrc-file {good}")), Some(0));
+    // Docker's codes: 1 is unhealthy (2 is reserved), whatever curl's own code was.
+    assert_eq!(sh(format!("--cacert {ca} --netrc-file {wrong}")), Some(1));
+    assert_eq!(sh(format!("--cacert {ca}")), Some(1), "no credentials");
+    assert_eq!(
+        sh(format!("--netrc-file {good}")),
+        Some(1),
+        "unverified server"
+    );
+
+    // The tls-auth overlay's exec probes, their Secret paths and port pointed here.
+    let objects = render(&overlays().join("tls-auth"));
+    let container = statefulset_container(&objects);
+    for probe in ["livenessProbe", "readinessProbe"] {
+        let command: Vec<String> =
+            serde_json::from_value(container[probe]["exec"]["command"].clone()).expect(probe);
+        let here = |netrc: &str| -> Vec<String> {
+            command[1..]
+                .iter()
+                .map(|a| {
+                    a.replace("/etc/inventory-monitor-web/", &format!("{}/", s.display()))
+                        .replace("probe.netrc", netrc)
+                        .replace("localhost:9857", &format!("localhost:{port}"))
+                })
+                .collect()
+        };
+        assert_eq!(
+            exit_code(&command[0], &here("probe.netrc"), &[]),
+            Some(0),
+            "{probe}"
+        );
+        assert_ne!(
+            exit_code(&command[0], &here("wrong.netrc"), &[]),
+            Some(0),
+            "{probe}"
+        );
+    }
+    assert!(child.is_running());
+}
+
+#[tokio::test]
+async fn httpget_probe_header_made_as_documented_is_accepted() {
+    let secret = web_secret();
+    let port = observability::free_port();
+    let (_sim, _child, _dir) = serve_tls_auth(secret.path(), port).await;
+    // The kubelet does not verify the certificate of an HTTPS probe.
+    let kubelet = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .build()
+        .expect("client");
+    let probe = |header: String| {
+        let kubelet = kubelet.clone();
+        async move {
+            kubelet
+                .get(format!("https://127.0.0.1:{port}/healthz"))
+                .header("Authorization", header)
+                .send()
+                .await
+                .expect("probe")
+                .status()
+                .as_u16()
+        }
+    };
+    // The header as the overlay's kustomization.yaml says to make it.
+    let made = Command::new("sh")
+        .arg("-c")
+        .arg("printf 'Basic %s' \"$(printf 'probe:%s' \"$PASSWORD\" | base64 -w0)\"")
+        .env("PASSWORD", PROBE_PASSWORD)
+        .output()
+        .expect("sh");
+    let header = String::from_utf8(made.stdout).expect("UTF-8");
+    assert_eq!(probe(header).await, 200);
+    // The shipped placeholder is not anyone's password.
+    let objects = render(&overlays().join("tls-auth-httpget"));
+    let shipped = statefulset_container(&objects)["livenessProbe"]["httpGet"]["httpHeaders"][0]
+        ["value"]
+        .as_str()
+        .expect("header")
+        .to_string();
+    assert_eq!(probe(shipped).await, 401);
 }

@@ -13,6 +13,7 @@ mod observability;
 
 mod alert_latency;
 mod alertmanager;
+mod auto_reload;
 mod cli;
 mod config;
 mod config_shard;

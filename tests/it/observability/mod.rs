@@ -73,7 +73,7 @@ pub const DOCUMENTED_METRICS: &[&str] = &[
     "inventory_monitor_notification_queue",
     "inventory_monitor_build_info",
     "inventory_monitor_shard_index",
-    "inventory_monitor_shard_count",
+    "inventory_monitor_shards",
 ];
 
 /// Further monitor metrics the README documents, beyond the required set above.
