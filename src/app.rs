@@ -74,7 +74,7 @@ pub async fn run(config: Config, path: &Path, auto_reload: Option<Duration>) -> 
 /// is not looked up (receivers are tested without it) and, with `receiver`, neither are the
 /// other receivers' URLs and secrets. Problems go to stderr as `check` prints them.
 pub fn notify_test_config(path: &Path, receiver: Option<&str>) -> Option<Config> {
-    match config::load_for_notify_test(path, receiver) {
+    match crate::config::load_for_notify_test(path, receiver) {
         Ok(c) => Some(c),
         Err(e) => {
             eprintln!("{}: {} problem(s):", path.display(), e.problems.len());
