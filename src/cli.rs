@@ -1,6 +1,7 @@
 //! The command line (README, Commands): one binary, subcommands, `--help` on each.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -128,16 +129,151 @@ pub struct DemoArgs {
     /// Where to serve /metrics and the status page.
     #[arg(long, default_value = "127.0.0.1:9857")]
     pub listen: String,
-    /// How many simulated profiles.
-    #[arg(long, default_value_t = 300)]
+    /// How many simulated profiles (1 to 100000).
+    #[arg(long, default_value_t = 300, value_parser = parse_demo_fleet)]
     pub profiles: usize,
-    /// Time between sweeps (more than 0s).
-    #[arg(long, default_value = "5s", value_parser = crate::config::parse_period)]
-    pub interval: std::time::Duration,
-    /// How often the simulated fleet's health changes.
-    #[arg(long, default_value = "4s", value_parser = humantime::parse_duration)]
-    pub drift: std::time::Duration,
+    /// Time between sweeps (1s to 1d, as `poll.interval`).
+    #[arg(long, default_value = "5s", value_parser = parse_interval)]
+    pub interval: Duration,
+    /// How often the simulated fleet's health changes (100ms to 1d).
+    #[arg(long, default_value = "4s", value_parser = parse_drift)]
+    pub drift: Duration,
     /// Seed of the simulated fleet.
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
+}
+
+/// The longest period any argument takes: a day. Longer ones are typos (`5d` for `5s`), and
+/// a timer far enough in the future overflows the clock.
+pub const MAX_PERIOD: Duration = Duration::from_secs(86_400);
+
+/// The longest simulated delay (`simulate --latency`, `--slow-latency`): an hour.
+pub const MAX_DELAY: Duration = Duration::from_secs(3_600);
+
+/// The largest simulated fleet: a million profiles (about 1.5 GB).
+pub const MAX_FLEET: usize = 1_000_000;
+
+/// The largest demo fleet.
+pub const MAX_DEMO_FLEET: usize = 100_000;
+
+/// A duration in `least..=most`, written as in the config file (`30s`, `5m`, `1h 30m`).
+/// clap puts the argument's name in front of the message.
+pub fn parse_duration_within(
+    text: &str,
+    least: Duration,
+    most: Duration,
+) -> Result<Duration, String> {
+    let Ok(value) = humantime::parse_duration(text.trim()) else {
+        // Reads it again for the config's wording of what is wrong with it.
+        return Err(crate::config::parse_period(text)
+            .err()
+            .unwrap_or_else(|| format!("{text:?} is not a duration")));
+    };
+    let show = |d: Duration| humantime::format_duration(d).to_string();
+    if value < least {
+        return Err(format!("must be at least {}, got {text:?}", show(least)));
+    }
+    if value > most {
+        return Err(format!("must be at most {}, got {text:?}", show(most)));
+    }
+    Ok(value)
+}
+
+/// `demo --interval`: as `poll.interval`, at least 1s (and at most a day).
+pub fn parse_interval(text: &str) -> Result<Duration, String> {
+    parse_duration_within(text, Duration::from_secs(1), MAX_PERIOD)
+}
+
+/// `--drift`: at least 100ms (drift steps back to back would starve the server), at most a
+/// day.
+pub fn parse_drift(text: &str) -> Result<Duration, String> {
+    parse_duration_within(text, Duration::from_millis(100), MAX_PERIOD)
+}
+
+/// `simulate --latency`, `--slow-latency`: 0s to an hour.
+pub fn parse_delay(text: &str) -> Result<Duration, String> {
+    parse_duration_within(text, Duration::ZERO, MAX_DELAY)
+}
+
+/// `simulate --retry-after`: 0s to a day.
+pub fn parse_retry_after(text: &str) -> Result<Duration, String> {
+    parse_duration_within(text, Duration::ZERO, MAX_PERIOD)
+}
+
+/// A whole number in `least..=most`.
+pub fn parse_count_within(text: &str, least: usize, most: usize) -> Result<usize, String> {
+    let value: usize = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a whole number from {least} to {most}"))?;
+    if (least..=most).contains(&value) {
+        Ok(value)
+    } else {
+        Err(format!("must be from {least} to {most}, got {value}"))
+    }
+}
+
+/// `demo --profiles`: 1 to [`MAX_DEMO_FLEET`].
+pub fn parse_demo_fleet(text: &str) -> Result<usize, String> {
+    parse_count_within(text, 1, MAX_DEMO_FLEET)
+}
+
+/// `simulate --profiles`: 0 (an empty upstream) to [`MAX_FLEET`].
+pub fn parse_fleet(text: &str) -> Result<usize, String> {
+    parse_count_within(text, 0, MAX_FLEET)
+}
+
+/// A token (`simulate --token`, `--forbidden-token`): not empty, no whitespace or control
+/// characters (it goes in an `Authorization` header).
+pub fn parse_token(text: &str) -> Result<String, String> {
+    if text.is_empty() {
+        return Err("must not be empty".to_string());
+    }
+    if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("must not hold spaces or control characters".to_string());
+    }
+    Ok(text.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_are_read_within_their_bounds_with_messages_that_say_why() {
+        assert_eq!(parse_interval("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_interval("1s"), Ok(Duration::from_secs(1)));
+        assert_eq!(parse_delay("0s"), Ok(Duration::ZERO));
+        assert_eq!(parse_drift("100ms"), Ok(Duration::from_millis(100)));
+        for (parsed, expected) in [
+            (parse_interval("0s"), "must be at least 1s"),
+            (parse_interval("500ms"), "must be at least 1s"),
+            (parse_interval("2d"), "must be at most 1day"),
+            (parse_interval("soon"), "is not a duration"),
+            (parse_interval("5"), "the unit is missing"),
+            (parse_interval("-5s"), "is not a duration"),
+            (parse_interval(""), "is not a duration"),
+            (parse_drift("0s"), "must be at least 100ms"),
+            (parse_delay("2h"), "must be at most 1h"),
+            (parse_retry_after("99999999999999999999s"), "too large"),
+            (parse_retry_after("1000000000y"), "must be at most 1day"),
+        ] {
+            let message = parsed.expect_err(expected);
+            assert!(message.contains(expected), "{message:?} lacks {expected:?}");
+        }
+    }
+
+    #[test]
+    fn counts_and_tokens_are_refused_outside_their_range() {
+        assert_eq!(parse_demo_fleet("300"), Ok(300));
+        assert_eq!(parse_fleet("0"), Ok(0));
+        assert!(parse_demo_fleet("0").is_err_and(|m| m.contains("from 1 to 100000")));
+        assert!(parse_fleet("1000001").is_err());
+        for bad in ["-1", "1e3", "NaN", "lots", "18446744073709551616"] {
+            assert!(parse_fleet(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_token("t0k"), Ok("t0k".to_string()));
+        assert!(parse_token("").is_err());
+        assert!(parse_token("a b").is_err());
+    }
 }

@@ -9,11 +9,23 @@ use inventory_monitor::cli::{Cli, Command, LogFormat};
 use inventory_monitor::{app, demo, notify, report, simulator, web_config};
 use tokio_util::sync::CancellationToken;
 
+/// The exit code of a panic: `EX_SOFTWARE`, an internal error (sysexits.h).
+const INTERNAL_ERROR: u8 = 70;
+
+/// The demo's default log level: its terminal shows the alerts; the daemon's routine
+/// information (every sweep, every delivery) would bury them. RUST_LOG overrides it.
+const DEMO_LOG_LEVEL: &str = "warn,inventory_monitor::app=info";
+
 fn main() -> ExitCode {
     // Before any thread exists: the allocator's arenas are per thread.
     app::tune_allocator();
+    report_panics_as_internal_errors();
     let cli = Cli::parse();
-    init_logging(cli.log_format);
+    let default_level = match cli.command {
+        Some(Command::Demo(_)) => DEMO_LOG_LEVEL,
+        _ => "info",
+    };
+    init_logging(cli.log_format, default_level);
     let runtime = match app::main_runtime() {
         Ok(rt) => rt,
         Err(e) => {
@@ -21,12 +33,40 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    runtime.block_on(dispatch(cli))
+    // The last line of defence: a panic is a bug, reported as one (by the hook) with exit
+    // code 70, after the unwinding ran every cleanup (the demo's state directory).
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        runtime.block_on(dispatch(cli))
+    })) {
+        Ok(code) => code,
+        Err(_) => ExitCode::from(INTERNAL_ERROR),
+    }
 }
 
-fn init_logging(format: LogFormat) {
+/// Replaces Rust's panic message with one that says what happened and what to do. A panic
+/// in a task of the runtime is reported the same way, and ends that task only (as before).
+fn report_panics_as_internal_errors() {
+    std::panic::set_hook(Box::new(|info| {
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "no message".to_string());
+        let location = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!(
+            "internal error: {message}{location}. This is a bug in inventory-monitor {}; please report it with this message and the command line.",
+            inventory_monitor::VERSION
+        );
+    }));
+}
+
+fn init_logging(format: LogFormat, default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

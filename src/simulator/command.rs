@@ -14,25 +14,25 @@ pub struct SimulateArgs {
     #[arg(long, value_name = "ADDR")]
     pub listen: String,
     /// Number of profiles.
-    #[arg(long, value_name = "N", default_value_t = 500)]
+    #[arg(long, value_name = "N", default_value_t = 500, value_parser = crate::cli::parse_fleet)]
     pub profiles: usize,
-    /// Delay before every answer (humantime, e.g. `20ms`).
-    #[arg(long, value_name = "DUR", default_value = "0s", value_parser = humantime::parse_duration)]
+    /// Delay before every answer (humantime, e.g. `20ms`; at most 1h).
+    #[arg(long, value_name = "DUR", default_value = "0s", value_parser = crate::cli::parse_delay)]
     pub latency: Duration,
     /// Seed of the fleet, the faults and the drift: a seed always gives the same fleet.
     #[arg(long, value_name = "S", default_value_t = 1)]
     pub seed: u64,
     /// The bearer token to accept.
-    #[arg(long, value_name = "T", default_value = DEMO_TOKEN)]
+    #[arg(long, value_name = "T", default_value = DEMO_TOKEN, value_parser = crate::cli::parse_token)]
     pub token: String,
     /// A token answered with 403 (authenticated, without permission).
-    #[arg(long, value_name = "T")]
+    #[arg(long, value_name = "T", value_parser = crate::cli::parse_token)]
     pub forbidden_token: Option<String>,
     /// Share of profiles in the old API revision (0..1).
     #[arg(long, value_name = "F", default_value_t = 0.1, value_parser = parse_share)]
     pub legacy_fraction: f64,
-    /// Let health drift every DUR (profiles fail and recover, syncs advance).
-    #[arg(long, value_name = "DUR", value_parser = humantime::parse_duration)]
+    /// Let health drift every DUR (profiles fail and recover, syncs advance; 100ms to 1d).
+    #[arg(long, value_name = "DUR", value_parser = crate::cli::parse_drift)]
     pub drift: Option<Duration>,
     /// Share of requests answered 500.
     #[arg(long, value_name = "F", default_value_t = 0.0, value_parser = parse_share)]
@@ -40,8 +40,8 @@ pub struct SimulateArgs {
     /// Share of requests answered 429.
     #[arg(long = "rate-429", value_name = "F", default_value_t = 0.0, value_parser = parse_share)]
     pub rate_429: f64,
-    /// `Retry-After` of the 429 answers.
-    #[arg(long, value_name = "DUR", default_value = "1s", value_parser = humantime::parse_duration)]
+    /// `Retry-After` of the 429 answers (at most 1d).
+    #[arg(long, value_name = "DUR", default_value = "1s", value_parser = crate::cli::parse_retry_after)]
     pub retry_after: Duration,
     /// Share of requests answered 200 with truncated JSON or an HTML page.
     #[arg(long, value_name = "F", default_value_t = 0.0, value_parser = parse_share)]
@@ -49,8 +49,8 @@ pub struct SimulateArgs {
     /// Share of requests delayed by --slow-latency on top of --latency.
     #[arg(long, value_name = "F", default_value_t = 0.0, value_parser = parse_share)]
     pub slow_rate: f64,
-    /// Extra delay of the slow requests.
-    #[arg(long, value_name = "DUR", default_value = "5s", value_parser = humantime::parse_duration)]
+    /// Extra delay of the slow requests (at most 1h).
+    #[arg(long, value_name = "DUR", default_value = "5s", value_parser = crate::cli::parse_delay)]
     pub slow_latency: Duration,
     /// Make the last page's `next` point back to the first page.
     #[arg(long)]
@@ -158,7 +158,9 @@ pub async fn run(
         token,
         profiles = simulator.len(),
         seed = args.seed,
-        drift = ?args.drift,
+        drift = %args
+            .drift
+            .map_or_else(|| "off".to_string(), |d| humantime::format_duration(d).to_string()),
         "simulated upstream listening",
     );
     let served = match identity {
@@ -224,7 +226,7 @@ mod tests {
 
     #[test]
     fn shares_outside_zero_to_one_are_refused() {
-        for bad in ["1.5", "-0.1", "lots"] {
+        for bad in ["1.5", "-0.1", "lots", "NaN", "inf", ""] {
             let parsed = Cli::try_parse_from(["simulate", "--listen", "x", "--error-rate", bad]);
             assert!(parsed.is_err(), "{bad}");
         }

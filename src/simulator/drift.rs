@@ -4,11 +4,12 @@
 //! One step, under the profile lock, with the fleet's own seeded dice:
 //!
 //! 1. each profile drift changed earlier goes back to its original value with
-//!    probability 0.35 (so a flip lasts about three steps);
-//! 2. `ceil(N / 250)` profiles not already drifted flip one field: connectivity (60%) or
+//!    probability 0.35 (so a flip lasts about three steps; the realistic mix: period / 45 s);
+//! 2. `ceil(N / 250)` profiles (the realistic mix: 1% of N a minute, spread over the
+//!    steps) not already drifted flip one field: connectivity (60%) or
 //!    authentication (40%) for the current revision, `test_status` for the legacy one. A
 //!    good value turns bad (`unhealthy`/`degraded`, `expired`/`invalid`, `failed`) with a
-//!    fresh `last_error` and 5..40 more errors; a bad or unknown value turns good.
+//!    fresh `last_error` and 5..40 more errors (the realistic mix: 1..6); a bad or unknown value turns good.
 //!    Profiles whose health is null or missing are left alone;
 //! 3. `ceil(N / 100)` profiles' `error_count_24h` move: up while a check is failing,
 //!    decaying or jittering in `0..=4` otherwise (so healthy profiles never reach the
@@ -19,7 +20,7 @@
 //! Steps 1 to 3 use only the dice and the fleet, so for a seed and the same sequence of
 //! control calls the flips are the same whatever the clock says.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use rand::RngExt;
 use rand::SeedableRng;
@@ -29,11 +30,61 @@ use serde_json::{Map, Value};
 use super::fleet::{authentication_error, connectivity_error, degraded_error};
 use super::schema::{unix, SyncPlan};
 use super::store::{DriftMark, Fleet};
-use super::{HealthField, Transition};
+use super::{FleetMix, HealthField, Transition};
 use crate::clock::rfc3339;
 
-/// Probability that a drifted value goes back in a step.
+/// Probability that a drifted value goes back in a step (the hostile mix).
 const RECOVERY_PROBABILITY: f64 = 0.35;
+
+/// The realistic mix: share of the profiles flipped per minute.
+const REALISTIC_FLIPS_PER_MINUTE: f64 = 0.01;
+
+/// The realistic mix: how long a flip lasts on average.
+const REALISTIC_FLIP_LIFETIME: Duration = Duration::from_secs(45);
+
+/// The drift period assumed when a step is run by hand (no period set).
+const DEFAULT_PERIOD: Duration = Duration::from_secs(4);
+
+/// The pace of drift: new flips per step (the fraction is a roll of the dice), the
+/// probability that a flip goes back in a step, and the errors a new flip adds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Pace {
+    flips_per_step: f64,
+    recovery: f64,
+    added_errors: (u64, u64),
+}
+
+impl Pace {
+    /// The pace of a fleet of `n` profiles of `mix` drifting every `period`.
+    pub(crate) fn new(mix: FleetMix, n: usize, period: Option<Duration>) -> Self {
+        match mix {
+            FleetMix::Hostile => Self {
+                flips_per_step: n.div_ceil(250) as f64,
+                recovery: RECOVERY_PROBABILITY,
+                added_errors: (5, 40),
+            },
+            FleetMix::Realistic => {
+                let period = period
+                    .filter(|p| !p.is_zero())
+                    .unwrap_or(DEFAULT_PERIOD)
+                    .as_secs_f64();
+                Self {
+                    flips_per_step: n as f64 * REALISTIC_FLIPS_PER_MINUTE * period / 60.0,
+                    recovery: (period / REALISTIC_FLIP_LIFETIME.as_secs_f64()).clamp(0.01, 1.0),
+                    added_errors: (1, 6),
+                }
+            }
+        }
+    }
+
+    /// How many new flips this step: the whole part, plus one with the fraction's odds.
+    fn flips(&self, dice: &mut ChaCha8Rng) -> usize {
+        let whole = self.flips_per_step.floor();
+        let fraction = self.flips_per_step - whole;
+        let extra = fraction > 0.0 && dice.random_bool(fraction.min(1.0));
+        whole as usize + usize::from(extra)
+    }
+}
 
 /// The good value of a health field.
 fn good(field: HealthField) -> &'static str {
@@ -151,7 +202,7 @@ pub(super) fn step(fleet: &mut Fleet, now: SystemTime) -> Vec<Transition> {
         .map(|(id, mark)| (*id, mark.clone()))
         .collect();
     for (id, mark) in marks {
-        if !fleet.drift_rng.random_bool(RECOVERY_PROBABILITY) {
+        if !fleet.drift_rng.random_bool(fleet.pace.recovery) {
             continue;
         }
         fleet.drifted.remove(&id);
@@ -169,7 +220,8 @@ pub(super) fn step(fleet: &mut Fleet, now: SystemTime) -> Vec<Transition> {
     }
 
     // 2. New flips.
-    for _ in 0..n.div_ceil(250) {
+    let pace = fleet.pace;
+    for _ in 0..pace.flips(&mut fleet.drift_rng) {
         for _attempt in 0..8 {
             let index = fleet.drift_rng.random_range(0..n);
             let id = fleet.profiles.entries()[index].id;
@@ -203,7 +255,8 @@ pub(super) fn step(fleet: &mut Fleet, now: SystemTime) -> Vec<Transition> {
                 };
                 let change = write(detail, field, Some(to), dice, now)?;
                 if to != good(field) {
-                    add_errors(detail, dice.random_range(5..=40));
+                    let (least, most) = pace.added_errors;
+                    add_errors(detail, dice.random_range(least..=most));
                 }
                 Some((field, change))
             });

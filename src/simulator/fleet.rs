@@ -12,6 +12,7 @@ use std::time::{Duration, SystemTime};
 
 use super::json::{self, Object, J};
 use super::schema::{unix, Generated, SyncPlan, FREQUENCIES};
+use super::FleetMix;
 use crate::clock::rfc3339;
 use rand::seq::{index, SliceRandom};
 use rand::RngExt;
@@ -187,6 +188,7 @@ pub(super) fn generate(
     rng: &mut ChaCha8Rng,
     n: usize,
     legacy_fraction: f64,
+    mix: FleetMix,
     start: SystemTime,
     mut each: impl FnMut(Generated),
 ) {
@@ -196,6 +198,9 @@ pub(super) fn generate(
         0.0
     };
     let legacy = (legacy_fraction * n as f64).round() as usize;
+    if mix == FleetMix::Realistic {
+        return generate_realistic(rng, n, legacy, start, each);
+    }
     let legacy_failed = quota(legacy, 0.2, 1).min(legacy);
     let health = deal(
         rng,
@@ -260,6 +265,55 @@ pub(super) fn generate(
         let name = hostile.get(&i).map(|&which| hostile_name(which, id));
         each(profile(
             rng, &mut names, id, name, health[i], status[i], sync[i], start,
+        ));
+    }
+}
+
+/// [`FleetMix::Realistic`]: a few percent of the profiles failing, no oddities, no hostile
+/// names (see the [module doc](super)); `legacy` of them in the old revision.
+fn generate_realistic(
+    rng: &mut ChaCha8Rng,
+    n: usize,
+    legacy: usize,
+    start: SystemTime,
+    mut each: impl FnMut(Generated),
+) {
+    let legacy_failed = quota(legacy, 0.05, 0).min(legacy);
+    let health = deal(
+        rng,
+        n,
+        &[
+            (Health::Legacy { failed: true }, legacy_failed),
+            (Health::Legacy { failed: false }, legacy - legacy_failed),
+            (Health::Unhealthy, quota(n, 0.01, 1)),
+            (Health::Degraded, quota(n, 0.005, 0)),
+            (Health::AuthExpired, quota(n, 0.005, 0)),
+        ],
+        Health::Healthy,
+    );
+    let mut status = deal(
+        rng,
+        n,
+        &[(Status::Inactive, quota(n, 0.03, 0))],
+        Status::Active,
+    );
+    // The failing profiles are active ones: an inactive profile is not judged, and a
+    // failure nobody is told about shows nothing.
+    for (status, health) in status.iter_mut().zip(&health) {
+        if !matches!(health, Health::Healthy | Health::Legacy { failed: false }) {
+            *status = Status::Active;
+        }
+    }
+    let sync = deal(rng, n, &[(Sync::Stale, quota(n, 0.005, 0))], Sync::Recent);
+    let mut names = NameBook::default();
+    let mut id = 0u64;
+    for i in 0..n {
+        id += 1;
+        if rng.random_bool(0.1) {
+            id += rng.random_range(1..=5);
+        }
+        each(profile(
+            rng, &mut names, id, None, health[i], status[i], sync[i], start,
         ));
     }
 }
@@ -701,7 +755,7 @@ mod tests {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_225_600);
         let mut out = Vec::new();
-        generate(&mut rng, n, 0.1, start, |g| {
+        generate(&mut rng, n, 0.1, FleetMix::Hostile, start, |g| {
             out.push(serde_json::from_str(&g.detail).unwrap())
         });
         out
@@ -758,7 +812,7 @@ mod tests {
         let mut rng = ChaCha8Rng::seed_from_u64(5);
         let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_225_600);
         let mut checked = 0;
-        generate(&mut rng, 500, 0.1, start, |g| {
+        generate(&mut rng, 500, 0.1, FleetMix::Hostile, start, |g| {
             let detail: Value = serde_json::from_str(&g.detail).unwrap();
             let derived = Entry::new(&detail, g.sync.is_none()).unwrap();
             let item: Value = serde_json::from_str(&g.list_item).unwrap();

@@ -129,6 +129,9 @@ pub struct SimOptions {
     pub legacy_fraction: f64,
     /// How often health drifts while serving; `None` keeps it static.
     pub drift: Option<Duration>,
+    /// The mix of profiles and how fast drift changes them: the hostile test mix by
+    /// default, or a realistic fleet (what `demo` shows).
+    pub mix: FleetMix,
     /// Faults injected from the start.
     pub faults: Faults,
     /// Where "now" comes from: the start time that `last_sync` values are relative to,
@@ -146,6 +149,7 @@ impl Default for SimOptions {
             forbidden_token: None,
             legacy_fraction: 0.1,
             drift: None,
+            mix: FleetMix::Hostile,
             faults: Faults::default(),
             clock: Arc::new(SystemClock),
         }
@@ -165,9 +169,26 @@ impl std::fmt::Debug for SimOptions {
             )
             .field("legacy_fraction", &self.legacy_fraction)
             .field("drift", &self.drift)
+            .field("mix", &self.mix)
             .field("faults", &self.faults)
             .finish_non_exhaustive()
     }
+}
+
+/// The mix a fleet is generated with, and the pace of its drift.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FleetMix {
+    /// The test mix of the table above: many failing profiles, unknown enum values,
+    /// missing fields and hostile names, `ceil(N / 250)` new flips per drift step that
+    /// last about three steps. Hard on a monitor, on purpose.
+    #[default]
+    Hostile,
+    /// A fleet as it looks in production: about 1% of the profiles `unhealthy`, 0.5%
+    /// `degraded`, 0.5% with expired credentials, 5% of the legacy ones `failed` (all of
+    /// them active), 0.5% stale, 3% `inactive`; no unknown values, no missing
+    /// fields, no hostile names. Drift flips 1% of the profiles a minute (whatever the drift
+    /// period), adds only a few errors, and a flip lasts about 45 seconds.
+    Realistic,
 }
 
 /// Faults injected per request, each decided with the seeded dice. Rates are
@@ -360,10 +381,16 @@ impl Simulator {
         let start = opts.clock.now();
         let mut rng = dice(opts.seed, FLEET_STREAM);
         let mut entries = Vec::with_capacity(opts.profiles);
-        fleet::generate(&mut rng, opts.profiles, opts.legacy_fraction, start, |g| {
-            entries.push(store::Entry::generated(g))
-        });
+        fleet::generate(
+            &mut rng,
+            opts.profiles,
+            opts.legacy_fraction,
+            opts.mix,
+            start,
+            |g| entries.push(store::Entry::generated(g)),
+        );
         let fleet = store::Fleet {
+            pace: drift::Pace::new(opts.mix, opts.profiles, opts.drift),
             profiles: store::Profiles::new(entries),
             drifted: BTreeMap::new(),
             drift_rng: dice(opts.seed, DRIFT_STREAM),

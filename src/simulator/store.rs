@@ -199,6 +199,8 @@ pub(super) struct Fleet {
     pub profiles: Profiles,
     /// Profiles whose health drift changed and may put back.
     pub drifted: BTreeMap<u64, DriftMark>,
+    /// How many flips a drift step makes, how fast they go back.
+    pub pace: super::drift::Pace,
     /// Drift's dice; behind the same lock so drift steps are serialized and replayable.
     pub drift_rng: ChaCha8Rng,
     /// The dice for profiles added when the fleet grows mid-walk.
