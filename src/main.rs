@@ -53,15 +53,20 @@ fn report_panics_as_internal_errors() {
             .map(|s| (*s).to_string())
             .or_else(|| info.payload().downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "no message".to_string());
-        let location = info
-            .location()
-            .map(|l| format!(" at {}:{}", l.file(), l.line()))
-            .unwrap_or_default();
-        eprintln!(
-            "internal error: {message}{location}. This is a bug in inventory-monitor {}; please report it with this message and the command line.",
-            inventory_monitor::VERSION
-        );
+        let location = info.location().map(|l| (l.file(), l.line()));
+        eprintln!("{}", internal_error(&message, location));
     }));
+}
+
+/// What a panic prints: what happened, where, and that it is a bug to report.
+fn internal_error(message: &str, location: Option<(&str, u32)>) -> String {
+    let at = location
+        .map(|(file, line)| format!(" at {file}:{line}"))
+        .unwrap_or_default();
+    format!(
+        "internal error: {message}{at}. This is a bug in inventory-monitor {}; please report it with this message and the command line.",
+        inventory_monitor::VERSION
+    )
 }
 
 fn init_logging(format: LogFormat, default_level: &str) {
@@ -197,5 +202,19 @@ async fn run(
             tracing::error!("{e:#}");
             ExitCode::from(2)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_is_reported_as_an_internal_error_to_report() {
+        let text = internal_error("index out of bounds", Some(("src/x.rs", 7)));
+        assert!(text.starts_with("internal error: index out of bounds at src/x.rs:7."));
+        assert!(text.contains("please report it"));
+        assert!(!text.contains("panicked"));
+        assert_eq!(INTERNAL_ERROR, 70);
     }
 }

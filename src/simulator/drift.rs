@@ -386,6 +386,25 @@ mod tests {
     }
 
     #[test]
+    fn the_realistic_pace_is_a_handful_of_changes_a_minute_whatever_the_period() {
+        let fast = Pace::new(FleetMix::Realistic, 300, Some(Duration::from_secs(1)));
+        let slow = Pace::new(FleetMix::Realistic, 300, Some(Duration::from_secs(10)));
+        // 1% of 300 profiles a minute: 3 flips, in 60 steps of 1 s or 6 of 10 s.
+        assert!((fast.flips_per_step * 60.0 - 3.0).abs() < 1e-9);
+        assert!((slow.flips_per_step * 6.0 - 3.0).abs() < 1e-9);
+        assert!(slow.recovery > fast.recovery);
+        let hostile = Pace::new(FleetMix::Hostile, 300, Some(Duration::from_secs(1)));
+        assert_eq!(hostile.flips_per_step, 2.0);
+        assert_eq!(hostile.recovery, RECOVERY_PROBABILITY);
+
+        // Over ten simulated minutes, the rolls give about 3 flips a minute.
+        let mut dice = wording_dice(3);
+        let flips: usize = (0..600).map(|_| fast.flips(&mut dice)).sum();
+        assert!((15..=45).contains(&flips), "{flips} flips in 10 minutes");
+        assert_eq!(hostile.flips(&mut dice), 2);
+    }
+
+    #[test]
     fn writing_health_into_null_creates_the_object() {
         let mut d = json!({"id": 1, "health_status": null});
         let mut dice = wording_dice(1);

@@ -797,6 +797,41 @@ mod tests {
     }
 
     #[test]
+    fn the_realistic_mix_has_a_few_percent_failing_and_no_oddities() {
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_225_600);
+        let mut f: Vec<Value> = Vec::new();
+        generate(&mut rng, 300, 0.05, FleetMix::Realistic, start, |g| {
+            f.push(serde_json::from_str(&g.detail).unwrap())
+        });
+        assert_eq!(f.len(), 300);
+        let failing = count(&f, |p| {
+            let health = &p["health_status"];
+            health.get("connectivity").is_some_and(|c| c != "healthy")
+                || health.get("authentication").is_some_and(|a| a != "valid")
+                || p.get("test_status").is_some_and(|t| t == "failed")
+        });
+        assert!((3..=15).contains(&failing), "{failing} of 300 failing");
+        // Every failing profile is judged (active), so the demo shows each of them.
+        assert!(f.iter().all(|p| {
+            let bad = p["health_status"]
+                .get("connectivity")
+                .is_some_and(|c| c != "healthy");
+            !bad || p["status"] == "active"
+        }));
+        let known = ["healthy", "unhealthy", "degraded"];
+        assert!(f.iter().all(|p| p.get("test_status").is_some()
+            || p["health_status"]["connectivity"]
+                .as_str()
+                .is_some_and(|c| known.contains(&c))));
+        assert_eq!(count(&f, |p| p["status"] == "maintenance"), 0);
+        assert_eq!(count(&f, |p| p["last_sync_status"] == "failed"), 0);
+        assert!(f.iter().all(|p| p["name"]
+            .as_str()
+            .is_some_and(|n| { n.chars().count() < 80 && !n.contains(['"', '\\', '\n']) })));
+    }
+
+    #[test]
     fn ids_increase_and_names_are_distinct() {
         let f = fleet(3000, 1);
         let ids: Vec<u64> = f.iter().filter_map(|p| p["id"].as_u64()).collect();

@@ -382,8 +382,8 @@ async fn sigterm_and_wait(child: &mut Child) -> i32 {
 #[tokio::test]
 async fn demo_refuses_a_zero_or_unreadable_interval_with_exit_2_and_no_panic() {
     for (interval, expected) in [
-        ("0s", "must be more than 0s"),
-        ("0ms", "must be more than 0s"),
+        ("0s", "must be at least 1s"),
+        ("0ms", "must be at least 1s"),
         ("soon", "is not a duration"),
         ("5", "the unit is missing"),
     ] {
@@ -486,4 +486,171 @@ async fn run_serves_metrics_and_exits_0_on_sigterm() {
         Some(1.0)
     );
     assert_eq!(sigterm_and_wait(&mut child).await, 0);
+}
+
+/// One hostile command line: its arguments, and what the error message must contain (the
+/// argument's name, or the value it could not use).
+struct Hostile {
+    args: Vec<std::ffi::OsString>,
+    names: String,
+}
+
+fn hostile(args: &[&str], names: &str) -> Hostile {
+    Hostile {
+        args: args.iter().map(std::ffi::OsString::from).collect(),
+        names: names.to_string(),
+    }
+}
+
+#[tokio::test]
+async fn every_subcommand_refuses_hostile_arguments_with_exit_2_and_no_panic() {
+    use std::os::unix::ffi::OsStringExt;
+    let dir = tempfile::tempdir().unwrap();
+    let a_directory = dir.path().to_str().unwrap();
+    let sim = |extra: &[&str]| {
+        let mut args = vec!["simulate", "--listen", "127.0.0.1:0"];
+        args.extend_from_slice(extra);
+        args.iter().map(|s| s.to_string()).collect::<Vec<_>>()
+    };
+    let mut cases = vec![
+        // demo: durations zero, negative, huge; numbers out of range or garbage.
+        hostile(&["demo", "--drift", "0s"], "--drift"),
+        hostile(&["demo", "--drift=-1s"], "--drift"),
+        hostile(&["demo", "--drift", "1000000000y"], "--drift"),
+        hostile(
+            &["demo", "--interval", "99999999999999999999s"],
+            "--interval",
+        ),
+        hostile(&["demo", "--interval", "2d"], "--interval"),
+        hostile(&["demo", "--interval", "500ms"], "--interval"),
+        hostile(&["demo", "--profiles", "0"], "--profiles"),
+        hostile(&["demo", "--profiles=-5"], "--profiles"),
+        hostile(&["demo", "--profiles", "1e9"], "--profiles"),
+        hostile(&["demo", "--profiles", "10000000"], "--profiles"),
+        hostile(&["demo", "--seed", "NaN"], "--seed"),
+        hostile(&["demo", "--seed=-1"], "--seed"),
+        hostile(&["demo", "--listen"], "--listen"),
+        hostile(&["demo", "--listen", "not an address"], "not an address"),
+        hostile(&["demo", "--bogus"], "--bogus"),
+        // simulate
+        hostile(&["simulate"], "--listen"),
+        hostile(
+            &["simulate", "--listen", "not an address"],
+            "not an address",
+        ),
+        hostile(
+            &[
+                "simulate",
+                "--listen",
+                "127.0.0.1:0",
+                "--tls-cert",
+                "/nonexistent/c.pem",
+            ],
+            "--tls-key",
+        ),
+        hostile(
+            &[
+                "simulate",
+                "--listen",
+                "127.0.0.1:0",
+                "--tls-cert",
+                "/nonexistent/c.pem",
+                "--tls-key",
+                "/nonexistent/k.pem",
+            ],
+            "--tls-cert",
+        ),
+        // run, check, once, notify-test, and no subcommand
+        hostile(&[], "nothing to do"),
+        hostile(&["frobnicate"], "frobnicate"),
+        hostile(&["run"], "--config"),
+        hostile(
+            &["run", "--config", "/nonexistent/im.toml"],
+            "/nonexistent/im.toml",
+        ),
+        hostile(
+            &["--config", "/nonexistent/im.toml"],
+            "/nonexistent/im.toml",
+        ),
+        hostile(&["--web-config", "/nonexistent/web.yml"], "--config"),
+        hostile(&["check", "--config", a_directory], a_directory),
+        hostile(
+            &["once", "--config", "/nonexistent/im.toml"],
+            "/nonexistent/im.toml",
+        ),
+        hostile(
+            &["once", "--config", "x.toml", "--output", "xml"],
+            "--output",
+        ),
+        hostile(
+            &["notify-test", "--config", "/nonexistent/im.toml"],
+            "/nonexistent/im.toml",
+        ),
+        hostile(
+            &["--log-format", "yaml", "check", "--config", "x"],
+            "--log-format",
+        ),
+    ];
+    for (flag, value) in [
+        ("--latency", "-5ms"),
+        ("--latency", "2h"),
+        ("--slow-latency", "1000000000y"),
+        ("--retry-after", "99999999999999999999s"),
+        ("--retry-after", "2d"),
+        ("--drift", "0s"),
+        ("--error-rate", "NaN"),
+        ("--rate-429", "inf"),
+        ("--malformed-rate", "1.5"),
+        ("--slow-rate", "-0.1"),
+        ("--legacy-fraction", ""),
+        ("--profiles", "2000000"),
+        ("--profiles", "many"),
+        ("--seed", "1.5"),
+        ("--token", ""),
+        ("--forbidden-token", "a b"),
+    ] {
+        // `--flag=value`: a value that starts with a dash is the value, not a flag.
+        let args = sim(&[&format!("{flag}={value}")]);
+        cases.push(Hostile {
+            args: args.into_iter().map(Into::into).collect(),
+            names: flag.to_string(),
+        });
+    }
+    // Not UTF-8: a string argument, and a path that does not exist.
+    cases.push(Hostile {
+        args: vec![
+            "demo".into(),
+            "--listen".into(),
+            std::ffi::OsString::from_vec(b"127.0.0.1:\xff".to_vec()),
+        ],
+        names: "UTF-8".to_string(),
+    });
+    cases.push(Hostile {
+        args: vec![
+            "check".into(),
+            "--config".into(),
+            std::ffi::OsString::from_vec(b"/nonexistent/\xff.toml".to_vec()),
+        ],
+        names: "/nonexistent/".to_string(),
+    });
+
+    for case in &cases {
+        let (code, stdout, stderr) = Launch::new(BIN)
+            .args(&case.args)
+            .output(Duration::from_secs(30))
+            .await;
+        let shown = format!("{:?}", case.args);
+        assert_ne!(code, 101, "{shown} panicked: {stderr}");
+        assert!(!stderr.contains("panicked"), "{shown}: {stderr}");
+        assert!(!stderr.contains("internal error"), "{shown}: {stderr}");
+        assert_eq!(
+            code, 2,
+            "{shown}: exit {code}\nstdout: {stdout}\nstderr: {stderr}"
+        );
+        assert!(
+            stderr.contains(&case.names),
+            "{shown}: the message does not name {:?}:\n{stderr}",
+            case.names
+        );
+    }
 }

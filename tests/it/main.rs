@@ -18,6 +18,7 @@ mod cli;
 mod config;
 mod config_shard;
 mod daemon;
+mod demo;
 mod deploy;
 mod docs_consistency;
 mod grafana;
