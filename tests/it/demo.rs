@@ -114,10 +114,10 @@ async fn the_demo_shows_a_realistic_fleet_in_a_summary_and_short_lines_then_clea
         banner.len() < stdout.lines().count(),
         "no banner end:\n{stdout}"
     );
+    let banner_lines = banner.len() + 1;
     assert!(
-        banner.len() + 1 <= 24,
-        "the banner must fit a 24-line terminal: {} lines",
-        banner.len() + 1
+        banner_lines <= 24,
+        "the banner must fit a 24-line terminal: {banner_lines} lines"
     );
     let after: Vec<&str> = stdout
         .lines()
