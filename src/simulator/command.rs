@@ -80,6 +80,14 @@ impl std::fmt::Debug for SimulateArgs {
     }
 }
 
+/// The drift period as an operator writes it (`5s`), or `off`.
+fn drift_text(drift: Option<Duration>) -> String {
+    drift.map_or_else(
+        || "off".to_string(),
+        |d| humantime::format_duration(d).to_string(),
+    )
+}
+
 /// A share in `0..=1`.
 fn parse_share(text: &str) -> Result<f64, String> {
     let value: f64 = text
@@ -158,9 +166,7 @@ pub async fn run(
         token,
         profiles = simulator.len(),
         seed = args.seed,
-        drift = %args
-            .drift
-            .map_or_else(|| "off".to_string(), |d| humantime::format_duration(d).to_string()),
+        drift = %drift_text(args.drift),
         "simulated upstream listening",
     );
     let served = match identity {
@@ -222,6 +228,13 @@ mod tests {
         assert_eq!((f.error_rate, f.rate_429), (0.25, 0.5));
         assert_eq!(f.retry_after, Duration::from_secs(3));
         assert!(f.pagination_loop && !f.shrink_mid_walk);
+    }
+
+    #[test]
+    fn the_drift_period_is_logged_as_a_duration_or_off() {
+        assert_eq!(drift_text(Some(Duration::from_secs(5))), "5s");
+        assert_eq!(drift_text(Some(Duration::from_millis(1500))), "1s 500ms");
+        assert_eq!(drift_text(None), "off");
     }
 
     #[test]

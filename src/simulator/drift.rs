@@ -9,7 +9,8 @@
 //!    steps) not already drifted flip one field: connectivity (60%) or
 //!    authentication (40%) for the current revision, `test_status` for the legacy one. A
 //!    good value turns bad (`unhealthy`/`degraded`, `expired`/`invalid`, `failed`) with a
-//!    fresh `last_error` and 5..40 more errors (the realistic mix: 1..6); a bad or unknown value turns good.
+//!    fresh `last_error` and 5..40 more errors (the realistic mix: 1..6); a bad or
+//!    unknown value turns good.
 //!    Profiles whose health is null or missing are left alone;
 //! 3. `ceil(N / 100)` profiles' `error_count_24h` move: up while a check is failing,
 //!    decaying or jittering in `0..=4` otherwise (so healthy profiles never reach the
