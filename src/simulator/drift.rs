@@ -406,6 +406,41 @@ mod tests {
     }
 
     #[test]
+    fn a_realistic_fleet_stays_a_few_percent_failing_with_a_handful_of_changes_a_minute() {
+        use crate::simulator::{SimOptions, Simulator};
+        let sim = Simulator::new(SimOptions {
+            profiles: 300,
+            seed: 7,
+            legacy_fraction: 0.05,
+            drift: Some(std::time::Duration::from_secs(4)),
+            mix: FleetMix::Realistic,
+            ..SimOptions::default()
+        });
+        let failing = || {
+            sim.profile_ids()
+                .into_iter()
+                .filter_map(|id| sim.profile_json(id))
+                .filter(|p| {
+                    read(p, HealthField::Connectivity).is_some_and(|c| c != "healthy")
+                        || read(p, HealthField::Authentication).is_some_and(|a| a != "valid")
+                        || read(p, HealthField::TestStatus).is_some_and(|t| t != "success")
+                })
+                .count()
+        };
+        let before = failing();
+        // Ten minutes of 4 s steps.
+        let changes: usize = (0..150).map(|_| sim.drift_step().len()).sum();
+        let per_minute = changes as f64 / 10.0;
+        assert!(
+            (2.0..=12.0).contains(&per_minute),
+            "{per_minute} changes a minute"
+        );
+        for count in [before, failing()] {
+            assert!((3..=18).contains(&count), "{count} of 300 failing");
+        }
+    }
+
+    #[test]
     fn writing_health_into_null_creates_the_object() {
         let mut d = json!({"id": 1, "health_status": null});
         let mut dice = wording_dice(1);
