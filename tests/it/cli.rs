@@ -565,6 +565,10 @@ async fn every_subcommand_refuses_hostile_arguments_with_exit_2_and_no_panic() {
         hostile(&["frobnicate"], "frobnicate"),
         hostile(&["run"], "--config"),
         hostile(
+            &["run", "--config", "x.toml", "--auto-reload-interval", "0s"],
+            "--auto-reload-interval",
+        ),
+        hostile(
             &["run", "--config", "/nonexistent/im.toml"],
             "/nonexistent/im.toml",
         ),
