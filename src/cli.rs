@@ -83,13 +83,9 @@ pub struct RunArgs {
     pub auto_reload_interval: Option<std::time::Duration>,
 }
 
-/// `--auto-reload-interval`: a duration as in the config file, at least 1s.
+/// `--auto-reload-interval`: a duration as in the config file, from 1s to a day.
 fn parse_auto_reload_interval(text: &str) -> Result<std::time::Duration, String> {
-    let every = crate::config::parse_period(text)?;
-    if every < crate::config_watch::MIN_INTERVAL {
-        return Err(format!("must be 1s or more, got {text:?}"));
-    }
-    Ok(every)
+    parse_duration_within(text, crate::config_watch::MIN_INTERVAL, MAX_PERIOD)
 }
 
 /// `once`

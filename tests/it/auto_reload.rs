@@ -218,8 +218,8 @@ async fn a_configmap_style_symlink_swap_is_reloaded() {
 }
 
 #[tokio::test]
-async fn an_interval_under_a_second_is_refused_with_exit_2() {
-    for bad in ["500ms", "0s", "soon"] {
+async fn an_interval_under_a_second_or_over_a_day_is_refused_with_exit_2() {
+    for bad in ["500ms", "0s", "soon", "2days", "1000000000y"] {
         let (code, _, err) = Launch::new(BIN)
             .args([
                 "run",
