@@ -83,6 +83,7 @@ async fn run_inner(args: DemoArgs) -> anyhow::Result<()> {
     let config = demo_config(base_url.clone(), &args);
     let state_dir = config.state.dir.clone();
     let daemon = Daemon::with_notifier(config, Secret::new(DEMO_TOKEN), Arc::new(SystemClock))?;
+    daemon.notifier().inspect(|n| n.set_ephemeral_state());
 
     println!(
         "\ninventory-monitor {version} demo: a simulated inventory API with {n} connection profiles\n\

@@ -6,10 +6,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::clock::Clock;
+use crate::limit::{Edge, Limit};
 use crate::model::ListItem;
 use crate::shard::Shard;
 use crate::snapshot::{ListOutcome, ProfileEntry, Snapshot};
-use crate::upstream::{DetailResult, UpstreamClient};
+use crate::upstream::{DetailResult, LimitReport, Told, UpstreamClient};
 
 /// Runs one sweep against the upstream.
 ///
@@ -23,8 +24,10 @@ use crate::upstream::{DetailResult, UpstreamClient};
 /// - Timestamps of a detail more than a day after the clock's now are absurd: dropped to
 ///   unknown and counted with the other absurd values.
 /// - At most `api.max_profiles` profiles are kept, carried-over ones included.
-/// - The protective limits hit during the sweep are logged once, at its end, as one
-///   summary (they are counted as they happen).
+/// - The protective limits hit during the sweep are counted as they happen, and logged as
+///   one summary when one starts being hit (and a line when one stops), not every sweep.
+/// - Details that cannot be read are logged when that starts (with how many) and stops;
+///   the sweep's outcome is [`tell_outcome`]'s.
 pub async fn sweep(
     client: &UpstreamClient,
     shard: Shard,
@@ -108,13 +111,7 @@ pub async fn sweep(
         }
     };
     let limits = client.take_limit_report();
-    if !limits.is_empty() {
-        tracing::warn!(
-            limits = %limits,
-            "the upstream hit protective limits in this sweep; what was beyond them is unknown"
-        );
-    }
-    Snapshot {
+    let snapshot = Snapshot {
         started_at,
         duration: timer.elapsed(),
         list: walk.outcome,
@@ -122,6 +119,124 @@ pub async fn sweep(
         profiles,
         gone,
         shard,
+    };
+    tell(&mut client.told(), &snapshot, &limits);
+    snapshot
+}
+
+/// The limits the sweep reports (the renderer reports `max_label_length`).
+const SWEEP_LIMITS: [Limit; 3] = [Limit::MaxBodySize, Limit::MaxProfiles, Limit::AbsurdValue];
+
+/// Logs the sweep's steady conditions (protective limits hit, details that cannot be
+/// read) when they start and when they stop, not on every sweep they hold.
+fn tell(told: &mut Told, snapshot: &Snapshot, limits: &LimitReport) {
+    let mut started = false;
+    for limit in SWEEP_LIMITS {
+        let hits = limits.hits(limit);
+        match told.limits.entry(limit).or_default().observe(hits > 0) {
+            Some(Edge::Started) => started = true,
+            Some(Edge::Stopped { sweeps }) => tracing::info!(
+                limit = limit.as_str(),
+                sweeps,
+                "the upstream no longer hits a protective limit"
+            ),
+            None => {}
+        }
+    }
+    if started {
+        tracing::warn!(
+            limits = %limits,
+            "the upstream hits protective limits; what is beyond them is unknown \
+             (told again only once a limit is no longer hit and hit anew)"
+        );
+    } else if !limits.is_empty() {
+        tracing::debug!(limits = %limits, "the upstream hit protective limits again");
+    }
+
+    let listed = !matches!(snapshot.list, ListOutcome::Failed { .. });
+    let unreadable: Vec<&ProfileEntry> = snapshot
+        .profiles
+        .iter()
+        .filter(|e| listed && !e.up)
+        .collect();
+    match told.details.observe(!unreadable.is_empty()) {
+        Some(Edge::Started) => {
+            let first = unreadable[0];
+            tracing::warn!(
+                profiles = unreadable.len(),
+                first_profile_id = first.id,
+                first_reason = first.error.as_deref().unwrap_or("unknown"),
+                "profile details cannot be read; told again only once all are read"
+            );
+        }
+        Some(Edge::Stopped { sweeps }) => {
+            tracing::info!(sweeps, "every profile detail is read again")
+        }
+        None => {}
+    }
+}
+
+/// Logs the sweep's outcome, one line per sweep (what the daemon calls once the sweep is
+/// judged and published): a list that cannot be read is an error (an incomplete one, a
+/// warning) when it starts or changes, and an info line while it stays the same; the
+/// sweep that reads it completely again says so.
+pub fn tell_outcome(client: &UpstreamClient, snapshot: &Snapshot) {
+    let told = &mut *client.told();
+    let up = snapshot.profiles.iter().filter(|e| e.up).count();
+    let seconds = snapshot.duration.as_secs_f64();
+    let problem = match &snapshot.list {
+        ListOutcome::Complete => None,
+        ListOutcome::Incomplete { reason } => Some(format!("incomplete: {reason}")),
+        ListOutcome::Failed { kind, message } => Some(format!("{}: {message}", kind.describe())),
+    };
+    let edge = told.list.observe(problem.is_some());
+    // A problem told before, and told the same way: this sweep's line is not a new warning.
+    let new = problem.is_some() && (edge.is_some() || told.list_problem != problem);
+    let sweeps = match edge {
+        Some(Edge::Stopped { sweeps }) => sweeps,
+        _ => 0,
+    };
+    told.list_problem.clone_from(&problem);
+    match &snapshot.list {
+        ListOutcome::Complete => {
+            if sweeps > 0 {
+                tracing::info!(sweeps, "the profile list is read completely again");
+            }
+            tracing::info!(
+                profiles = snapshot.profiles.len(),
+                details_read = up,
+                seconds,
+                "sweep complete"
+            )
+        }
+        ListOutcome::Incomplete { reason } if new => tracing::warn!(
+            profiles = snapshot.profiles.len(),
+            details_read = up,
+            seconds,
+            reason = %reason,
+            "sweep incomplete: the list walk did not finish cleanly"
+        ),
+        ListOutcome::Incomplete { reason } => tracing::info!(
+            profiles = snapshot.profiles.len(),
+            details_read = up,
+            seconds,
+            reason = %reason,
+            "sweep incomplete: the list walk did not finish cleanly, as in the sweep before"
+        ),
+        ListOutcome::Failed { kind, message } if new => tracing::error!(
+            seconds,
+            failure = kind.describe(),
+            // Not `message`: that is the event's own field, and a second one would make
+            // the JSON log line carry the key twice.
+            reason = %message,
+            "sweep failed: the profile list could not be read"
+        ),
+        ListOutcome::Failed { kind, message } => tracing::info!(
+            seconds,
+            failure = kind.describe(),
+            reason = %message,
+            "sweep failed: the profile list could not be read, as in the sweep before"
+        ),
     }
 }
 
