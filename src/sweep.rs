@@ -146,11 +146,11 @@ fn tell(told: &mut Told, snapshot: &Snapshot, limits: &LimitReport) {
     if started {
         tracing::warn!(
             limits = %limits,
-            "the upstream hits protective limits; what is beyond them is unknown \
-             (told again only once a limit is no longer hit and hit anew)"
+            "the upstream hit protective limits; what was beyond them is unknown \
+             (told again only once a limit is no longer hit, then hit anew)"
         );
     } else if !limits.is_empty() {
-        tracing::debug!(limits = %limits, "the upstream hit protective limits again");
+        tracing::debug!(limits = %limits, "protective limits hit again in this sweep");
     }
 
     let listed = !matches!(snapshot.list, ListOutcome::Failed { .. });

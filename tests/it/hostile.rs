@@ -514,8 +514,8 @@ async fn a_fleet_over_max_profiles_is_read_up_to_the_cap_and_no_further() {
     assert_eq!(limit_hits(&monitor, "max_profiles"), 2);
     assert_eq!(
         logs.lines_with(LIMITS_LINE).len(),
-        2,
-        "one summary per sweep"
+        1,
+        "told when the limit starts being hit, not every sweep it is"
     );
 }
 
