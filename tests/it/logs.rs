@@ -300,3 +300,180 @@ async fn a_state_dir_that_cannot_be_created_names_its_os_error_once() {
         "the OS error once:\n{stderr}"
     );
 }
+
+/// A log captured in memory, for what the daemon logs in process.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    /// Captures what this thread logs while the guard lives.
+    fn capture(&self) -> tracing::subscriber::DefaultGuard {
+        let out = self.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::INFO)
+            .with_ansi(false)
+            .with_writer(move || out.clone())
+            .finish();
+        tracing::subscriber::set_default(subscriber)
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
+    }
+}
+
+#[tokio::test]
+async fn a_temporary_state_dir_as_the_demos_promises_no_next_start_at_shutdown() {
+    use inventory_monitor::config::{ReceiverConfig, ReceiverKind, Secret};
+    use inventory_monitor::daemon::Daemon;
+
+    let sim = empty_sim().await;
+    sim.sim.upsert_profile(patched(
+        healthy_detail(1, "Broken Link", "Org"),
+        json!({"health_status": {"connectivity": "unhealthy"}}),
+    ));
+    for ephemeral in [true, false] {
+        let logs = Captured::default();
+        let _capture = logs.capture();
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = test_config(&sim.base_url);
+        config.state.dir = dir.path().join("state");
+        config.alerting.group_wait = Duration::ZERO;
+        // Nothing listens there: the notification stays queued.
+        config.alerting.receivers = vec![ReceiverConfig {
+            url: Some(format!("http://127.0.0.1:{}/hook", free_port())),
+            ..ReceiverConfig::new("hook", ReceiverKind::Webhook)
+        }];
+        let mut daemon = Daemon::with_notifier(
+            config,
+            Secret::new(TOKEN),
+            std::sync::Arc::new(inventory_monitor::clock::SystemClock),
+        )
+        .unwrap();
+        daemon.sweep_once().await;
+        let notifier = daemon.notifier().unwrap();
+        assert_eq!(notifier.queue_len(), 1);
+        if ephemeral {
+            // What the demo does with its temporary state directory.
+            notifier.set_ephemeral_state();
+        }
+        daemon.shutdown().await;
+        let log = logs.text();
+        assert_eq!(
+            log.contains("undelivered notifications saved for the next start"),
+            !ephemeral,
+            "{log}"
+        );
+        assert_eq!(
+            log.contains("undelivered notifications are dropped: the state directory is temporary"),
+            ephemeral,
+            "{log}"
+        );
+        assert!(!ephemeral || !log.contains("next start"), "{log}");
+    }
+}
+
+/// The `key=` fields of a pretty log line, in order: words that start a field (after a
+/// space) and are an identifier before their `=`. A URL's `?limit=` is no field.
+fn pretty_keys(line: &str) -> Vec<&str> {
+    line.split(' ')
+        .filter_map(|word| word.split_once('=').map(|(key, _)| key))
+        .filter(|key| {
+            !key.is_empty()
+                && key
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+        })
+        .collect()
+}
+
+#[test]
+fn pretty_keys_are_the_fields_of_a_line() {
+    assert_eq!(
+        pretty_keys("INFO x: sweep failed reason=GET http://h/?limit=1&offset=0 seconds=0.1"),
+        ["reason", "seconds"]
+    );
+}
+
+/// Every line the daemon logs in `format` over a healthy sweep, a SIGHUP reload, a failing
+/// upstream and a shutdown with a notification queued.
+async fn a_run_logged_in(format: &str) -> String {
+    let sim = empty_sim().await;
+    sim.sim.upsert_profile(patched(
+        healthy_detail(1, "Broken Link", "Org"),
+        json!({"health_status": {"connectivity": "unhealthy"}}),
+    ));
+    sim.sim
+        .upsert_profile(healthy_detail(2, &"L".repeat(300), "Org"));
+    let dir = tempfile::tempdir().unwrap();
+    let hook = format!("http://127.0.0.1:{}/hook", free_port());
+    let config = write_config(
+        dir.path(),
+        &sim.base_url,
+        free_port(),
+        "[alerting]\ngroup_wait = \"0s\"\n\
+         [[alerting.receivers]]\nname = \"hook\"\nkind = \"webhook\"\nurl_env = \"HOOK\"\n",
+    );
+    let mut child = Launch::new(BIN)
+        .args(["--log-format", format, "run", "--config"])
+        .arg(&config)
+        .env("IM_TEST_TOKEN", TOKEN)
+        .env("HOOK", &hook)
+        .env("RUST_LOG", "inventory_monitor=debug,info")
+        .spawn()
+        .unwrap();
+    wait_lines(&child, "sweep complete", 1).await;
+    child.signal(Signal::Hup).unwrap();
+    wait_lines(&child, "configuration reloaded", 1).await;
+    sim.sim.set_faults(Faults {
+        error_rate: 1.0,
+        ..Faults::default()
+    });
+    wait_lines(&child, "sweep failed", 2).await;
+    assert_eq!(child.terminate(Duration::from_secs(10)).await, 0);
+    child.stderr_text()
+}
+
+#[tokio::test]
+async fn every_log_line_of_run_has_each_key_once_in_json_and_pretty() {
+    let log = a_run_logged_in("json").await;
+    for expected in [
+        "sweep complete",
+        "are cut",
+        "SIGHUP received",
+        "notifier reconfigured",
+        "sweep failed",
+        "SIGTERM received",
+        "saved for the next start",
+    ] {
+        assert!(log.contains(expected), "no {expected:?} line:\n{log}");
+    }
+    for line in log.lines().filter(|l| !l.trim().is_empty()) {
+        if let Err(e) = serde_json::from_str::<crate::cli::NoRepeatedKey>(line) {
+            panic!("{e} in a JSON log line:\n{line}");
+        }
+    }
+
+    let log = a_run_logged_in("pretty").await;
+    assert!(log.contains("sweep failed"), "{log}");
+    for line in log.lines() {
+        let keys = pretty_keys(line);
+        let mut unique = keys.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(keys.len(), unique.len(), "a key twice in:\n{line}");
+    }
+}
