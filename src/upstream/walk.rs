@@ -263,17 +263,17 @@ impl UpstreamClient {
                 let message = match e.status() {
                     // The kind says it all (`401 Unauthorized`); say only where.
                     Some(StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) => {
-                        format!("GET {tried}")
+                        format!("refused at {tried}")
                     }
                     Some(StatusCode::NOT_FOUND) => format!(
-                        "GET {tried}: {e} — {}",
+                        "{e} at {tried} — {}",
                         if url.path().contains("/api/v1/") {
                             "is api.base_url the API's base path?"
                         } else {
                             "is api.base_url missing its /api/v1 path?"
                         }
                     ),
-                    _ => format!("GET {tried}: {e}"),
+                    _ => format!("{e} at {tried}"),
                 };
                 return Err(PageError {
                     kind,
@@ -285,7 +285,7 @@ impl UpstreamClient {
             self.count_invalid(Endpoint::List);
             PageError {
                 kind: ApiFailure::BadResponse,
-                message: requester.scrub(&format!("GET {}: invalid body: {e}", shown_url(url))),
+                message: requester.scrub(&format!("invalid body at {}: {e}", shown_url(url))),
             }
         })?;
         requester.limits.absurd(None, &page.absurd);

@@ -127,7 +127,7 @@ async fn a_failing_upstream_is_an_error_once_and_its_recovery_is_told() {
     // The URL tried is named.
     assert!(
         failed[0].contains(&format!(
-            "GET {}/inventory_connection_profile/?limit=100&offset=0: HTTP 500",
+            "HTTP 500 Internal Server Error at {}/inventory_connection_profile/?limit=100&offset=0",
             sim.base_url
         )),
         "{}",
@@ -215,7 +215,7 @@ async fn once_with_a_base_url_missing_its_api_path_names_the_url_and_hints_at_it
     assert_eq!(code, 2, "{stderr}");
     assert!(
         stderr.contains(&format!(
-            "GET {root}/inventory_connection_profile/?limit=100&offset=0: HTTP 404 Not Found \
+            "HTTP 404 Not Found at {root}/inventory_connection_profile/?limit=100&offset=0 \
              — is api.base_url missing its /api/v1 path?"
         )),
         "{stderr}"
@@ -237,7 +237,7 @@ async fn once_with_a_base_url_missing_its_api_path_names_the_url_and_hints_at_it
         error,
         format!(
             "error: the API rejected the token (401 Unauthorized): \
-             GET {}/inventory_connection_profile/?limit=100&offset=0",
+             refused at {}/inventory_connection_profile/?limit=100&offset=0",
             sim.base_url
         )
     );
@@ -403,7 +403,9 @@ fn pretty_keys(line: &str) -> Vec<&str> {
 #[test]
 fn pretty_keys_are_the_fields_of_a_line() {
     assert_eq!(
-        pretty_keys("INFO x: sweep failed reason=GET http://h/?limit=1&offset=0 seconds=0.1"),
+        pretty_keys(
+            "INFO x: sweep failed reason=HTTP 500 at http://h/?limit=1&offset=0 seconds=0.1"
+        ),
         ["reason", "seconds"]
     );
 }
