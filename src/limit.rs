@@ -52,9 +52,10 @@ pub struct Latch {
 pub enum Edge {
     /// The condition holds, and did not in the sweep before.
     Started,
-    /// The condition no longer holds, after holding for `sweeps` sweeps in a row.
+    /// The condition no longer holds, after holding for `sweeps` observations in a row
+    /// (sweeps, or delivery attempts for a receiver).
     Stopped {
-        /// How many sweeps in a row it held.
+        /// How many observations in a row it held.
         sweeps: u64,
     },
 }

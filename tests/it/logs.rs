@@ -479,3 +479,46 @@ async fn every_log_line_of_run_has_each_key_once_in_json_and_pretty() {
         assert_eq!(keys.len(), unique.len(), "a key twice in:\n{line}");
     }
 }
+
+#[tokio::test]
+async fn a_receiver_that_is_down_is_warned_once_and_its_return_told() {
+    use crate::child::{Mode, Sink};
+
+    let sim = empty_sim().await;
+    sim.sim.upsert_profile(patched(
+        healthy_detail(1, "Broken Link", "Org"),
+        json!({"health_status": {"connectivity": "unhealthy"}}),
+    ));
+    let mut sink = Sink::start().await;
+    sink.set_mode(Mode::Fail).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &sim.base_url,
+        free_port(),
+        "[alerting]\ngroup_wait = \"0s\"\n\
+         [[alerting.receivers]]\nname = \"hook\"\nkind = \"webhook\"\nurl_env = \"HOOK\"\n",
+    );
+    let mut child = spawn_run(
+        &config,
+        &[
+            ("HOOK", &sink.url()),
+            ("RUST_LOG", "inventory_monitor=debug,info"),
+        ],
+    );
+    wait_lines(&child, "will retry", 3).await;
+    let retries = lines_with(&child, "will retry");
+    assert_eq!(
+        retries.iter().filter(|l| l.contains("WARN")).count(),
+        1,
+        "{}",
+        child.stderr_text()
+    );
+
+    sink.set_mode(Mode::Ok).await;
+    wait_lines(&child, "the receiver takes notifications again", 1).await;
+    let back = lines_with(&child, "the receiver takes notifications again");
+    assert!(back[0].contains("INFO"), "{back:?}");
+    assert!(!sink.delivered().is_empty());
+    assert_eq!(child.terminate(Duration::from_secs(10)).await, 0);
+}
