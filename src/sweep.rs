@@ -147,7 +147,7 @@ fn tell(told: &mut Told, snapshot: &Snapshot, limits: &LimitReport) {
         tracing::warn!(
             limits = %limits,
             "the upstream hit protective limits; what was beyond them is unknown \
-             (told again only once a limit is no longer hit, then hit anew)"
+             (logged again when a limit is no longer hit, and when one is hit anew)"
         );
     } else if !limits.is_empty() {
         tracing::debug!(limits = %limits, "protective limits hit again in this sweep");
@@ -166,7 +166,7 @@ fn tell(told: &mut Told, snapshot: &Snapshot, limits: &LimitReport) {
                 profiles = unreadable.len(),
                 first_profile_id = first.id,
                 first_reason = first.error.as_deref().unwrap_or("unknown"),
-                "profile details cannot be read; told again only once all are read"
+                "profile details cannot be read (logged again when all are read)"
             );
         }
         Some(Edge::Stopped { sweeps }) => {

@@ -444,7 +444,7 @@ impl ProfileMetrics {
                 label_values = cut,
                 max_label_length = self.max_label_length,
                 "label values from the upstream are longer than api.max_label_length and \
-                 are cut; told again only once they no longer are"
+                 are cut (logged again when none is)"
             ),
             Some(Edge::Stopped { sweeps }) => tracing::info!(
                 sweeps,
