@@ -153,12 +153,11 @@ fn tell(told: &mut Told, snapshot: &Snapshot, limits: &LimitReport) {
         tracing::debug!(limits = %limits, "protective limits hit again in this sweep");
     }
 
-    let listed = !matches!(snapshot.list, ListOutcome::Failed { .. });
-    let unreadable: Vec<&ProfileEntry> = snapshot
-        .profiles
-        .iter()
-        .filter(|e| listed && !e.up)
-        .collect();
+    if matches!(snapshot.list, ListOutcome::Failed { .. }) {
+        // No detail was asked for: nothing is known of them, so nothing changes.
+        return;
+    }
+    let unreadable: Vec<&ProfileEntry> = snapshot.profiles.iter().filter(|e| !e.up).collect();
     match told.details.observe(!unreadable.is_empty()) {
         Some(Edge::Started) => {
             let first = unreadable[0];
@@ -184,19 +183,21 @@ pub fn tell_outcome(client: &UpstreamClient, snapshot: &Snapshot) {
     let told = &mut *client.told();
     let up = snapshot.profiles.iter().filter(|e| e.up).count();
     let seconds = snapshot.duration.as_secs_f64();
+    // What makes a problem another one: its kind, not its details (an incomplete walk's
+    // counts, a failure's status or URL change from sweep to sweep).
     let problem = match &snapshot.list {
         ListOutcome::Complete => None,
-        ListOutcome::Incomplete { reason } => Some(format!("incomplete: {reason}")),
-        ListOutcome::Failed { kind, message } => Some(format!("{}: {message}", kind.describe())),
+        ListOutcome::Incomplete { .. } => Some("incomplete"),
+        ListOutcome::Failed { kind, .. } => Some(kind.describe()),
     };
     let edge = told.list.observe(problem.is_some());
-    // A problem told before, and told the same way: this sweep's line is not a new warning.
+    // The same problem as the sweep before: this sweep's line is not a new warning.
     let new = problem.is_some() && (edge.is_some() || told.list_problem != problem);
     let sweeps = match edge {
         Some(Edge::Stopped { sweeps }) => sweeps,
         _ => 0,
     };
-    told.list_problem.clone_from(&problem);
+    told.list_problem = problem;
     match &snapshot.list {
         ListOutcome::Complete => {
             if sweeps > 0 {

@@ -25,11 +25,11 @@ pub struct Told {
     pub limits: BTreeMap<Limit, Latch>,
     /// Profiles whose detail could not be read.
     pub details: Latch,
-    /// The list walk did not complete; with what was told of it (so that another kind of
-    /// failure is told too).
+    /// The list walk did not complete.
     pub list: Latch,
-    /// The list walk's problem as last told.
-    pub list_problem: Option<String>,
+    /// How, at the last sweep (incomplete, or the kind of failure): another kind is told
+    /// too.
+    pub list_problem: Option<&'static str>,
 }
 
 /// Counts limit hits into the metric (once one is attached) and into the sweep's tally.
