@@ -288,6 +288,126 @@ fn entry_for(
 mod tests {
     use super::*;
     use crate::model::Profile;
+    use crate::snapshot::ApiFailure;
+
+    /// A log kept in memory.
+    #[derive(Clone, Default)]
+    struct Log(Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Log {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Log {
+        /// The lines logged since the last call, emptied.
+        fn take(&self) -> Vec<String> {
+            let bytes = std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()));
+            String::from_utf8_lossy(&bytes)
+                .lines()
+                .map(str::to_string)
+                .collect()
+        }
+    }
+
+    fn with_list(list: ListOutcome) -> Snapshot {
+        Snapshot {
+            started_at: std::time::SystemTime::UNIX_EPOCH,
+            duration: std::time::Duration::ZERO,
+            list,
+            listed: None,
+            profiles: Vec::new(),
+            gone: Vec::new(),
+            shard: Shard::default(),
+        }
+    }
+
+    fn failed(kind: ApiFailure, message: &str) -> Snapshot {
+        with_list(ListOutcome::Failed {
+            kind,
+            message: message.to_string(),
+        })
+    }
+
+    /// The level and the message's start of each line.
+    fn levels(lines: &[String]) -> Vec<(&str, bool)> {
+        lines
+            .iter()
+            .map(|l| {
+                let level = ["ERROR", "WARN", "INFO"]
+                    .into_iter()
+                    .find(|level| l.contains(level))
+                    .unwrap_or("?");
+                (level, l.contains("as in the sweep before"))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_list_problem_is_loud_when_it_starts_or_changes_kind_and_its_end_is_told() {
+        let log = Log::default();
+        let writer = log.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::INFO)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let api = crate::config::ApiConfig {
+            base_url: "http://127.0.0.1:9/api/v1".to_string(),
+            ..Default::default()
+        };
+        let counter = |labels: &[&str]| {
+            prometheus::IntCounterVec::new(prometheus::Opts::new("c", "c"), labels)
+                .unwrap_or_else(|e| panic!("{e}"))
+        };
+        let client = UpstreamClient::new(
+            &api,
+            crate::config::Secret::new("t"),
+            counter(&["endpoint", "code"]),
+            counter(&["endpoint"]),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+
+        tell_outcome(&client, &failed(ApiFailure::Unreachable, "HTTP 500 at a"));
+        assert_eq!(levels(&log.take()), [("ERROR", false)]);
+        // The same kind, in other words: a quiet line per sweep.
+        tell_outcome(&client, &failed(ApiFailure::Unreachable, "timed out at a"));
+        tell_outcome(&client, &failed(ApiFailure::Unreachable, "HTTP 500 at a"));
+        assert_eq!(levels(&log.take()), [("INFO", true), ("INFO", true)]);
+        // Another kind is news.
+        tell_outcome(&client, &failed(ApiFailure::Unauthorized, "refused at a"));
+        assert_eq!(levels(&log.take()), [("ERROR", false)]);
+
+        tell_outcome(&client, &with_list(ListOutcome::Complete));
+        let lines = log.take();
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(
+            lines[0].contains("INFO") && lines[0].contains("read completely again sweeps=4"),
+            "{lines:?}"
+        );
+        assert!(lines[1].contains("sweep complete"), "{lines:?}");
+        tell_outcome(&client, &with_list(ListOutcome::Complete));
+        assert_eq!(log.take().len(), 1, "only the sweep's own line");
+
+        for reason in ["count 250 then 251", "count 251 then 252"] {
+            tell_outcome(
+                &client,
+                &with_list(ListOutcome::Incomplete {
+                    reason: reason.to_string(),
+                }),
+            );
+        }
+        assert_eq!(levels(&log.take()), [("WARN", false), ("INFO", true)]);
+    }
 
     fn item(id: u64, name: &str, organization: Option<&str>) -> ListItem {
         ListItem {
