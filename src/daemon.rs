@@ -22,7 +22,7 @@ use crate::metrics::{FiringLabel, MonitorMetrics, ProfileMetrics, RenderedProfil
 use crate::notify::{Notifier, NotifyCounters, NotifyError};
 use crate::rules::{Alert, Judge, Transition};
 use crate::server::AppState;
-use crate::snapshot::{ListOutcome, Snapshot};
+use crate::snapshot::Snapshot;
 use crate::status::StatusSource;
 use crate::upstream::{UpstreamClient, UpstreamCounters, UpstreamError};
 
@@ -185,13 +185,17 @@ impl Daemon {
         if let Some(old) = self.notifier.take() {
             // The old notifier writes the state file (outbox, reminder timing) as it stops;
             // the new one reads it back. The judge in memory stays the authority on alerts.
-            old.shutdown(NOTIFIER_GRACE).await;
-            match start_notifier(&config, &self.monitor, &self.clock) {
+            old.stop_for_reload(NOTIFIER_GRACE).await;
+            match Notifier::reconfigured(&config, self.monitor.clone(), self.clock.clone()) {
                 Ok((notifier, _restored)) => self.notifier = Some(notifier),
                 Err(e) => {
                     // Keep notifying with the old settings rather than not at all.
-                    let (notifier, _) = start_notifier(&self.config, &self.monitor, &self.clock)
-                        .map_err(Error::RestoreNotify)?;
+                    let (notifier, _) = Notifier::reconfigured(
+                        &self.config,
+                        self.monitor.clone(),
+                        self.clock.clone(),
+                    )
+                    .map_err(Error::RestoreNotify)?;
                     self.notifier = Some(notifier);
                     return Err(Error::ReloadNotify(e));
                 }
@@ -249,7 +253,7 @@ impl Daemon {
             now,
         });
         self.state.publish(rendered, status.clone());
-        log_sweep(&snapshot);
+        crate::sweep::tell_outcome(&self.client, &snapshot);
 
         if let Some(notifier) = &self.notifier {
             notifier.on_sweep(&transitions, &status.alerts, now);
@@ -388,34 +392,6 @@ async fn next_reload(
         *reloads = None;
     }
     std::future::pending().await
-}
-
-fn log_sweep(snapshot: &Snapshot) {
-    let up = snapshot.profiles.iter().filter(|e| e.up).count();
-    let seconds = snapshot.duration.as_secs_f64();
-    match &snapshot.list {
-        ListOutcome::Complete => tracing::info!(
-            profiles = snapshot.profiles.len(),
-            details_read = up,
-            seconds,
-            "sweep complete"
-        ),
-        ListOutcome::Incomplete { reason } => tracing::warn!(
-            profiles = snapshot.profiles.len(),
-            details_read = up,
-            seconds,
-            reason = %reason,
-            "sweep incomplete: the list walk did not finish cleanly"
-        ),
-        ListOutcome::Failed { kind, message } => tracing::error!(
-            seconds,
-            failure = kind.describe(),
-            // Not `message`: that is the event's own field, and a second one would make
-            // the JSON log line carry the key twice.
-            reason = %message,
-            "sweep failed: the profile list could not be read"
-        ),
-    }
 }
 
 /// Gives the allocator's free memory back to the system. glibc keeps freed memory of

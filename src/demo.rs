@@ -133,6 +133,7 @@ async fn run_inner(args: DemoArgs) -> anyhow::Result<()> {
         format!("http://{sink_addr}/alerts"),
     );
     let daemon = Daemon::with_notifier(config, Secret::new(DEMO_TOKEN), Arc::new(SystemClock))?;
+    daemon.notifier().inspect(|n| n.set_ephemeral_state());
 
     say(&format!(
         "\ninventory-monitor {version} demo: a simulated inventory API with {n} connection profiles\n\

@@ -4,16 +4,15 @@
 use std::fmt::Write as _;
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use crate::cli::OutputFormat;
 use crate::clock::from_unix_seconds;
 use crate::clock::{Clock, SystemClock};
-use crate::daemon::Daemon;
 use crate::rules::Judge;
 use crate::snapshot::{ListOutcome, Snapshot};
 use crate::status::{alerts_per_profile, status_document};
+use crate::upstream::UpstreamClient;
 
 /// Runs `once`: load the config, sweep, print the report, pick the exit code.
 pub async fn once(path: &Path, output: OutputFormat) -> ExitCode {
@@ -27,25 +26,31 @@ pub async fn once(path: &Path, output: OutputFormat) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let clock = Arc::new(SystemClock);
-    let mut daemon = match Daemon::new(config, token, clock.clone()) {
-        Ok(d) => d,
+    let clock = SystemClock;
+    // One sweep and the judge: no metrics are rendered (nobody would scrape them), so
+    // nothing is said about label values they would have cut.
+    let monitor = crate::metrics::MonitorMetrics::new(config.shard());
+    let client = match UpstreamClient::with_counters(&config.api, token, &monitor) {
+        Ok(c) => c,
         Err(e) => {
             eprintln!("error: {:#}", anyhow::Error::from(e));
             return ExitCode::from(2);
         }
     };
-    let outcome = daemon.sweep_once().await;
+    let snapshot = crate::sweep::sweep(&client, config.shard(), None, &clock).await;
+    let mut judge = Judge::new(config.rules.clone());
+    judge.evaluate(&snapshot, clock.now());
+    crate::sweep::tell_outcome(&client, &snapshot);
     let now = clock.now();
-    let snapshot = &outcome.snapshot;
+    let snapshot = &snapshot;
     match output {
-        OutputFormat::Table => print!("{}", render_table(snapshot, daemon.judge(), now)),
+        OutputFormat::Table => print!("{}", render_table(snapshot, &judge, now)),
         OutputFormat::Json => {
-            let doc = status_document(snapshot, daemon.judge(), now);
+            let doc = status_document(snapshot, &judge, now);
             println!("{}", String::from_utf8_lossy(&doc));
         }
     }
-    let code = exit_code(snapshot, daemon.judge());
+    let code = exit_code(snapshot, &judge);
     if let ListOutcome::Failed { kind, message } = &snapshot.list {
         eprintln!("error: {}: {message}", kind.describe());
     } else if let ListOutcome::Incomplete { reason } = &snapshot.list {
@@ -103,17 +108,37 @@ fn cell(value: &str, max: usize) -> String {
     }
 }
 
+/// How long ago (or ahead) `unix` is, in its two largest units: `1d 12h ago`, `55m 15s
+/// ago`, `in 3h 2m`. A table cell is read at a glance; seconds do not matter a day back.
 fn age(now: SystemTime, unix: f64) -> String {
     let then = from_unix_seconds(unix);
     match now.duration_since(then) {
-        Ok(d) => format!(
-            "{} ago",
-            humantime::format_duration(Duration::from_secs(d.as_secs()))
-        ),
-        Err(e) => format!(
-            "in {}",
-            humantime::format_duration(Duration::from_secs(e.duration().as_secs()))
-        ),
+        Ok(d) => format!("{} ago", two_units(d)),
+        Err(e) => format!("in {}", two_units(e.duration())),
+    }
+}
+
+/// `d` in its two largest non-zero units of days, hours, minutes and seconds (rounded
+/// down), `0s` for less than a second.
+fn two_units(d: Duration) -> String {
+    let secs = d.as_secs();
+    let parts = [
+        (secs / 86_400, "d"),
+        (secs / 3600 % 24, "h"),
+        (secs / 60 % 60, "m"),
+        (secs % 60, "s"),
+    ];
+    let shown: Vec<String> = parts
+        .iter()
+        .skip_while(|(n, _)| *n == 0)
+        .take(2)
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, unit)| format!("{n}{unit}"))
+        .collect();
+    if shown.is_empty() {
+        "0s".to_string()
+    } else {
+        shown.join(" ")
     }
 }
 
@@ -215,5 +240,22 @@ mod tests {
         assert_eq!(cell("a\nb", 10), "a\\nb");
         assert_eq!(cell("abcdef", 4), "abc…");
         assert_eq!(cell("Lisboa — ä", 20), "Lisboa — ä");
+    }
+
+    #[test]
+    fn ages_show_their_two_largest_units() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000);
+        let ago = |secs: u64| age(now, (1_000_000_000 - secs) as f64);
+        assert_eq!(ago(86_400 + 12 * 3600 + 55 * 60 + 15), "1d 12h ago");
+        assert_eq!(ago(55 * 60 + 15), "55m 15s ago");
+        assert_eq!(ago(3 * 86_400 + 15), "3d ago", "a zero unit is left out");
+        assert_eq!(
+            ago(2 * 3600 + 59),
+            "2h ago",
+            "only the two largest units count"
+        );
+        assert_eq!(ago(42), "42s ago");
+        assert_eq!(ago(0), "0s ago");
+        assert_eq!(age(now, 1_000_000_000.0 + 3.0 * 3600.0 + 120.0), "in 3h 2m");
     }
 }

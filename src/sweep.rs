@@ -6,10 +6,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::clock::Clock;
+use crate::limit::{Edge, Limit};
 use crate::model::ListItem;
 use crate::shard::Shard;
 use crate::snapshot::{ListOutcome, ProfileEntry, Snapshot};
-use crate::upstream::{DetailResult, UpstreamClient};
+use crate::upstream::{DetailResult, LimitReport, Told, UpstreamClient};
 
 /// Runs one sweep against the upstream.
 ///
@@ -23,8 +24,10 @@ use crate::upstream::{DetailResult, UpstreamClient};
 /// - Timestamps of a detail more than a day after the clock's now are absurd: dropped to
 ///   unknown and counted with the other absurd values.
 /// - At most `api.max_profiles` profiles are kept, carried-over ones included.
-/// - The protective limits hit during the sweep are logged once, at its end, as one
-///   summary (they are counted as they happen).
+/// - The protective limits hit during the sweep are counted as they happen, and logged as
+///   one summary when one starts being hit (and a line when one stops), not every sweep.
+/// - Details that cannot be read are logged when that starts (with how many) and stops;
+///   the sweep's outcome is [`tell_outcome`]'s.
 pub async fn sweep(
     client: &UpstreamClient,
     shard: Shard,
@@ -108,13 +111,7 @@ pub async fn sweep(
         }
     };
     let limits = client.take_limit_report();
-    if !limits.is_empty() {
-        tracing::warn!(
-            limits = %limits,
-            "the upstream hit protective limits in this sweep; what was beyond them is unknown"
-        );
-    }
-    Snapshot {
+    let snapshot = Snapshot {
         started_at,
         duration: timer.elapsed(),
         list: walk.outcome,
@@ -122,6 +119,125 @@ pub async fn sweep(
         profiles,
         gone,
         shard,
+    };
+    tell(&mut client.told(), &snapshot, &limits);
+    snapshot
+}
+
+/// The limits the sweep reports (the renderer reports `max_label_length`).
+const SWEEP_LIMITS: [Limit; 3] = [Limit::MaxBodySize, Limit::MaxProfiles, Limit::AbsurdValue];
+
+/// Logs the sweep's steady conditions (protective limits hit, details that cannot be
+/// read) when they start and when they stop, not on every sweep they hold.
+fn tell(told: &mut Told, snapshot: &Snapshot, limits: &LimitReport) {
+    let mut started = false;
+    for limit in SWEEP_LIMITS {
+        let hits = limits.hits(limit);
+        match told.limits.entry(limit).or_default().observe(hits > 0) {
+            Some(Edge::Started) => started = true,
+            Some(Edge::Stopped { sweeps }) => tracing::info!(
+                limit = limit.as_str(),
+                sweeps,
+                "the upstream no longer hits a protective limit"
+            ),
+            None => {}
+        }
+    }
+    if started {
+        tracing::warn!(
+            limits = %limits,
+            "the upstream hit protective limits; what was beyond them is unknown \
+             (logged again when a limit is no longer hit, and when one is hit anew)"
+        );
+    } else if !limits.is_empty() {
+        tracing::debug!(limits = %limits, "protective limits hit again in this sweep");
+    }
+
+    if matches!(snapshot.list, ListOutcome::Failed { .. }) {
+        // No detail was asked for: nothing is known of them, so nothing changes.
+        return;
+    }
+    let unreadable: Vec<&ProfileEntry> = snapshot.profiles.iter().filter(|e| !e.up).collect();
+    match told.details.observe(!unreadable.is_empty()) {
+        Some(Edge::Started) => {
+            let first = unreadable[0];
+            tracing::warn!(
+                profiles = unreadable.len(),
+                first_profile_id = first.id,
+                first_reason = first.error.as_deref().unwrap_or("unknown"),
+                "profile details cannot be read (logged again when all are read)"
+            );
+        }
+        Some(Edge::Stopped { sweeps }) => {
+            tracing::info!(sweeps, "every profile detail is read again")
+        }
+        None => {}
+    }
+}
+
+/// Logs the sweep's outcome, one line per sweep (what the daemon calls once the sweep is
+/// judged and published): a list that cannot be read is an error (an incomplete one, a
+/// warning) when it starts or changes, and an info line while it stays the same; the
+/// sweep that reads it completely again says so.
+pub fn tell_outcome(client: &UpstreamClient, snapshot: &Snapshot) {
+    let told = &mut *client.told();
+    let up = snapshot.profiles.iter().filter(|e| e.up).count();
+    let seconds = snapshot.duration.as_secs_f64();
+    // What makes a problem another one: its kind, not its details (an incomplete walk's
+    // counts, a failure's status or URL change from sweep to sweep).
+    let problem = match &snapshot.list {
+        ListOutcome::Complete => None,
+        ListOutcome::Incomplete { .. } => Some("incomplete"),
+        ListOutcome::Failed { kind, .. } => Some(kind.describe()),
+    };
+    let edge = told.list.observe(problem.is_some());
+    // The same problem as the sweep before: this sweep's line is not a new warning.
+    let new = problem.is_some() && (edge.is_some() || told.list_problem != problem);
+    let sweeps = match edge {
+        Some(Edge::Stopped { sweeps }) => sweeps,
+        _ => 0,
+    };
+    told.list_problem = problem;
+    match &snapshot.list {
+        ListOutcome::Complete => {
+            if sweeps > 0 {
+                tracing::info!(sweeps, "the profile list is read completely again");
+            }
+            tracing::info!(
+                profiles = snapshot.profiles.len(),
+                details_read = up,
+                seconds,
+                "sweep complete"
+            )
+        }
+        ListOutcome::Incomplete { reason } if new => tracing::warn!(
+            profiles = snapshot.profiles.len(),
+            details_read = up,
+            seconds,
+            reason = %reason,
+            "sweep incomplete: the list walk did not finish cleanly"
+        ),
+        ListOutcome::Incomplete { reason } => tracing::info!(
+            profiles = snapshot.profiles.len(),
+            details_read = up,
+            seconds,
+            reason = %reason,
+            "sweep incomplete: the list walk did not finish cleanly, as in the sweep before"
+        ),
+        ListOutcome::Failed { kind, message } if new => tracing::error!(
+            seconds,
+            failure = kind.describe(),
+            // Not `message`: that is the event's own field, and a second one would make
+            // the JSON log line carry the key twice.
+            reason = %message,
+            "sweep failed: the profile list could not be read"
+        ),
+        ListOutcome::Failed { kind, message } => tracing::info!(
+            seconds,
+            failure = kind.describe(),
+            reason = %message,
+            "sweep failed: the profile list could not be read, as in the sweep before"
+        ),
     }
 }
 
@@ -172,6 +288,126 @@ fn entry_for(
 mod tests {
     use super::*;
     use crate::model::Profile;
+    use crate::snapshot::ApiFailure;
+
+    /// A log kept in memory.
+    #[derive(Clone, Default)]
+    struct Log(Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Log {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Log {
+        /// The lines logged since the last call, emptied.
+        fn take(&self) -> Vec<String> {
+            let bytes = std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()));
+            String::from_utf8_lossy(&bytes)
+                .lines()
+                .map(str::to_string)
+                .collect()
+        }
+    }
+
+    fn with_list(list: ListOutcome) -> Snapshot {
+        Snapshot {
+            started_at: std::time::SystemTime::UNIX_EPOCH,
+            duration: std::time::Duration::ZERO,
+            list,
+            listed: None,
+            profiles: Vec::new(),
+            gone: Vec::new(),
+            shard: Shard::default(),
+        }
+    }
+
+    fn failed(kind: ApiFailure, message: &str) -> Snapshot {
+        with_list(ListOutcome::Failed {
+            kind,
+            message: message.to_string(),
+        })
+    }
+
+    /// The level and the message's start of each line.
+    fn levels(lines: &[String]) -> Vec<(&str, bool)> {
+        lines
+            .iter()
+            .map(|l| {
+                let level = ["ERROR", "WARN", "INFO"]
+                    .into_iter()
+                    .find(|level| l.contains(level))
+                    .unwrap_or("?");
+                (level, l.contains("as in the sweep before"))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_list_problem_is_loud_when_it_starts_or_changes_kind_and_its_end_is_told() {
+        let log = Log::default();
+        let writer = log.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::INFO)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let api = crate::config::ApiConfig {
+            base_url: "http://127.0.0.1:9/api/v1".to_string(),
+            ..Default::default()
+        };
+        let counter = |labels: &[&str]| {
+            prometheus::IntCounterVec::new(prometheus::Opts::new("c", "c"), labels)
+                .unwrap_or_else(|e| panic!("{e}"))
+        };
+        let client = UpstreamClient::new(
+            &api,
+            crate::config::Secret::new("t"),
+            counter(&["endpoint", "code"]),
+            counter(&["endpoint"]),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+
+        tell_outcome(&client, &failed(ApiFailure::Unreachable, "HTTP 500 at a"));
+        assert_eq!(levels(&log.take()), [("ERROR", false)]);
+        // The same kind, in other words: a quiet line per sweep.
+        tell_outcome(&client, &failed(ApiFailure::Unreachable, "timed out at a"));
+        tell_outcome(&client, &failed(ApiFailure::Unreachable, "HTTP 500 at a"));
+        assert_eq!(levels(&log.take()), [("INFO", true), ("INFO", true)]);
+        // Another kind is news.
+        tell_outcome(&client, &failed(ApiFailure::Unauthorized, "refused at a"));
+        assert_eq!(levels(&log.take()), [("ERROR", false)]);
+
+        tell_outcome(&client, &with_list(ListOutcome::Complete));
+        let lines = log.take();
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(
+            lines[0].contains("INFO") && lines[0].contains("read completely again sweeps=4"),
+            "{lines:?}"
+        );
+        assert!(lines[1].contains("sweep complete"), "{lines:?}");
+        tell_outcome(&client, &with_list(ListOutcome::Complete));
+        assert_eq!(log.take().len(), 1, "only the sweep's own line");
+
+        for reason in ["count 250 then 251", "count 251 then 252"] {
+            tell_outcome(
+                &client,
+                &with_list(ListOutcome::Incomplete {
+                    reason: reason.to_string(),
+                }),
+            );
+        }
+        assert_eq!(levels(&log.take()), [("WARN", false), ("INFO", true)]);
+    }
 
     fn item(id: u64, name: &str, organization: Option<&str>) -> ListItem {
         ListItem {

@@ -8,7 +8,7 @@
 use std::fmt::Write as _;
 
 use crate::exposition::{escape_label_value, write_help_type, write_value, MetricType};
-use crate::limit::Limit;
+use crate::limit::{Edge, Latch, Limit};
 use crate::model::Profile;
 use crate::snapshot::{ProfileEntry, Snapshot};
 
@@ -47,6 +47,9 @@ pub struct ProfileMetrics {
     last_deflated_len: usize,
     /// Largest text kept beside its deflate stream ([`DEFAULT_PLAIN_LIMIT`]).
     plain_limit: usize,
+    /// Whether the last renderings cut label values: told when that starts and stops,
+    /// not on every sweep (README, Behaviour in detail).
+    cutting: Latch,
 }
 
 impl Default for ProfileMetrics {
@@ -324,6 +327,7 @@ impl ProfileMetrics {
             state_cap: cap,
             max_label_length: DEFAULT_MAX_LABEL_LENGTH,
             limit_hits: None,
+            cutting: Latch::default(),
             last_len: 0,
             last_deflated_len: 0,
             plain_limit: DEFAULT_PLAIN_LIMIT,
@@ -428,18 +432,27 @@ impl ProfileMetrics {
         self.last_deflated_len = rendered.deflated.len();
         let cut = cutter.cuts();
         if cut > 0 {
-            // Once per rendering, that is once per sweep, however many were cut.
-            tracing::warn!(
-                label_values = cut,
-                max_label_length = self.max_label_length,
-                "label values from the upstream were longer than api.max_label_length and were cut"
-            );
             if let Some(c) = self.limit_hits.as_ref().and_then(|c| {
                 c.get_metric_with_label_values(&[Limit::MaxLabelLength.as_str()])
                     .ok()
             }) {
                 c.inc_by(cut);
             }
+        }
+        match self.cutting.observe(cut > 0) {
+            Some(Edge::Started) => tracing::warn!(
+                label_values = cut,
+                max_label_length = self.max_label_length,
+                "label values from the upstream are longer than api.max_label_length and \
+                 are cut (logged again when none is)"
+            ),
+            Some(Edge::Stopped { sweeps }) => tracing::info!(
+                sweeps,
+                max_label_length = self.max_label_length,
+                "label values from the upstream are no longer cut"
+            ),
+            None if cut > 0 => tracing::debug!(label_values = cut, "label values cut"),
+            None => {}
         }
         rendered.truncated_labels = cut;
         rendered

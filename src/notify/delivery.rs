@@ -23,6 +23,7 @@ use super::outbox::OutboxEntry;
 use super::state::Book;
 use super::{NotifyError, Shared};
 use crate::config::{Config, ReceiverConfig, Secret};
+use crate::limit::{Edge, Latch};
 use crate::receivers::{
     self, Delivery, HttpRequest, Notification, NotificationKind, Registered, RenderContext,
     Rendered,
@@ -171,9 +172,22 @@ pub(crate) struct Endpoint {
     scrubber: Scrubber,
     /// Poked when there may be something to do.
     pub(crate) wake: Notify,
+    /// Whether its last attempts failed and will be retried: a receiver that is down is
+    /// told when it starts failing and when it takes a notification again, not on every
+    /// retry (an Alertmanager push is retried every sweep).
+    retrying: std::sync::Mutex<Latch>,
 }
 
 impl Endpoint {
+    /// Records whether an attempt failed and will be retried; answers the edge to tell.
+    fn retrying(&self, failed: bool) -> Option<Edge> {
+        // A panic while held leaves a latch that at worst tells a line twice.
+        self.retrying
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .observe(failed)
+    }
+
     /// Resolves the receiver's URL and secret, and runs its kind's checks.
     pub(crate) fn new(config: &ReceiverConfig) -> Result<Self, NotifyError> {
         let url = config
@@ -197,6 +211,7 @@ impl Endpoint {
             headers: config.headers.clone(),
             scrubber,
             wake: Notify::new(),
+            retrying: Default::default(),
         })
     }
 
@@ -365,6 +380,13 @@ fn settle(shared: &Shared, endpoint: &Endpoint, entry: &OutboxEntry, outcome: Ou
         Outcome::Delivered(detail) => {
             book.delivered(entry.id, now);
             shared.counters.add(name, Counted::Delivered, 1);
+            if let Some(Edge::Stopped { sweeps: failures }) = endpoint.retrying(false) {
+                tracing::info!(
+                    receiver = name,
+                    failed_attempts = failures,
+                    "the receiver takes notifications again"
+                );
+            }
             if endpoint.receiver.delivered_level() == Level::DEBUG {
                 tracing::debug!(receiver = name, notification = entry.id, alerts, answer = %detail, "notification delivered");
             } else {
@@ -391,14 +413,26 @@ fn settle(shared: &Shared, endpoint: &Endpoint, entry: &OutboxEntry, outcome: Ou
                 rand::random::<f64>(),
             )
             .max(retry_after.unwrap_or(Duration::ZERO).min(MAX_RETRY_AFTER));
-            tracing::warn!(
-                receiver = name,
-                notification = entry.id,
-                attempt = failures,
-                retry_in = %humantime::format_duration(round_ms(delay)),
-                error = %reason,
-                "notification not delivered; will retry"
-            );
+            if endpoint.retrying(true) == Some(Edge::Started) {
+                tracing::warn!(
+                    receiver = name,
+                    notification = entry.id,
+                    attempt = failures,
+                    retry_in = %humantime::format_duration(round_ms(delay)),
+                    error = %reason,
+                    "notification not delivered; will retry (further failures of this \
+                     receiver are logged at debug until it takes one)"
+                );
+            } else {
+                tracing::debug!(
+                    receiver = name,
+                    notification = entry.id,
+                    attempt = failures,
+                    retry_in = %humantime::format_duration(round_ms(delay)),
+                    error = %reason,
+                    "notification not delivered; will retry"
+                );
+            }
             book.retry_later(entry.id, reason, now + delay);
             if endpoint.receiver.delivery() == Delivery::PushEverySweep {
                 dispatch::supersede_push(&mut book, entry.id);

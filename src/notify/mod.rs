@@ -89,7 +89,9 @@ pub use self::delivery::DeliveryTuning;
 #[derive(Debug, thiserror::Error)]
 pub enum NotifyError {
     /// The state directory does not exist and cannot be created.
-    #[error("state.dir: cannot create {path}: {source}")]
+    // The OS error is the source, not part of the message: a report that walks the causes
+    // (as the binary's does) would say it twice.
+    #[error("state.dir: cannot create {path}")]
     StateDir {
         /// The directory.
         path: PathBuf,
@@ -98,7 +100,7 @@ pub enum NotifyError {
     },
     /// The state file cannot be used and cannot be moved out of the way either; starting
     /// would overwrite it.
-    #[error("state file {path} is unusable ({problem}) and cannot be moved aside: {source}")]
+    #[error("state file {path} is unusable ({problem}) and cannot be moved aside")]
     StateUnusable {
         /// The state file.
         path: PathBuf,
@@ -108,7 +110,7 @@ pub enum NotifyError {
         source: std::io::Error,
     },
     /// The state file cannot be written.
-    #[error("cannot write the state file {path}: {source}")]
+    #[error("cannot write the state file {path}")]
     StateWrite {
         /// The state file.
         path: PathBuf,
@@ -162,6 +164,9 @@ pub(crate) struct Shared {
     /// True while the state file cannot be written (so that the error is logged once per
     /// episode, not once per write).
     write_failing: std::sync::atomic::AtomicBool,
+    /// True when the state directory is removed at exit (the demo's): nothing waits for a
+    /// next start, so shutdown promises none.
+    ephemeral: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
@@ -262,7 +267,35 @@ impl Notifier {
         clock: SharedClock,
         tuning: DeliveryTuning,
     ) -> Result<(Notifier, Vec<Alert>), NotifyError> {
-        let counters = counters.into();
+        Self::open(config, counters.into(), clock, tuning, false)
+    }
+
+    /// [`Notifier::start`] for a new configuration, after the notifier in force was
+    /// [`Notifier::stop_for_reload`]ed: the same state file, read back. It logs what it
+    /// kept, not a "state restored" as if the process had restarted.
+    pub fn reconfigured(
+        config: &Config,
+        counters: impl Into<NotifyCounters>,
+        clock: SharedClock,
+    ) -> Result<(Notifier, Vec<Alert>), NotifyError> {
+        Self::open(
+            config,
+            counters.into(),
+            clock,
+            DeliveryTuning::default(),
+            true,
+        )
+    }
+
+    /// Loads the state and starts the workers; `reload`: in the same process, after a
+    /// [`Notifier::stop_for_reload`].
+    fn open(
+        config: &Config,
+        counters: NotifyCounters,
+        clock: SharedClock,
+        tuning: DeliveryTuning,
+        reload: bool,
+    ) -> Result<(Notifier, Vec<Alert>), NotifyError> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| NotifyError::NoRuntime)?;
         let receivers = config.alerting.receivers.clone();
         let endpoints = receivers
@@ -299,6 +332,7 @@ impl Notifier {
             alertmanager_ttl: (config.poll.interval * 4).max(Duration::from_secs(300)),
             stop: CancellationToken::new(),
             write_failing: std::sync::atomic::AtomicBool::new(false),
+            ephemeral: std::sync::atomic::AtomicBool::new(false),
         });
         // Written at once: proves the directory is writable before the daemon relies on it,
         // and replaces a file that was moved aside.
@@ -309,7 +343,14 @@ impl Notifier {
         {
             let book = shared.book();
             shared.update_gauge(&book);
-            if !book.outbox.is_empty() || !restored.is_empty() {
+            if reload {
+                tracing::info!(
+                    queued = book.outbox.len(),
+                    receivers = shared.endpoints.len(),
+                    "notifier reconfigured: {} queued notification(s) kept",
+                    book.outbox.len()
+                );
+            } else if !book.outbox.is_empty() || !restored.is_empty() {
                 tracing::info!(
                     file = %shared.store.path().display(),
                     alerts = restored.len(),
@@ -366,10 +407,46 @@ impl Notifier {
         self.shared.store.path().to_path_buf()
     }
 
+    /// Says that the state directory goes away when the process ends (the demo's): the
+    /// shutdown then promises no next start.
+    pub fn set_ephemeral_state(&self) {
+        self.shared
+            .ephemeral
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// Stops the workers: each finishes the attempt it has under way, waiting at most
     /// `grace` in all (an attempt cut short stays in the outbox and is made again after a
-    /// restart), then writes the state file.
-    pub async fn shutdown(mut self, grace: Duration) {
+    /// restart), then writes the state file, and says what it leaves queued.
+    pub async fn shutdown(self, grace: Duration) {
+        let shared = self.shared.clone();
+        let queued = self.stop(grace).await;
+        if queued == 0 {
+            return;
+        }
+        if shared.ephemeral.load(std::sync::atomic::Ordering::Relaxed) {
+            tracing::info!(
+                queued,
+                "undelivered notifications are dropped: the state directory is temporary"
+            );
+        } else {
+            tracing::info!(
+                queued,
+                file = %shared.store.path().display(),
+                "undelivered notifications saved for the next start"
+            );
+        }
+    }
+
+    /// [`Notifier::shutdown`] before a [`Notifier::reconfigured`] takes over the same state
+    /// file: quietly, since nothing stops and nothing is lost.
+    pub async fn stop_for_reload(self, grace: Duration) {
+        self.stop(grace).await;
+    }
+
+    /// Stops the workers and writes the state file; answers how many notifications are
+    /// queued.
+    async fn stop(mut self, grace: Duration) -> usize {
         let shared = self.shared.clone();
         let mut workers = std::mem::take(&mut self.workers);
         shared.stop.cancel();
@@ -378,7 +455,7 @@ impl Notifier {
         if tokio::time::timeout(grace, all).await.is_err() {
             tracing::warn!(
                 grace = %humantime::format_duration(grace),
-                "deliveries still under way at shutdown were cut short; they stay queued"
+                "deliveries still under way were cut short; they stay queued"
             );
             for w in &workers {
                 w.abort();
@@ -402,13 +479,7 @@ impl Notifier {
         let writer = shared.clone();
         let _ = tokio::task::spawn_blocking(move || writer.persist()).await;
         let queued = shared.book().outbox.len();
-        if queued > 0 {
-            tracing::info!(
-                queued,
-                file = %shared.store.path().display(),
-                "undelivered notifications saved for the next start"
-            );
-        }
+        queued
     }
 }
 

@@ -23,6 +23,8 @@ use super::sync_period::sync_period;
 pub(super) struct Facts<'a> {
     /// `[rules]` in force.
     pub rules: &'a RulesConfig,
+    /// `[rules]` as they were at the sweep before, when a reload changed them since.
+    pub before: Option<&'a RulesConfig>,
     /// How the list walk went.
     pub list: &'a ListOutcome,
     /// The profile entry judged.
@@ -152,8 +154,15 @@ pub(super) static CONDITIONS: [Condition; 7] = [
             )
         },
         recovered: |f| match error_count(f) {
+            // Still at or above the old threshold: only the reload's new one clears it.
+            Some(n) if f.before.is_some_and(|b| n >= b.errors.threshold) => format!(
+                "the threshold was raised from {} to {} by a configuration reload: \
+                 {n} errors in 24 hours is below it",
+                f.before.map_or(0, |b| b.errors.threshold),
+                f.rules.errors.threshold
+            ),
             Some(n) => format!(
-                "errors in the last 24 hours are down to {n} (threshold {})",
+                "no longer at or above the threshold ({}): {n} errors in 24 hours",
                 f.rules.errors.threshold
             ),
             None => "error_count_24h is no longer reported".to_string(),

@@ -47,6 +47,9 @@ pub struct Judge {
     /// Pending and firing alerts. A `BTreeMap` so that listings come out in key order for
     /// free; it stays small (only what is wrong), so its log-time lookups cost little.
     active: BTreeMap<AlertKey, Alert>,
+    /// The rules before the last [`Judge::set_rules`], until the next evaluation: an
+    /// alert that resolves only because a threshold changed says so.
+    before: Option<RulesConfig>,
 }
 
 impl Judge {
@@ -55,6 +58,7 @@ impl Judge {
         Self {
             rules,
             active: BTreeMap::new(),
+            before: None,
         }
     }
 
@@ -62,7 +66,9 @@ impl Judge {
     /// `active_since` (a changed `for` applies from the next evaluation), and alerts of a
     /// rule now disabled resolve at the next evaluation.
     pub fn set_rules(&mut self, rules: RulesConfig) {
-        self.rules = rules;
+        let old = std::mem::replace(&mut self.rules, rules);
+        // Two reloads between sweeps: the rules the last sweep was judged by count.
+        self.before.get_or_insert(old);
     }
 
     /// The rules in force.
@@ -113,9 +119,11 @@ impl Judge {
     /// by key.
     pub fn evaluate(&mut self, snapshot: &Snapshot, now: SystemTime) -> Vec<Transition> {
         let mut out = Vec::new();
-        let Judge { rules, active } = self;
+        let before = self.before.take();
+        let Judge { rules, active, .. } = self;
         let facts = Facts {
             rules,
+            before: before.as_ref(),
             list: &snapshot.list,
             entry: None,
             profile: None,

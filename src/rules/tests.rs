@@ -299,7 +299,53 @@ fn errors_high_fires_at_the_threshold_and_resolves_below_it() {
     p.error_count_24h = Some(2);
     let t = j.evaluate(&of(p), t0() + 2 * MIN);
     assert_eq!(names(&t), [resolved(ProfileErrorsHigh, 11)]);
-    assert!(t[0].alert.description.contains("down to 2"));
+    assert!(
+        t[0].alert
+            .description
+            .contains("no longer at or above the threshold (10): 2 errors in 24 hours"),
+        "{}",
+        t[0].alert.description
+    );
+}
+
+#[test]
+fn errors_high_resolved_by_a_raised_threshold_says_the_reload_did_it() {
+    let mut j = Judge::new(rules()); // threshold 10
+    let mut p = healthy(12);
+    p.error_count_24h = Some(20);
+    let t = j.evaluate(&of(p.clone()), t0());
+    assert_eq!(names(&t), [firing(ProfileErrorsHigh, 12)]);
+
+    let mut raised = rules();
+    raised.errors.threshold = 30;
+    j.set_rules(raised.clone());
+    let t = j.evaluate(&of(p.clone()), t0() + MIN);
+    assert_eq!(names(&t), [resolved(ProfileErrorsHigh, 12)]);
+    let text = &t[0].alert.description;
+    assert!(
+        text.contains(
+            "the threshold was raised from 10 to 30 by a configuration reload: \
+             20 errors in 24 hours is below it"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("down to"), "{text}");
+
+    // The reload is told once: a later fall below the threshold is the count's doing.
+    p.error_count_24h = Some(40);
+    assert_eq!(
+        names(&j.evaluate(&of(p.clone()), t0() + 2 * MIN)),
+        [firing(ProfileErrorsHigh, 12)]
+    );
+    p.error_count_24h = Some(25);
+    let t = j.evaluate(&of(p), t0() + 3 * MIN);
+    assert!(
+        t[0].alert
+            .description
+            .contains("no longer at or above the threshold (30): 25 errors in 24 hours"),
+        "{}",
+        t[0].alert.description
+    );
 }
 
 #[test]

@@ -11,8 +11,26 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Mutex, OnceLock};
 
-use crate::limit::Limit;
+use crate::limit::{Latch, Limit};
 use crate::model::AbsurdValue;
+
+/// What the sweeps of one client have told the log about their steady conditions: each is
+/// told when it starts and when it stops, not on every sweep it holds (README, Behaviour in
+/// detail). Kept by the client, so a reload (a new client) tells what still holds once
+/// more.
+#[derive(Debug, Default)]
+pub struct Told {
+    /// Per protective limit the sweep reports (all but `max_label_length`, which the
+    /// renderer tells).
+    pub limits: BTreeMap<Limit, Latch>,
+    /// Profiles whose detail could not be read.
+    pub details: Latch,
+    /// The list walk did not complete.
+    pub list: Latch,
+    /// How, at the last sweep (incomplete, or the kind of failure): another kind is told
+    /// too.
+    pub list_problem: Option<&'static str>,
+}
 
 /// Counts limit hits into the metric (once one is attached) and into the sweep's tally.
 #[derive(Default)]

@@ -44,7 +44,7 @@ use crate::snapshot::ListOutcome;
 
 pub use crate::limit::Limit;
 pub use counters::UpstreamCounters;
-pub use limits::LimitReport;
+pub use limits::{LimitReport, Told};
 
 use io::IoThread;
 use limits::LimitHits;
@@ -138,6 +138,8 @@ struct Inner {
     max_profiles: usize,
     /// `inventory_monitor_upstream_invalid_bodies_total{endpoint}`.
     invalid_bodies: prometheus::IntCounterVec,
+    /// What the sweeps told the log of their steady conditions.
+    told: std::sync::Mutex<Told>,
     /// Where [`UpstreamClient::walk`] and [`UpstreamClient::fetch_details`] run; `None`
     /// if its thread could not be started (they then run on the caller's runtime).
     io: Option<IoThread>,
@@ -249,6 +251,7 @@ impl UpstreamClient {
                     .unwrap_or(usize::MAX)
                     .max(1),
                 invalid_bodies,
+                told: Default::default(),
                 io,
             }),
         })
@@ -284,6 +287,13 @@ impl UpstreamClient {
     /// The limits hit since the last call: what the sweep logs, once, at its end.
     pub fn take_limit_report(&self) -> LimitReport {
         self.inner.requester.limits.take()
+    }
+
+    /// What the sweeps with this client told the log of their steady conditions, so that
+    /// each is told when it starts and stops rather than every sweep.
+    pub fn told(&self) -> std::sync::MutexGuard<'_, Told> {
+        // A panic while held leaves latches that at worst tell a line twice.
+        self.inner.told.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Fetches the details of `ids`, at most `api.concurrency` at once; the results are in
@@ -368,7 +378,8 @@ impl UpstreamClient {
     fn invalid_detail(&self, id: u64, why: &str) -> DetailResult {
         self.count_invalid(Endpoint::Detail);
         let reason = self.inner.requester.scrub(&format!("invalid body: {why}"));
-        tracing::warn!(profile_id = id, reason = %reason, "unreadable profile detail");
+        // Told once per episode by the sweep, with the count; per profile only in debug.
+        tracing::debug!(profile_id = id, reason = %reason, "unreadable profile detail");
         DetailResult::Failed(reason)
     }
 

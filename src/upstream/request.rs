@@ -253,7 +253,9 @@ impl Requester {
             }
             if attempt > self.retries {
                 let error = error.into_fetch_error(attempt, self.timeout, self.max_body);
-                tracing::warn!(
+                // The caller tells it (the sweep's line, the unreadable details' count),
+                // once per episode rather than per request and sweep.
+                tracing::debug!(
                     endpoint = endpoint.as_str(),
                     path = %target,
                     error = %self.scrub(&error.to_string()),

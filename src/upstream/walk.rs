@@ -84,14 +84,15 @@ impl UpstreamClient {
                 pages = walk.pages,
                 "profile list read"
             ),
-            ListOutcome::Incomplete { reason } => tracing::warn!(
+            // The sweep tells an incomplete or failed walk, once per episode.
+            ListOutcome::Incomplete { reason } => tracing::debug!(
                 profiles = walk.items.len(),
                 pages = walk.pages,
                 reason = %reason,
                 "profile list read incompletely"
             ),
             ListOutcome::Failed { message, .. } => {
-                tracing::warn!(reason = %message, "profile list could not be read")
+                tracing::debug!(reason = %message, "profile list could not be read")
             }
         }
         walk
@@ -258,9 +259,25 @@ impl UpstreamClient {
                     (_, Some(_)) => ApiFailure::BadResponse,
                     (_, None) => ApiFailure::Unreachable,
                 };
+                let tried = shown_url(url);
+                let message = match e.status() {
+                    // The kind says it all (`401 Unauthorized`); say only where.
+                    Some(StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) => {
+                        format!("refused at {tried}")
+                    }
+                    Some(StatusCode::NOT_FOUND) => format!(
+                        "{e} at {tried} — {}",
+                        if url.path().contains("/api/v1/") {
+                            "is api.base_url the API's base path?"
+                        } else {
+                            "is api.base_url missing its /api/v1 path?"
+                        }
+                    ),
+                    _ => format!("{e} at {tried}"),
+                };
                 return Err(PageError {
                     kind,
-                    message: requester.scrub(&e.to_string()),
+                    message: requester.scrub(&message),
                 });
             }
         };
@@ -268,12 +285,22 @@ impl UpstreamClient {
             self.count_invalid(Endpoint::List);
             PageError {
                 kind: ApiFailure::BadResponse,
-                message: requester.scrub(&format!("invalid body: {e}")),
+                message: requester.scrub(&format!("invalid body at {}: {e}", shown_url(url))),
             }
         })?;
         requester.limits.absurd(None, &page.absurd);
         Ok(page)
     }
+}
+
+/// `url` as a list error names it: scheme, host, path and query (which page: `limit` and
+/// `offset`, or the `next` link followed), never userinfo.
+pub(crate) fn shown_url(url: &Url) -> String {
+    let mut shown = url.clone();
+    // Only fails for URLs that cannot have userinfo, which then have none to remove.
+    let _ = shown.set_username("");
+    let _ = shown.set_password(None);
+    shown.to_string()
 }
 
 /// A failed walk: nothing is known about the list.
@@ -403,6 +430,18 @@ impl Collector {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_url_in_an_error_keeps_its_page_and_drops_its_userinfo() {
+        let url = Url::parse(
+            "https://user:pa55@h.example:8443/inventory_connection_profile/?limit=100&offset=200",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            shown_url(&url),
+            "https://h.example:8443/inventory_connection_profile/?limit=100&offset=200"
+        );
+    }
 
     fn item(id: u64, name: &str) -> ListItem {
         ListItem {

@@ -242,7 +242,7 @@ async fn once_exits_2_when_the_upstream_is_unreachable_or_the_config_is_bad() {
 
 /// A JSON value in which no object repeats a key. `serde_json` keeps the last of two equal
 /// keys without a word, and so do most log pipelines: a repeated key loses a value.
-struct NoRepeatedKey;
+pub(crate) struct NoRepeatedKey;
 
 impl<'de> serde::Deserialize<'de> for NoRepeatedKey {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {

@@ -23,6 +23,7 @@ mod deploy;
 mod docs_consistency;
 mod grafana;
 mod hostile;
+mod logs;
 mod notify;
 mod prometheus;
 mod properties;
