@@ -3,6 +3,7 @@
 //! happens; errors name what was tried.
 
 use crate::common;
+use crate::common::CapturedLogs;
 
 use std::path::Path;
 use std::time::Duration;
@@ -301,40 +302,6 @@ async fn a_state_dir_that_cannot_be_created_names_its_os_error_once() {
     );
 }
 
-/// A log captured in memory, for what the daemon logs in process.
-#[derive(Clone, Default)]
-struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    /// Captures what this thread logs while the guard lives.
-    fn capture(&self) -> tracing::subscriber::DefaultGuard {
-        let out = self.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::INFO)
-            .with_ansi(false)
-            .with_writer(move || out.clone())
-            .finish();
-        tracing::subscriber::set_default(subscriber)
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
-    }
-}
-
 #[tokio::test]
 async fn a_temporary_state_dir_as_the_demos_promises_no_next_start_at_shutdown() {
     use inventory_monitor::config::{ReceiverConfig, ReceiverKind, Secret};
@@ -346,8 +313,8 @@ async fn a_temporary_state_dir_as_the_demos_promises_no_next_start_at_shutdown()
         json!({"health_status": {"connectivity": "unhealthy"}}),
     ));
     for ephemeral in [true, false] {
-        let logs = Captured::default();
-        let _capture = logs.capture();
+        let logs = CapturedLogs::default();
+        let _capture = logs.capture(tracing::Level::INFO);
         let dir = tempfile::tempdir().unwrap();
         let mut config = test_config(&sim.base_url);
         config.state.dir = dir.path().join("state");

@@ -8,9 +8,10 @@
 //! duration is what is measured (Retry-After, "a dead receiver delays nobody").
 
 use crate::common;
+use crate::common::CapturedLogs;
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use inventory_monitor::clock::{Clock, ManualClock, SharedClock, SystemClock};
@@ -231,42 +232,11 @@ fn read_state(dir: &Path) -> Value {
     serde_json::from_str(&text).expect("state.json is JSON")
 }
 
-/// Logs written while the guard lives, on this thread (the tests' runtime is single-threaded,
-/// so that includes the notifier's tasks).
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
-fn capture_logs() -> (Captured, tracing::subscriber::DefaultGuard) {
-    let captured = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(captured.clone())
-        .with_ansi(false)
-        .with_max_level(tracing::Level::DEBUG)
-        .finish();
-    (captured, tracing::subscriber::set_default(subscriber))
+/// The daemon's logs at DEBUG and above while the guard lives.
+fn capture_logs() -> (CapturedLogs, tracing::subscriber::DefaultGuard) {
+    let captured = CapturedLogs::default();
+    let guard = captured.capture(tracing::Level::DEBUG);
+    (captured, guard)
 }
 
 // ---------------------------------------------------------------------------------------
