@@ -1,4 +1,4 @@
-//! The HTTP client for the upstream API (SPEC §1): it walks the profile list and fetches
+//! The HTTP client for the upstream API (README: Behaviour in detail): it walks the profile list and fetches
 //! each profile's detail, gently and with suspicion.
 //!
 //! Gently: one keep-alive connection pool, at most `api.concurrency` requests in flight, an
