@@ -38,6 +38,8 @@
 //! - [`report`]: the `once` command's table and JSON report.
 //! - [`simulator`]: a faithful simulation of the upstream API, for the demo, tests and benchmarks.
 //! - [`demo`]: simulator and daemon in one process.
+//! - [`matchers`]: label matchers in Alertmanager's syntax, one parser for every use.
+//! - [`suppress`]: the [`suppress::Suppressor`] trait silences and maintenance windows share.
 //! - [`clock`]: injectable time.
 //! - [`cli`]: the command line.
 
@@ -50,6 +52,7 @@ pub mod daemon;
 pub mod demo;
 pub mod exposition;
 pub mod limit;
+pub mod matchers;
 pub mod metrics;
 pub mod model;
 pub mod notify;
@@ -62,6 +65,7 @@ pub mod shard;
 pub mod simulator;
 pub mod snapshot;
 pub mod status;
+pub mod suppress;
 pub mod sweep;
 pub mod upstream;
 pub mod vocabulary;

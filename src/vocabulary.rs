@@ -275,3 +275,33 @@ mod tests {
         assert_eq!(AlertName::parse(""), None);
     }
 }
+
+/// What keeps a firing alert from being announced (README, Silences): a silence, a
+/// maintenance window, or flap detection holding the condition's own alert back.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Suppression {
+    /// A silence made through the Alertmanager API or `inventory-monitor silence`.
+    Silence {
+        /// The silence's id.
+        id: String,
+    },
+    /// A maintenance window of the configuration (`[[alerting.maintenance]]`).
+    Maintenance {
+        /// The window's `name`.
+        name: String,
+    },
+    /// The condition is flapping: one `ProfileFlapping` alert speaks for it.
+    Flapping,
+}
+
+impl fmt::Display for Suppression {
+    /// `silence <id>`, `maintenance <name>` or `flapping`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Suppression::Silence { id } => write!(f, "silence {id}"),
+            Suppression::Maintenance { name } => write!(f, "maintenance {name}"),
+            Suppression::Flapping => f.write_str("flapping"),
+        }
+    }
+}

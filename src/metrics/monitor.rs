@@ -50,6 +50,11 @@ pub struct MonitorMetrics {
     pub reload_successful: IntGauge,
     /// `inventory_monitor_config_last_reload_success_timestamp_seconds`.
     pub reload_success_time: Gauge,
+    /// `inventory_monitor_silences{state="active"|"pending"|"expired"}`.
+    pub silences: IntGaugeVec,
+    /// `inventory_monitor_alerts{state="pending"|"firing"|"suppressed"}` (suppressed: firing
+    /// but silenced, muted by a maintenance window or held by flap detection).
+    pub alerts: IntGaugeVec,
 }
 
 impl std::fmt::Debug for MonitorMetrics {
@@ -156,6 +161,33 @@ impl MonitorMetrics {
             "When the configuration was last loaded successfully (start or reload).",
         );
 
+        let silences = register(
+            r,
+            IntGaugeVec::new(
+                Opts::new(
+                    "inventory_monitor_silences",
+                    "Silences by state: active, pending (starts later) or expired (kept a day).",
+                ),
+                &["state"],
+            ),
+        );
+        let alerts = register(
+            r,
+            IntGaugeVec::new(
+                Opts::new(
+                    "inventory_monitor_alerts",
+                    "Alerts by state: pending, firing, or suppressed (firing but silenced, muted or held by flap detection).",
+                ),
+                &["state"],
+            ),
+        );
+        for state in ["active", "pending", "expired"] {
+            silences.with_label_values(&[state]).set(0);
+        }
+        for state in ["pending", "firing", "suppressed"] {
+            alerts.with_label_values(&[state]).set(0);
+        }
+
         reload_successful.set(1);
         reload_success_time.set(crate::clock::unix_seconds(SystemTime::now()));
         build_info.with_label_values(&[crate::VERSION]).set(1);
@@ -184,9 +216,37 @@ impl MonitorMetrics {
             shards,
             reload_successful,
             reload_success_time,
+            silences,
+            alerts,
         };
         metrics.set_shard(shard);
         metrics
+    }
+
+    /// Sets `inventory_monitor_silences{state}`.
+    pub fn set_silences(&self, active: usize, pending: usize, expired: usize) {
+        for (state, n) in [
+            ("active", active),
+            ("pending", pending),
+            ("expired", expired),
+        ] {
+            self.silences
+                .with_label_values(&[state])
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
+    }
+
+    /// Sets `inventory_monitor_alerts{state}`.
+    pub fn set_alerts(&self, pending: usize, firing: usize, suppressed: usize) {
+        for (state, n) in [
+            ("pending", pending),
+            ("firing", firing),
+            ("suppressed", suppressed),
+        ] {
+            self.alerts
+                .with_label_values(&[state])
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
     }
 
     /// Records the outcome of a configuration reload.

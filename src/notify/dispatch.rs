@@ -381,6 +381,7 @@ mod tests {
             active_since: at(0),
             firing_since: Some(at(0)),
             resolved_at: (state == AlertState::Resolved).then(|| at(0)),
+            suppressed_by: Vec::new(),
         }
     }
 

@@ -215,6 +215,7 @@ mod tests {
             active_since: SystemTime::UNIX_EPOCH,
             firing_since: None,
             resolved_at: None,
+            suppressed_by: Vec::new(),
         }
     }
 

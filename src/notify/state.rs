@@ -487,6 +487,7 @@ mod tests {
             active_since: SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_225_600),
             firing_since: Some(SystemTime::UNIX_EPOCH + Duration::from_millis(1_767_225_600_250)),
             resolved_at: None,
+            suppressed_by: Vec::new(),
         }
     }
 

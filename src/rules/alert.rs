@@ -7,7 +7,7 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
-use crate::vocabulary::AlertName;
+use crate::vocabulary::{AlertName, Suppression};
 
 use super::conditions::{condition, Scope};
 
@@ -81,6 +81,11 @@ pub struct Alert {
     /// When it resolved (resolved alerts only).
     #[serde(default, with = "humantime_serde")]
     pub resolved_at: Option<SystemTime>,
+    /// What mutes it now (silences, maintenance windows, flapping); empty when nothing does.
+    /// Set by the daemon after judging; a suppressed alert is judged and exported but not
+    /// announced (README, Silences).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub suppressed_by: Vec<Suppression>,
 }
 
 impl Alert {

@@ -350,6 +350,7 @@ fn hold(
         active_since: now,
         firing_since: None,
         resolved_at: None,
+        suppressed_by: Vec::new(),
     });
     // Details follow the profile (a new last_error, "unhealthy" → "flaky", a rename)
     // without a transition: the alert is the same one.

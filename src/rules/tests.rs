@@ -757,6 +757,7 @@ fn restore_skips_resolved_and_ill_formed_alerts() {
         active_since: t0(),
         firing_since: None,
         resolved_at: None,
+        suppressed_by: Vec::new(),
     };
     let mut j = Judge::new(rules());
     j.restore(vec![

@@ -51,6 +51,9 @@ pub struct AppState {
     pub status: RwLock<Option<Arc<StatusSource>>>,
     /// True once the first sweep has finished.
     pub ready: AtomicBool,
+    /// The silences and maintenance windows the daemon asks about every alert, in the
+    /// order it asks them; pages and APIs read them to show what is in force now.
+    pub suppressors: RwLock<Vec<Arc<dyn crate::suppress::Suppressor>>>,
 }
 
 impl AppState {
@@ -61,6 +64,7 @@ impl AppState {
             profiles: RwLock::new(RenderedProfiles::empty()),
             status: RwLock::new(None),
             ready: AtomicBool::new(false),
+            suppressors: RwLock::new(Vec::new()),
         }
     }
 

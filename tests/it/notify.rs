@@ -145,6 +145,7 @@ fn alert(name: AlertName, id: u64, severity: &str, org: &str, since: SystemTime)
         active_since: since,
         firing_since: Some(since),
         resolved_at: None,
+        suppressed_by: Vec::new(),
     }
 }
 

@@ -75,6 +75,7 @@ fn firing_critical() -> Alert {
         active_since: t0(),
         firing_since: Some(t0()),
         resolved_at: None,
+        suppressed_by: Vec::new(),
     }
 }
 
@@ -93,6 +94,7 @@ fn firing_warning_hostile() -> Alert {
         active_since: t0() + 30 * MIN,
         firing_since: Some(t0() + 30 * MIN),
         resolved_at: None,
+        suppressed_by: Vec::new(),
     }
 }
 
@@ -111,6 +113,7 @@ fn resolved() -> Alert {
         active_since: t0() + 5 * MIN,
         firing_since: Some(t0() + 5 * MIN),
         resolved_at: Some(now()),
+        suppressed_by: Vec::new(),
     }
 }
 
