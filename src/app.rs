@@ -17,6 +17,7 @@ use crate::clock::SystemClock;
 use crate::config::Config;
 use crate::config_watch;
 use crate::daemon::Daemon;
+use crate::silences::Store;
 
 /// Makes glibc's allocator hand memory back rather than keep it, for a long-running daemon
 /// whose sweeps allocate and free the size of the fleet each time (measured at 100,000
@@ -56,18 +57,44 @@ pub async fn run(config: Config, path: &Path, auto_reload: Option<Duration>) -> 
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     tracing::info!(listen = %listen, version = crate::VERSION, "inventory-monitor started");
-    let mut daemon = Daemon::with_notifier(config, token, Arc::new(SystemClock))?;
+    let clock: crate::clock::SharedClock = Arc::new(SystemClock);
+    let mut daemon = Daemon::with_notifier(config, token, clock.clone())?;
+    let state = daemon.state();
+    // Silences (README, Silences): kept in state.dir, asked about every alert, served and
+    // changed by the Alertmanager v2 API.
+    let silences = Store::open(
+        &daemon.config().state.dir,
+        clock,
+        Some(state.monitor.clone()),
+    )?;
+    daemon.add_suppressor(silences.clone());
+    *state.silences.write().unwrap_or_else(|e| e.into_inner()) = Some(silences.clone());
+    tokio::spawn(sweep_silences(silences));
     let (reloads, reload_rx) = mpsc::unbounded_channel();
     daemon.reload_from(reload_rx);
+    let (http_reloads, http_reload_rx) = mpsc::unbounded_channel();
+    *state.reloads.write().unwrap_or_else(|e| e.into_inner()) = Some(http_reloads);
     tokio::spawn(config_watch::reloads(
         path.to_path_buf(),
         auto_reload,
         started_with,
         reloads,
+        Some(http_reload_rx),
     ));
     let shutdown = CancellationToken::new();
     cancel_on_shutdown_signal(&shutdown);
     run_with_server(daemon, listener, shutdown).await
+}
+
+/// Forgets old silences and counts them by state, every minute (a silence turns from
+/// pending to active to expired with time alone).
+async fn sweep_silences(store: Arc<Store>) {
+    let mut every = tokio::time::interval(Duration::from_secs(60));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        store.sweep();
+    }
 }
 
 /// `notify-test`'s configuration: the file checked as for `run`, except that the API token
@@ -139,7 +166,8 @@ pub async fn run_with_server(
     let state = daemon.state();
     // TLS and auth from `server.web_config` (where `--web-config` was put); read at start.
     let web = crate::web_config::load_for(daemon.config())?;
-    let options = crate::server::ServerOptions::with_web(web);
+    let mut options = crate::server::ServerOptions::with_web(web);
+    options.writes = crate::server::writes::WritePolicy::of(&daemon.config().server);
     let server_shutdown = shutdown.clone();
     let listener = listener
         .into_std()

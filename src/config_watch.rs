@@ -1,7 +1,7 @@
-//! Where reloads come from (README, Running it): SIGHUP, and with
-//! `run --auto-reload-interval DUR` the config file's content, read every DUR. Both go
-//! through one task and one channel to the daemon, so a signal and a change arriving
-//! together are applied one after the other, never at once.
+//! Where reloads come from (README, Running it): SIGHUP, `POST /-/reload` (README,
+//! Silences), and with `run --auto-reload-interval DUR` the config file's content, read
+//! every DUR. All go through one task and one channel to the daemon, so a signal and a
+//! change arriving together are applied one after the other, never at once.
 //!
 //! The watch compares content, not modification times: a Kubernetes ConfigMap volume
 //! changes a file by swapping a `..data` symlink, which leaves the file's own mtime alone.
@@ -26,24 +26,37 @@ pub type Reloads = mpsc::UnboundedSender<Result<Reload, daemon::Error>>;
 /// Reads and validates the config file at `path` for a reload; a file with problems is
 /// refused (each problem logged).
 pub fn load(path: &Path) -> Result<Reload, daemon::Error> {
-    config::load(path)
-        .map_err(|e| {
-            for p in &e.problems {
-                tracing::error!(problem = %p, "configuration problem");
-            }
+    read(path).map_err(|(e, _)| e)
+}
+
+/// [`load`], and on refusal the problems as text too (for `POST /-/reload`'s answer).
+fn read(path: &Path) -> Result<Reload, (daemon::Error, String)> {
+    let config = config::load(path).map_err(|e| {
+        let mut text = format!("{} has {} problem(s):", path.display(), e.problems.len());
+        for p in &e.problems {
+            tracing::error!(problem = %p, "configuration problem");
+            text.push_str(&format!("\n  {p}"));
+        }
+        (
             daemon::Error::Refused(format!(
                 "{} has {} problem(s)",
                 path.display(),
                 e.problems.len()
-            ))
-        })
-        .and_then(|config| {
-            let token = config
-                .api
-                .token()
-                .map_err(|p| daemon::Error::Refused(p.to_string()))?;
-            Ok(Reload { config, token })
-        })
+            )),
+            text,
+        )
+    })?;
+    let token = config.api.token().map_err(|p| {
+        (
+            daemon::Error::Refused(p.to_string()),
+            format!("{}: {p}", path.display()),
+        )
+    })?;
+    Ok(Reload {
+        config,
+        token,
+        done: None,
+    })
 }
 
 /// What the watch remembers of the file: the content last loaded or tried, and the last
@@ -93,14 +106,18 @@ impl Watch {
     }
 }
 
-/// Sends a reload on every SIGHUP and, with `every`, whenever the file's content changes;
-/// `started_with` is the file's content when the daemon loaded it. Ends when the daemon
-/// stops taking reloads.
+/// Reloads asked for over HTTP (`POST /-/reload`): each is answered with the outcome.
+pub type HttpReloads = mpsc::UnboundedReceiver<tokio::sync::oneshot::Sender<Result<(), String>>>;
+
+/// Sends a reload on every SIGHUP, on every request of `http`, and, with `every`, whenever
+/// the file's content changes; `started_with` is the file's content when the daemon loaded
+/// it. Ends when the daemon stops taking reloads.
 pub async fn reloads(
     path: PathBuf,
     every: Option<Duration>,
     started_with: Option<Vec<u8>>,
     reloads: Reloads,
+    mut http: Option<HttpReloads>,
 ) {
     let mut hangups = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
         Ok(s) => Some(s),
@@ -125,6 +142,22 @@ pub async fn reloads(
                 }
                 load(&path)
             }
+            Some(done) = next_http(&mut http) => {
+                tracing::info!(file = %path.display(), "reload asked for over HTTP, reloading the configuration");
+                if let Ok(content) = std::fs::read(&path) {
+                    watch.note(content);
+                }
+                match read(&path) {
+                    Ok(mut reload) => {
+                        reload.done = Some(done);
+                        Ok(reload)
+                    }
+                    Err((e, problems)) => {
+                        let _ = done.send(Err(problems));
+                        Err(e)
+                    }
+                }
+            }
             () = next_tick(&mut ticks) => {
                 if !watch.changed(&path) {
                     continue;
@@ -144,6 +177,19 @@ async fn next_hangup(hangups: &mut Option<tokio::signal::unix::Signal>) -> Optio
         Some(s) => s.recv().await,
         None => std::future::pending().await,
     }
+}
+
+/// The next HTTP reload request; never resolves without a channel (or once it closed).
+async fn next_http(
+    http: &mut Option<HttpReloads>,
+) -> Option<tokio::sync::oneshot::Sender<Result<(), String>>> {
+    if let Some(rx) = http {
+        if let Some(done) = rx.recv().await {
+            return Some(done);
+        }
+        *http = None;
+    }
+    std::future::pending().await
 }
 
 async fn next_tick(ticks: &mut Option<tokio::time::Interval>) {

@@ -93,6 +93,9 @@ pub struct Reload {
     pub config: Config,
     /// The API token, read again (it may have been rotated).
     pub token: Secret,
+    /// Told the outcome once the reload is applied or refused (`POST /-/reload` waits on
+    /// it; `Err` holds the reason as text).
+    pub done: Option<tokio::sync::oneshot::Sender<Result<(), String>>>,
 }
 
 impl Daemon {
@@ -153,6 +156,16 @@ impl Daemon {
         self.reloads = Some(reloads);
     }
 
+    /// Adds a suppressor the daemon asks about every alert (the silences store), kept in
+    /// [`AppState::suppressors`].
+    pub fn add_suppressor(&mut self, s: Arc<dyn crate::suppress::Suppressor>) {
+        self.state
+            .suppressors
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(s);
+    }
+
     /// Applies a new, validated configuration without losing alert state: rules, the poll
     /// interval, the upstream settings (and a rotated token), the shard, and alerting
     /// (receivers, grouping, reminders) change in place. The notifier is restarted on the
@@ -160,7 +173,9 @@ impl Daemon {
     /// over. `server.listen`, `server.web_config` and `state.dir` need a restart: a change to
     /// them is logged and ignored.
     pub async fn reload(&mut self, reload: Reload) -> Result<(), Error> {
-        let Reload { mut config, token } = reload;
+        let Reload {
+            mut config, token, ..
+        } = reload;
         if config.server.listen != self.config.server.listen {
             tracing::warn!(
                 old = %self.config.server.listen,
@@ -344,10 +359,21 @@ impl Daemon {
         ticker: &mut tokio::time::Interval,
     ) {
         let old_interval = self.config.poll.interval;
-        let outcome = match reload {
-            Ok(reload) => self.reload(reload).await,
-            Err(e) => Err(e),
+        let (outcome, done) = match reload {
+            Ok(mut reload) => {
+                let done = reload.done.take();
+                (self.reload(reload).await, done)
+            }
+            Err(e) => (Err(e), None),
         };
+        if let Some(done) = done {
+            let _ = done.send(
+                outcome
+                    .as_ref()
+                    .map(|_| ())
+                    .map_err(|e| Causes(e).to_string()),
+            );
+        }
         match outcome {
             Ok(()) => {
                 self.monitor.observe_reload(true, self.clock.now());

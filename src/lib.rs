@@ -40,6 +40,7 @@
 //! - [`demo`]: simulator and daemon in one process.
 //! - [`matchers`]: label matchers in Alertmanager's syntax, one parser for every use.
 //! - [`suppress`]: the [`suppress::Suppressor`] trait silences and maintenance windows share.
+//! - [`silences`]: the silences store (kept in `state.dir`) and the `silence` command's client.
 //! - [`clock`]: injectable time.
 //! - [`cli`]: the command line.
 
@@ -62,6 +63,7 @@ pub mod retry_after;
 pub mod rules;
 pub mod server;
 pub mod shard;
+pub mod silences;
 pub mod simulator;
 pub mod snapshot;
 pub mod status;

@@ -170,6 +170,9 @@ pub struct ServerConfig {
         skip_serializing_if = "Option::is_none"
     )]
     pub web_config: Option<PathBuf>,
+    /// Allow writes (silences, `POST /-/reload`) from callers that are not authenticated
+    /// on a listen address that is not loopback (README, Silences, Write access).
+    pub allow_unauthenticated_writes: bool,
 }
 
 impl Default for ServerConfig {
@@ -177,6 +180,7 @@ impl Default for ServerConfig {
         Self {
             listen: "0.0.0.0:9857".to_string(),
             web_config: None,
+            allow_unauthenticated_writes: false,
         }
     }
 }

@@ -1,5 +1,6 @@
-//! What stands between the network and the router: the rate limit, `GET`/`HEAD` only,
-//! no request bodies, basic auth, the request deadline, and the security headers.
+//! What stands between the network and the router: the rate limit, `GET`/`HEAD` only
+//! without bodies except on the write routes (bounded bodies, [`super::writes`]), basic
+//! auth, the write policy, the request deadline, and the security headers.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -16,6 +17,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tokio::sync::Semaphore;
 
+use super::writes::{self, Peer, VerifiedClient, WritePolicy, Writer};
 use super::ServerOptions;
 use crate::config::Secret;
 use crate::web_config::RateLimit;
@@ -43,6 +45,7 @@ pub(super) fn secure(router: Router, options: &ServerOptions) -> Router {
         auth: web.and_then(|w| BasicAuth::new(&w.users)),
         limiter: web.and_then(|w| w.rate_limit).map(RateLimiter::new),
         request_timeout: options.request_timeout,
+        writes: options.writes,
     });
     router.layer(axum::middleware::from_fn_with_state(guard, guard_layer))
 }
@@ -57,6 +60,8 @@ struct Guard {
     limiter: Option<RateLimiter>,
     /// Deadline from request headers to response.
     request_timeout: Duration,
+    /// Who may write.
+    writes: WritePolicy,
 }
 
 /// The middleware: [`Guard::admit`], then the security and configured headers on whatever
@@ -75,33 +80,50 @@ async fn guard_layer(State(guard): State<Arc<Guard>>, request: Request, next: Ne
 
 impl Guard {
     /// The refusal the request earns, or the router's answer within the request deadline.
-    async fn admit(&self, request: Request, next: Next) -> Response {
+    async fn admit(&self, mut request: Request, next: Next) -> Response {
         if let Some(limiter) = &self.limiter {
             if !limiter.allow() {
                 return plain(StatusCode::TOO_MANY_REQUESTS, "too many requests\n");
             }
         }
-        if request.method() != Method::GET && request.method() != Method::HEAD {
-            let mut response = plain(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD\n");
+        let write = writes::is_write(request.method(), request.uri().path());
+        if !write && request.method() != Method::GET && request.method() != Method::HEAD {
+            let mut response = plain(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "only GET and HEAD (and the writes of README, Silences)\n",
+            );
             response
                 .headers_mut()
                 .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
             return response;
         }
-        // We serve only GET: a request that announces a body is not one of ours, and its
-        // body is never read.
-        if request.body().size_hint().exact() != Some(0) {
+        if write {
+            // A write's body is read by its handler up to the cap; one announced larger is
+            // refused before it is read.
+            if request
+                .body()
+                .size_hint()
+                .upper()
+                .is_some_and(|n| n > writes::MAX_WRITE_BODY as u64)
+            {
+                return plain(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "request body larger than 64 KiB\n",
+                );
+            }
+        } else if request.body().size_hint().exact() != Some(0) {
+            // We serve only GET here: a request that announces a body is not one of ours,
+            // and its body is never read.
             return plain(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "request bodies are not accepted\n",
             );
         }
         let answer = async {
+            let mut user = None;
             if let Some(auth) = &self.auth {
-                if !auth
-                    .verify(request.headers().get(header::AUTHORIZATION))
-                    .await
-                {
+                let authorization = request.headers().get(header::AUTHORIZATION);
+                if !auth.verify(authorization).await {
                     let mut response = plain(StatusCode::UNAUTHORIZED, "unauthorized\n");
                     response.headers_mut().insert(
                         header::WWW_AUTHENTICATE,
@@ -109,6 +131,21 @@ impl Guard {
                     );
                     return response;
                 }
+                user = authorization
+                    .and_then(basic_credentials)
+                    .map(|(u, _)| String::from_utf8_lossy(&u).into_owned());
+            }
+            if write {
+                let client = request.extensions().get::<VerifiedClient>().cloned();
+                let authenticated = user.is_some() || client.is_some();
+                if let Err((status, hint)) = self.writes.admit(authenticated) {
+                    return plain(status, hint);
+                }
+                let writer = Writer {
+                    user: user.or(client.map(|c| c.0)),
+                    peer: request.extensions().get::<Peer>().map(|p| p.0),
+                };
+                request.extensions_mut().insert(writer);
             }
             next.run(request).await
         };

@@ -19,6 +19,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
+use super::writes::{Peer, VerifiedClient};
 use super::ServerOptions;
 
 /// Serves `router` on `listener` until `shutdown` completes (see [`super::serve_with`]).
@@ -41,10 +42,22 @@ pub(super) async fn serve(
         // Scrapers send a few small headers; refuse floods early.
         .max_buf_size(64 * 1024)
         .max_headers(100);
+    let verifies_clients = options
+        .web
+        .as_ref()
+        .and_then(|w| w.tls.as_ref())
+        .is_some_and(|t| {
+            matches!(
+                t.client_auth,
+                crate::web_config::ClientAuth::VerifyClientCertIfGiven
+                    | crate::web_config::ClientAuth::RequireAndVerifyClientCert
+            )
+        });
     let ctx = Arc::new(Connections {
         router,
         http,
         tls,
+        verifies_clients,
         header_read_timeout: options.header_read_timeout,
         write_stall: options.request_timeout,
         abort: CancellationToken::new(),
@@ -137,6 +150,9 @@ struct Connections {
     http: hyper::server::conn::http1::Builder,
     /// The TLS acceptor, when serving TLS.
     tls: Option<TlsAcceptor>,
+    /// True when the TLS settings verify client certificates against a CA: a connection
+    /// that presented one is then authenticated (for writes, README, Silences).
+    verifies_clients: bool,
     /// Deadline of a TLS handshake.
     header_read_timeout: Duration,
     /// The longest a write may make no progress.
@@ -158,7 +174,7 @@ async fn connection(
     let _ = tcp.set_nodelay(true);
     let io = WriteStallGuard::new(tcp, ctx.write_stall);
     match &ctx.tls {
-        None => serve_http(io, &ctx, &stop).await,
+        None => serve_http(io, peer, None, &ctx, &stop).await,
         Some(acceptor) => {
             let handshake = tokio::time::timeout(ctx.header_read_timeout, acceptor.accept(io));
             let stream = tokio::select! {
@@ -177,18 +193,46 @@ async fn connection(
                     }
                 },
             };
-            serve_http(stream, &ctx, &stop).await
+            let client = stream
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|chain| chain.first())
+                .filter(|_| ctx.verifies_clients)
+                .map(|cert| {
+                    use sha2::Digest;
+                    let digest = sha2::Sha256::digest(cert.as_ref());
+                    VerifiedClient(format!(
+                        "client certificate sha256:{}",
+                        hex::encode(&digest[..8])
+                    ))
+                });
+            serve_http(stream, peer, client, &ctx, &stop).await
         }
     }
 }
 
 /// Serves HTTP/1.1 on one connection until the client leaves, a deadline passes, or
 /// shutdown (which lets the request under way finish).
-async fn serve_http<I>(io: I, ctx: &Connections, stop: &CancellationToken)
-where
+/// Every request carries the connection's [`Peer`] and, when one was verified, its
+/// [`VerifiedClient`] (for the write policy and its log).
+async fn serve_http<I>(
+    io: I,
+    peer: SocketAddr,
+    client: Option<VerifiedClient>,
+    ctx: &Connections,
+    stop: &CancellationToken,
+) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let service = TowerToHyperService::new(ctx.router.clone());
+    let inner = TowerToHyperService::new(ctx.router.clone());
+    let service = hyper::service::service_fn(move |mut request: hyper::Request<_>| {
+        request.extensions_mut().insert(Peer(peer));
+        if let Some(client) = &client {
+            request.extensions_mut().insert(client.clone());
+        }
+        hyper::service::Service::call(&inner, request)
+    });
     let conn = ctx.http.serve_connection(TokioIo::new(io), service);
     tokio::pin!(conn);
     let result = tokio::select! {

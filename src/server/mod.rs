@@ -6,7 +6,8 @@
 //! The router ([`app`]) knows nothing of security; [`serve_with`] puts it behind what a
 //! listener on a network needs: TLS and client certificates and basic auth from the
 //! [web config](crate::web_config), a cap on connections, a deadline for request headers
-//! (slowloris) and for each request, no request bodies, only `GET`/`HEAD`, and security
+//! (slowloris) and for each request, only `GET`/`HEAD` without bodies except on the write
+//! routes (silences, `/-/reload`: bounded bodies, [`writes`] decides who may), and security
 //! headers on every response. Connections are served by hyper directly (HTTP/1.1) so the
 //! same path serves plain TCP and TLS streams.
 
@@ -16,7 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use tokio::net::TcpListener;
 
@@ -24,12 +25,14 @@ use crate::metrics::{MonitorMetrics, RenderedProfiles};
 use crate::status::StatusSource;
 use crate::web_config::WebConfig;
 
+mod api_v2;
 mod body;
 mod guard;
 mod handlers;
 mod listener;
 #[cfg(test)]
 mod tests;
+pub mod writes;
 
 pub use guard::WWW_AUTHENTICATE;
 
@@ -54,7 +57,18 @@ pub struct AppState {
     /// The silences and maintenance windows the daemon asks about every alert, in the
     /// order it asks them; pages and APIs read them to show what is in force now.
     pub suppressors: RwLock<Vec<Arc<dyn crate::suppress::Suppressor>>>,
+    /// The silences the Alertmanager v2 API serves and changes (README, Silences); `None`
+    /// in a process that keeps none (the API answers 503).
+    pub silences: RwLock<Option<Arc<crate::silences::Store>>>,
+    /// Where `POST /-/reload` asks for a reload and waits for its outcome; `None` when
+    /// nothing reloads (the endpoint answers 503).
+    pub reloads: RwLock<Option<ReloadRequests>>,
 }
+
+/// A reload asked for over HTTP: the sender is answered with the outcome (`Err` holds the
+/// problems as text).
+pub type ReloadRequests =
+    tokio::sync::mpsc::UnboundedSender<tokio::sync::oneshot::Sender<Result<(), String>>>;
 
 impl AppState {
     /// An empty state: not ready, no profiles, a status saying so.
@@ -65,6 +79,8 @@ impl AppState {
             status: RwLock::new(None),
             ready: AtomicBool::new(false),
             suppressors: RwLock::new(Vec::new()),
+            silences: RwLock::new(None),
+            reloads: RwLock::new(None),
         }
     }
 
@@ -88,12 +104,25 @@ impl AppState {
 
 /// The router, separate from binding so tests can drive it with `oneshot`.
 pub fn app(state: Arc<AppState>) -> Router {
+    api_v2::note_start();
     Router::new()
         .route("/", get(handlers::index))
         .route("/metrics", get(handlers::metrics))
         .route("/healthz", get(handlers::healthz))
         .route("/readyz", get(handlers::readyz))
         .route("/api/v1/status", get(handlers::status))
+        // The Alertmanager v2 API subset and the reload (README, Silences).
+        .route(
+            "/api/v2/silences",
+            get(api_v2::list_silences).post(api_v2::post_silence),
+        )
+        .route(
+            "/api/v2/silence/{id}",
+            get(api_v2::get_silence).delete(api_v2::expire_silence),
+        )
+        .route("/api/v2/alerts", get(api_v2::alerts))
+        .route("/api/v2/status", get(api_v2::status))
+        .route("/-/reload", post(api_v2::reload))
         .with_state(state)
 }
 
@@ -117,6 +146,9 @@ pub struct ServerOptions {
     /// At shutdown, how long requests under way may take to finish before their
     /// connections are closed.
     pub shutdown_grace: Duration,
+    /// Who may write (README, Silences, Write access); the default lets only
+    /// authenticated callers.
+    pub writes: writes::WritePolicy,
 }
 
 /// Request headers must arrive within this (the default of [`ServerOptions`]).
@@ -137,6 +169,7 @@ impl Default for ServerOptions {
             request_timeout: REQUEST_TIMEOUT,
             max_connections: MAX_CONNECTIONS,
             shutdown_grace: SHUTDOWN_GRACE,
+            writes: writes::WritePolicy::default(),
         }
     }
 }
