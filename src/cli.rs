@@ -53,6 +53,98 @@ pub enum Command {
     NotifyTest(NotifyTestArgs),
     /// Serve a simulated upstream API for trials, tests and benchmarks.
     Simulate(crate::simulator::SimulateArgs),
+    /// Silence alerts on a running daemon, list silences, end them (README, Silences).
+    Silence(SilenceArgs),
+}
+
+/// `silence add|query|expire`
+#[derive(Debug, Args)]
+pub struct SilenceArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: SilenceCommand,
+}
+
+/// The `silence` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum SilenceCommand {
+    /// Silence the alerts every MATCHER matches; prints the silence's id.
+    Add {
+        /// Matchers in Alertmanager's syntax: `name="v"`, `name!="v"`, `name=~"re"`,
+        /// `name!~"re"` (regexes anchored), e.g. 'profile_name=~"legacy-.*"'.
+        #[arg(required = true, value_name = "MATCHER")]
+        matchers: Vec<String>,
+        /// How long from now (`2h`, `30m`, `1d`).
+        #[arg(long, default_value = "1h", value_parser = parse_silence_duration)]
+        duration: Duration,
+        /// Why (required).
+        #[arg(long)]
+        comment: String,
+        /// Who (default: $USER).
+        #[arg(long, env = "USER")]
+        author: String,
+        /// How to reach the daemon.
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// List the silences not yet expired (id, matchers, ends, author, comment); with
+    /// MATCHERs, those whose matchers satisfy them all.
+    Query {
+        /// Filters in the matcher syntax.
+        #[arg(value_name = "MATCHER")]
+        matchers: Vec<String>,
+        /// Include expired silences.
+        #[arg(long)]
+        expired: bool,
+        /// Print only the ids.
+        #[arg(long, short)]
+        quiet: bool,
+        /// How to reach the daemon.
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// End silences now.
+    Expire {
+        /// Silence ids, as `add` printed them.
+        #[arg(required = true, value_name = "ID")]
+        ids: Vec<String>,
+        /// How to reach the daemon.
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+/// How the `silence` command reaches a daemon, and the auth a secured one asks for.
+#[derive(Debug, Args)]
+pub struct ClientArgs {
+    /// The daemon's URL.
+    #[arg(long, env = "INVENTORY_MONITOR_URL", default_value = crate::silences::client::DEFAULT_URL)]
+    pub url: String,
+    /// Basic-auth user (the web config's basic_auth_users).
+    #[arg(long)]
+    pub basic_auth_user: Option<String>,
+    /// A file holding the basic-auth password (its first line); or set
+    /// INVENTORY_MONITOR_PASSWORD.
+    #[arg(long)]
+    pub basic_auth_password_file: Option<PathBuf>,
+    /// A CA file (PEM) to verify the daemon's TLS certificate with.
+    #[arg(long)]
+    pub ca_file: Option<PathBuf>,
+    /// A client certificate (PEM) to present, for a daemon that verifies them.
+    #[arg(long, requires = "key_file")]
+    pub cert_file: Option<PathBuf>,
+    /// The client certificate's key (PEM).
+    #[arg(long, requires = "cert_file")]
+    pub key_file: Option<PathBuf>,
+}
+
+/// `silence add --duration`: at least a minute, at most a year.
+pub fn parse_silence_duration(text: &str) -> Result<Duration, String> {
+    parse_duration_within(
+        text,
+        Duration::from_secs(60),
+        Duration::from_secs(365 * 86_400),
+    )
 }
 
 /// `--config FILE [--web-config FILE]`

@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
-use inventory_monitor::cli::{Cli, Command, LogFormat};
+use inventory_monitor::cli::{Cli, ClientArgs, Command, LogFormat, SilenceCommand};
 use inventory_monitor::{app, demo, notify, report, simulator, web_config};
 use tokio_util::sync::CancellationToken;
 
@@ -107,6 +107,7 @@ async fn dispatch(cli: Cli) -> ExitCode {
         Some(Command::NotifyTest(args)) => {
             notify_test(&args.config, args.receiver.as_deref()).await
         }
+        Some(Command::Silence(args)) => silence(args.command).await,
         Some(Command::Simulate(args)) => {
             let shutdown = CancellationToken::new();
             app::cancel_on_shutdown_signal(&shutdown);
@@ -181,6 +182,120 @@ async fn notify_test(path: &std::path::Path, receiver: Option<&str>) -> ExitCode
     } else {
         ExitCode::from(1)
     }
+}
+
+/// `silence add|query|expire` against a running daemon (README, Silences): exit 0, or 2
+/// with the reason (the daemon's answer, or why it could not be reached) on stderr.
+async fn silence(command: SilenceCommand) -> ExitCode {
+    use inventory_monitor::matchers::Matcher;
+    use inventory_monitor::silences::client::{table, Client};
+    let client_args = match &command {
+        SilenceCommand::Add { client, .. }
+        | SilenceCommand::Query { client, .. }
+        | SilenceCommand::Expire { client, .. } => client,
+    };
+    let client = match client_options(client_args)
+        .and_then(|o| Client::new(&o).map_err(|e| e.to_string()))
+    {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let parse = |texts: &[String]| -> Result<Vec<Matcher>, String> {
+        texts
+            .iter()
+            .map(|t| Matcher::parse(t).map_err(|e| e.to_string()))
+            .collect()
+    };
+    let outcome: Result<(), String> = match command {
+        SilenceCommand::Add {
+            matchers,
+            duration,
+            comment,
+            author,
+            ..
+        } => match parse(&matchers) {
+            Ok(matchers) => client
+                .add(&matchers, duration, &author, &comment)
+                .await
+                .map(|id| println!("{id}"))
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e),
+        },
+        SilenceCommand::Query {
+            matchers,
+            expired,
+            quiet,
+            ..
+        } => match parse(&matchers) {
+            Ok(filter) => client
+                .query(&filter)
+                .await
+                .map(|listed| {
+                    let shown: Vec<_> = listed
+                        .into_iter()
+                        .filter(|s| expired || s.state != "expired")
+                        .collect();
+                    if quiet {
+                        for s in &shown {
+                            println!("{}", s.id);
+                        }
+                    } else {
+                        print!("{}", table(&shown));
+                    }
+                })
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e),
+        },
+        SilenceCommand::Expire { ids, .. } => {
+            let mut result = Ok(());
+            for id in &ids {
+                if let Err(e) = client.expire(id).await {
+                    result = Err(e.to_string());
+                    break;
+                }
+            }
+            result
+        }
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// The client's options from the command line; the password from its file or
+/// `INVENTORY_MONITOR_PASSWORD`.
+fn client_options(
+    args: &ClientArgs,
+) -> Result<inventory_monitor::silences::client::ClientOptions, String> {
+    use inventory_monitor::config::Secret;
+    let password = match &args.basic_auth_password_file {
+        Some(file) => {
+            let text = std::fs::read_to_string(file)
+                .map_err(|e| format!("--basic-auth-password-file {}: {e}", file.display()))?;
+            Some(Secret::new(text.lines().next().unwrap_or_default()))
+        }
+        None => std::env::var("INVENTORY_MONITOR_PASSWORD")
+            .ok()
+            .map(Secret::new),
+    };
+    if password.is_some() && args.basic_auth_user.is_none() {
+        return Err("a basic-auth password needs --basic-auth-user".to_string());
+    }
+    Ok(inventory_monitor::silences::client::ClientOptions {
+        url: args.url.clone(),
+        user: args.basic_auth_user.clone(),
+        password,
+        ca_file: args.ca_file.clone(),
+        cert_file: args.cert_file.clone(),
+        key_file: args.key_file.clone(),
+    })
 }
 
 async fn run(

@@ -250,9 +250,9 @@ pub(super) async fn post_silence(
         Ok(id) => {
             tracing::info!(
                 silence = %id,
-                replaces = replaces.as_deref().unwrap_or(""),
+                replaces = %replaces.as_deref().unwrap_or(""),
                 created_by = %author,
-                user = writer.user.as_deref().unwrap_or(""),
+                user = %writer.user.as_deref().unwrap_or(""),
                 peer = %writer.peer_text(),
                 matchers = %matchers,
                 "silence saved"
@@ -306,7 +306,7 @@ pub(super) async fn expire_silence(
         Ok(()) => {
             tracing::info!(
                 silence = %id,
-                user = writer.user.as_deref().unwrap_or(""),
+                user = %writer.user.as_deref().unwrap_or(""),
                 peer = %writer.peer_text(),
                 "silence expired"
             );
@@ -501,7 +501,7 @@ pub(super) async fn reload(
         );
     };
     tracing::info!(
-        user = writer.user.as_deref().unwrap_or(""),
+        user = %writer.user.as_deref().unwrap_or(""),
         peer = %writer.peer_text(),
         "reload asked for over HTTP"
     );

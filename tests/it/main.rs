@@ -13,6 +13,7 @@ mod observability;
 
 mod alert_latency;
 mod alertmanager;
+mod amtool;
 mod auto_reload;
 mod cli;
 mod config;
@@ -31,6 +32,7 @@ mod readme;
 mod receivers;
 mod reload;
 mod restart;
+mod silences;
 mod simulator;
 mod upstream;
 mod web;
