@@ -423,3 +423,68 @@ proptest! {
         );
     }
 }
+
+/// A label name: a letter or `_`, then letters, digits and `_`.
+fn label_name() -> impl Strategy<Value = String> {
+    "[a-zA-Z_][a-zA-Z0-9_]{0,12}"
+}
+
+fn match_op() -> impl Strategy<Value = inventory_monitor::matchers::MatchOp> {
+    use inventory_monitor::matchers::MatchOp;
+    prop::sample::select(vec![
+        MatchOp::Equal,
+        MatchOp::NotEqual,
+        MatchOp::Regex,
+        MatchOp::NotRegex,
+    ])
+}
+
+// Matchers (README, Silences): what is displayed parses back to the same matcher, whatever
+// the value holds; regexes are anchored at both ends.
+proptest! {
+    #![proptest_config(cases())]
+
+    #[test]
+    fn a_displayed_matcher_parses_back_to_itself(
+        name in label_name(),
+        op in match_op(),
+        text in hostile_text(6),
+    ) {
+        use inventory_monitor::matchers::Matcher;
+        // A regex matcher's value must be a regex: the text, escaped, is one.
+        let value = if op.is_regex() { regex::escape(&text) } else { text };
+        let m = Matcher::new(&name, op, &value).expect("a valid matcher");
+        let shown = m.to_string();
+        let parsed = Matcher::parse(&shown).expect("what is shown parses");
+        prop_assert_eq!(&parsed, &m, "{}", shown);
+        prop_assert_eq!(parsed.value(), value.as_str());
+        let listed = inventory_monitor::matchers::parse_list(
+            &inventory_monitor::matchers::display_list(std::slice::from_ref(&m)),
+        )
+        .expect("a displayed list parses");
+        prop_assert_eq!(listed, vec![m]);
+    }
+
+    #[test]
+    fn regexes_are_anchored_and_negations_are_complements(
+        name in label_name(),
+        literal in "[a-z0-9.-]{1,10}",
+        extra in "[a-z0-9]{1,5}",
+    ) {
+        use inventory_monitor::matchers::{MatchOp, Matcher};
+        let re = Matcher::new(&name, MatchOp::Regex, &regex::escape(&literal)).expect("regex");
+        let not_re = Matcher::new(&name, MatchOp::NotRegex, &regex::escape(&literal)).expect("regex");
+        let eq = Matcher::new(&name, MatchOp::Equal, &literal).expect("equal");
+        let ne = Matcher::new(&name, MatchOp::NotEqual, &literal).expect("not equal");
+        let longer = [format!("{extra}{literal}"), format!("{literal}{extra}")];
+        prop_assert!(re.matches(Some(&literal)));
+        for value in &longer {
+            prop_assert!(!re.matches(Some(value)), "{} matched {}", re, value);
+        }
+        for value in [Some(literal.as_str()), Some(longer[0].as_str()), Some(longer[1].as_str()), Some(""), None] {
+            prop_assert_eq!(re.matches(value), !not_re.matches(value));
+            prop_assert_eq!(eq.matches(value), !ne.matches(value));
+            prop_assert_eq!(re.matches(value), eq.matches(value), "{:?}", value);
+        }
+    }
+}
