@@ -82,7 +82,7 @@ pub enum SilenceCommand {
         comment: String,
         /// Who (default: $USER).
         #[arg(long, env = "USER")]
-        author: String,
+        author: Option<String>,
         /// How to reach the daemon.
         #[command(flatten)]
         client: ClientArgs,

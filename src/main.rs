@@ -216,13 +216,16 @@ async fn silence(command: SilenceCommand) -> ExitCode {
             comment,
             author,
             ..
-        } => match parse(&matchers) {
-            Ok(matchers) => client
+        } => match (parse(&matchers), author.filter(|a| !a.trim().is_empty())) {
+            (Err(e), _) => Err(e),
+            (Ok(_), None) => {
+                Err("say who makes the silence: --author NAME (USER is not set)".to_string())
+            }
+            (Ok(matchers), Some(author)) => client
                 .add(&matchers, duration, &author, &comment)
                 .await
                 .map(|id| println!("{id}"))
                 .map_err(|e| e.to_string()),
-            Err(e) => Err(e),
         },
         SilenceCommand::Query {
             matchers,
