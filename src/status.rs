@@ -276,3 +276,57 @@ fn alert_status<'a>(a: &'a Alert) -> AlertStatus<'a> {
         suppressed_by: &a.suppressed_by,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::AlertKey;
+    use crate::vocabulary::AlertName;
+    use serde_json::json;
+
+    fn alert(state: AlertState, suppressed_by: Vec<Suppression>) -> Alert {
+        Alert {
+            key: AlertKey::profile(AlertName::ProfileConnectivityDegraded, 7),
+            severity: "critical".into(),
+            profile_name: "legacy-erp".into(),
+            organization: "North".into(),
+            summary: String::new(),
+            description: String::new(),
+            state,
+            active_since: SystemTime::UNIX_EPOCH,
+            firing_since: None,
+            resolved_at: None,
+            suppressed_by,
+        }
+    }
+
+    fn shown(a: &Alert) -> serde_json::Value {
+        serde_json::to_value(alert_status(a)).expect("serialises")
+    }
+
+    #[test]
+    fn a_firing_alert_something_mutes_shows_as_suppressed_with_what_mutes_it() {
+        let by = vec![
+            Suppression::Silence { id: "3f1c".into() },
+            Suppression::Maintenance {
+                name: "erp-weekly".into(),
+            },
+            Suppression::Flapping,
+        ];
+        let doc = shown(&alert(AlertState::Firing, by.clone()));
+        assert_eq!(doc["state"], "suppressed");
+        assert_eq!(
+            doc["suppressed_by"],
+            json!([
+                {"kind": "silence", "id": "3f1c"},
+                {"kind": "maintenance", "name": "erp-weekly"},
+                {"kind": "flapping"}
+            ])
+        );
+        let pending = shown(&alert(AlertState::Pending, by));
+        assert_eq!(pending["state"], "pending", "pending stays pending");
+        let firing = shown(&alert(AlertState::Firing, Vec::new()));
+        assert_eq!(firing["state"], "firing");
+        assert_eq!(firing["suppressed_by"], json!([]));
+    }
+}
