@@ -331,45 +331,14 @@ impl Daemon {
         }
     }
 
-    /// Sets what mutes each pending or firing alert: the judge's `flapping`, then every
-    /// suppressor's silences or windows (in asking order); firing transitions carry the same.
-    /// Then counts the alerts by state for `inventory_monitor_alerts` (README, Metrics):
-    /// pending, firing and not suppressed, firing and suppressed.
+    /// Sets what mutes each pending or firing alert ([`apply_suppressions`]) and counts the
+    /// alerts by state for `inventory_monitor_alerts` (README, Metrics).
     fn suppress(&self, alerts: &mut [Alert], transitions: &mut [Transition], now: SystemTime) {
         let suppressors = self.all_suppressors();
         let asked: Vec<&dyn Suppressor> = suppressors.iter().map(|s| s.as_ref()).collect();
-        let (mut pending, mut firing, mut suppressed) = (0, 0, 0);
-        for alert in alerts.iter_mut() {
-            alert.suppressed_by.retain(|s| *s == Suppression::Flapping);
-            if !asked.is_empty() {
-                for s in suppressions_of(&asked, &alert.labels(), now) {
-                    if !alert.suppressed_by.contains(&s) {
-                        alert.suppressed_by.push(s);
-                    }
-                }
-            }
-            match alert.state {
-                AlertState::Pending => pending += 1,
-                AlertState::Firing if alert.suppressed_by.is_empty() => firing += 1,
-                AlertState::Firing => suppressed += 1,
-                AlertState::Resolved => {}
-            }
-        }
-        self.monitor.set_alerts(pending, firing, suppressed);
-        let muted: HashMap<AlertKey, &Vec<Suppression>> = alerts
-            .iter()
-            .filter(|a| !a.suppressed_by.is_empty())
-            .map(|a| (a.key, &a.suppressed_by))
-            .collect();
-        for t in transitions
-            .iter_mut()
-            .filter(|t| t.alert.state == AlertState::Firing)
-        {
-            match muted.get(&t.alert.key) {
-                Some(by) => t.alert.suppressed_by.clone_from(by),
-                None => t.alert.suppressed_by.clear(),
-            }
-        }
+        let count = apply_suppressions(&asked, alerts, transitions, now);
+        self.monitor
+            .set_alerts(count.pending, count.firing, count.suppressed);
     }
 
     /// Renders the per-profile metrics of `snapshot` on a blocking thread: for a large fleet
@@ -497,6 +466,61 @@ async fn next_reload(
     std::future::pending().await
 }
 
+/// Alerts by state after suppression: the partition `inventory_monitor_alerts{state}` shows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AlertCounts {
+    /// Pending alerts.
+    pub pending: usize,
+    /// Firing alerts nothing suppresses: what people are told about.
+    pub firing: usize,
+    /// Firing alerts something suppresses.
+    pub suppressed: usize,
+}
+
+/// Sets each alert's `suppressed_by` to the judge's own `flapping` (kept) followed by what
+/// `suppressors` say at `now`, in asking order, without repeats; a silence or window the
+/// alert carried before (from the last sweep, or the state file) is dropped unless asked
+/// again. Firing transitions get the same as their alert. Answers the alerts by state.
+pub fn apply_suppressions(
+    suppressors: &[&dyn Suppressor],
+    alerts: &mut [Alert],
+    transitions: &mut [Transition],
+    now: SystemTime,
+) -> AlertCounts {
+    let mut count = AlertCounts::default();
+    for alert in alerts.iter_mut() {
+        alert.suppressed_by.retain(|s| *s == Suppression::Flapping);
+        if !suppressors.is_empty() {
+            for s in suppressions_of(suppressors, &alert.labels(), now) {
+                if !alert.suppressed_by.contains(&s) {
+                    alert.suppressed_by.push(s);
+                }
+            }
+        }
+        match alert.state {
+            AlertState::Pending => count.pending += 1,
+            AlertState::Firing if alert.suppressed_by.is_empty() => count.firing += 1,
+            AlertState::Firing => count.suppressed += 1,
+            AlertState::Resolved => {}
+        }
+    }
+    let muted: HashMap<AlertKey, &Vec<Suppression>> = alerts
+        .iter()
+        .filter(|a| !a.suppressed_by.is_empty())
+        .map(|a| (a.key, &a.suppressed_by))
+        .collect();
+    for t in transitions
+        .iter_mut()
+        .filter(|t| t.alert.state == AlertState::Firing)
+    {
+        match muted.get(&t.alert.key) {
+            Some(by) => t.alert.suppressed_by.clone_from(by),
+            None => t.alert.suppressed_by.clear(),
+        }
+    }
+    count
+}
+
 /// `alert` restored from the state file with only the judge's own suppression (`flapping`)
 /// kept: silences and windows are asked again after the first sweep, not remembered.
 fn unsuppressed(mut alert: Alert) -> Alert {
@@ -570,6 +594,9 @@ impl fmt::Display for Causes<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::matchers::{all_match, parse_list, Matcher};
+    use crate::rules::AlertName;
+    use crate::suppress::{InForce, Labels};
 
     /// What the file system said.
     #[derive(Debug, thiserror::Error)]
@@ -584,6 +611,115 @@ mod tests {
         #[source]
         Innermost,
     );
+
+    /// Mutes what its matchers match, as silence `id`.
+    struct Silence(&'static str, Vec<Matcher>);
+
+    impl Suppressor for Silence {
+        fn suppressions(&self, labels: &dyn Labels, _now: SystemTime) -> Vec<Suppression> {
+            if all_match(&self.1, |n| labels.label(n)) {
+                vec![Suppression::Silence {
+                    id: self.0.to_string(),
+                }]
+            } else {
+                Vec::new()
+            }
+        }
+
+        fn in_force(&self, _now: SystemTime) -> Vec<InForce> {
+            Vec::new()
+        }
+    }
+
+    fn alert(id: u64, state: AlertState, by: Vec<Suppression>) -> Alert {
+        Alert {
+            key: AlertKey::profile(AlertName::ProfileConnectivityDegraded, id),
+            severity: "critical".into(),
+            profile_name: format!("legacy-{id}"),
+            organization: if id % 2 == 0 { "North" } else { "South" }.into(),
+            summary: String::new(),
+            description: String::new(),
+            state,
+            active_since: SystemTime::UNIX_EPOCH,
+            firing_since: None,
+            resolved_at: None,
+            suppressed_by: by,
+        }
+    }
+
+    fn silence(id: &str) -> Suppression {
+        Suppression::Silence { id: id.into() }
+    }
+
+    #[test]
+    fn suppressions_keep_flapping_drop_stale_silences_and_follow_asking_order() {
+        let north = Silence(
+            "north",
+            parse_list(r#"organization="North""#).expect("matchers"),
+        );
+        let legacy = Silence(
+            "legacy",
+            parse_list(r#"profile_name=~"legacy-.*""#).expect("matchers"),
+        );
+        let asked: [&dyn Suppressor; 3] = [&north, &legacy, &legacy];
+        let mut alerts = vec![
+            // Flapping (the judge's), and a silence from the last sweep that no one says now.
+            alert(
+                1,
+                AlertState::Firing,
+                vec![Suppression::Flapping, silence("gone")],
+            ),
+            alert(2, AlertState::Firing, Vec::new()),
+            alert(3, AlertState::Pending, Vec::new()),
+        ];
+        let mut transitions = vec![
+            Transition {
+                alert: alert(2, AlertState::Firing, Vec::new()),
+            },
+            Transition {
+                alert: alert(4, AlertState::Resolved, vec![silence("kept")]),
+            },
+        ];
+        let count = apply_suppressions(
+            &asked,
+            &mut alerts,
+            &mut transitions,
+            SystemTime::UNIX_EPOCH,
+        );
+        assert_eq!(
+            alerts[0].suppressed_by,
+            vec![Suppression::Flapping, silence("legacy")]
+        );
+        assert_eq!(
+            alerts[1].suppressed_by,
+            vec![silence("north"), silence("legacy")]
+        );
+        assert_eq!(alerts[2].suppressed_by, vec![silence("legacy")]);
+        assert_eq!(transitions[0].alert.suppressed_by, alerts[1].suppressed_by);
+        assert_eq!(transitions[1].alert.suppressed_by, vec![silence("kept")]);
+        assert_eq!(
+            count,
+            AlertCounts {
+                pending: 1,
+                firing: 0,
+                suppressed: 2
+            }
+        );
+
+        // Nothing asked: only flapping stays, and a firing transition carries nothing else.
+        let count = apply_suppressions(&[], &mut alerts, &mut transitions, SystemTime::UNIX_EPOCH);
+        assert_eq!(alerts[0].suppressed_by, vec![Suppression::Flapping]);
+        assert!(alerts[1].suppressed_by.is_empty());
+        assert!(transitions[0].alert.suppressed_by.is_empty());
+        assert_eq!(
+            count,
+            AlertCounts {
+                pending: 1,
+                firing: 1,
+                suppressed: 1
+            }
+        );
+    }
 
     #[test]
     fn a_failure_is_logged_with_every_cause() {
