@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use inventory_monitor::clock::{ManualClock, SharedClock};
+use inventory_monitor::clock::{Clock, ManualClock, SharedClock};
 use inventory_monitor::config::{Config, ReceiverConfig, ReceiverKind, Secret};
 use inventory_monitor::daemon::{Daemon, Reload};
 use inventory_monitor::matchers::{all_match, Matcher};
@@ -421,4 +421,77 @@ async fn configured_suppressors_follow_reloads_and_are_asked_after_static_ones()
     let status = get_json(m.addr, "/api/v1/status").await;
     assert_eq!(alert_of(&status, 1)["state"], "suppressed");
     assert_eq!(m.daemon.state().suppressors.read().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn alertmanager_is_pushed_a_suppressed_alert_as_ended_then_firing_again_when_released() {
+    let sim = fleet().await;
+    let sink = RecordingSink::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let clock = manual_clock();
+    let on = Arc::new(AtomicBool::new(false));
+    let mut cfg = config(&sim, &sink, dir.path());
+    cfg.alerting.receivers = vec![ReceiverConfig {
+        url: Some(sink.url()),
+        ..ReceiverConfig::new("am", ReceiverKind::Alertmanager)
+    }];
+    let mut m = monitor(&sim, cfg, &clock, &Mute::new(on.clone())).await;
+
+    // Each push: `profile_id` → whether its `endsAt` is after the sweep (firing) or at it
+    // (ended).
+    let push = |n: usize| {
+        let body = sink.bodies()[n].clone();
+        let now = inventory_monitor::clock::rfc3339(clock.now());
+        let mut seen: Vec<(String, &'static str)> = body
+            .as_array()
+            .unwrap_or_else(|| panic!("not a list of alerts: {body}"))
+            .iter()
+            .map(|a| {
+                let ends = a["endsAt"].as_str().unwrap_or_default();
+                let state = if ends > now.as_str() {
+                    "firing"
+                } else if ends == now {
+                    "ended"
+                } else {
+                    "stale"
+                };
+                (
+                    a["labels"]["profile_id"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                    state,
+                )
+            })
+            .collect();
+        seen.sort();
+        seen
+    };
+    let pushed = |id: &str, state: &'static str| (id.to_string(), state);
+
+    degrade(&sim, 1);
+    degrade(&sim, 2);
+    m.sweep(&clock).await;
+    assert!(wait_until(WAIT, || sink.sink.count() == 1).await);
+    assert!(m.drained().await);
+    assert_eq!(push(0), vec![pushed("1", "firing"), pushed("2", "firing")]);
+
+    on.store(true, Ordering::SeqCst);
+    m.sweep(&clock).await;
+    assert!(wait_until(WAIT, || sink.sink.count() == 2).await);
+    assert!(m.drained().await);
+    assert_eq!(
+        push(1),
+        vec![pushed("1", "ended"), pushed("2", "firing")],
+        "the suppressed alert is ended in Alertmanager at once"
+    );
+
+    on.store(false, Ordering::SeqCst);
+    m.sweep(&clock).await;
+    assert!(wait_until(WAIT, || sink.sink.count() == 3).await);
+    assert_eq!(
+        push(2),
+        vec![pushed("1", "firing"), pushed("2", "firing")],
+        "released: firing again, its end no longer pushed"
+    );
 }
