@@ -744,7 +744,7 @@ mod tests {
         }
     }
 
-    /// A sweep at `now` where alert 1 is active as `active` and `transitions` changed.
+    /// A sweep at `now` (seconds after `T0`) with these changes and these active alerts.
     fn sweep(book: &mut Book, rs: &[ReceiverConfig], t: &[Transition], active: &[Alert], now: u64) {
         plan_sweep(book, rs, &settings(), t, active, at(now));
     }
