@@ -34,5 +34,6 @@ mod reload;
 mod restart;
 mod silences;
 mod simulator;
+mod suppression;
 mod upstream;
 mod web;

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use inventory_monitor_testkit::child::{Child, Launch};
 use inventory_monitor_testkit::place::free_port;
-use inventory_monitor_testkit::wait::wait_for;
+use inventory_monitor_testkit::wait::{wait_for, wait_until};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -26,7 +26,7 @@ const TOKEN_ENV: &str = "IM_SILENCES_TOKEN";
 const DEADLINE: Duration = Duration::from_secs(30);
 
 /// How a test daemon is set up.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Setup {
     /// Listen on `0.0.0.0:PORT` (not loopback) rather than `127.0.0.1:PORT`.
     pub public: bool,
@@ -34,6 +34,8 @@ pub struct Setup {
     pub allow_unauthenticated: bool,
     /// A web config with basic auth for [`USER`].
     pub basic_auth: bool,
+    /// A webhook receiver's URL (group_wait 1s), or none.
+    pub webhook: Option<String>,
 }
 
 /// `inventory-monitor run` as a child, with its config, state and log in a temporary
@@ -63,8 +65,9 @@ impl Daemon {
             child: None,
             dir,
         };
+        std::fs::create_dir_all(daemon.state_dir()).expect("state dir");
         std::fs::write(&daemon.config, daemon.config_text()).expect("write the config");
-        if setup.basic_auth {
+        if daemon.setup.basic_auth {
             let hash = bcrypt::hash(PASSWORD, 4).expect("bcrypt");
             std::fs::write(
                 daemon.dir.path().join("web.yml"),
@@ -92,6 +95,13 @@ impl Daemon {
         } else {
             String::new()
         };
+        let alerting = match &self.setup.webhook {
+            Some(url) => format!(
+                "[alerting]\ngroup_wait = \"1s\"\n[[alerting.receivers]]\nname = \"ops\"\n\
+                 kind = \"webhook\"\nurl = \"{url}\"\n"
+            ),
+            None => String::new(),
+        };
         format!(
             "[api]\n\
              base_url = \"http://127.0.0.1:{closed}/api/v1\"\n\
@@ -105,7 +115,8 @@ impl Daemon {
              allow_unauthenticated_writes = {allow}\n\
              {web}\
              [state]\n\
-             dir = \"{state}\"\n",
+             dir = \"{state}\"\n\
+             {alerting}",
             closed = free_port(),
             port = self.port,
             allow = self.setup.allow_unauthenticated,
@@ -630,4 +641,87 @@ async fn the_silence_command_adds_queries_and_expires() {
     assert_ne!(code, 0);
     assert!(stderr.contains("127.0.0.1"), "{stderr}");
     assert!(!stderr.contains("secret"), "{stderr}");
+}
+
+#[tokio::test]
+async fn a_silenced_alert_is_not_announced_and_is_announced_once_the_silence_is_expired() {
+    use inventory_monitor::clock::SystemClock;
+    use inventory_monitor::matchers::parse_list;
+    use inventory_monitor::silences::{NewSilence, Store};
+    use inventory_monitor_testkit::sink::Sink;
+    use std::sync::Arc;
+
+    let sink = Sink::start().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    // The silence is on disk before the daemon starts: the alert is silenced from its first
+    // sweep on, and this is how a silence made before a restart is found again.
+    let state = dir.path().join("state");
+    let id = {
+        let store = Store::open(&state, Arc::new(SystemClock), None).expect("store");
+        let now = std::time::SystemTime::now();
+        store
+            .upsert(NewSilence {
+                id: None,
+                matchers: parse_list("alertname=InventoryApiDown").expect("matchers"),
+                starts_at: now,
+                ends_at: now + Duration::from_secs(3600),
+                created_by: "tester".to_string(),
+                comment: "upstream maintenance".to_string(),
+            })
+            .expect("silence")
+    };
+    let mut d = Daemon {
+        config: dir.path().join("monitor.toml"),
+        port: free_port(),
+        setup: Setup {
+            webhook: Some(sink.url("/hook")),
+            ..Setup::default()
+        },
+        child: None,
+        dir,
+    };
+    std::fs::write(&d.config, d.config_text()).expect("config");
+    d.restart().await;
+
+    let suppressed = wait_for(DEADLINE, || async {
+        let status = d.get_json("/api/v1/status").await;
+        status["alerts"].as_array().is_some_and(|alerts| {
+            alerts
+                .iter()
+                .any(|a| a["state"] == "suppressed" && a["suppressed_by"][0]["id"] == json!(id))
+        })
+    })
+    .await;
+    assert!(suppressed, "not shown suppressed\n{}", d.log());
+    // Several sweeps (1s apart) and group waits later, still nothing was sent.
+    let metrics_say = wait_for(DEADLINE, || async {
+        d.metrics()
+            .await
+            .contains("inventory_monitor_alerts{state=\"suppressed\"} 1")
+    })
+    .await;
+    assert!(metrics_say, "{}", d.metrics().await);
+    assert!(d
+        .metrics()
+        .await
+        .contains("inventory_monitor_silences{state=\"active\"} 1"));
+    let before = d.log().matches("sweep").count();
+    let swept = wait_until(DEADLINE, || d.log().matches("sweep").count() >= before + 3).await;
+    assert!(swept, "{}", d.log());
+    assert_eq!(sink.count(), 0, "a silenced alert is not announced");
+
+    let r = d
+        .request(reqwest::Method::DELETE, &format!("/api/v2/silence/{id}"))
+        .send()
+        .await
+        .expect("DELETE");
+    assert_eq!(r.status(), StatusCode::OK);
+    let announced = wait_until(DEADLINE, || {
+        sink.received()
+            .iter()
+            .any(|r| String::from_utf8_lossy(&r.body).contains("InventoryApiDown"))
+    })
+    .await;
+    assert!(announced, "announced once the silence ended\n{}", d.log());
+    d.kill().await;
 }
