@@ -725,3 +725,65 @@ async fn a_silenced_alert_is_not_announced_and_is_announced_once_the_silence_is_
     assert!(announced, "announced once the silence ended\n{}", d.log());
     d.kill().await;
 }
+
+#[tokio::test]
+async fn a_verified_client_certificate_opens_writes_on_a_public_address() {
+    use inventory_monitor::clock::SystemClock;
+    use inventory_monitor::metrics::MonitorMetrics;
+    use inventory_monitor::server::writes::WritePolicy;
+    use inventory_monitor::server::{self, AppState, ServerOptions};
+    use inventory_monitor::silences::Store;
+    use std::sync::Arc;
+
+    let pki = crate::web::pki();
+    let yaml = pki.tls(&[
+        "client_auth_type: VerifyClientCertIfGiven",
+        &format!("client_ca_file: \"{}\"", pki.ca_file.display()),
+    ]);
+    let mut options = ServerOptions::with_web(Some(pki.web_config(&yaml)));
+    // As for `server.listen = "0.0.0.0:9857"`, without the opt-in.
+    options.writes = WritePolicy::default();
+    let state = Arc::new(AppState::new(Arc::new(MonitorMetrics::new(
+        inventory_monitor::config::Config::default().shard(),
+    ))));
+    *state.silences.write().expect("lock") = Some(Store::in_memory(Arc::new(SystemClock)));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("address");
+    let stop = tokio_util::sync::CancellationToken::new();
+    let s = stop.clone();
+    tokio::spawn(server::serve_with(
+        listener,
+        state.clone(),
+        options,
+        async move { s.cancelled().await },
+    ));
+    let url = format!("https://{addr}/api/v2/silences");
+    let body = silence_body(&[("alertname", "InventoryApiDown", false)]).to_string();
+    let post = |identity: Option<&str>| {
+        crate::web::client(&pki, identity)
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+    };
+    let anonymous = post(None).await.expect("POST without a certificate");
+    assert_eq!(anonymous.status(), StatusCode::FORBIDDEN);
+    let verified = post(Some(&pki.client))
+        .await
+        .expect("POST with a certificate");
+    assert_eq!(verified.status(), StatusCode::OK);
+    assert!(
+        post(Some(&pki.rogue_client)).await.is_err(),
+        "an unknown CA's certificate is refused"
+    );
+    let kept = state
+        .silences
+        .read()
+        .expect("lock")
+        .as_ref()
+        .map(|s| s.list().len());
+    assert_eq!(kept, Some(1));
+    stop.cancel();
+}

@@ -37,17 +37,17 @@ const PASSWORD: &str = "correct horse battery staple";
 // Certificates, web configs, servers and clients
 
 /// A CA, a server certificate for 127.0.0.1 and localhost, a client certificate from the
-/// CA, and one from another CA, as files in a temporary directory.
-struct Pki {
+/// CA, and one from another CA, as files in a temporary directory (`silences.rs` uses it too).
+pub(crate) struct Pki {
     dir: tempfile::TempDir,
     ca_pem: String,
-    ca_file: PathBuf,
+    pub(crate) ca_file: PathBuf,
     server_cert: PathBuf,
     server_key: PathBuf,
     /// PEM certificate and key, for `reqwest::Identity::from_pem`.
-    client: String,
+    pub(crate) client: String,
     /// The same from a CA the server does not trust.
-    rogue_client: String,
+    pub(crate) rogue_client: String,
 }
 
 fn new_ca(name: &str) -> (String, Issuer<'static, KeyPair>) {
@@ -89,7 +89,7 @@ fn issue(
     (cert.pem(), key.serialize_pem())
 }
 
-fn pki() -> Pki {
+pub(crate) fn pki() -> Pki {
     let dir = tempfile::tempdir().expect("temp dir");
     let (ca_pem, ca) = new_ca("inventory-monitor test CA");
     let (_, other_ca) = new_ca("some other CA");
@@ -124,7 +124,7 @@ fn pki() -> Pki {
 
 impl Pki {
     /// `tls_server_config` with our server certificate, plus `extra` lines (indented).
-    fn tls(&self, extra: &[&str]) -> String {
+    pub(crate) fn tls(&self, extra: &[&str]) -> String {
         let mut yaml = format!(
             "tls_server_config:\n  cert_file: \"{}\"\n  key_file: \"{}\"\n",
             self.server_cert.display(),
@@ -142,7 +142,7 @@ impl Pki {
         path
     }
 
-    fn web_config(&self, yaml: &str) -> WebConfig {
+    pub(crate) fn web_config(&self, yaml: &str) -> WebConfig {
         web_config::load(&self.write_web_config(yaml)).unwrap_or_else(|e| panic!("{e}"))
     }
 }
@@ -200,7 +200,7 @@ fn with_web(web: WebConfig) -> ServerOptions {
 }
 
 /// A client trusting only our CA, presenting `identity` when given.
-fn client(pki: &Pki, identity: Option<&str>) -> reqwest::Client {
+pub(crate) fn client(pki: &Pki, identity: Option<&str>) -> reqwest::Client {
     client_builder(pki, identity).build().expect("client")
 }
 
