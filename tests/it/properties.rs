@@ -3,7 +3,8 @@
 //! bytes the upstream sends and whatever text a config file holds, the parsers answer `Ok`
 //! or `Err` and never panic; and a rendered `/metrics`, whatever the names, organizations
 //! and states (quotes, backslashes, newlines, unicode), parses back with the same label
-//! values, cut to `api.max_label_length`.
+//! values, cut to `api.max_label_length`; a matcher, whatever its value, is displayed as
+//! text that parses back to it, and its regexes are anchored.
 //!
 //! 256 cases per property, no persisted failures: a few seconds in all.
 
