@@ -134,18 +134,6 @@ impl Alert {
         labels
     }
 
-    /// Sets what mutes the alert to `found` (the silences and maintenance windows that match
-    /// it now), keeping [`Suppression::Flapping`], which the judge sets and only the judge
-    /// takes away (README, Flapping).
-    pub fn set_suppressions(&mut self, found: Vec<Suppression>) {
-        let flapping = self.suppressed_by.contains(&Suppression::Flapping);
-        self.suppressed_by = found;
-        self.suppressed_by.retain(|s| *s != Suppression::Flapping);
-        if flapping {
-            self.suppressed_by.push(Suppression::Flapping);
-        }
-    }
-
     /// The annotations (README, Alerts): `summary` and `description`.
     pub fn annotations(&self) -> BTreeMap<&'static str, String> {
         BTreeMap::from([
