@@ -4,14 +4,21 @@
 //! [`Notifier`], and applies new configurations between sweeps. The process around it
 //! (runtimes, the HTTP server's thread, signals) is [`crate::app`]'s.
 //!
+//! After judging, every pending or firing alert is asked about of the suppressors (silences,
+//! maintenance windows: [`Daemon::add_suppressor`], [`Daemon::add_configured_suppressor`]);
+//! what mutes it goes into its `suppressed_by`, beside the judge's own `flapping`, and the
+//! status document, the `inventory_monitor_alerts{state}` gauge and the notifier read it
+//! from there (README, Suppression).
+//!
 //! A daemon built with [`Daemon::with_notifier`] (what `run` and `demo` do) loads the state
 //! file at start, restores the judge from it, and gives every sweep's results to the
 //! notifier. One built with [`Daemon::new`] (what `once` and the tests do) keeps no state and
 //! sends nothing.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -21,11 +28,13 @@ use crate::config::{Config, Secret};
 use crate::metrics::{FiringLabel, MonitorMetrics, ProfileMetrics, RenderedProfiles};
 use crate::notify::{Notifier, NotifyCounters, NotifyError};
 use crate::rules::flap_file::FlapFile;
-use crate::rules::{Alert, Judge, Transition};
+use crate::rules::{Alert, AlertKey, AlertState, Judge, Transition};
 use crate::server::AppState;
 use crate::snapshot::Snapshot;
 use crate::status::StatusSource;
+use crate::suppress::{suppressions_of, Suppressor};
 use crate::upstream::{UpstreamClient, UpstreamCounters, UpstreamError};
+use crate::vocabulary::Suppression;
 
 /// How long deliveries under way at shutdown may take to finish.
 pub const NOTIFIER_GRACE: Duration = Duration::from_secs(3);
@@ -89,7 +98,15 @@ pub struct Daemon {
     /// `state.dir/flapping.json`, the flap histories (README, Flapping); `None` when the
     /// daemon keeps no state.
     flap_file: Option<FlapFile>,
+    /// Suppressors that live as long as the daemon (the silences), asked first.
+    suppressors: Vec<Arc<dyn Suppressor>>,
+    /// Suppressors made from the configuration (maintenance windows): how to make each, and
+    /// the one made from the configuration in force. Asked after the static ones.
+    configured: Vec<(MakeSuppressor, Arc<dyn Suppressor>)>,
 }
+
+/// How a suppressor is made from a configuration (at start and after every reload).
+pub type MakeSuppressor = Box<dyn Fn(&Config) -> Arc<dyn Suppressor> + Send + Sync>;
 
 /// A validated configuration and the token it names, to apply between two sweeps.
 pub struct Reload {
@@ -132,7 +149,7 @@ impl Daemon {
         let client = UpstreamClient::with_counters(&config.api, token, monitor.as_ref())
             .map_err(Error::Upstream)?;
         let mut judge = Judge::new(config.rules.clone());
-        judge.restore(restored);
+        judge.restore(restored.into_iter().map(unsuppressed).collect());
         let flap_file = notify.then(|| {
             let mut file = FlapFile::new(&config.state.dir);
             judge.restore_flaps(file.load());
@@ -150,7 +167,46 @@ impl Daemon {
             notifier,
             reloads: None,
             flap_file,
+            suppressors: Vec::new(),
+            configured: Vec::new(),
         })
+    }
+
+    /// Adds a suppressor that lives as long as the daemon (the silences store): asked about
+    /// every pending or firing alert after each sweep, after the static suppressors added
+    /// before it and before every configured one. Add it before the first sweep, so that
+    /// a restarted daemon holds back what is still suppressed.
+    pub fn add_suppressor(&mut self, s: Arc<dyn Suppressor>) {
+        self.suppressors.push(s);
+        self.publish_suppressors();
+    }
+
+    /// Adds a suppressor made from the configuration (the maintenance windows): `make` is
+    /// called now with the configuration in force, and again after every successful reload
+    /// with the new one. Asked after the static suppressors, in the order added.
+    pub fn add_configured_suppressor(&mut self, make: MakeSuppressor) {
+        let made = make(&self.config);
+        self.configured.push((make, made));
+        self.publish_suppressors();
+    }
+
+    /// Every suppressor, in asking order: the static ones, then the configured ones.
+    fn all_suppressors(&self) -> Vec<Arc<dyn Suppressor>> {
+        self.suppressors
+            .iter()
+            .cloned()
+            .chain(self.configured.iter().map(|(_, made)| made.clone()))
+            .collect()
+    }
+
+    /// Hands the pages and APIs the suppressors in force (`AppState::suppressors`).
+    fn publish_suppressors(&self) {
+        let all = self.all_suppressors();
+        *self
+            .state
+            .suppressors
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = all;
     }
 
     /// Hands the daemon a channel of configurations to apply between sweeps; [`run`] then
@@ -217,6 +273,10 @@ impl Daemon {
             .set_max_label_length(config.api.max_label_length as usize);
         self.monitor.set_shard(config.shard());
         self.config = config;
+        for (make, made) in &mut self.configured {
+            *made = make(&self.config);
+        }
+        self.publish_suppressors();
         Ok(())
     }
 
@@ -252,7 +312,7 @@ impl Daemon {
         )
         .await;
         let now = self.clock.now();
-        let transitions = self.judge.evaluate(&snapshot, now);
+        let mut transitions = self.judge.evaluate(&snapshot, now);
         if let Some(file) = &mut self.flap_file {
             // Before anything is announced, like the state file.
             if let Err(e) = file.save(self.judge.flap_records()) {
@@ -260,12 +320,14 @@ impl Daemon {
             }
         }
         self.monitor.observe_sweep(&snapshot, now);
+        let mut alerts: Vec<Alert> = self.judge.alerts().cloned().collect();
+        self.suppress(&mut alerts, &mut transitions, now);
 
         let snapshot = Arc::new(snapshot);
         let rendered = self.render(&snapshot).await;
         let status = Arc::new(StatusSource {
             snapshot: snapshot.clone(),
-            alerts: self.judge.alerts().cloned().collect(),
+            alerts,
             now,
         });
         self.state.publish(rendered, status.clone());
@@ -283,6 +345,16 @@ impl Daemon {
             snapshot,
             transitions,
         }
+    }
+
+    /// Sets what mutes each pending or firing alert ([`apply_suppressions`]) and counts the
+    /// alerts by state for `inventory_monitor_alerts` (README, Metrics).
+    fn suppress(&self, alerts: &mut [Alert], transitions: &mut [Transition], now: SystemTime) {
+        let suppressors = self.all_suppressors();
+        let asked: Vec<&dyn Suppressor> = suppressors.iter().map(|s| s.as_ref()).collect();
+        let count = apply_suppressions(&asked, alerts, transitions, now);
+        self.monitor
+            .set_alerts(count.pending, count.firing, count.suppressed);
     }
 
     /// Renders the per-profile metrics of `snapshot` on a blocking thread: for a large fleet
@@ -411,6 +483,68 @@ async fn next_reload(
     std::future::pending().await
 }
 
+/// Alerts by state after suppression: the partition `inventory_monitor_alerts{state}` shows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AlertCounts {
+    /// Pending alerts.
+    pub pending: usize,
+    /// Firing alerts nothing suppresses: what people are told about.
+    pub firing: usize,
+    /// Firing alerts something suppresses.
+    pub suppressed: usize,
+}
+
+/// Sets each alert's `suppressed_by` to the judge's own `flapping` (kept) followed by what
+/// `suppressors` say at `now`, in asking order, without repeats; a silence or window the
+/// alert carried before (from the last sweep, or the state file) is dropped unless asked
+/// again. Firing transitions get the same as their alert. Answers the alerts by state.
+pub fn apply_suppressions(
+    suppressors: &[&dyn Suppressor],
+    alerts: &mut [Alert],
+    transitions: &mut [Transition],
+    now: SystemTime,
+) -> AlertCounts {
+    let mut count = AlertCounts::default();
+    for alert in alerts.iter_mut() {
+        alert.suppressed_by.retain(|s| *s == Suppression::Flapping);
+        if !suppressors.is_empty() {
+            for s in suppressions_of(suppressors, &alert.labels(), now) {
+                if !alert.suppressed_by.contains(&s) {
+                    alert.suppressed_by.push(s);
+                }
+            }
+        }
+        match alert.state {
+            AlertState::Pending => count.pending += 1,
+            AlertState::Firing if alert.suppressed_by.is_empty() => count.firing += 1,
+            AlertState::Firing => count.suppressed += 1,
+            AlertState::Resolved => {}
+        }
+    }
+    let muted: HashMap<AlertKey, &Vec<Suppression>> = alerts
+        .iter()
+        .filter(|a| !a.suppressed_by.is_empty())
+        .map(|a| (a.key, &a.suppressed_by))
+        .collect();
+    for t in transitions
+        .iter_mut()
+        .filter(|t| t.alert.state == AlertState::Firing)
+    {
+        match muted.get(&t.alert.key) {
+            Some(by) => t.alert.suppressed_by.clone_from(by),
+            None => t.alert.suppressed_by.clear(),
+        }
+    }
+    count
+}
+
+/// `alert` restored from the state file with only the judge's own suppression (`flapping`)
+/// kept: silences and windows are asked again after the first sweep, not remembered.
+fn unsuppressed(mut alert: Alert) -> Alert {
+    alert.suppressed_by.retain(|s| *s == Suppression::Flapping);
+    alert
+}
+
 /// Gives the allocator's free memory back to the system. glibc keeps freed memory of
 /// the main heap and of every thread arena for reuse; after a sweep of a large fleet that
 /// is the size of the previous snapshot and rendering, which would otherwise count in RSS
@@ -477,6 +611,9 @@ impl fmt::Display for Causes<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::matchers::{all_match, parse_list, Matcher};
+    use crate::rules::AlertName;
+    use crate::suppress::{InForce, Labels};
 
     /// What the file system said.
     #[derive(Debug, thiserror::Error)]
@@ -491,6 +628,115 @@ mod tests {
         #[source]
         Innermost,
     );
+
+    /// Mutes what its matchers match, as silence `id`.
+    struct Silence(&'static str, Vec<Matcher>);
+
+    impl Suppressor for Silence {
+        fn suppressions(&self, labels: &dyn Labels, _now: SystemTime) -> Vec<Suppression> {
+            if all_match(&self.1, |n| labels.label(n)) {
+                vec![Suppression::Silence {
+                    id: self.0.to_string(),
+                }]
+            } else {
+                Vec::new()
+            }
+        }
+
+        fn in_force(&self, _now: SystemTime) -> Vec<InForce> {
+            Vec::new()
+        }
+    }
+
+    fn alert(id: u64, state: AlertState, by: Vec<Suppression>) -> Alert {
+        Alert {
+            key: AlertKey::profile(AlertName::ProfileConnectivityDegraded, id),
+            severity: "critical".into(),
+            profile_name: format!("legacy-{id}"),
+            organization: if id % 2 == 0 { "North" } else { "South" }.into(),
+            summary: String::new(),
+            description: String::new(),
+            state,
+            active_since: SystemTime::UNIX_EPOCH,
+            firing_since: None,
+            resolved_at: None,
+            suppressed_by: by,
+        }
+    }
+
+    fn silence(id: &str) -> Suppression {
+        Suppression::Silence { id: id.into() }
+    }
+
+    #[test]
+    fn suppressions_keep_flapping_drop_stale_silences_and_follow_asking_order() {
+        let north = Silence(
+            "north",
+            parse_list(r#"organization="North""#).expect("matchers"),
+        );
+        let legacy = Silence(
+            "legacy",
+            parse_list(r#"profile_name=~"legacy-.*""#).expect("matchers"),
+        );
+        let asked: [&dyn Suppressor; 3] = [&north, &legacy, &legacy];
+        let mut alerts = vec![
+            // Flapping (the judge's), and a silence from the last sweep that no one says now.
+            alert(
+                1,
+                AlertState::Firing,
+                vec![Suppression::Flapping, silence("gone")],
+            ),
+            alert(2, AlertState::Firing, Vec::new()),
+            alert(3, AlertState::Pending, Vec::new()),
+        ];
+        let mut transitions = vec![
+            Transition {
+                alert: alert(2, AlertState::Firing, Vec::new()),
+            },
+            Transition {
+                alert: alert(4, AlertState::Resolved, vec![silence("kept")]),
+            },
+        ];
+        let count = apply_suppressions(
+            &asked,
+            &mut alerts,
+            &mut transitions,
+            SystemTime::UNIX_EPOCH,
+        );
+        assert_eq!(
+            alerts[0].suppressed_by,
+            vec![Suppression::Flapping, silence("legacy")]
+        );
+        assert_eq!(
+            alerts[1].suppressed_by,
+            vec![silence("north"), silence("legacy")]
+        );
+        assert_eq!(alerts[2].suppressed_by, vec![silence("legacy")]);
+        assert_eq!(transitions[0].alert.suppressed_by, alerts[1].suppressed_by);
+        assert_eq!(transitions[1].alert.suppressed_by, vec![silence("kept")]);
+        assert_eq!(
+            count,
+            AlertCounts {
+                pending: 1,
+                firing: 0,
+                suppressed: 2
+            }
+        );
+
+        // Nothing asked: only flapping stays, and a firing transition carries nothing else.
+        let count = apply_suppressions(&[], &mut alerts, &mut transitions, SystemTime::UNIX_EPOCH);
+        assert_eq!(alerts[0].suppressed_by, vec![Suppression::Flapping]);
+        assert!(alerts[1].suppressed_by.is_empty());
+        assert!(transitions[0].alert.suppressed_by.is_empty());
+        assert_eq!(
+            count,
+            AlertCounts {
+                pending: 1,
+                firing: 1,
+                suppressed: 1
+            }
+        );
+    }
 
     #[test]
     fn a_failure_is_logged_with_every_cause() {

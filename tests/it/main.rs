@@ -32,5 +32,6 @@ mod receivers;
 mod reload;
 mod restart;
 mod simulator;
+mod suppression;
 mod upstream;
 mod web;
