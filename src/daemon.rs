@@ -27,6 +27,7 @@ use crate::clock::SharedClock;
 use crate::config::{Config, Secret};
 use crate::metrics::{FiringLabel, MonitorMetrics, ProfileMetrics, RenderedProfiles};
 use crate::notify::{Notifier, NotifyCounters, NotifyError};
+use crate::rules::flap_file::FlapFile;
 use crate::rules::{Alert, AlertKey, AlertState, Judge, Transition};
 use crate::server::AppState;
 use crate::snapshot::Snapshot;
@@ -94,6 +95,9 @@ pub struct Daemon {
     notifier: Option<Notifier>,
     /// New configurations to apply between sweeps (SIGHUP), already validated.
     reloads: Option<mpsc::UnboundedReceiver<Result<Reload, Error>>>,
+    /// `state.dir/flapping.json`, the flap histories (README, Flapping); `None` when the
+    /// daemon keeps no state.
+    flap_file: Option<FlapFile>,
     /// Suppressors that live as long as the daemon (the silences), asked first.
     suppressors: Vec<Arc<dyn Suppressor>>,
     /// Suppressors made from the configuration (maintenance windows): how to make each, and
@@ -149,6 +153,11 @@ impl Daemon {
             .map_err(Error::Upstream)?;
         let mut judge = Judge::new(config.rules.clone());
         judge.restore(restored.into_iter().map(unsuppressed).collect());
+        let flap_file = notify.then(|| {
+            let mut file = FlapFile::new(&config.state.dir);
+            judge.restore_flaps(file.load());
+            file
+        });
         Ok(Self {
             judge,
             renderer: ProfileMetrics::for_api(&config.api, &monitor),
@@ -160,6 +169,7 @@ impl Daemon {
             previous: None,
             notifier,
             reloads: None,
+            flap_file,
             suppressors: Vec::new(),
             configured: Vec::new(),
         })
@@ -308,6 +318,12 @@ impl Daemon {
         .await;
         let now = self.clock.now();
         let mut transitions = self.judge.evaluate(&snapshot, now);
+        if let Some(file) = &mut self.flap_file {
+            // Before anything is announced, like the state file.
+            if let Err(e) = file.save(self.judge.flap_records()) {
+                tracing::error!(file = %file.path().display(), error = %e, "cannot write the flap histories");
+            }
+        }
         self.monitor.observe_sweep(&snapshot, now);
         let mut alerts: Vec<Alert> = self.judge.alerts().cloned().collect();
         self.suppress(&mut alerts, &mut transitions, now);
@@ -359,6 +375,7 @@ impl Daemon {
                     .map(|id| (id, a.key.alertname.as_str(), a.severity.clone()))
             })
             .collect();
+        self.renderer.set_flapping(self.judge.flapping());
         let mut renderer = std::mem::take(&mut self.renderer);
         let snap = snapshot.clone();
         let job = tokio::task::spawn_blocking(move || {

@@ -39,11 +39,14 @@ pub enum AlertName {
     ProfileUnreachable,
     /// The list walk failed: nothing is known about any profile.
     InventoryApiDown,
+    /// A condition of the profile keeps changing (README, Flapping); label `condition`
+    /// names it.
+    ProfileFlapping,
 }
 
 impl AlertName {
     /// Every alertname, in key order.
-    pub const ALL: [AlertName; 7] = [
+    pub const ALL: [AlertName; 8] = [
         AlertName::ProfileConnectivityDegraded,
         AlertName::ProfileAuthenticationFailing,
         AlertName::ProfileSyncStale,
@@ -51,6 +54,7 @@ impl AlertName {
         AlertName::ProfileErrorsHigh,
         AlertName::ProfileUnreachable,
         AlertName::InventoryApiDown,
+        AlertName::ProfileFlapping,
     ];
 
     /// The `alertname` label value, e.g. `ProfileConnectivityDegraded`. `const` so that
@@ -64,6 +68,7 @@ impl AlertName {
             AlertName::ProfileErrorsHigh => "ProfileErrorsHigh",
             AlertName::ProfileUnreachable => "ProfileUnreachable",
             AlertName::InventoryApiDown => "InventoryApiDown",
+            AlertName::ProfileFlapping => "ProfileFlapping",
         }
     }
 
@@ -258,7 +263,8 @@ mod tests {
         assert_eq!(
             Named::<AlertName>::choices(""),
             "ProfileConnectivityDegraded, ProfileAuthenticationFailing, ProfileSyncStale, \
-             ProfileSyncFailing, ProfileErrorsHigh, ProfileUnreachable, InventoryApiDown"
+             ProfileSyncFailing, ProfileErrorsHigh, ProfileUnreachable, InventoryApiDown, \
+             ProfileFlapping"
         );
     }
 

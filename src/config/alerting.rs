@@ -153,8 +153,8 @@ pub const SEVERITIES: [&str; 3] = {
 };
 
 /// The alertnames of the README's Alerts table: the values a receiver's `match_alertname` may name.
-pub const ALERTNAMES: [&str; 7] = {
-    let mut out = [""; 7];
+pub const ALERTNAMES: [&str; 8] = {
+    let mut out = [""; 8];
     let mut i = 0;
     while i < out.len() {
         out[i] = AlertName::ALL[i].as_str();

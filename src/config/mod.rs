@@ -56,8 +56,8 @@ pub use alerting::{AlertingConfig, ReceiverConfig, ReceiverKind, ALERTNAMES, SEV
 pub use api::{ApiConfig, ByteSize, DEFAULT_TOKEN_ENV, MAX_BODY_SIZE, MIN_BODY_SIZE};
 pub use duration::parse_period;
 pub use rules::{
-    ErrorsRule, RuleSettings, RulesConfig, SimpleRule, StaleAfter, StateRule, SyncStaleRule,
-    UnreachableRule,
+    ErrorsRule, FlappingRule, RuleSettings, RulesConfig, SimpleRule, StaleAfter, StateRule,
+    SyncStaleRule, UnreachableRule, FLAP_WINDOW,
 };
 pub use secret::Secret;
 pub use shard::{ShardConfig, HOSTNAME_ENV, SHARD_COUNT_ENV, SHARD_INDEX_ENV};

@@ -25,6 +25,8 @@ pub struct RulesConfig {
     pub errors: ErrorsRule,
     /// `[rules.unreachable]`
     pub unreachable: UnreachableRule,
+    /// `[rules.flapping]` (README, Flapping)
+    pub flapping: FlappingRule,
 }
 
 /// What every rule's table holds, whatever else it has.
@@ -125,6 +127,23 @@ rule_table! {
     }
 }
 
+rule_table! {
+    /// `[rules.flapping]` (README, Flapping): when a condition that keeps changing becomes
+    /// one `ProfileFlapping` alert.
+    FlappingRule, severity Warning {
+        /// How many of the last judged sweeps are weighed (3..=100).
+        window: u32 = 21,
+        /// Flapping starts when the weighted share of state changes exceeds this.
+        high: f64 = 0.5,
+        /// Flapping stops when the share falls below this (0 < low < high <= 1).
+        low: f64 = 0.25,
+    }
+}
+
+/// The bounds of `rules.flapping.window`: at least three sweeps (two changes to weigh), at
+/// most as many as one history holds.
+pub const FLAP_WINDOW: std::ops::RangeInclusive<u32> = 3..=100;
+
 /// `rules.sync_stale.after`: `"auto"` (2 × the profile's sync_frequency + 15m) or a duration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StaleAfter {
@@ -186,5 +205,40 @@ impl RulesConfig {
             "rules.unreachable.severity",
             &self.unreachable.severity,
         );
+        self.flapping.check(out);
+    }
+}
+
+impl FlappingRule {
+    /// `[rules.flapping]`: the window's bounds, and 0 < low < high <= 1.
+    fn check(&self, out: &mut Vec<Problem>) {
+        if !FLAP_WINDOW.contains(&self.window) {
+            out.push(Problem::new(
+                "rules.flapping.window",
+                format!(
+                    "must be between {} and {} sweeps, got {}",
+                    FLAP_WINDOW.start(),
+                    FLAP_WINDOW.end(),
+                    self.window
+                ),
+            ));
+        }
+        // Written so that NaN fails every comparison and is refused.
+        if !(self.high > 0.0 && self.high <= 1.0) {
+            out.push(Problem::new(
+                "rules.flapping.high",
+                format!("must be more than 0 and at most 1, got {}", self.high),
+            ));
+        }
+        if !(self.low > 0.0 && self.low < self.high) {
+            out.push(Problem::new(
+                "rules.flapping.low",
+                format!(
+                    "must be more than 0 and less than rules.flapping.high ({}), got {}",
+                    self.high, self.low
+                ),
+            ));
+        }
+        severity(out, "rules.flapping.severity", &self.severity);
     }
 }

@@ -608,3 +608,47 @@ url = \"ftp://c.example/\"
         ),
     }
 }
+
+#[test]
+fn flapping_window_and_thresholds_are_validated() {
+    let base = "[api]\nbase_url = \"https://api.example/v1\"\n[rules.flapping]\n";
+    let found = problems_with_a_token(&format!(
+        "{base}window = 2\nhigh = 1.5\nlow = 0\nseverity = \"page\""
+    ));
+    assert_eq!(
+        found,
+        [
+            "rules.flapping.window: must be between 3 and 100 sweeps, got 2",
+            "rules.flapping.high: must be more than 0 and at most 1, got 1.5",
+            "rules.flapping.low: must be more than 0 and less than rules.flapping.high (1.5), got 0",
+            "rules.flapping.severity: must be one of critical, warning or info, got \"page\"",
+        ]
+    );
+    let found = problems_with_a_token(&format!("{base}window = 101\nhigh = 0.4\nlow = 0.4"));
+    assert_eq!(
+        found,
+        [
+            "rules.flapping.window: must be between 3 and 100 sweeps, got 101",
+            "rules.flapping.low: must be more than 0 and less than rules.flapping.high (0.4), got 0.4",
+        ]
+    );
+    let found = problems_with_a_token(&format!("{base}high = nan"));
+    assert_eq!(
+        found,
+        ["rules.flapping.high: must be more than 0 and at most 1, got NaN",
+         "rules.flapping.low: must be more than 0 and less than rules.flapping.high (NaN), got 0.25"]
+    );
+    assert!(problems_with_a_token(&format!("{base}window = 3\nhigh = 1.0\nlow = 0.01")).is_empty());
+    assert!(problem(&format!("{base}windows = 21")).contains("unknown field `windows`"));
+    let defaults = FlappingRule::default();
+    assert_eq!(
+        (
+            defaults.enabled,
+            defaults.window,
+            defaults.high,
+            defaults.low,
+            defaults.severity.as_str()
+        ),
+        (true, 21, 0.5, 0.25, "warning")
+    );
+}

@@ -11,6 +11,7 @@ use crate::exposition::{escape_label_value, write_help_type, write_value, Metric
 use crate::limit::{Edge, Latch, Limit};
 use crate::model::Profile;
 use crate::snapshot::{ProfileEntry, Snapshot};
+use crate::vocabulary::AlertName;
 
 use super::labels::{
     LabelCutter, ProfileLabels, StateVocabulary, DEFAULT_MAX_LABEL_LENGTH, STATE_LABEL_CAP,
@@ -50,6 +51,9 @@ pub struct ProfileMetrics {
     /// Whether the last renderings cut label values: told when that starts and stops,
     /// not on every sweep (README, Behaviour in detail).
     cutting: Latch,
+    /// The (profile id, condition alertname) pairs flapping now, sorted, for
+    /// `inventory_profile_flapping` ([`ProfileMetrics::set_flapping`]).
+    flapping: Vec<(u64, &'static str)>,
 }
 
 impl Default for ProfileMetrics {
@@ -98,7 +102,7 @@ struct Family {
 
 /// Every per-profile family, in the order they are rendered. Each comes with HELP and
 /// TYPE even when empty; within a family, profiles come in id order.
-const FAMILIES: [Family; 11] = [
+const FAMILIES: [Family; 12] = [
     Family {
         name: "inventory_profile_info",
         help: "Properties of an inventory connection profile (value always 1); from the last detail read.",
@@ -165,6 +169,12 @@ const FAMILIES: [Family; 11] = [
         kind: MetricType::Gauge,
         lines: Lines::Custom(alert_firing),
     },
+    Family {
+        name: "inventory_profile_flapping",
+        help: "1 while that condition (alertname) of the profile is flapping (README, Flapping).",
+        kind: MetricType::Gauge,
+        lines: Lines::Custom(flapping),
+    },
 ];
 
 /// A label of a profile's detail and where its value is (`None`: unknown).
@@ -230,6 +240,19 @@ fn alert_firing(r: &mut Render<'_>, name: &'static str) {
     }
 }
 
+/// `inventory_profile_flapping`: one line per flapping condition of a profile in the
+/// snapshot.
+fn flapping(r: &mut Render<'_>, name: &'static str) {
+    for (profile_id, alertname) in r.flapping {
+        let Ok(i) = r.entries.binary_search_by_key(profile_id, |e| e.id) else {
+            continue;
+        };
+        r.out.open(name, i);
+        r.out.label("alertname", alertname);
+        r.out.close(Value::Int(1));
+    }
+}
+
 /// 1 when `value` is `want`, 0 when it is something else; `None` when it is unknown.
 fn flag_if(value: Option<&str>, want: &str) -> Option<Value> {
     value.map(|v| Value::flag(v == want))
@@ -253,6 +276,8 @@ struct Render<'a> {
     entries: &'a [&'a ProfileEntry],
     /// The firing alerts, sorted, without repeats.
     firing: &'a [&'a FiringLabel<'a>],
+    /// The flapping conditions, sorted, without repeats.
+    flapping: &'a [(u64, &'static str)],
     /// Cuts (and counts) label values from the upstream.
     cutter: LabelCutter,
     /// The `state` vocabularies, per check of [`CHECKS`].
@@ -331,7 +356,19 @@ impl ProfileMetrics {
             last_len: 0,
             last_deflated_len: 0,
             plain_limit: DEFAULT_PLAIN_LIMIT,
+            flapping: Vec::new(),
         }
+    }
+
+    /// The conditions flapping now, as (profile id, condition), for the next renderings'
+    /// `inventory_profile_flapping`.
+    pub fn set_flapping(&mut self, flapping: impl IntoIterator<Item = (u64, AlertName)>) {
+        self.flapping = flapping
+            .into_iter()
+            .map(|(id, name)| (id, name.as_str()))
+            .collect();
+        self.flapping.sort_unstable();
+        self.flapping.dedup();
     }
 
     /// A renderer for the daemon: label values cut to `api.max_label_length`, and the
@@ -405,6 +442,7 @@ impl ProfileMetrics {
             },
             entries: &entries,
             firing: &firing,
+            flapping: &self.flapping,
             cutter,
             states: &mut self.states,
             state_cap: self.state_cap,

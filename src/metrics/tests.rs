@@ -12,7 +12,7 @@ use crate::shard::Shard;
 use crate::snapshot::{ApiFailure, ListOutcome, ProfileEntry, Snapshot};
 
 /// The per-profile families, in their order (`inventory_profile_` + these).
-const PER_PROFILE_FAMILIES: [&str; 11] = [
+const PER_PROFILE_FAMILIES: [&str; 12] = [
     "info",
     "up",
     "connectivity_healthy",
@@ -24,6 +24,7 @@ const PER_PROFILE_FAMILIES: [&str; 11] = [
     "sync_records",
     "active",
     "alert_firing",
+    "flapping",
 ];
 
 /// [`PER_PROFILE_FAMILIES`] with their prefix.
@@ -392,6 +393,44 @@ fn firing_alerts_are_labelled_from_the_snapshot() {
         ]
     );
     assert_eq!(all[0].label("organization"), Some("Main Warehouse"));
+}
+
+#[test]
+fn flapping_conditions_of_profiles_in_the_snapshot_are_one_series_each() {
+    use crate::vocabulary::AlertName::{ProfileConnectivityDegraded, ProfileSyncFailing};
+    let mut pm = ProfileMetrics::new();
+    pm.set_flapping([
+        (2, ProfileSyncFailing),
+        (2, ProfileConnectivityDegraded),
+        (2, ProfileConnectivityDegraded),
+        (404, ProfileConnectivityDegraded),
+    ]);
+    let f = render_parsed(&mut pm, &fixture(), &[]);
+    let got: Vec<_> = exposition::samples_named(&f, "inventory_profile_flapping")
+        .iter()
+        .map(|s| {
+            (
+                s.label("profile_id").unwrap_or("").to_string(),
+                s.label("alertname").unwrap_or("").to_string(),
+                s.value,
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                "2".to_string(),
+                "ProfileConnectivityDegraded".to_string(),
+                1.0
+            ),
+            ("2".to_string(), "ProfileSyncFailing".to_string(), 1.0),
+        ],
+        "sorted, without repeats, none for a profile not in the snapshot"
+    );
+    pm.set_flapping([]);
+    let f = render_parsed(&mut pm, &fixture(), &[]);
+    assert!(exposition::samples_named(&f, "inventory_profile_flapping").is_empty());
 }
 
 #[test]

@@ -15,8 +15,9 @@ pub(crate) const TEST_ALERTNAME: &str = "InventoryMonitorTest";
 
 /// The alert's fingerprint, as 16 lowercase hex digits: the Prometheus label-set
 /// fingerprint (what Alertmanager computes) of the alert's *identifying* labels only,
-/// `alertname` and `profile_id`, so that it stays the same when the profile is renamed,
-/// moves organization or changes severity, and differs between profiles.
+/// `alertname` and `profile_id` (and `condition` on `ProfileFlapping`, one per flapping
+/// condition), so that it stays the same when the profile is renamed, moves organization or
+/// changes severity, and differs between profiles.
 ///
 /// As in Alertmanager, a label with an empty value is no label at all: `InventoryApiDown`
 /// (no profile) is fingerprinted on `alertname` alone.
@@ -25,6 +26,9 @@ pub fn fingerprint(alert: &Alert) -> String {
     let mut labels = vec![("alertname", alert.key.alertname.as_str())];
     if let Some(id) = id.as_deref() {
         labels.push(("profile_id", id));
+    }
+    if let Some(condition) = alert.key.condition {
+        labels.push(("condition", condition.as_str()));
     }
     format!("{:016x}", label_set_fingerprint(&labels))
 }
@@ -104,5 +108,42 @@ mod tests {
             label_set_fingerprint(&[("name", "garland, briggs"), ("fear", "love is not enough")]),
             5_799_056_148_416_392_346
         );
+    }
+
+    #[test]
+    fn each_flapping_condition_of_a_profile_has_its_own_fingerprint() {
+        use crate::rules::{AlertKey, AlertState};
+        use crate::vocabulary::AlertName::{
+            ProfileAuthenticationFailing, ProfileConnectivityDegraded,
+        };
+        let alert = |key: AlertKey| Alert {
+            key,
+            severity: "warning".to_string(),
+            profile_name: "p".to_string(),
+            organization: String::new(),
+            summary: String::new(),
+            description: String::new(),
+            state: AlertState::Firing,
+            active_since: std::time::SystemTime::UNIX_EPOCH,
+            firing_since: None,
+            resolved_at: None,
+            suppressed_by: Vec::new(),
+        };
+        let conn = fingerprint(&alert(AlertKey::flapping(1, ProfileConnectivityDegraded)));
+        let auth = fingerprint(&alert(AlertKey::flapping(1, ProfileAuthenticationFailing)));
+        assert_ne!(conn, auth);
+        let expected = label_set_fingerprint(&[
+            ("alertname", "ProfileFlapping"),
+            ("profile_id", "1"),
+            ("condition", "ProfileConnectivityDegraded"),
+        ]);
+        assert_eq!(conn, format!("{expected:016x}"));
+        // Other alerts keep the fingerprint they always had.
+        let plain = fingerprint(&alert(AlertKey::profile(ProfileConnectivityDegraded, 1)));
+        let before = label_set_fingerprint(&[
+            ("alertname", "ProfileConnectivityDegraded"),
+            ("profile_id", "1"),
+        ]);
+        assert_eq!(plain, format!("{before:016x}"));
     }
 }

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::vocabulary::{AlertName, Suppression};
 
 use super::conditions::{condition, Scope};
+use super::flap::watched;
 
 /// What identifies an alert (README, Alerts): its name and, for per-profile alerts, the profile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -18,6 +19,10 @@ pub struct AlertKey {
     pub alertname: AlertName,
     /// The profile it is about; `None` for `InventoryApiDown`.
     pub profile_id: Option<u64>,
+    /// For `ProfileFlapping`, the condition that flaps (its alertname); `None` for every
+    /// other alert. Absent from state files written before flap detection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub condition: Option<AlertName>,
 }
 
 impl AlertKey {
@@ -26,6 +31,16 @@ impl AlertKey {
         Self {
             alertname,
             profile_id: Some(profile_id),
+            condition: None,
+        }
+    }
+
+    /// The key of the `ProfileFlapping` alert about `condition` of a profile.
+    pub fn flapping(profile_id: u64, condition: AlertName) -> Self {
+        Self {
+            alertname: AlertName::ProfileFlapping,
+            profile_id: Some(profile_id),
+            condition: Some(condition),
         }
     }
 
@@ -34,12 +49,19 @@ impl AlertKey {
         Self {
             alertname: AlertName::InventoryApiDown,
             profile_id: None,
+            condition: None,
         }
     }
 
-    /// True when the key is well formed: a profile id exactly when the alert is per profile.
+    /// True when the key is well formed: a profile id exactly when the alert is per
+    /// profile, and a watched condition exactly on `ProfileFlapping`.
     pub(super) fn is_consistent(&self) -> bool {
-        (condition(self.alertname).scope == Scope::List) == self.profile_id.is_none()
+        let condition_fits = match self.condition {
+            None => self.alertname != AlertName::ProfileFlapping,
+            Some(c) => self.alertname == AlertName::ProfileFlapping && watched(c),
+        };
+        condition_fits
+            && (condition(self.alertname).scope == Scope::List) == self.profile_id.is_none()
     }
 }
 
@@ -90,9 +112,10 @@ pub struct Alert {
 
 impl Alert {
     /// The labels (README, Alerts): `alertname`, `severity`, `profile_id` ("" for
-    /// `InventoryApiDown`), `profile_name`, `organization`.
+    /// `InventoryApiDown`), `profile_name`, `organization`, and on `ProfileFlapping` only,
+    /// `condition` (the alertname of the condition that flaps).
     pub fn labels(&self) -> BTreeMap<&'static str, String> {
-        BTreeMap::from([
+        let mut labels = BTreeMap::from([
             ("alertname", self.key.alertname.as_str().to_string()),
             ("severity", self.severity.clone()),
             (
@@ -104,7 +127,11 @@ impl Alert {
             ),
             ("profile_name", self.profile_name.clone()),
             ("organization", self.organization.clone()),
-        ])
+        ]);
+        if let Some(c) = self.key.condition {
+            labels.insert("condition", c.as_str().to_string());
+        }
+        labels
     }
 
     /// The annotations (README, Alerts): `summary` and `description`.

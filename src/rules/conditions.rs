@@ -66,6 +66,9 @@ pub(super) enum Scope {
     Reachability,
     /// The list walk: judged once per sweep, not per profile.
     List,
+    /// Whether another condition of the profile keeps changing: judged by flap detection
+    /// (`flap`) from that condition's history, right after the condition itself.
+    Flap,
 }
 
 /// Everything about one alert rule.
@@ -85,7 +88,7 @@ pub(super) struct Condition {
 }
 
 /// Every rule, in [`AlertName::ALL`] order (so [`condition`] is an index).
-pub(super) static CONDITIONS: [Condition; 7] = [
+pub(super) static CONDITIONS: [Condition; 8] = [
     Condition {
         name: AlertName::ProfileConnectivityDegraded,
         scope: Scope::Health,
@@ -191,6 +194,16 @@ pub(super) static CONDITIONS: [Condition; 7] = [
         describe: api_down_text,
         recovered: |_| "the profile list was read again".to_string(),
     },
+    Condition {
+        name: AlertName::ProfileFlapping,
+        scope: Scope::Flap,
+        settings: |r| Settings::of(&r.flapping),
+        // Judged from the histories in `flap`, which name the condition and its share: the
+        // texts come from there too (`flap::texts`, `flap::stopped`).
+        holds: |_| false,
+        describe: |_, _| (String::new(), String::new()),
+        recovered: |_| "the condition is steady again".to_string(),
+    },
 ];
 
 /// The rule raising `name`.
@@ -198,9 +211,11 @@ pub(super) fn condition(name: AlertName) -> &'static Condition {
     &CONDITIONS[name as usize]
 }
 
-/// The rules judged on each profile entry.
+/// The rules judged on each profile entry (flap detection watches each of them).
 pub(super) fn per_profile() -> impl Iterator<Item = &'static Condition> {
-    CONDITIONS.iter().filter(|c| c.scope != Scope::List)
+    CONDITIONS
+        .iter()
+        .filter(|c| matches!(c.scope, Scope::Health | Scope::Reachability))
 }
 
 impl Condition {
@@ -427,13 +442,13 @@ fn whole_seconds(secs: f64) -> humantime::FormattedDuration {
 }
 
 /// How the judged profile is named in a message.
-fn subject<'a>(f: &Facts<'a>) -> Subject<'a> {
+pub(super) fn subject<'a>(f: &Facts<'a>) -> Subject<'a> {
     Subject(f.entry)
 }
 
 /// How a profile is named in a message: `"Lisbon DC — SAP EWM" (North Distribution)`, or
 /// `profile 42` when it has no name.
-struct Subject<'a>(Option<&'a ProfileEntry>);
+pub(super) struct Subject<'a>(Option<&'a ProfileEntry>);
 
 impl fmt::Display for Subject<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -9,10 +9,11 @@ use crate::clock::rfc3339;
 use crate::config::RulesConfig;
 use crate::model::Profile;
 use crate::snapshot::{ListOutcome, ProfileEntry, Snapshot};
-use crate::vocabulary::AlertName;
+use crate::vocabulary::{AlertName, Suppression};
 
 use super::alert::{Alert, AlertKey, AlertState, Transition};
-use super::conditions::{condition, per_profile, Condition, Facts, Scope, CONDITIONS};
+use super::conditions::{condition, per_profile, subject, Condition, Facts, Scope, CONDITIONS};
+use super::flap::{self, FlapRecord, Flaps, Outcome};
 
 /// Why an active alert stops.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +51,8 @@ pub struct Judge {
     /// The rules before the last [`Judge::set_rules`], until the next evaluation: an
     /// alert that resolves only because a threshold changed says so.
     before: Option<RulesConfig>,
+    /// Each watched condition's recent outcomes and whether it flaps (README, Flapping).
+    flaps: Flaps,
 }
 
 impl Judge {
@@ -59,6 +62,7 @@ impl Judge {
             rules,
             active: BTreeMap::new(),
             before: None,
+            flaps: Flaps::default(),
         }
     }
 
@@ -115,12 +119,37 @@ impl Judge {
         }
     }
 
+    /// The flap histories, to be saved beside the alerts (`state.dir/flapping.json`).
+    pub fn flap_records(&self) -> Vec<FlapRecord> {
+        self.flaps.records()
+    }
+
+    /// Replaces the flap histories with saved ones (after a restart), so that a condition
+    /// flapping before is still flapping: its `ProfileFlapping` alert, restored with the
+    /// other alerts, is not announced again. Call after [`Judge::restore`].
+    pub fn restore_flaps(&mut self, records: Vec<FlapRecord>) {
+        self.flaps.restore(records);
+    }
+
+    /// The (profile id, condition) pairs flapping now, in order.
+    pub fn flapping(&self) -> impl Iterator<Item = (u64, AlertName)> + '_ {
+        self.flaps.flapping()
+    }
+
     /// Judges one snapshot at `now` and returns what started firing or resolved, ordered
     /// by key.
     pub fn evaluate(&mut self, snapshot: &Snapshot, now: SystemTime) -> Vec<Transition> {
         let mut out = Vec::new();
         let before = self.before.take();
-        let Judge { rules, active, .. } = self;
+        let Judge {
+            rules,
+            active,
+            flaps,
+            ..
+        } = self;
+        if !rules.flapping.enabled {
+            flaps.clear();
+        }
         let facts = Facts {
             rules,
             before: before.as_ref(),
@@ -157,15 +186,44 @@ impl Judge {
                 } else {
                     by_profile.remove(&entry.id).unwrap_or(0)
                 };
-                judge_profile(active, &facts, entry, mask, &mut out);
+                judge_profile(active, flaps, &facts, entry, mask, &mut out);
             }
             // A profile missing from the snapshot is gone when the walk saw the whole list
             // or its detail answered 404. After an incomplete walk it may just not have been
             // reached (a daemon restarted mid-churn knows no earlier profiles to fetch):
             // nothing is known, so its alerts stay as they are.
             let complete = snapshot.walk_complete();
+            let is_gone = |id: u64| complete || snapshot.gone.binary_search(&id).is_ok();
+            if !flaps.is_empty() {
+                // A profile gone from the fleet forgets its histories.
+                let present: std::collections::HashSet<u64> =
+                    snapshot.profiles.iter().map(|e| e.id).collect();
+                flaps.retain_profiles(|id| present.contains(&id) || !is_gone(id));
+            }
             for (id, mask) in by_profile {
-                let gone = complete || snapshot.gone.binary_search(&id).is_ok();
+                if mask & bit(AlertName::ProfileFlapping) != 0 {
+                    let reason = if !enabled(rules, AlertName::ProfileFlapping) {
+                        Some(Clear::Disabled)
+                    } else if is_gone(id) {
+                        Some(Clear::Gone)
+                    } else {
+                        None
+                    };
+                    if let Some(reason) = reason {
+                        let keys: Vec<AlertKey> = active
+                            .keys()
+                            .filter(|k| {
+                                k.alertname == AlertName::ProfileFlapping
+                                    && k.profile_id == Some(id)
+                            })
+                            .copied()
+                            .collect();
+                        for key in keys {
+                            clear(active, key, reason, &facts, &mut out);
+                        }
+                    }
+                }
+                let gone = is_gone(id);
                 for c in per_profile().filter(|c| mask & bit(c.name) != 0) {
                     let reason = if !(c.settings)(rules).enabled {
                         Clear::Disabled
@@ -195,20 +253,22 @@ fn judge_list(
         let key = AlertKey {
             alertname: c.name,
             profile_id: None,
+            condition: None,
         };
         if (c.holds)(facts) {
             let since = active.get(&key).map_or(facts.now, |a| a.active_since);
-            holds(active, c, key, facts, since, out);
+            holds(active, c, key, facts, since, false, out);
         } else if active.contains_key(&key) {
             clear(active, key, Clear::Recovered, facts, out);
         }
     }
 }
 
-/// Every per-profile rule on one profile entry. `mask` holds the bits of its alerts
-/// already active.
+/// Every per-profile rule on one profile entry, each followed by its flap detection.
+/// `mask` holds the bits of its alerts already active.
 fn judge_profile(
     active: &mut BTreeMap<AlertKey, Alert>,
+    flaps: &mut Flaps,
     facts: &Facts<'_>,
     entry: &ProfileEntry,
     mask: u8,
@@ -236,6 +296,16 @@ fn judge_profile(
         } else {
             Verdict::Clear(Clear::Recovered)
         };
+        let flap_rule = &facts.rules.flapping;
+        let flapping = flap_rule.enabled && {
+            let outcome = match verdict {
+                Verdict::Holds => Outcome::Held,
+                Verdict::Clear(Clear::Recovered) => Outcome::Cleared,
+                Verdict::Frozen => Outcome::Unknown,
+                Verdict::Clear(_) => Outcome::Forget,
+            };
+            flaps.observe(entry.id, c.name, outcome, flap_rule)
+        };
         let key = AlertKey::profile(c.name, entry.id);
         match verdict {
             Verdict::Frozen => {}
@@ -246,8 +316,38 @@ fn judge_profile(
             }
             Verdict::Holds => {
                 let since = active.get(&key).map_or(facts.now, |a| a.active_since);
-                holds(active, c, key, &facts, since, out);
+                holds(active, c, key, &facts, since, flapping, out);
             }
+        }
+
+        let flap_key = AlertKey::flapping(entry.id, c.name);
+        if flapping {
+            let Some(history) = flaps.get(entry.id, c.name) else {
+                continue;
+            };
+            let (summary, description) =
+                flap::texts(c.name, &subject(&facts).to_string(), history, flap_rule);
+            let texts = Texts {
+                severity: flap_rule.severity.as_str(),
+                profile_name: &entry.name,
+                organization: entry.organization.as_deref().unwrap_or(""),
+                summary,
+                description,
+                flapping: false,
+            };
+            hold(active, flap_key, texts, Duration::ZERO, facts.now, out);
+        } else if mask & bit(AlertName::ProfileFlapping) != 0 && active.contains_key(&flap_key) {
+            let why = if !flap_rule.enabled {
+                resolution(AlertName::ProfileFlapping, Clear::Disabled, &facts)
+            } else {
+                match verdict {
+                    Verdict::Clear(reason @ (Clear::Disabled | Clear::NotJudged)) => {
+                        resolution(c.name, reason, &facts)
+                    }
+                    _ => flap::stopped(c.name, flaps.get(entry.id, c.name), flap_rule),
+                }
+            };
+            resolve(active, flap_key, why, facts.now, out);
         }
     }
 }
@@ -259,6 +359,7 @@ fn holds(
     key: AlertKey,
     facts: &Facts<'_>,
     since: SystemTime,
+    flapping: bool,
     out: &mut Vec<Transition>,
 ) {
     let settings = (c.settings)(facts.rules);
@@ -272,6 +373,7 @@ fn holds(
             .unwrap_or(""),
         summary,
         description,
+        flapping,
     };
     hold(active, key, texts, settings.for_, facts.now, out);
 }
@@ -285,20 +387,39 @@ fn clear(
     facts: &Facts<'_>,
     out: &mut Vec<Transition>,
 ) {
+    if active
+        .get(&key)
+        .is_some_and(|a| a.state == AlertState::Firing)
+    {
+        let why = resolution(key.alertname, reason, facts);
+        resolve(active, key, why, facts.now, out);
+    } else {
+        active.remove(&key);
+    }
+}
+
+/// The alert `key` stops, for the reason `why`: a firing one resolves (and is announced), a
+/// pending one is dropped silently.
+fn resolve(
+    active: &mut BTreeMap<AlertKey, Alert>,
+    key: AlertKey,
+    why: String,
+    now: SystemTime,
+    out: &mut Vec<Transition>,
+) {
     let Some(mut alert) = active.remove(&key) else {
         return;
     };
     if alert.state != AlertState::Firing {
         return;
     }
-    let why = resolution(key.alertname, reason, facts);
     alert.description = format!(
         "{}\nResolved at {}: {why}.",
         alert.description,
-        rfc3339(facts.now)
+        rfc3339(now)
     );
     alert.state = AlertState::Resolved;
-    alert.resolved_at = Some(facts.now);
+    alert.resolved_at = Some(now);
     out.push(Transition { alert });
 }
 
@@ -359,6 +480,14 @@ fn hold(
     set_if_changed(&mut alert.organization, texts.organization);
     alert.summary = texts.summary;
     alert.description = texts.description;
+    // While its condition flaps, the alert is judged as ever but not announced: the
+    // `ProfileFlapping` alert speaks for it (README, Flapping).
+    let marked = alert.suppressed_by.contains(&Suppression::Flapping);
+    if texts.flapping && !marked {
+        alert.suppressed_by.push(Suppression::Flapping);
+    } else if !texts.flapping && marked {
+        alert.suppressed_by.retain(|s| *s != Suppression::Flapping);
+    }
     if alert.state == AlertState::Pending {
         // A clock stepping backwards counts as no time passed, never as a negative age.
         let held = now.duration_since(alert.active_since).unwrap_or_default();
@@ -391,4 +520,6 @@ struct Texts<'a> {
     summary: String,
     /// Description annotation.
     description: String,
+    /// Whether the condition flaps: the alert then carries [`Suppression::Flapping`].
+    flapping: bool,
 }

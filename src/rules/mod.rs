@@ -30,10 +30,14 @@
 //! - [`alert`]: the alert types other modules import ([`Alert`], [`AlertKey`], ...).
 //! - `conditions`: one `Condition` per rule, everything about it in one table entry.
 //! - `judge`: the lifecycle and the freezing, knowing no rule by name.
+//! - [`flap`]: flap detection, the weighted share of state changes per condition (README,
+//!   Flapping); [`flap_file`]: its histories in `state.dir/flapping.json`.
 //! - [`sync_period`](fn@sync_period): `sync_frequency` words as periods.
 
 pub mod alert;
 mod conditions;
+pub mod flap;
+pub mod flap_file;
 mod judge;
 mod sync_period;
 #[cfg(test)]
@@ -41,5 +45,6 @@ mod tests;
 
 pub use crate::vocabulary::{AlertName, Severity};
 pub use alert::{Alert, AlertKey, AlertState, Transition};
+pub use flap::FlapRecord;
 pub use judge::Judge;
 pub use sync_period::sync_period;

@@ -769,6 +769,7 @@ fn restore_skips_resolved_and_ill_formed_alerts() {
             AlertKey {
                 alertname: InventoryApiDown,
                 profile_id: Some(1),
+                condition: None,
             },
             AlertState::Firing,
         ),
@@ -776,10 +777,29 @@ fn restore_skips_resolved_and_ill_formed_alerts() {
             AlertKey {
                 alertname: ProfileUnreachable,
                 profile_id: None,
+                condition: None,
             },
             AlertState::Firing,
         ),
         alert(AlertKey::profile(ProfileSyncFailing, 1), AlertState::Firing),
+        // ProfileFlapping names a watched condition, and only it names one.
+        alert(
+            AlertKey {
+                alertname: ProfileFlapping,
+                profile_id: Some(1),
+                condition: None,
+            },
+            AlertState::Firing,
+        ),
+        alert(AlertKey::flapping(1, InventoryApiDown), AlertState::Firing),
+        alert(
+            AlertKey {
+                alertname: ProfileSyncStale,
+                profile_id: Some(1),
+                condition: Some(ProfileSyncFailing),
+            },
+            AlertState::Firing,
+        ),
     ]);
     let kept: Vec<&Alert> = j.alerts().collect();
     assert_eq!(kept.len(), 1);
@@ -857,3 +877,5 @@ fn many_profiles_only_the_unhealthy_raise_alerts() {
     assert!(j.evaluate(&s, t0() + MIN).is_empty());
     assert_eq!(j.firing().count(), 3);
 }
+
+mod flapping;

@@ -94,7 +94,7 @@ fn example_file_without_its_environment_names_the_missing_variables() {
         problems_in_example(&env_of(&[])),
         [
             "api.token_env (line 14): environment variable INVENTORY_API_TOKEN is not set",
-            "alerting.receivers[0].url_env (line 133): environment variable SLACK_WEBHOOK_URL is not set",
+            "alerting.receivers[0].url_env (line 145): environment variable SLACK_WEBHOOK_URL is not set",
         ]
     );
 }
@@ -470,7 +470,7 @@ fn listen_address_must_be_ip_and_port() {
 fn unknown_alertname_in_a_filter_lists_the_real_ones() {
     assert_eq!(
         problems("unknown_alertname.toml"),
-        ["alerting.receivers[0].match_alertname[1] (line 8): unknown alertname \"ProfileDown\"; expected one of ProfileConnectivityDegraded, ProfileAuthenticationFailing, ProfileSyncStale, ProfileSyncFailing, ProfileErrorsHigh, ProfileUnreachable, InventoryApiDown"]
+        ["alerting.receivers[0].match_alertname[1] (line 8): unknown alertname \"ProfileDown\"; expected one of ProfileConnectivityDegraded, ProfileAuthenticationFailing, ProfileSyncStale, ProfileSyncFailing, ProfileErrorsHigh, ProfileUnreachable, InventoryApiDown, ProfileFlapping"]
     );
 }
 

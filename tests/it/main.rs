@@ -22,6 +22,7 @@ mod daemon;
 mod demo;
 mod deploy;
 mod docs_consistency;
+mod flapping;
 mod grafana;
 mod hostile;
 mod logs;

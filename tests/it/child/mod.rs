@@ -205,6 +205,8 @@ impl Monitor {
         let (base_url, token, sink_url) = (&sim.base_url, sim.sim.token(), sink.url());
         let state_dir = dir.join("state");
         let config = dir.join("monitor.toml");
+        // Flap detection off: the restart tests flap profiles on purpose and expect every
+        // change announced (README, Flapping would rightly hold some back).
         let text = format!(
             "[api]\n\
              base_url = \"{base_url}\"\n\
@@ -217,6 +219,8 @@ impl Monitor {
              listen = \"127.0.0.1:0\"\n\
              [state]\n\
              dir = \"{}\"\n\
+             [rules.flapping]\n\
+             enabled = false\n\
              [alerting]\n\
              group_wait = \"{}\"\n\
              repeat_interval = \"{}\"\n\
