@@ -17,6 +17,7 @@ use crate::clock::SystemClock;
 use crate::config::Config;
 use crate::config_watch;
 use crate::daemon::Daemon;
+use crate::maintenance;
 
 /// Makes glibc's allocator hand memory back rather than keep it, for a long-running daemon
 /// whose sweeps allocate and free the size of the fleet each time (measured at 100,000
@@ -59,6 +60,7 @@ pub async fn run(config: Config, path: &Path, auto_reload: Option<Duration>) -> 
     let mut daemon = Daemon::with_notifier(config, token, Arc::new(SystemClock))?;
     let (reloads, reload_rx) = mpsc::unbounded_channel();
     daemon.reload_from(reload_rx);
+    daemon.add_configured_suppressor(Box::new(|c| Arc::new(maintenance::Windows::from_config(c))));
     tokio::spawn(config_watch::reloads(
         path.to_path_buf(),
         auto_reload,

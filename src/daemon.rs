@@ -143,6 +143,20 @@ impl Daemon {
         })
     }
 
+    /// Adds a suppressor built from the configuration (the maintenance windows). Smallest
+    /// form, built once from the configuration in force; the suppression pipeline's version
+    /// (same signature) also rebuilds it after every successful reload.
+    #[allow(clippy::type_complexity)] // the signature the suppression pipeline shares
+    pub fn add_configured_suppressor(
+        &mut self,
+        make: Box<dyn Fn(&Config) -> Arc<dyn crate::suppress::Suppressor> + Send + Sync>,
+    ) {
+        let suppressor = make(&self.config);
+        if let Ok(mut list) = self.state.suppressors.write() {
+            list.push(suppressor);
+        }
+    }
+
     /// Hands the daemon a channel of configurations to apply between sweeps; [`run`] then
     /// picks them up (see [`Daemon::reload`]). An `Err` is a reload that was refused before
     /// reaching the daemon (a config with problems): it is logged and counted, and the

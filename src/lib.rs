@@ -52,6 +52,7 @@ pub mod daemon;
 pub mod demo;
 pub mod exposition;
 pub mod limit;
+pub mod maintenance;
 pub mod matchers;
 pub mod metrics;
 pub mod model;
