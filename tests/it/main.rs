@@ -24,6 +24,7 @@ mod docs_consistency;
 mod grafana;
 mod hostile;
 mod logs;
+mod maintenance;
 mod notify;
 mod prometheus;
 mod properties;
