@@ -4,14 +4,21 @@
 //! [`Notifier`], and applies new configurations between sweeps. The process around it
 //! (runtimes, the HTTP server's thread, signals) is [`crate::app`]'s.
 //!
+//! After judging, every pending or firing alert is asked about of the suppressors (silences,
+//! maintenance windows: [`Daemon::add_suppressor`], [`Daemon::add_configured_suppressor`]);
+//! what mutes it goes into its `suppressed_by`, beside the judge's own `flapping`, and the
+//! status document, the `inventory_monitor_alerts{state}` gauge and the notifier read it
+//! from there (README, Suppression).
+//!
 //! A daemon built with [`Daemon::with_notifier`] (what `run` and `demo` do) loads the state
 //! file at start, restores the judge from it, and gives every sweep's results to the
 //! notifier. One built with [`Daemon::new`] (what `once` and the tests do) keeps no state and
 //! sends nothing.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -20,11 +27,13 @@ use crate::clock::SharedClock;
 use crate::config::{Config, Secret};
 use crate::metrics::{FiringLabel, MonitorMetrics, ProfileMetrics, RenderedProfiles};
 use crate::notify::{Notifier, NotifyCounters, NotifyError};
-use crate::rules::{Alert, Judge, Transition};
+use crate::rules::{Alert, AlertKey, AlertState, Judge, Transition};
 use crate::server::AppState;
 use crate::snapshot::Snapshot;
 use crate::status::StatusSource;
+use crate::suppress::{suppressions_of, Suppressor};
 use crate::upstream::{UpstreamClient, UpstreamCounters, UpstreamError};
+use crate::vocabulary::Suppression;
 
 /// How long deliveries under way at shutdown may take to finish.
 pub const NOTIFIER_GRACE: Duration = Duration::from_secs(3);
@@ -85,7 +94,15 @@ pub struct Daemon {
     notifier: Option<Notifier>,
     /// New configurations to apply between sweeps (SIGHUP), already validated.
     reloads: Option<mpsc::UnboundedReceiver<Result<Reload, Error>>>,
+    /// Suppressors that live as long as the daemon (the silences), asked first.
+    suppressors: Vec<Arc<dyn Suppressor>>,
+    /// Suppressors made from the configuration (maintenance windows): how to make each, and
+    /// the one made from the configuration in force. Asked after the static ones.
+    configured: Vec<(MakeSuppressor, Arc<dyn Suppressor>)>,
 }
+
+/// How a suppressor is made from a configuration (at start and after every reload).
+pub type MakeSuppressor = Box<dyn Fn(&Config) -> Arc<dyn Suppressor> + Send + Sync>;
 
 /// A validated configuration and the token it names, to apply between two sweeps.
 pub struct Reload {
@@ -128,7 +145,7 @@ impl Daemon {
         let client = UpstreamClient::with_counters(&config.api, token, monitor.as_ref())
             .map_err(Error::Upstream)?;
         let mut judge = Judge::new(config.rules.clone());
-        judge.restore(restored);
+        judge.restore(restored.into_iter().map(unsuppressed).collect());
         Ok(Self {
             judge,
             renderer: ProfileMetrics::for_api(&config.api, &monitor),
@@ -140,21 +157,46 @@ impl Daemon {
             previous: None,
             notifier,
             reloads: None,
+            suppressors: Vec::new(),
+            configured: Vec::new(),
         })
     }
 
-    /// Adds a suppressor built from the configuration (the maintenance windows). Smallest
-    /// form, built once from the configuration in force; the suppression pipeline's version
-    /// (same signature) also rebuilds it after every successful reload.
-    #[allow(clippy::type_complexity)] // the signature the suppression pipeline shares
-    pub fn add_configured_suppressor(
-        &mut self,
-        make: Box<dyn Fn(&Config) -> Arc<dyn crate::suppress::Suppressor> + Send + Sync>,
-    ) {
-        let suppressor = make(&self.config);
-        if let Ok(mut list) = self.state.suppressors.write() {
-            list.push(suppressor);
-        }
+    /// Adds a suppressor that lives as long as the daemon (the silences store): asked about
+    /// every pending or firing alert after each sweep, after the static suppressors added
+    /// before it and before every configured one. Add it before the first sweep, so that
+    /// a restarted daemon holds back what is still suppressed.
+    pub fn add_suppressor(&mut self, s: Arc<dyn Suppressor>) {
+        self.suppressors.push(s);
+        self.publish_suppressors();
+    }
+
+    /// Adds a suppressor made from the configuration (the maintenance windows): `make` is
+    /// called now with the configuration in force, and again after every successful reload
+    /// with the new one. Asked after the static suppressors, in the order added.
+    pub fn add_configured_suppressor(&mut self, make: MakeSuppressor) {
+        let made = make(&self.config);
+        self.configured.push((make, made));
+        self.publish_suppressors();
+    }
+
+    /// Every suppressor, in asking order: the static ones, then the configured ones.
+    fn all_suppressors(&self) -> Vec<Arc<dyn Suppressor>> {
+        self.suppressors
+            .iter()
+            .cloned()
+            .chain(self.configured.iter().map(|(_, made)| made.clone()))
+            .collect()
+    }
+
+    /// Hands the pages and APIs the suppressors in force (`AppState::suppressors`).
+    fn publish_suppressors(&self) {
+        let all = self.all_suppressors();
+        *self
+            .state
+            .suppressors
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = all;
     }
 
     /// Hands the daemon a channel of configurations to apply between sweeps; [`run`] then
@@ -221,6 +263,10 @@ impl Daemon {
             .set_max_label_length(config.api.max_label_length as usize);
         self.monitor.set_shard(config.shard());
         self.config = config;
+        for (make, made) in &mut self.configured {
+            *made = make(&self.config);
+        }
+        self.publish_suppressors();
         Ok(())
     }
 
@@ -256,14 +302,16 @@ impl Daemon {
         )
         .await;
         let now = self.clock.now();
-        let transitions = self.judge.evaluate(&snapshot, now);
+        let mut transitions = self.judge.evaluate(&snapshot, now);
         self.monitor.observe_sweep(&snapshot, now);
+        let mut alerts: Vec<Alert> = self.judge.alerts().cloned().collect();
+        self.suppress(&mut alerts, &mut transitions, now);
 
         let snapshot = Arc::new(snapshot);
         let rendered = self.render(&snapshot).await;
         let status = Arc::new(StatusSource {
             snapshot: snapshot.clone(),
-            alerts: self.judge.alerts().cloned().collect(),
+            alerts,
             now,
         });
         self.state.publish(rendered, status.clone());
@@ -280,6 +328,47 @@ impl Daemon {
         SweepOutcome {
             snapshot,
             transitions,
+        }
+    }
+
+    /// Sets what mutes each pending or firing alert: the judge's `flapping`, then every
+    /// suppressor's silences or windows (in asking order); firing transitions carry the same.
+    /// Then counts the alerts by state for `inventory_monitor_alerts` (README, Metrics):
+    /// pending, firing and not suppressed, firing and suppressed.
+    fn suppress(&self, alerts: &mut [Alert], transitions: &mut [Transition], now: SystemTime) {
+        let suppressors = self.all_suppressors();
+        let asked: Vec<&dyn Suppressor> = suppressors.iter().map(|s| s.as_ref()).collect();
+        let (mut pending, mut firing, mut suppressed) = (0, 0, 0);
+        for alert in alerts.iter_mut() {
+            alert.suppressed_by.retain(|s| *s == Suppression::Flapping);
+            if !asked.is_empty() {
+                for s in suppressions_of(&asked, &alert.labels(), now) {
+                    if !alert.suppressed_by.contains(&s) {
+                        alert.suppressed_by.push(s);
+                    }
+                }
+            }
+            match alert.state {
+                AlertState::Pending => pending += 1,
+                AlertState::Firing if alert.suppressed_by.is_empty() => firing += 1,
+                AlertState::Firing => suppressed += 1,
+                AlertState::Resolved => {}
+            }
+        }
+        self.monitor.set_alerts(pending, firing, suppressed);
+        let muted: HashMap<AlertKey, &Vec<Suppression>> = alerts
+            .iter()
+            .filter(|a| !a.suppressed_by.is_empty())
+            .map(|a| (a.key, &a.suppressed_by))
+            .collect();
+        for t in transitions
+            .iter_mut()
+            .filter(|t| t.alert.state == AlertState::Firing)
+        {
+            match muted.get(&t.alert.key) {
+                Some(by) => t.alert.suppressed_by.clone_from(by),
+                None => t.alert.suppressed_by.clear(),
+            }
         }
     }
 
@@ -406,6 +495,13 @@ async fn next_reload(
         *reloads = None;
     }
     std::future::pending().await
+}
+
+/// `alert` restored from the state file with only the judge's own suppression (`flapping`)
+/// kept: silences and windows are asked again after the first sweep, not remembered.
+fn unsuppressed(mut alert: Alert) -> Alert {
+    alert.suppressed_by.retain(|s| *s == Suppression::Flapping);
+    alert
 }
 
 /// Gives the allocator's free memory back to the system. glibc keeps freed memory of

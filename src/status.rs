@@ -1,5 +1,6 @@
 //! The status document (`/api/v1/status` and `once --output json`): the last sweep, every
-//! profile's judged health, pending and firing alerts. Built from what a sweep left behind
+//! profile's judged health, pending and firing alerts (a firing one that something mutes
+//! shows as `suppressed`, with what mutes it: README, Suppression). Built from what a sweep left behind
 //! (a [`Snapshot`] and the judge's alerts) and nothing else, so the HTTP server and the
 //! `once` report can both serialise it without knowing who produced it.
 
@@ -13,6 +14,7 @@ use serde::Serialize;
 use crate::clock::{from_unix_seconds, rfc3339};
 use crate::rules::{Alert, AlertState, Judge};
 use crate::snapshot::{ListOutcome, ProfileEntry, Snapshot};
+use crate::vocabulary::Suppression;
 
 /// What `/api/v1/status` is made of, published after every sweep and serialised on
 /// request ([`StatusSource::render`]).
@@ -207,7 +209,8 @@ struct ProfileStatus<'a> {
 struct AlertStatus<'a> {
     /// Its rule.
     alertname: &'static str,
-    /// `pending`, `firing` or `resolved`.
+    /// `pending`, `firing`, or `suppressed` (firing, but not announced: README,
+    /// Suppression), as Alertmanager's `status.state` says.
     state: &'static str,
     /// Its severity.
     severity: &'a str,
@@ -225,6 +228,9 @@ struct AlertStatus<'a> {
     active_since: String,
     /// Since when it has been firing.
     firing_since: Option<String>,
+    /// What mutes it: `{"kind":"silence","id":...}`, `{"kind":"maintenance","name":...}`,
+    /// `{"kind":"flapping"}`; empty when nothing does.
+    suppressed_by: &'a [Suppression],
 }
 
 fn profile_status<'a>(e: &'a ProfileEntry, alerts: &'a [&'static str]) -> ProfileStatus<'a> {
@@ -255,7 +261,8 @@ fn alert_status<'a>(a: &'a Alert) -> AlertStatus<'a> {
         alertname: a.key.alertname.as_str(),
         state: match a.state {
             AlertState::Pending => "pending",
-            AlertState::Firing => "firing",
+            AlertState::Firing if a.suppressed_by.is_empty() => "firing",
+            AlertState::Firing => "suppressed",
             AlertState::Resolved => "resolved",
         },
         severity: &a.severity,
@@ -266,5 +273,60 @@ fn alert_status<'a>(a: &'a Alert) -> AlertStatus<'a> {
         description: &a.description,
         active_since: rfc3339(a.active_since),
         firing_since: a.firing_since.map(rfc3339),
+        suppressed_by: &a.suppressed_by,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::AlertKey;
+    use crate::vocabulary::AlertName;
+    use serde_json::json;
+
+    fn alert(state: AlertState, suppressed_by: Vec<Suppression>) -> Alert {
+        Alert {
+            key: AlertKey::profile(AlertName::ProfileConnectivityDegraded, 7),
+            severity: "critical".into(),
+            profile_name: "legacy-erp".into(),
+            organization: "North".into(),
+            summary: String::new(),
+            description: String::new(),
+            state,
+            active_since: SystemTime::UNIX_EPOCH,
+            firing_since: None,
+            resolved_at: None,
+            suppressed_by,
+        }
+    }
+
+    fn shown(a: &Alert) -> serde_json::Value {
+        serde_json::to_value(alert_status(a)).expect("serialises")
+    }
+
+    #[test]
+    fn a_firing_alert_something_mutes_shows_as_suppressed_with_what_mutes_it() {
+        let by = vec![
+            Suppression::Silence { id: "3f1c".into() },
+            Suppression::Maintenance {
+                name: "erp-weekly".into(),
+            },
+            Suppression::Flapping,
+        ];
+        let doc = shown(&alert(AlertState::Firing, by.clone()));
+        assert_eq!(doc["state"], "suppressed");
+        assert_eq!(
+            doc["suppressed_by"],
+            json!([
+                {"kind": "silence", "id": "3f1c"},
+                {"kind": "maintenance", "name": "erp-weekly"},
+                {"kind": "flapping"}
+            ])
+        );
+        let pending = shown(&alert(AlertState::Pending, by));
+        assert_eq!(pending["state"], "pending", "pending stays pending");
+        let firing = shown(&alert(AlertState::Firing, Vec::new()));
+        assert_eq!(firing["state"], "firing");
+        assert_eq!(firing["suppressed_by"], json!([]));
     }
 }

@@ -31,6 +31,18 @@
 //! the configuration, say) is announced the same way at once. Alerts already waiting in the
 //! receiver's outbox are not reminded of again.
 //!
+//! # Suppression
+//!
+//! A firing alert whose `suppressed_by` is not empty (a silence, a maintenance window, flap
+//! detection: README, Suppression) is not announced. A receiver that was never told it
+//! fires *holds* it ([`ReceiverBook::held`], kept in the state file): taken out of the open
+//! entry if it waits there, no reminder, and no resolution if it clears while held. When the
+//! suppression ends and it still fires, it joins the open entry as a change (a normal firing
+//! notification, grouped as usual). An alert already announced before its suppression is
+//! not held: reminders skip it while it is suppressed and resume on their usual schedule
+//! after, and its resolution is sent even during the suppression, so that no message is
+//! left "firing" forever.
+//!
 //! # Alertmanager
 //!
 //! Alertmanager groups, waits and reminds by itself, and expects the alerts that still fire
@@ -41,6 +53,14 @@
 //! counted as delivered or dropped). Resolved alerts are always pushed to Alertmanager,
 //! whatever `send_resolved` says: without them it would keep a cleared alert firing until
 //! its `endsAt`; Alertmanager's own `send_resolved` decides what people hear.
+//!
+//! Suppressed alerts are left out of the push. One that an Alertmanager was already sent
+//! firing is pushed resolved (ending when it was suppressed, in the next
+//! [`RESOLVED_PUSHES`] pushes) rather than left to expire at its `endsAt`, and is held:
+//! when its suppression ends and it still fires it is pushed firing again, and if it clears
+//! meanwhile nothing more is pushed (Alertmanager has it resolved already). A push cannot
+//! say "still firing, but quiet": to keep it firing in Alertmanager and quiet there, silence
+//! it in Alertmanager.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, SystemTime};
@@ -162,11 +182,15 @@ fn plan_group(book: &mut Book, receiver: &ReceiverConfig, sweep: &Sweep<'_>) {
     for t in transitions.iter().filter(|t| routes(receiver, &t.alert)) {
         let alert = &t.alert;
         match alert.state {
+            // Held (or not) with the active alerts below.
+            AlertState::Firing if is_suppressed(alert) => {}
             AlertState::Firing => {
                 group.insert(alert.key, alert.clone());
                 changed = true;
             }
             AlertState::Resolved => {
+                // Never announced in this suppression: nothing to resolve (below).
+                told.release(&alert.key);
                 group.remove(&alert.key);
                 if !settings.send_resolved {
                     told.forget(&alert.key);
@@ -188,10 +212,31 @@ fn plan_group(book: &mut Book, receiver: &ReceiverConfig, sweep: &Sweep<'_>) {
     let mut firing_now: HashSet<AlertKey> = HashSet::new();
     for alert in active.iter().filter(|a| a.state == AlertState::Firing) {
         firing_now.insert(alert.key);
-        if !routes(receiver, alert)
-            || group.contains_key(&alert.key)
-            || elsewhere.contains_key(&alert.key)
-        {
+        if !routes(receiver, alert) {
+            continue;
+        }
+        if is_suppressed(alert) {
+            // Not said yet: it waits for the end of its suppression instead.
+            if group
+                .get(&alert.key)
+                .is_some_and(|a| a.state == AlertState::Firing)
+            {
+                group.remove(&alert.key);
+            }
+            let queued =
+                elsewhere.get(&alert.key) == Some(&(AlertState::Firing, alert.active_since));
+            if !told.was_told_of(alert) && !queued {
+                told.held.insert(alert.key, alert.active_since);
+            }
+            continue;
+        }
+        if group.contains_key(&alert.key) || elsewhere.contains_key(&alert.key) {
+            continue;
+        }
+        if told.release(&alert.key) {
+            // Its suppression ended and it still fires: announced now, as a change.
+            group.insert(alert.key, alert.clone());
+            changed = true;
             continue;
         }
         let due = match told.last_notified.get(&alert.key) {
@@ -212,6 +257,7 @@ fn plan_group(book: &mut Book, receiver: &ReceiverConfig, sweep: &Sweep<'_>) {
     let last_notified = &told.last_notified;
     told.announced_since
         .retain(|key, _| last_notified.contains_key(key));
+    told.held.retain(|key, _| firing_now.contains(key));
 
     let kind = if changed {
         NotificationKind::Alerts
@@ -235,12 +281,21 @@ fn plan_push(book: &mut Book, receiver: &ReceiverConfig, sweep: &Sweep<'_>) {
         ..
     } = *sweep;
     let name = receiver.name.as_str();
+    // What a push under way is telling Alertmanager fires (not yet recorded as told).
+    let sending: HashSet<AlertKey> = book
+        .outbox
+        .of(name)
+        .filter(|e| e.in_flight)
+        .flat_map(|e| e.notification.alerts.iter())
+        .filter(|a| a.state == AlertState::Firing)
+        .map(|a| a.key)
+        .collect();
     let told = book.receivers.entry(name.to_string()).or_default();
     for t in transitions.iter().filter(|t| routes(receiver, &t.alert)) {
         match t.alert.state {
-            AlertState::Firing => {
-                told.resolved_to_push.remove(&t.alert.key);
-            }
+            AlertState::Firing => {}
+            // Held: never pushed firing, or pushed resolved when its suppression began.
+            AlertState::Resolved if told.release(&t.alert.key) => {}
             AlertState::Resolved => {
                 told.resolved_to_push.insert(
                     t.alert.key,
@@ -260,10 +315,43 @@ fn plan_push(book: &mut Book, receiver: &ReceiverConfig, sweep: &Sweep<'_>) {
             .map_or(true, |age| age <= sweep.settings.max_delivery_age)
     });
 
-    let mut alerts: Vec<Alert> = active
+    let mut firing: Vec<Alert> = Vec::new();
+    let mut firing_now: HashSet<AlertKey> = HashSet::new();
+    for alert in active
         .iter()
         .filter(|a| a.state == AlertState::Firing && routes(receiver, a))
-        .cloned()
+    {
+        firing_now.insert(alert.key);
+        if !is_suppressed(alert) {
+            told.release(&alert.key);
+            told.resolved_to_push.remove(&alert.key);
+            firing.push(alert.clone());
+            continue;
+        }
+        if told.held.contains_key(&alert.key) {
+            continue;
+        }
+        if told.last_notified.contains_key(&alert.key) || sending.contains(&alert.key) {
+            // Alertmanager has it firing: end it there now rather than at its `endsAt`.
+            told.forget(&alert.key);
+            told.resolved_to_push.insert(
+                alert.key,
+                PendingResolved {
+                    alert: Alert {
+                        state: AlertState::Resolved,
+                        resolved_at: Some(now),
+                        ..alert.clone()
+                    },
+                    pushes_left: RESOLVED_PUSHES,
+                },
+            );
+        }
+        told.held.insert(alert.key, alert.active_since);
+    }
+    told.held.retain(|key, _| firing_now.contains(key));
+
+    let mut alerts: Vec<Alert> = firing
+        .into_iter()
         .chain(told.resolved_to_push.values().map(|p| p.alert.clone()))
         .collect();
     alerts.sort_by(alert_order);
@@ -285,6 +373,11 @@ fn plan_push(book: &mut Book, receiver: &ReceiverConfig, sweep: &Sweep<'_>) {
     fill_entry(book, keep, kind, alerts, |id| {
         OutboxEntry::open(id, name, kind, now, now)
     });
+}
+
+/// True when something keeps `alert` from being announced (README, Suppression).
+fn is_suppressed(alert: &Alert) -> bool {
+    !alert.suppressed_by.is_empty()
 }
 
 /// Makes `kind` and `alerts` what entry `existing` says, or what a new entry says (`open`
@@ -641,5 +734,236 @@ mod tests {
             );
         }
         assert_eq!(keys(&book, "am"), vec![vec![(2, AlertState::Firing)]]);
+    }
+
+    /// Alert 1 firing, muted by silence `s1`.
+    fn muted(state: AlertState) -> Alert {
+        Alert {
+            suppressed_by: vec![crate::vocabulary::Suppression::Silence { id: "s1".into() }],
+            ..alert(1, state)
+        }
+    }
+
+    /// A sweep at `now` where alert 1 is active as `active` and `transitions` changed.
+    fn sweep(book: &mut Book, rs: &[ReceiverConfig], t: &[Transition], active: &[Alert], now: u64) {
+        plan_sweep(book, rs, &settings(), t, active, at(now));
+    }
+
+    /// Delivers every entry of receiver `name` at `now`; returns what they said.
+    fn deliver_all(
+        book: &mut Book,
+        name: &str,
+        now: u64,
+    ) -> Vec<(NotificationKind, Vec<(u64, AlertState)>)> {
+        let ids: Vec<u64> = book.outbox.of(name).map(|e| e.id).collect();
+        ids.into_iter()
+            .filter_map(|id| book.delivered(id, at(now)))
+            .map(|e| {
+                let said = e
+                    .notification
+                    .alerts
+                    .iter()
+                    .map(|a| (a.key.profile_id.unwrap_or(0), a.state))
+                    .collect();
+                (e.notification.kind, said)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_suppressed_alert_is_held_and_announced_as_a_change_when_its_suppression_ends() {
+        let rs = [receiver("ops", ReceiverKind::Webhook)];
+        let mut book = Book::default();
+        let fired = Transition {
+            alert: muted(AlertState::Firing),
+        };
+        sweep(&mut book, &rs, &[fired], &[muted(AlertState::Firing)], 0);
+        assert!(book.outbox.is_empty(), "held: {:?}", keys(&book, "ops"));
+        assert!(book.receivers["ops"]
+            .held
+            .contains_key(&muted(AlertState::Firing).key));
+        // Still muted a sweep later: still nothing, and no "reminder" of the unknown alert.
+        sweep(&mut book, &rs, &[], &[muted(AlertState::Firing)], 60);
+        assert!(book.outbox.is_empty());
+        // The silence ends and it still fires: a normal firing notification, once.
+        sweep(&mut book, &rs, &[], &[alert(1, AlertState::Firing)], 120);
+        assert_eq!(
+            deliver_all(&mut book, "ops", 131),
+            vec![(NotificationKind::Alerts, vec![(1, AlertState::Firing)])]
+        );
+        assert!(book.receivers["ops"].held.is_empty());
+        sweep(&mut book, &rs, &[], &[alert(1, AlertState::Firing)], 180);
+        assert!(book.outbox.is_empty(), "announced once");
+    }
+
+    #[test]
+    fn an_alert_announced_then_suppressed_still_gets_its_resolution() {
+        let rs = [receiver("ops", ReceiverKind::Webhook)];
+        let mut book = Book::default();
+        sweep(
+            &mut book,
+            &rs,
+            &[fire(1)],
+            &[alert(1, AlertState::Firing)],
+            0,
+        );
+        deliver_all(&mut book, "ops", 11);
+        sweep(&mut book, &rs, &[], &[muted(AlertState::Firing)], 60);
+        assert!(book.outbox.is_empty());
+        assert!(
+            book.receivers["ops"].held.is_empty(),
+            "it was told: not held"
+        );
+        let resolved = Transition {
+            alert: muted(AlertState::Resolved),
+        };
+        sweep(&mut book, &rs, &[resolved], &[], 120);
+        assert_eq!(
+            deliver_all(&mut book, "ops", 131),
+            vec![(NotificationKind::Alerts, vec![(1, AlertState::Resolved)])]
+        );
+    }
+
+    #[test]
+    fn an_alert_never_announced_that_resolves_while_suppressed_gets_nothing() {
+        let rs = [receiver("ops", ReceiverKind::Slack)];
+        let mut book = Book::default();
+        let fired = Transition {
+            alert: muted(AlertState::Firing),
+        };
+        sweep(&mut book, &rs, &[fired], &[muted(AlertState::Firing)], 0);
+        let resolved = Transition {
+            alert: muted(AlertState::Resolved),
+        };
+        sweep(&mut book, &rs, &[resolved], &[], 60);
+        assert!(book.outbox.is_empty());
+        assert!(book.receivers["ops"].held.is_empty());
+        assert!(book.receivers["ops"].last_notified.is_empty());
+    }
+
+    #[test]
+    fn an_alert_waiting_in_the_open_group_is_taken_out_when_suppressed() {
+        let rs = [receiver("ops", ReceiverKind::Slack)];
+        let mut book = Book::default();
+        sweep(
+            &mut book,
+            &rs,
+            &[fire(1), fire(2)],
+            &[alert(1, AlertState::Firing), alert(2, AlertState::Firing)],
+            0,
+        );
+        sweep(
+            &mut book,
+            &rs,
+            &[],
+            &[muted(AlertState::Firing), alert(2, AlertState::Firing)],
+            5,
+        );
+        assert_eq!(keys(&book, "ops"), vec![vec![(2, AlertState::Firing)]]);
+        assert!(book.receivers["ops"]
+            .held
+            .contains_key(&muted(AlertState::Firing).key));
+    }
+
+    #[test]
+    fn reminders_skip_suppressed_alerts_and_resume_after() {
+        let rs = [receiver("ops", ReceiverKind::Slack)];
+        let mut book = Book::default();
+        book.receivers
+            .entry("ops".into())
+            .or_default()
+            .last_notified
+            .insert(alert(1, AlertState::Firing).key, at(0));
+        sweep(&mut book, &rs, &[], &[muted(AlertState::Firing)], 3600);
+        sweep(&mut book, &rs, &[], &[muted(AlertState::Firing)], 7200);
+        assert!(book.outbox.is_empty(), "no reminder while suppressed");
+        assert!(
+            book.receivers["ops"].held.is_empty(),
+            "it was told: not held"
+        );
+        sweep(&mut book, &rs, &[], &[alert(1, AlertState::Firing)], 7260);
+        assert_eq!(
+            deliver_all(&mut book, "ops", 7270),
+            vec![(NotificationKind::Reminder, vec![(1, AlertState::Firing)])]
+        );
+    }
+
+    #[test]
+    fn held_alerts_survive_the_state_file_and_stay_held() {
+        let rs = [receiver("ops", ReceiverKind::Webhook)];
+        let mut book = Book::default();
+        let fired = Transition {
+            alert: muted(AlertState::Firing),
+        };
+        sweep(&mut book, &rs, &[fired], &[muted(AlertState::Firing)], 0);
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = super::super::state::StateStore::open(dir.path()).expect("store");
+        store
+            .save_with(|_| Some((1, super::super::state::StateStore::encode(&book, at(1)))))
+            .expect("written");
+        let (mut back, moved) = store.load().expect("read back");
+        assert!(moved.is_none());
+        assert_eq!(back.receivers["ops"].held, book.receivers["ops"].held);
+        assert_eq!(
+            back.alerts[0].suppressed_by,
+            muted(AlertState::Firing).suppressed_by
+        );
+        // After the restart, still muted: nothing; then released: announced once.
+        sweep(&mut back, &rs, &[], &[muted(AlertState::Firing)], 60);
+        assert!(back.outbox.is_empty());
+        sweep(&mut back, &rs, &[], &[alert(1, AlertState::Firing)], 120);
+        assert_eq!(
+            deliver_all(&mut back, "ops", 121),
+            vec![(NotificationKind::Alerts, vec![(1, AlertState::Firing)])]
+        );
+    }
+
+    #[test]
+    fn alertmanager_pushes_leave_suppressed_alerts_out_and_end_those_it_had() {
+        let rs = [receiver("am", ReceiverKind::Alertmanager)];
+        let mut book = Book::default();
+        let both = [alert(1, AlertState::Firing), alert(2, AlertState::Firing)];
+        sweep(&mut book, &rs, &[fire(1), fire(2)], &both, 0);
+        deliver_all(&mut book, "am", 1);
+        // Alert 1 is silenced, and alert 3 fires silenced from the start.
+        let muted3 = Alert {
+            key: AlertKey::profile(AlertName::ProfileConnectivityDegraded, 3),
+            ..muted(AlertState::Firing)
+        };
+        let fired3 = Transition {
+            alert: muted3.clone(),
+        };
+        let now = [
+            muted(AlertState::Firing),
+            alert(2, AlertState::Firing),
+            muted3.clone(),
+        ];
+        sweep(&mut book, &rs, &[fired3], &now, 60);
+        assert_eq!(
+            keys(&book, "am"),
+            vec![vec![(2, AlertState::Firing), (1, AlertState::Resolved)]],
+            "1 ended in Alertmanager, 3 never pushed"
+        );
+        deliver_all(&mut book, "am", 61);
+        // Alert 3 clears while held: nothing to push about it.
+        let cleared3 = Transition {
+            alert: Alert {
+                state: AlertState::Resolved,
+                ..muted3
+            },
+        };
+        sweep(&mut book, &rs, &[cleared3], &now[..2], 120);
+        assert_eq!(
+            keys(&book, "am"),
+            vec![vec![(2, AlertState::Firing), (1, AlertState::Resolved)]]
+        );
+        deliver_all(&mut book, "am", 121);
+        // The silence ends and 1 still fires: pushed firing again, its resolution no more.
+        sweep(&mut book, &rs, &[], &both, 180);
+        assert_eq!(
+            keys(&book, "am"),
+            vec![vec![(1, AlertState::Firing), (2, AlertState::Firing)]]
+        );
+        assert!(book.receivers["am"].held.is_empty());
     }
 }

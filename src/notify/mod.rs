@@ -14,6 +14,10 @@
 //! disk before anything is sent. One worker per receiver then delivers that receiver's
 //! entries in order, so a receiver that is down only delays itself.
 //!
+//! A firing alert with a `suppressed_by` (a silence, a maintenance window, flapping) is not
+//! announced: [`dispatch`] holds it per receiver, in the state file, and announces it when
+//! its suppression ends (README, Suppression).
+//!
 //! # Delivery guarantees
 //!
 //! - Nothing is lost to a crash or restart: the outbox, the judge's alerts and what each

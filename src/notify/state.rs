@@ -1,9 +1,10 @@
 //! The durable state: what the daemon must remember across a restart, in one JSON file,
 //! `state.dir/state.json`.
 //!
-//! It holds the judge's pending and firing alerts, per receiver when each alert was last
-//! announced (for reminders, and to know what a "resolved" refers to), the resolved alerts
-//! an Alertmanager has still to be told about, and the outbox.
+//! It holds the judge's pending and firing alerts (with what suppresses them), per receiver
+//! when each alert was last announced (for reminders, and to know what a "resolved" refers
+//! to) and which suppressed alerts it was never told of (held back until their suppression
+//! ends), the resolved alerts an Alertmanager has still to be told about, and the outbox.
 //!
 //! # Crash safety
 //!
@@ -53,6 +54,11 @@ pub struct ReceiverBook {
     pub announced_since: BTreeMap<AlertKey, SystemTime>,
     /// `alertmanager` receivers: resolved alerts still to ride along in successful pushes.
     pub resolved_to_push: BTreeMap<AlertKey, PendingResolved>,
+    /// Alerts firing but suppressed (README, Suppression) that this receiver does not know
+    /// as firing, with the `active_since` of the episode held back: announced as a normal
+    /// firing notification when the suppression ends and they still fire; never resolved
+    /// to the receiver if they clear while held.
+    pub held: BTreeMap<AlertKey, SystemTime>,
 }
 
 /// A resolved alert an Alertmanager is still to be told about.
@@ -151,6 +157,12 @@ impl ReceiverBook {
         self.announced_since.remove(key);
     }
 
+    /// Takes `key` out of the held records; true when it was held (never announced to
+    /// this receiver in its current suppression).
+    pub fn release(&mut self, key: &AlertKey) -> bool {
+        self.held.remove(key).is_some()
+    }
+
     /// True when the receiver was told that `alert`'s episode (the one that became active
     /// at its `active_since`) was firing. A record from a state file of an earlier version
     /// names no episode and counts for any.
@@ -216,6 +228,19 @@ struct ReceiverRecord {
     /// `alertmanager`: resolved alerts still to push.
     #[serde(default)]
     resolved_to_push: Vec<PendingResolved>,
+    /// Suppressed alerts held back from this receiver (absent in files of earlier versions).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    held: Vec<Held>,
+}
+
+/// One `held` record: a suppressed alert the receiver has not been told is firing.
+#[derive(Debug, Serialize, Deserialize)]
+struct Held {
+    /// Which alert.
+    key: AlertKey,
+    /// The `active_since` of the episode held back.
+    #[serde(with = "humantime_serde")]
+    since: SystemTime,
 }
 
 /// One `last_notified` record.
@@ -257,6 +282,14 @@ impl StateFile {
                         })
                         .collect(),
                     resolved_to_push: r.resolved_to_push.values().cloned().collect(),
+                    held: r
+                        .held
+                        .iter()
+                        .map(|(key, since)| Held {
+                            key: *key,
+                            since: *since,
+                        })
+                        .collect(),
                 })
                 .collect(),
             outbox: book.outbox.iter().cloned().collect(),
@@ -280,6 +313,7 @@ impl StateFile {
                         .into_iter()
                         .map(|p| (p.alert.key, p))
                         .collect(),
+                    held: r.held.into_iter().map(|h| (h.key, h.since)).collect(),
                 };
                 (r.name, book)
             })
@@ -491,11 +525,27 @@ mod tests {
         }
     }
 
+    /// Alert `id`, firing but muted by a silence.
+    fn held_alert(id: u64) -> Alert {
+        Alert {
+            suppressed_by: vec![crate::vocabulary::Suppression::Silence { id: "0f6c".into() }],
+            ..firing(id)
+        }
+    }
+
+    #[test]
+    fn a_state_file_of_before_suppression_reads_with_nothing_held() {
+        let old = br#"{"version":1,"written_at":"2026-01-01T00:00:00Z","next_id":3,
+            "alerts":[],"receivers":[{"name":"ops","last_notified":[]}],"outbox":[]}"#;
+        let book = parse(old).expect("an older file parses");
+        assert!(book.receivers["ops"].held.is_empty());
+    }
+
     #[test]
     fn a_book_survives_the_round_trip_through_the_file() {
         let t = SystemTime::UNIX_EPOCH + Duration::from_nanos(1_767_225_600_123_456_789);
         let mut book = Book {
-            alerts: vec![firing(1), firing(2)],
+            alerts: vec![firing(1), firing(2), held_alert(3)],
             next_id: 8,
             ..Book::default()
         };
@@ -503,6 +553,7 @@ mod tests {
         r.last_notified.insert(firing(1).key, t);
         r.announced_since
             .insert(firing(1).key, t - Duration::from_secs(90));
+        r.held.insert(firing(3).key, t - Duration::from_secs(30));
         r.resolved_to_push.insert(
             firing(2).key,
             PendingResolved {

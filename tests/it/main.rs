@@ -33,5 +33,6 @@ mod receivers;
 mod reload;
 mod restart;
 mod simulator;
+mod suppression;
 mod upstream;
 mod web;
