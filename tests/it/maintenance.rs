@@ -156,7 +156,6 @@ async fn status_alert(addr: SocketAddr, id: u64) -> Option<Value> {
 }
 
 #[tokio::test]
-#[ignore = "needs the suppression pipeline (branch i-n): un-ignore when merged"]
 async fn a_window_in_force_mutes_its_alerts_which_are_still_exported_and_shown_suppressed() {
     // Two profiles go down; a one-off window covering now mutes the legacy one only.
     let sim = empty_sim().await;
