@@ -40,6 +40,7 @@
 //! - [`demo`]: simulator and daemon in one process.
 //! - [`matchers`]: label matchers in Alertmanager's syntax, one parser for every use.
 //! - [`suppress`]: the [`suppress::Suppressor`] trait silences and maintenance windows share.
+//! - [`maintenance`]: the config's maintenance windows, a [`suppress::Suppressor`].
 //! - [`clock`]: injectable time.
 //! - [`cli`]: the command line.
 

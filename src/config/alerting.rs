@@ -29,7 +29,8 @@ pub struct AlertingConfig {
     /// `[[alerting.receivers]]`
     pub receivers: Vec<ReceiverConfig>,
     /// `[[alerting.maintenance]]`: windows that mute matching alerts (README, Maintenance
-    /// windows).
+    /// windows). Left out when empty, as the example file shows it only commented out.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub maintenance: Vec<MaintenanceConfig>,
 }
 

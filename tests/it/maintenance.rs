@@ -244,3 +244,74 @@ async fn a_window_in_force_mutes_its_alerts_which_are_still_exported_and_shown_s
         sink.alerts()
     );
 }
+
+/// The text of `## Maintenance windows` in the README.
+fn readme_section() -> String {
+    let readme = std::fs::read_to_string(inventory_monitor_testkit::repo_path("README.md"))
+        .expect("README.md");
+    let start = readme
+        .find("\n## Maintenance windows\n")
+        .expect("the README has a Maintenance windows section");
+    let rest = &readme[start + 1..];
+    let end = rest[3..].find("\n## ").map_or(rest.len(), |i| i + 3);
+    rest[..end].to_string()
+}
+
+/// The windows of `blocks` (TOML) with an `[api]` table before them, loaded and validated.
+fn load_windows(blocks: &str) -> inventory_monitor::config::Config {
+    let text = format!("[api]\nbase_url = \"http://127.0.0.1:1\"\n{blocks}");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("config.toml");
+    std::fs::write(&file, &text).expect("write");
+    let env = |name: &str| (name == config::DEFAULT_TOKEN_ENV).then(|| "t".to_string());
+    config::load_with(&file, &env).unwrap_or_else(|e| panic!("refused:\n{e}\n{text}"))
+}
+
+#[test]
+fn the_readme_and_example_file_windows_load_as_written() {
+    let section = readme_section();
+    let mut toml = String::new();
+    let mut open = false;
+    for line in section.lines() {
+        match (open, line) {
+            (false, "```toml") => open = true,
+            (true, "```") => open = false,
+            (true, line) => {
+                toml.push_str(line);
+                toml.push('\n');
+            }
+            _ => {}
+        }
+    }
+    let names: Vec<String> = load_windows(&toml)
+        .alerting
+        .maintenance
+        .iter()
+        .map(|w| w.name.clone())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "legacy-sunday",
+            "erp-nightly-weekend",
+            "quarterly-weekend",
+            "erp-migration"
+        ]
+    );
+
+    // The example file shows its windows commented out: uncommented, they load.
+    let example = std::fs::read_to_string(inventory_monitor_testkit::repo_path(
+        "config/inventory-monitor.toml",
+    ))
+    .expect("example file");
+    let from = example
+        .find("# [[alerting.maintenance]]")
+        .expect("the example file shows a window");
+    let uncommented: String = example[from..]
+        .lines()
+        .map(|l| l.strip_prefix("# ").unwrap_or(l.trim_start_matches('#')))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let config = load_windows(&uncommented);
+    assert_eq!(config.alerting.maintenance.len(), 2);
+}
