@@ -52,24 +52,51 @@ pub struct MaintenanceConfig {
     pub ends_at: Option<String>,
 }
 
-/// One `{ start = "HH:MM", end = "HH:MM" }` of `times`.
+/// One `{ start = "HH:MM", end = "HH:MM" }` of `times`. Both keys are required; a missing
+/// one is reported by validation (so that the rest of the file is still read).
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TimeRangeConfig {
     /// `HH:MM`, from `00:00` to `23:59`.
+    #[serde(default)]
     pub start: String,
     /// `HH:MM`, after `start`; `24:00` is the end of the day.
+    #[serde(default)]
     pub end: String,
 }
 
 /// An entry of `days_of_month`, `months` or `years`: text (`"1:5"`, `"june"`) or a number.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum Entry {
     /// A whole number, `15` or `-1`.
     Number(i64),
     /// Text: a number, a name or a range.
     Text(String),
+}
+
+impl<'de> Deserialize<'de> for Entry {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl serde::de::Visitor<'_> for Visit {
+            type Value = Entry;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a whole number like 15 or text like \"1:5\" or \"june\"")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Entry, E> {
+                Ok(Entry::Number(v))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Entry, E> {
+                i64::try_from(v)
+                    .map(Entry::Number)
+                    .map_err(|_| E::custom(format!("{v} is too large")))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Entry, E> {
+                Ok(Entry::Text(v.to_string()))
+            }
+        }
+        d.deserialize_any(Visit)
+    }
 }
 
 impl Entry {
@@ -400,6 +427,9 @@ fn time_range(r: &TimeRangeConfig) -> Result<(u16, u16), (&'static str, String)>
 
 /// `HH:MM` (00:00..23:59, and 24:00) as minutes since midnight.
 fn minute_of_day(text: &str) -> Result<u16, String> {
+    if text.is_empty() {
+        return Err("is required, like \"02:00\" (00:00 to 24:00)".to_string());
+    }
     let bad = || format!("{text:?} is not a time of day; write it like \"02:00\" (00:00 to 24:00)");
     let (h, m) = text.split_once(':').ok_or_else(bad)?;
     if h.len() != 2 || m.len() != 2 {

@@ -71,6 +71,13 @@ times = [{ start = "24:00", end = "24:00" }]
 name = "half"
 matchers = ['severity="warning"']
 ends_at = "2027-01-01T00:00:00Z"
+
+[[alerting.maintenance]]
+name = "typed"
+matchers = ['severity="warning"']
+times = [{ end = "04:00" }]
+days_of_month = [1.5]
+months = [true]
 "#;
 
 #[test]
@@ -101,6 +108,9 @@ fn check_names_every_mistake_in_a_window_by_key_path_and_line() {
         "alerting.maintenance[4].weekdays (line 37): must list at least one weekday range; leave the key out to match every weekday",
         "alerting.maintenance[4].times[0].start (line 38): 24:00 is the end of a day; a range starts by 23:59",
         "alerting.maintenance[5].starts_at (line 40): is required in a one-off window (with starts_at and ends_at)",
+        "alerting.maintenance[6].times[0].start (line 48): is required, like \"02:00\" (00:00 to 24:00)",
+        "alerting.maintenance[6].days_of_month[0] (line 49): invalid type: floating point `1.5`, expected a whole number like 15 or text like \"1:5\" or \"june\"",
+        "alerting.maintenance[6].months[0] (line 50): invalid type: boolean `true`, expected a whole number like 15 or text like \"1:5\" or \"june\"",
     ];
     for (want, got) in expected.iter().zip(&found) {
         assert!(
