@@ -339,7 +339,8 @@ impl MaintenanceConfig {
     }
 }
 
-/// The time zone named `name`, from the database built into the binary.
+/// The time zone named `name`: from the system's database when there is one, else from the
+/// copy built into the binary (a scratch container has none of its own).
 pub fn zone(name: &str) -> Result<TimeZone, String> {
     if name.eq_ignore_ascii_case("local") {
         return Err(
