@@ -402,11 +402,41 @@ fn instants() -> impl Strategy<Value = Timestamp> {
     (1_767_225_600i64..1_893_456_000).prop_map(|s| Timestamp::from_second(s).expect("in range"))
 }
 
+/// Instants at the ends of months (where negative and late days of the month differ from
+/// month to month) as often as anywhere else.
+fn judged_instants() -> impl Strategy<Value = Timestamp> {
+    let month_ends =
+        (2026i16..=2029, 1i8..=12, 0i8..4, 0i64..86_400).prop_map(|(year, month, back, second)| {
+            let first = jiff::civil::date(year, month, 1);
+            let day = first.last_of_month().day() - back;
+            let midnight = jiff::civil::date(year, month, day)
+                .to_zoned(TimeZone::UTC)
+                .expect("a date in range");
+            midnight.timestamp() + SignedDuration::from_secs(second)
+        });
+    prop_oneof![instants(), month_ends]
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(2000))]
+    #![proptest_config(ProptestConfig::with_cases(5000))]
 
     #[test]
-    fn the_evaluator_agrees_with_the_reference(r in recurrences(), t in instants()) {
+    fn the_evaluator_agrees_with_the_reference(r in recurrences(), t in judged_instants()) {
+        prop_assert_eq!(contains(&r, t), reference(&r, t));
+    }
+
+    #[test]
+    fn days_of_month_agree_with_the_reference(
+        days in proptest::collection::vec(day_range(), 1..3), t in judged_instants(),
+    ) {
+        let r = Recurrence {
+            location: TimeZone::UTC,
+            times: None,
+            weekdays: None,
+            days_of_month: Some(days),
+            months: None,
+            years: None,
+        };
         prop_assert_eq!(contains(&r, t), reference(&r, t));
     }
 
@@ -425,7 +455,9 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(200))]
 
     #[test]
-    fn an_occurrence_is_the_unbroken_stretch_around_now(r in recurrences(), t in instants()) {
+    fn an_occurrence_is_the_unbroken_stretch_around_now(
+        r in recurrences(), t in judged_instants(),
+    ) {
         let when = When::Recurring(r.clone());
         prop_assume!(in_force(&when, t));
         let minute = SignedDuration::from_mins(1);
