@@ -18,6 +18,7 @@ use crate::config::Config;
 use crate::config_watch;
 use crate::daemon::Daemon;
 use crate::silences::Store;
+use crate::maintenance;
 
 /// Makes glibc's allocator hand memory back rather than keep it, for a long-running daemon
 /// whose sweeps allocate and free the size of the fleet each time (measured at 100,000
@@ -74,6 +75,7 @@ pub async fn run(config: Config, path: &Path, auto_reload: Option<Duration>) -> 
     daemon.reload_from(reload_rx);
     let (http_reloads, http_reload_rx) = mpsc::unbounded_channel();
     *state.reloads.write().unwrap_or_else(|e| e.into_inner()) = Some(http_reloads);
+    daemon.add_configured_suppressor(Box::new(|c| Arc::new(maintenance::Windows::from_config(c))));
     tokio::spawn(config_watch::reloads(
         path.to_path_buf(),
         auto_reload,

@@ -41,6 +41,7 @@
 //! - [`matchers`]: label matchers in Alertmanager's syntax, one parser for every use.
 //! - [`suppress`]: the [`suppress::Suppressor`] trait silences and maintenance windows share.
 //! - [`silences`]: the silences store (kept in `state.dir`) and the `silence` command's client.
+//! - [`maintenance`]: the config's maintenance windows, a [`suppress::Suppressor`].
 //! - [`clock`]: injectable time.
 //! - [`cli`]: the command line.
 
@@ -53,6 +54,7 @@ pub mod daemon;
 pub mod demo;
 pub mod exposition;
 pub mod limit;
+pub mod maintenance;
 pub mod matchers;
 pub mod metrics;
 pub mod model;

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::maintenance::MaintenanceConfig;
 use super::secret::{read_secret, SecretSource};
 use super::{duration, positive, process_env, severity, Problem, Secret};
 use crate::vocabulary::{AlertName, Named, Severity};
@@ -27,6 +28,10 @@ pub struct AlertingConfig {
     pub max_delivery_age: Duration,
     /// `[[alerting.receivers]]`
     pub receivers: Vec<ReceiverConfig>,
+    /// `[[alerting.maintenance]]`: windows that mute matching alerts (README, Maintenance
+    /// windows). Left out when empty, as the example file shows it only commented out.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub maintenance: Vec<MaintenanceConfig>,
 }
 
 impl Default for AlertingConfig {
@@ -37,6 +42,7 @@ impl Default for AlertingConfig {
             send_resolved: true,
             max_delivery_age: Duration::from_secs(24 * 3600),
             receivers: Vec::new(),
+            maintenance: Vec::new(),
         }
     }
 }
@@ -189,6 +195,7 @@ impl AlertingConfig {
             let lookup = only.is_none_or(|name| receiver.name == name);
             receiver.check(&at, env, lookup, out);
         }
+        super::maintenance::check(&self.maintenance, out);
     }
 }
 

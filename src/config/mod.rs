@@ -23,7 +23,7 @@
 //!   (`[poll]`, `[server]`, `[state]`);
 //! - `api.rs`: `[api]` and [`ByteSize`]; `shard.rs`: `[shard]` and its environment
 //!   overrides; `rules.rs`: `[rules]`, one table per rule; `alerting.rs`: `[alerting]` and
-//!   the receivers;
+//!   the receivers; `maintenance.rs`: `[[alerting.maintenance]]`, read into a [`Schedule`];
 //! - `read.rs`: reading the text with every parse-level problem found in one pass, and the
 //!   line of a key path;
 //! - `secret.rs`: [`Secret`] and reading secrets; `duration.rs`: durations as humantime
@@ -45,6 +45,7 @@ pub use crate::vocabulary::{AlertName, Named, Severity};
 mod alerting;
 mod api;
 mod duration;
+mod maintenance;
 mod read;
 mod rules;
 mod secret;
@@ -55,6 +56,9 @@ mod tests;
 pub use alerting::{AlertingConfig, ReceiverConfig, ReceiverKind, ALERTNAMES, SEVERITIES};
 pub use api::{ApiConfig, ByteSize, DEFAULT_TOKEN_ENV, MAX_BODY_SIZE, MIN_BODY_SIZE};
 pub use duration::parse_period;
+pub use maintenance::{
+    zone, Entry, MaintenanceConfig, Recurrence, Schedule, TimeRangeConfig, When, MONTHS, WEEKDAYS,
+};
 pub use rules::{
     ErrorsRule, FlappingRule, RuleSettings, RulesConfig, SimpleRule, StaleAfter, StateRule,
     SyncStaleRule, UnreachableRule, FLAP_WINDOW,

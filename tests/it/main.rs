@@ -26,6 +26,7 @@ mod flapping;
 mod grafana;
 mod hostile;
 mod logs;
+mod maintenance;
 mod notify;
 mod prometheus;
 mod properties;
