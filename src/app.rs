@@ -17,8 +17,8 @@ use crate::clock::SystemClock;
 use crate::config::Config;
 use crate::config_watch;
 use crate::daemon::Daemon;
-use crate::silences::Store;
 use crate::maintenance;
+use crate::silences::Store;
 
 /// Makes glibc's allocator hand memory back rather than keep it, for a long-running daemon
 /// whose sweeps allocate and free the size of the fleet each time (measured at 100,000
