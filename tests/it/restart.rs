@@ -344,6 +344,22 @@ async fn random_kills_while_profiles_flap_lose_nothing_invent_nothing_and_repeat
             .map(|i| phases[i]);
         // Now and then the receiver answers 500 for a step.
         let failing = kill == Some(KillPhase::Queued) || (kill.is_none() && rng.random_bool(0.3));
+        if kill == Some(KillPhase::Queued) {
+            // The receiver's queue is FIFO: a notification of an earlier step still waiting
+            // (refused by a failing step, or not yet sent under load) would be the one the
+            // receiver refuses next, and this step's would wait behind it. Let the earlier
+            // ones through first, so that the refused notification is this step's.
+            let n = expected.len();
+            let drained = wait_until(SOON, || {
+                sink.delivered().len() >= n && monitor.state().is_some_and(|s| outbox_len(&s) == 0)
+            })
+            .await;
+            assert!(
+                drained,
+                "step {step}: earlier notifications not delivered\n{}",
+                monitor.log_text()
+            );
+        }
         if failing {
             sink.set_mode(Mode::Fail).await;
         }
