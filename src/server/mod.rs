@@ -54,6 +54,9 @@ pub struct AppState {
     /// The silences and maintenance windows the daemon asks about every alert, in the
     /// order it asks them; pages and APIs read them to show what is in force now.
     pub suppressors: RwLock<Vec<Arc<dyn crate::suppress::Suppressor>>>,
+    /// What the status page keeps between sweeps: transitions and the indexed view of the
+    /// last sweep (README, Status page).
+    pub page: crate::web::PageState,
 }
 
 impl AppState {
@@ -65,6 +68,7 @@ impl AppState {
             status: RwLock::new(None),
             ready: AtomicBool::new(false),
             suppressors: RwLock::new(Vec::new()),
+            page: crate::web::PageState::default(),
         }
     }
 
@@ -89,7 +93,11 @@ impl AppState {
 /// The router, separate from binding so tests can drive it with `oneshot`.
 pub fn app(state: Arc<AppState>) -> Router {
     Router::new()
+        // The status page (README, Status page).
         .route("/", get(handlers::index))
+        .route("/profiles/{id}", get(handlers::profile))
+        .route("/static/style.css", get(handlers::stylesheet))
+        .route("/static/favicon.svg", get(handlers::favicon))
         .route("/metrics", get(handlers::metrics))
         .route("/healthz", get(handlers::healthz))
         .route("/readyz", get(handlers::readyz))
