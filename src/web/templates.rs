@@ -9,8 +9,8 @@ use maud::{html, Markup, DOCTYPE};
 
 use super::history::Change;
 use super::view::{
-    absolute, cut, last_error, relative, span, FleetPage, FleetView, Query, SortKey, StateFilter,
-    ERROR_CUT,
+    absolute, cut, last_error, relative, span, FleetPage, FleetView, Query, Section, SortKey,
+    StateFilter, ERROR_CUT,
 };
 use crate::rules::AlertState;
 use crate::snapshot::{ListOutcome, ProfileEntry};
@@ -218,7 +218,7 @@ fn alerts(ctx: &IndexContext<'_>) -> Markup {
                                         th scope="col" { "Severity" }
                                         th scope="col" { "Since" }
                                         th scope="col" { "Last error" }
-                                        th scope="col" { "Suppressed by" }
+                                        @if *section == Section::Suppressed { th scope="col" { "Suppressed by" } }
                                     }
                                 }
                                 tbody {
@@ -245,11 +245,12 @@ fn alerts(ctx: &IndexContext<'_>) -> Markup {
                                                     _ => span.unknown { "—" },
                                                 }
                                             }
-                                            td {
-                                                @if alert.suppressed_by.is_empty() { span.unknown { "—" } }
-                                                @for (n, s) in alert.suppressed_by.iter().enumerate() {
-                                                    @if n > 0 { ", " }
-                                                    (bdi(&s.to_string()))
+                                            @if *section == Section::Suppressed {
+                                                td {
+                                                    @for (n, s) in alert.suppressed_by.iter().enumerate() {
+                                                        @if n > 0 { ", " }
+                                                        (bdi(&s.to_string()))
+                                                    }
                                                 }
                                             }
                                         }

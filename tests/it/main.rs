@@ -25,6 +25,7 @@ mod grafana;
 mod hostile;
 mod logs;
 mod notify;
+mod page;
 mod prometheus;
 mod properties;
 mod readme;
