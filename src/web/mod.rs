@@ -65,6 +65,17 @@ impl PageState {
             .unwrap_or_else(|e| e.into_inner())
             .record(status);
         *self.interval.write().unwrap_or_else(|e| e.into_inner()) = Some(interval);
+        // The view of the sweep before holds that sweep's snapshot: let it go now rather
+        // than at the next page request, so an unvisited page never keeps two fleets in
+        // memory. A view being built right now (the lock is taken) is left to its request.
+        if let Ok(mut slot) = self.view.try_lock() {
+            if slot
+                .as_ref()
+                .is_some_and(|v| !Arc::ptr_eq(&v.source, status))
+            {
+                *slot = None;
+            }
+        }
     }
 
     /// The view of `source`: the cached one when it is of that sweep, else built now (a

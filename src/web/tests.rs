@@ -545,6 +545,14 @@ fn the_view_is_built_once_per_sweep() {
     assert!(Arc::ptr_eq(&a, &b));
     let second = source(fleet(3), Vec::new());
     assert!(!Arc::ptr_eq(&a, &state.view(&second)));
+    // A new sweep lets the last view (and its snapshot) go before anyone asks.
+    let third = source(fleet(3), Vec::new());
+    drop((a, b));
+    let weak = Arc::downgrade(&second);
+    drop(second);
+    assert!(weak.upgrade().is_some(), "the cached view holds its sweep");
+    state.after_sweep(&third, Duration::from_secs(60));
+    assert!(weak.upgrade().is_none(), "released at the next sweep");
 }
 
 #[test]
