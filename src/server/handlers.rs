@@ -122,9 +122,9 @@ fn html_response(rendered: crate::web::Rendered) -> Response {
         .into_response()
 }
 
-/// Runs a page's rendering on a blocking thread: the first request after a sweep builds
-/// the view of the fleet (tens of milliseconds at 100,000 profiles), which must not hold
-/// one of the server's two workers.
+/// Runs a page's rendering on a blocking thread: a request may wait for the view of a new
+/// sweep being built, or build it (hundreds of milliseconds at 100,000 profiles), which
+/// must not hold one of the server's two workers.
 async fn render_blocking(
     render: impl FnOnce() -> crate::web::Rendered + Send + 'static,
 ) -> Response {

@@ -10,6 +10,7 @@
 //! [`StatusSource`] the daemon published, the history it fed, and the suppressors'
 //! `in_force` lists. Everything shown is as of the last sweep.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 
@@ -42,10 +43,12 @@ pub struct PageState {
     history: RwLock<History>,
     /// The daemon's `poll.interval`, once a sweep has been recorded.
     interval: RwLock<Option<Duration>>,
-    /// The view of the last sweep asked for. A mutex, not a lock per reader: when a sweep
-    /// is new, the first request builds the view and the others wait for it rather than
-    /// each building their own.
-    view: Mutex<Option<Arc<FleetView>>>,
+    /// The view of the last sweep. A mutex, not a lock per reader: whoever builds a view
+    /// (the thread [`PageState::after_sweep`] starts, or a request that finds none) holds it
+    /// meanwhile, and requests wait for that view rather than each building their own.
+    view: Arc<Mutex<Option<Arc<FleetView>>>>,
+    /// Sweeps recorded so far: a build started for an older sweep is dropped.
+    published: Arc<AtomicU64>,
 }
 
 /// A rendered page: its HTTP status and its HTML.
@@ -65,9 +68,10 @@ impl PageState {
             .unwrap_or_else(|e| e.into_inner())
             .record(status);
         *self.interval.write().unwrap_or_else(|e| e.into_inner()) = Some(interval);
-        // The view of the sweep before holds that sweep's snapshot: let it go now rather
-        // than at the next page request, so an unvisited page never keeps two fleets in
-        // memory. A view being built right now (the lock is taken) is left to its request.
+        let generation = self.published.fetch_add(1, Ordering::AcqRel) + 1;
+        // The view of the sweep before holds that sweep's snapshot: let it go now, so that
+        // two fleets are never held at once. A view being built right now (the lock is
+        // taken) is replaced by the build below.
         if let Ok(mut slot) = self.view.try_lock() {
             if slot
                 .as_ref()
@@ -76,10 +80,31 @@ impl PageState {
                 *slot = None;
             }
         }
+        // Index the new sweep now, on a blocking thread (hundreds of milliseconds of CPU at
+        // 100,000 profiles), so that no request pays for it and the sweep does not wait.
+        // Outside a runtime (unit tests) the first request builds it.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let slot = self.view.clone();
+            let published = self.published.clone();
+            let status = status.clone();
+            runtime.spawn_blocking(move || {
+                let mut slot = slot.lock().unwrap_or_else(|e| e.into_inner());
+                if published.load(Ordering::Acquire) != generation
+                    || slot
+                        .as_ref()
+                        .is_some_and(|v| Arc::ptr_eq(&v.source, &status))
+                {
+                    return;
+                }
+                *slot = None;
+                *slot = Some(Arc::new(FleetView::build(status)));
+            });
+        }
     }
 
-    /// The view of `source`: the cached one when it is of that sweep, else built now (a
-    /// blocking call: tens of milliseconds at 100,000 profiles).
+    /// The view of `source`: the one built after its sweep (waiting for that build if it
+    /// is under way), else built now (blocking: hundreds of milliseconds at 100,000
+    /// profiles).
     pub fn view(&self, source: &Arc<StatusSource>) -> Arc<FleetView> {
         let mut slot = self.view.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(view) = slot.as_ref() {

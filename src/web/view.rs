@@ -1,8 +1,8 @@
 //! The view model of the status page (README, Status page): what the templates show, built
 //! from one published sweep ([`StatusSource`]) and nothing else.
 //!
-//! [`FleetView::build`] runs once per snapshot (on a blocking thread, the first time a page
-//! asks after a sweep): it orders the fleet by every sortable column, tallies the filters'
+//! [`FleetView::build`] runs once per snapshot (on a blocking thread started when the sweep
+//! is published): it orders the fleet by every sortable column, tallies the filters'
 //! counts and groups the alerts. A request then walks one precomputed order, keeps the rows
 //! that pass its filters and copies out only the hundred of its page ([`FleetView::page`]):
 //! no sorting and no allocation per profile, so a filtered page of 100,000 profiles costs a
