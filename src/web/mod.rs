@@ -3,6 +3,7 @@
 //!
 //! - [`view`]: the view model: filters, sorts, pagination and alert groups over one sweep,
 //!   indexed once per snapshot ([`view::FleetView`]).
+//! - [`query`]: the query string: parameters, filters, sort, page, links.
 //! - [`history`]: each profile's last transitions, fed by the daemon after every sweep.
 //! - `templates`: the HTML, through `maud`, which escapes every value it is given.
 //!
@@ -18,6 +19,7 @@ use crate::status::StatusSource;
 use crate::suppress::{InForce, Suppressor};
 
 pub mod history;
+pub mod query;
 mod templates;
 #[cfg(test)]
 mod tests;
