@@ -25,7 +25,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::common::{get, start_daemon, start_sim, test_config, Running, Sim};
-use browser::{assert_not_blank, href_of, screenshot_dir, Browser};
+use browser::{assert_not_blank, href_of, mean_brightness, screenshot_dir, Browser};
 
 /// A simulated fleet of `n` profiles and a daemon that has swept it twice, fifteen
 /// minutes apart (so that alerts with a `for` have fired).
@@ -209,6 +209,23 @@ async fn screenshots_at_desktop_and_phone_sizes_are_not_blank() {
         );
         assert_not_blank(&file, width, height);
     }
+    // Dark mode follows the system: the same page, much darker.
+    let dark = dir.join("status-dark-1280x900.png");
+    let run = browser
+        .screenshot_dark(&url(addr, "/"), 1280, 900, &dark)
+        .await;
+    assert!(
+        run.page_complaints().is_empty(),
+        "{:#?}",
+        run.page_complaints()
+    );
+    assert_not_blank(&dark, 1280, 900);
+    let light = mean_brightness(&dir.join("status-1280x900.png"));
+    let darker = mean_brightness(&dark);
+    assert!(
+        darker < light / 2.0,
+        "dark mode is not dark: {darker:.0} against {light:.0}"
+    );
 }
 
 /// A silence in force, for the page to list.

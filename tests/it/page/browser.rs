@@ -87,17 +87,30 @@ impl Browser {
 
     /// A screenshot of `url` at `width`×`height`, written to `path`.
     pub async fn screenshot(&self, url: &str, width: u32, height: u32, path: &Path) -> Run {
+        self.screenshot_with(url, width, height, path, &[]).await
+    }
+
+    /// The same with the system in dark mode (`prefers-color-scheme: dark`).
+    pub async fn screenshot_dark(&self, url: &str, width: u32, height: u32, path: &Path) -> Run {
+        self.screenshot_with(url, width, height, path, &["--force-dark-mode"])
+            .await
+    }
+
+    async fn screenshot_with(
+        &self,
+        url: &str,
+        width: u32,
+        height: u32,
+        path: &Path,
+        flags: &[&str],
+    ) -> Run {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).expect("screenshot dir");
         }
         let _ = std::fs::remove_file(path);
-        self.run(
-            width,
-            height,
-            &[format!("--screenshot={}", path.display())],
-            url,
-        )
-        .await
+        let mut args: Vec<String> = flags.iter().map(|f| f.to_string()).collect();
+        args.push(format!("--screenshot={}", path.display()));
+        self.run(width, height, &args, url).await
     }
 }
 
@@ -106,28 +119,39 @@ pub fn screenshot_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots")
 }
 
-/// Decodes a PNG and checks it is the size asked and not blank: many colours, and no
-/// single colour covering nearly all of it.
-pub fn assert_not_blank(path: &Path, width: u32, height: u32) {
+/// A PNG's pixels: width, height, samples per pixel, the samples.
+fn decode(path: &Path) -> (u32, u32, usize, Vec<u8>) {
     let file = std::fs::File::open(path)
         .unwrap_or_else(|e| panic!("no screenshot at {}: {e}", path.display()));
     let decoder = png::Decoder::new(std::io::BufReader::new(file));
     let mut reader = decoder.read_info().expect("a PNG");
     let mut buf = vec![0; reader.output_buffer_size().expect("PNG size")];
     let info = reader.next_frame(&mut buf).expect("PNG frame");
-    assert_eq!(
-        (info.width, info.height),
-        (width, height),
-        "{}",
-        path.display()
-    );
-    let channels = info.color_type.samples();
-    let pixels = &buf[..info.buffer_size()];
+    buf.truncate(info.buffer_size());
+    (info.width, info.height, info.color_type.samples(), buf)
+}
+
+/// The mean brightness of a screenshot's colour samples, 0 to 255.
+pub fn mean_brightness(path: &Path) -> f64 {
+    let (_, _, channels, pixels) = decode(path);
+    let colour = channels.min(3);
+    let (sum, n) = pixels
+        .chunks_exact(channels)
+        .flat_map(|px| px[..colour].iter())
+        .fold((0u64, 0u64), |(s, n), &v| (s + u64::from(v), n + 1));
+    sum as f64 / n.max(1) as f64
+}
+
+/// Decodes a PNG and checks it is the size asked and not blank: many colours, and no
+/// single colour covering nearly all of it.
+pub fn assert_not_blank(path: &Path, width: u32, height: u32) {
+    let (w, h, channels, pixels) = decode(path);
+    assert_eq!((w, h), (width, height), "{}", path.display());
     let mut counts: std::collections::HashMap<&[u8], usize> = std::collections::HashMap::new();
     for px in pixels.chunks_exact(channels) {
         *counts.entry(px).or_default() += 1;
     }
-    let total = (info.width * info.height) as usize;
+    let total = (w * h) as usize;
     let commonest = counts.values().copied().max().unwrap_or(0);
     assert!(
         counts.len() >= 16,
