@@ -1,5 +1,7 @@
 //! The in-process hot paths of a sweep, timed with criterion: parsing what the upstream
-//! sends, judging a snapshot, and rendering and serving `/metrics`.
+//! sends, judging a snapshot, rendering and serving `/metrics`, and the status page
+//! (`page`: indexing a sweep once, then one filtered page per request, at 10,000 and
+//! 100,000 profiles; the pages' sizes are printed as they are measured).
 //!
 //! ```text
 //! cargo bench --bench inprocess                 # all of them
@@ -23,6 +25,8 @@ use inventory_monitor::rules::Judge;
 use inventory_monitor::shard::Shard;
 use inventory_monitor::simulator::{SimOptions, Simulator};
 use inventory_monitor::snapshot::{ListOutcome, ProfileEntry, Snapshot};
+use inventory_monitor::status::StatusSource;
+use inventory_monitor::web::{index_page, profile_page, FleetView, PageState, Params};
 
 /// Profiles in the fleet the render and judge benchmarks use.
 const FLEET: usize = 10_000;
@@ -140,5 +144,92 @@ fn rendering(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, parsing, judging, rendering);
+/// A sweep of `n` simulated profiles (the hostile mix: many alerts), judged twice an hour
+/// apart so that its alerts have fired, as the daemon publishes it.
+fn published_sweep(n: usize) -> Arc<StatusSource> {
+    let snap = snapshot(&detail_bodies(n));
+    let mut judge = Judge::new(RulesConfig::default());
+    let now = SystemTime::now();
+    judge.evaluate(&snap, now);
+    let later = now + Duration::from_secs(3600);
+    judge.evaluate(&snap, later);
+    Arc::new(StatusSource {
+        snapshot: Arc::new(snap),
+        alerts: judge.alerts().cloned().collect(),
+        now: later,
+    })
+}
+
+fn page(c: &mut Criterion) {
+    let mut group = c.benchmark_group("page");
+    group.sample_size(10);
+    for (n, label) in [(10_000, "10k"), (100_000, "100k")] {
+        let source = published_sweep(n);
+        let state = PageState::default();
+        state.after_sweep(&source, Duration::from_secs(60));
+        group.bench_function(format!("index once per sweep {label}"), |b| {
+            b.iter(|| FleetView::build(source.clone()))
+        });
+        let asks: [(&str, Params); 4] = [
+            ("first page", Params::default()),
+            (
+                "filtered unhealthy + name",
+                Params {
+                    state: Some("unhealthy".into()),
+                    q: Some("hub".into()),
+                    ..Params::default()
+                },
+            ),
+            (
+                "filtered org, sorted by errors, page 3",
+                Params {
+                    org: Some(
+                        source
+                            .snapshot
+                            .profiles
+                            .iter()
+                            .find_map(|e| e.organization.clone())
+                            .unwrap_or_default(),
+                    ),
+                    sort: Some("errors".into()),
+                    page: Some("3".into()),
+                    ..Params::default()
+                },
+            ),
+            (
+                "last page sorted by last sync",
+                Params {
+                    sort: Some("last_sync".into()),
+                    page: Some("100000".into()),
+                    ..Params::default()
+                },
+            ),
+        ];
+        for (what, params) in &asks {
+            let page = index_page(&state, Some(&source), &[], params);
+            println!(
+                "page {what} {label}: HTTP {}, {} bytes ({:.1} KB)",
+                page.status,
+                page.html.len(),
+                page.html.len() as f64 / 1024.0
+            );
+            group.bench_function(format!("{what} {label}"), |b| {
+                b.iter(|| index_page(&state, Some(&source), &[], params))
+            });
+        }
+        let id = source.snapshot.profiles[n / 2].id.to_string();
+        let profile = profile_page(&state, Some(&source), &id);
+        println!(
+            "page profile {label}: HTTP {}, {} bytes",
+            profile.status,
+            profile.html.len()
+        );
+        group.bench_function(format!("profile page {label}"), |b| {
+            b.iter(|| profile_page(&state, Some(&source), &id))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, parsing, judging, rendering, page);
 criterion_main!(benches);

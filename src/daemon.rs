@@ -336,6 +336,9 @@ impl Daemon {
             now,
         });
         self.state.publish(rendered, status.clone());
+        self.state
+            .page
+            .after_sweep(&status, self.config.poll.interval);
         crate::sweep::tell_outcome(&self.client, &snapshot);
 
         if let Some(notifier) = &self.notifier {

@@ -138,9 +138,9 @@ async fn run_inner(args: DemoArgs) -> anyhow::Result<()> {
     say(&format!(
         "\ninventory-monitor {version} demo: a simulated inventory API with {n} connection profiles\n\
          whose health drifts every {drift}, polled every {interval}.\n\n\
+         \x20 Status page   http://{m}/   (open it in a browser)\n\
          \x20 Metrics       http://{m}/metrics\n\
          \x20 Status (JSON) http://{m}/api/v1/status\n\
-         \x20 Home          http://{m}/\n\
          \x20 Simulated API {base_url}/inventory_connection_profile/   (token: {token})\n\n\
          Try:\n\
          \x20 curl -s http://{m}/metrics | grep '^inventory_profile_connectivity_healthy' | head\n\

@@ -25,6 +25,8 @@
 //!   labelled by `metrics`).
 //! - [`metrics`]: every metric of the spec, rendered into bytes once per sweep.
 //! - [`server`]: the HTTP endpoints (`/metrics`, `/healthz`, `/readyz`, `/api/v1/status`, `/`).
+//! - [`web`]: the status page a person reads (`/`, `/profiles/{id}`): view model, history,
+//!   templates, stylesheet.
 //! - [`web_config`]: TLS, client certificates, basic auth and headers for those endpoints
 //!   (the Prometheus exporter-toolkit web config format).
 //! - [`status`]: the status document (`/api/v1/status`, `once --output json`).
@@ -73,6 +75,7 @@ pub mod suppress;
 pub mod sweep;
 pub mod upstream;
 pub mod vocabulary;
+pub mod web;
 pub mod web_config;
 
 /// The version of this build, from Cargo.toml.

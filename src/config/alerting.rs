@@ -32,6 +32,9 @@ pub struct AlertingConfig {
     /// windows). Left out when empty, as the example file shows it only commented out.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub maintenance: Vec<MaintenanceConfig>,
+    /// Where people reach this monitor (`https://monitor.example.com`), for the links in
+    /// notifications (README, Status page); "" when unknown: no links.
+    pub external_url: String,
 }
 
 impl Default for AlertingConfig {
@@ -43,6 +46,7 @@ impl Default for AlertingConfig {
             max_delivery_age: Duration::from_secs(24 * 3600),
             receivers: Vec::new(),
             maintenance: Vec::new(),
+            external_url: String::new(),
         }
     }
 }
@@ -181,6 +185,14 @@ impl AlertingConfig {
         // group_wait may be 0: every change then goes out on its own.
         positive(out, "alerting.repeat_interval", self.repeat_interval);
         positive(out, "alerting.max_delivery_age", self.max_delivery_age);
+        if !self.external_url.is_empty() {
+            if let Err(reason) = http_url(&self.external_url) {
+                out.push(Problem::new(
+                    "alerting.external_url",
+                    format!("is not a valid http(s) URL ({reason})"),
+                ));
+            }
+        }
         let mut seen = std::collections::HashSet::new();
         for (i, receiver) in self.receivers.iter().enumerate() {
             let at = format!("alerting.receivers[{i}]");

@@ -652,3 +652,19 @@ fn flapping_window_and_thresholds_are_validated() {
         (true, 21, 0.5, 0.25, "warning")
     );
 }
+
+#[test]
+fn external_url_is_empty_or_an_http_url() {
+    let ok = "[api]\nbase_url = \"http://x/api/v1\"\n[alerting]\nexternal_url = \"https://monitor.example.com/\"\n";
+    assert!(problems_with_a_token(ok).is_empty());
+    assert_eq!(
+        parse(ok).expect("parses").alerting.external_url,
+        "https://monitor.example.com/"
+    );
+    let bad =
+        "[api]\nbase_url = \"http://x/api/v1\"\n[alerting]\nexternal_url = \"ftp://monitor\"\n";
+    assert_eq!(
+        problems_with_a_token(bad),
+        ["alerting.external_url: is not a valid http(s) URL (the scheme must be http or https)"]
+    );
+}

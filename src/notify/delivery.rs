@@ -170,6 +170,8 @@ pub(crate) struct Endpoint {
     headers: BTreeMap<String, String>,
     /// Scrubs its secrets out of error texts.
     scrubber: Scrubber,
+    /// `alerting.external_url`: where messages link to (README, Status page).
+    external_url: String,
     /// Poked when there may be something to do.
     pub(crate) wake: Notify,
     /// Whether its last attempts failed and will be retried: a receiver that is down is
@@ -189,7 +191,7 @@ impl Endpoint {
     }
 
     /// Resolves the receiver's URL and secret, and runs its kind's checks.
-    pub(crate) fn new(config: &ReceiverConfig) -> Result<Self, NotifyError> {
+    pub(crate) fn new(config: &ReceiverConfig, external_url: &str) -> Result<Self, NotifyError> {
         let url = config
             .url()
             .map_err(NotifyError::Receiver)?
@@ -210,6 +212,7 @@ impl Endpoint {
             secret,
             headers: config.headers.clone(),
             scrubber,
+            external_url: external_url.to_string(),
             wake: Notify::new(),
             retrying: Default::default(),
         })
@@ -222,7 +225,7 @@ impl Endpoint {
             url: &self.url,
             secret: self.secret.as_ref(),
             headers: &self.headers,
-            external_url: "",
+            external_url: &self.external_url,
             now,
             alertmanager_ttl: ttl,
         };

@@ -304,7 +304,7 @@ impl Notifier {
         let receivers = config.alerting.receivers.clone();
         let endpoints = receivers
             .iter()
-            .map(Endpoint::new)
+            .map(|r| Endpoint::new(r, &config.alerting.external_url))
             .collect::<Result<Vec<_>, _>>()?;
         let client = delivery::build_client(config, tuning.timeout)?;
 
@@ -562,7 +562,7 @@ pub async fn send_test(
     let sends = selected.into_iter().map(|r| {
         let client = client.clone();
         async move {
-            let outcome = match Endpoint::new(r) {
+            let outcome = match Endpoint::new(r, &config.alerting.external_url) {
                 Ok(endpoint) => delivery::send_test_to(&client, &endpoint, ttl).await,
                 Err(e) => Err(e.to_string()),
             };

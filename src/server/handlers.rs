@@ -1,13 +1,14 @@
-//! The endpoints: `/metrics`, `/healthz`, `/readyz`, `/api/v1/status` and `/`. Each
-//! serves what the last sweep published in [`AppState`], nothing else.
+//! The endpoints: `/metrics`, `/healthz`, `/readyz`, `/api/v1/status`, and the status
+//! page (`/`, `/profiles/{id}`, `/static/...`). Each serves what the last sweep published
+//! in [`AppState`], nothing else.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 
 use super::body::{status_body, ScrapeBody};
 use super::{AppState, METRICS_CONTENT_TYPE};
@@ -103,24 +104,98 @@ pub(super) async fn status(State(state): State<Arc<AppState>>) -> Response {
         .into_response()
 }
 
-/// `/`: a page naming the endpoints.
-pub(super) async fn index() -> Html<String> {
-    Html(format!(
-        r#"<!DOCTYPE html>
-<html lang="en">
-<head><meta charset="utf-8"><title>inventory-monitor</title></head>
-<body>
-<h1>inventory-monitor</h1>
-<p>Version {version}</p>
-<ul>
-<li><a href="metrics">/metrics</a>: Prometheus metrics</li>
-<li><a href="api/v1/status">/api/v1/status</a>: last sweep, every profile's health, pending and firing alerts (JSON)</li>
-<li><a href="healthz">/healthz</a>: liveness</li>
-<li><a href="readyz">/readyz</a>: readiness (200 after the first sweep)</li>
-</ul>
-</body>
-</html>
-"#,
-        version = crate::VERSION
-    ))
+/// A page rendered by [`crate::web`], as a response: HTML, never cached (it changes every
+/// sweep).
+fn html_response(rendered: crate::web::Rendered) -> Response {
+    let status = StatusCode::from_u16(rendered.status).unwrap_or(StatusCode::OK);
+    (
+        status,
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+        ],
+        rendered.html,
+    )
+        .into_response()
+}
+
+/// Runs a page's rendering on a blocking thread: a request may wait for the view of a new
+/// sweep being built, or build it (hundreds of milliseconds at 100,000 profiles), which
+/// must not hold one of the server's two workers.
+async fn render_blocking(
+    render: impl FnOnce() -> crate::web::Rendered + Send + 'static,
+) -> Response {
+    match tokio::task::spawn_blocking(render).await {
+        Ok(rendered) => html_response(rendered),
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the page could not be rendered\n",
+        )
+            .into_response(),
+    }
+}
+
+/// `/`: the status page (README, Status page).
+pub(super) async fn index(
+    State(state): State<Arc<AppState>>,
+    Query(params): Query<crate::web::Params>,
+) -> Response {
+    render_blocking(move || {
+        let source = state
+            .status
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let suppressors = state
+            .suppressors
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        crate::web::index_page(&state.page, source.as_ref(), &suppressors, &params)
+    })
+    .await
+}
+
+/// `/profiles/{id}`: one profile (README, Status page); 404 for an unknown id.
+pub(super) async fn profile(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Response {
+    render_blocking(move || {
+        let source = state
+            .status
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        crate::web::profile_page(&state.page, source.as_ref(), &id)
+    })
+    .await
+}
+
+/// A file of the status page, served from the binary with cache headers.
+fn static_file(content_type: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static(crate::web::STATIC_CACHE_CONTROL),
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// `/static/style.css`.
+pub(super) async fn stylesheet() -> Response {
+    static_file("text/css; charset=utf-8", crate::web::STYLESHEET)
+}
+
+/// `/static/favicon.svg`.
+pub(super) async fn favicon() -> Response {
+    static_file("image/svg+xml", crate::web::FAVICON)
 }

@@ -63,6 +63,9 @@ pub struct AppState {
     /// Where `POST /-/reload` asks for a reload and waits for its outcome; `None` when
     /// nothing reloads (the endpoint answers 503).
     pub reloads: RwLock<Option<ReloadRequests>>,
+    /// What the status page keeps between sweeps: transitions and the indexed view of the
+    /// last sweep (README, Status page).
+    pub page: crate::web::PageState,
 }
 
 /// A reload asked for over HTTP: the sender is answered with the outcome (`Err` holds the
@@ -81,6 +84,7 @@ impl AppState {
             suppressors: RwLock::new(Vec::new()),
             silences: RwLock::new(None),
             reloads: RwLock::new(None),
+            page: crate::web::PageState::default(),
         }
     }
 
@@ -106,7 +110,11 @@ impl AppState {
 pub fn app(state: Arc<AppState>) -> Router {
     api_v2::note_start();
     Router::new()
+        // The status page (README, Status page).
         .route("/", get(handlers::index))
+        .route("/profiles/{id}", get(handlers::profile))
+        .route("/static/style.css", get(handlers::stylesheet))
+        .route("/static/favicon.svg", get(handlers::favicon))
         .route("/metrics", get(handlers::metrics))
         .route("/healthz", get(handlers::healthz))
         .route("/readyz", get(handlers::readyz))

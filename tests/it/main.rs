@@ -28,6 +28,7 @@ mod hostile;
 mod logs;
 mod maintenance;
 mod notify;
+mod page;
 mod prometheus;
 mod properties;
 mod readme;

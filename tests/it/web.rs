@@ -553,7 +553,8 @@ async fn responses_carry_security_headers_and_the_configured_ones() {
     let h = index.headers();
     assert_eq!(
         h["content-security-policy"],
-        "default-src 'none'; style-src 'unsafe-inline'"
+        "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; \
+         form-action 'self'; frame-ancestors 'none'"
     );
     assert_eq!(h["x-content-type-options"], "nosniff");
     assert_eq!(h["referrer-policy"], "no-referrer");
