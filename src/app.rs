@@ -61,16 +61,7 @@ pub async fn run(config: Config, path: &Path, auto_reload: Option<Duration>) -> 
     let clock: crate::clock::SharedClock = Arc::new(SystemClock);
     let mut daemon = Daemon::with_notifier(config, token, clock.clone())?;
     let state = daemon.state();
-    // Silences (README, Silences): kept in state.dir, asked about every alert, served and
-    // changed by the Alertmanager v2 API.
-    let silences = Store::open(
-        &daemon.config().state.dir,
-        clock,
-        Some(state.monitor.clone()),
-    )?;
-    daemon.add_suppressor(silences.clone());
-    *state.silences.write().unwrap_or_else(|e| e.into_inner()) = Some(silences.clone());
-    tokio::spawn(sweep_silences(silences));
+    keep_silences(&mut daemon, clock)?;
     let (reloads, reload_rx) = mpsc::unbounded_channel();
     daemon.reload_from(reload_rx);
     let (http_reloads, http_reload_rx) = mpsc::unbounded_channel();
@@ -86,6 +77,22 @@ pub async fn run(config: Config, path: &Path, auto_reload: Option<Duration>) -> 
     let shutdown = CancellationToken::new();
     cancel_on_shutdown_signal(&shutdown);
     run_with_server(daemon, listener, shutdown).await
+}
+
+/// Silences (README, Silences): the store in `state.dir`, asked about every alert from the
+/// first sweep on, served and changed by the Alertmanager v2 API, swept every minute. Called
+/// before the daemon's first sweep, so that a restarted daemon holds what it held.
+pub fn keep_silences(daemon: &mut Daemon, clock: crate::clock::SharedClock) -> anyhow::Result<()> {
+    let state = daemon.state();
+    let silences = Store::open(
+        &daemon.config().state.dir,
+        clock,
+        Some(state.monitor.clone()),
+    )?;
+    daemon.add_suppressor(silences.clone());
+    *state.silences.write().unwrap_or_else(|e| e.into_inner()) = Some(silences.clone());
+    tokio::spawn(sweep_silences(silences));
+    Ok(())
 }
 
 /// Forgets old silences and counts them by state, every minute (a silence turns from

@@ -132,8 +132,12 @@ async fn run_inner(args: DemoArgs) -> anyhow::Result<()> {
         &args,
         format!("http://{sink_addr}/alerts"),
     );
-    let daemon = Daemon::with_notifier(config, Secret::new(DEMO_TOKEN), Arc::new(SystemClock))?;
+    let clock: crate::clock::SharedClock = Arc::new(SystemClock);
+    let mut daemon = Daemon::with_notifier(config, Secret::new(DEMO_TOKEN), clock.clone())?;
     daemon.notifier().inspect(|n| n.set_ephemeral_state());
+    // Silences work in the demo as in `run` (its listen address is loopback: writes are
+    // open), kept in the demo's temporary state directory.
+    app::keep_silences(&mut daemon, clock)?;
 
     say(&format!(
         "\ninventory-monitor {version} demo: a simulated inventory API with {n} connection profiles\n\
