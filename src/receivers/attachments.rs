@@ -77,7 +77,7 @@ fn body(n: &Notification, ctx: &RenderContext<'_>, markup: &Markup) -> Value {
             "title": (markup.plain)(&truncate_chars(&view.headline(), TITLE_CHARS)),
             "text": (markup.rich)(&truncate_chars(&view.description(), TEXT_CHARS)),
             "fields": view
-                .facts(ctx.now, text::FACT_CHARS)
+                .facts(ctx.now, text::FACT_CHARS, ctx.external_url)
                 .iter()
                 .map(|(title, value)| field(markup, title, value))
                 .collect::<Vec<_>>(),

@@ -184,7 +184,7 @@ fn group_title(status: Status, severity: &str, count: usize) -> String {
 /// says) and description as the value.
 fn field(view: &AlertView<'_>, ctx: &RenderContext<'_>) -> Field {
     let mut lines: Vec<String> = view
-        .facts(ctx.now, text::FACT_CHARS)
+        .facts(ctx.now, text::FACT_CHARS, ctx.external_url)
         .into_iter()
         .filter(|(title, _)| *title != "Severity")
         .map(|(title, value)| format!("**{title}:** {}", escape_markdown(&value)))

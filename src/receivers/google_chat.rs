@@ -49,7 +49,7 @@ fn render_text(n: &Notification, ctx: &RenderContext<'_>, detail: Detail) -> Str
     }
     for alert in shown {
         let view = AlertView::new(n, alert);
-        let mut facts = view.facts(ctx.now, detail.line);
+        let mut facts = view.facts(ctx.now, detail.line, ctx.external_url);
         // The time goes on its own line; the rest share one.
         let when = facts
             .iter()

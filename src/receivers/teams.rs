@@ -99,7 +99,7 @@ fn card_body(n: &Notification, ctx: &RenderContext<'_>, detail: Detail) -> Vec<V
             }));
         }
         let facts: Vec<Value> = view
-            .facts(ctx.now, detail.line)
+            .facts(ctx.now, detail.line, ctx.external_url)
             .into_iter()
             .map(|(title, value)| json!({ "title": title, "value": value }))
             .collect();

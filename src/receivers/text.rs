@@ -270,9 +270,15 @@ impl<'a> AlertView<'a> {
     }
 
     /// The facts a person wants at a glance, as (label, value) pairs: alert, severity,
-    /// profile, organization, and since when (or when it resolved). Values are one line
+    /// profile, its page on the status page when `external_url` is known (README, Status
+    /// page), organization, and since when (or when it resolved). Values are one line
     /// each; the names in them (profile, organization, severity) are cut to `name_chars`.
-    pub(crate) fn facts(&self, now: SystemTime, name_chars: usize) -> Vec<(&'static str, String)> {
+    pub(crate) fn facts(
+        &self,
+        now: SystemTime,
+        name_chars: usize,
+        external_url: &str,
+    ) -> Vec<(&'static str, String)> {
         let a = self.alert;
         let name = |s: &str| truncate_chars(&one_line(s), name_chars);
         let mut facts = vec![
@@ -287,6 +293,10 @@ impl<'a> AlertView<'a> {
                 format!("\"{profile_name}\" (id {id})")
             };
             facts.push(("Profile", profile));
+            let base = external_url.trim_end_matches('/');
+            if !base.is_empty() {
+                facts.push(("Page", format!("{base}/profiles/{id}")));
+            }
         }
         let org = name(&a.organization);
         if !org.is_empty() {
