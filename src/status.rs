@@ -209,6 +209,9 @@ struct ProfileStatus<'a> {
 struct AlertStatus<'a> {
     /// Its rule.
     alertname: &'static str,
+    /// `ProfileFlapping` only: the condition that flaps (its `condition` label).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    condition: Option<&'static str>,
     /// `pending`, `firing`, or `suppressed` (firing, but not announced: README,
     /// Suppression), as Alertmanager's `status.state` says.
     state: &'static str,
@@ -259,6 +262,7 @@ fn profile_status<'a>(e: &'a ProfileEntry, alerts: &'a [&'static str]) -> Profil
 fn alert_status<'a>(a: &'a Alert) -> AlertStatus<'a> {
     AlertStatus {
         alertname: a.key.alertname.as_str(),
+        condition: a.key.condition.map(|c| c.as_str()),
         state: match a.state {
             AlertState::Pending => "pending",
             AlertState::Firing if a.suppressed_by.is_empty() => "firing",

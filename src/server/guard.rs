@@ -140,7 +140,18 @@ impl Guard {
             if write {
                 let client = request.extensions().get::<VerifiedClient>().cloned();
                 let authenticated = user.is_some() || client.is_some();
-                if let Err((status, hint)) = self.writes.admit(authenticated) {
+                let host = request
+                    .headers()
+                    .get(header::HOST)
+                    .and_then(|h| h.to_str().ok());
+                if let Err((status, hint)) = self.writes.admit(authenticated, host) {
+                    return plain(status, hint);
+                }
+                if let Err((status, hint)) = writes::refuse_from_browsers(
+                    request.method(),
+                    request.uri().path(),
+                    request.headers(),
+                ) {
                     return plain(status, hint);
                 }
                 let writer = Writer {

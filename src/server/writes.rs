@@ -10,7 +10,7 @@
 
 use std::net::SocketAddr;
 
-use axum::http::{Method, StatusCode};
+use axum::http::{header, HeaderMap, Method, StatusCode};
 
 use crate::config::ServerConfig;
 
@@ -34,7 +34,7 @@ pub fn is_write(method: &Method, path: &str) -> bool {
 /// What the configuration says about writes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WritePolicy {
-    /// `server.listen` is a loopback address (`127.0.0.0/8`, `::1`, `localhost`).
+    /// `server.listen` is a loopback address (`127.0.0.0/8`, `::1`).
     pub listen_is_loopback: bool,
     /// `server.allow_unauthenticated_writes`.
     pub allow_unauthenticated: bool,
@@ -50,14 +50,90 @@ impl WritePolicy {
     }
 
     /// Whether a caller may write; `authenticated` is what the guard found (basic auth
-    /// passed or a verified client certificate).
-    pub fn admit(&self, authenticated: bool) -> Result<(), (StatusCode, &'static str)> {
-        if authenticated || self.listen_is_loopback || self.allow_unauthenticated {
-            Ok(())
-        } else {
-            Err((StatusCode::FORBIDDEN, FORBIDDEN_HINT))
+    /// passed or a verified client certificate), `host` the request's `Host` header. A write
+    /// admitted only because the listen address is loopback must also name a loopback host:
+    /// a web page whose own name was pointed at 127.0.0.1 (DNS rebinding) names its own.
+    pub fn admit(
+        &self,
+        authenticated: bool,
+        host: Option<&str>,
+    ) -> Result<(), (StatusCode, &'static str)> {
+        if authenticated || self.allow_unauthenticated {
+            return Ok(());
+        }
+        if self.listen_is_loopback {
+            return if host.is_some_and(is_loopback_host) {
+                Ok(())
+            } else {
+                Err((StatusCode::FORBIDDEN, NOT_LOOPBACK_HOST))
+            };
+        }
+        Err((StatusCode::FORBIDDEN, FORBIDDEN_HINT))
+    }
+}
+
+/// The body of a loopback-admitted write whose `Host` names no loopback address.
+pub const NOT_LOOPBACK_HOST: &str = "writes admitted for a loopback listen address must name a \
+loopback host (127.0.0.1, [::1] or localhost) in the Host header (README, Silences)\n";
+
+/// The body of a write a browser sent on behalf of another site.
+pub const CROSS_SITE: &str = "cross-site writes are refused: the request's Origin or \
+Sec-Fetch-Site names another site (README, Silences)\n";
+
+/// The body of a silence posted as something other than JSON.
+pub const NOT_JSON: &str = "a silence is posted as JSON: Content-Type: application/json\n";
+
+/// Refuses what a web page could make a browser send: a write whose `Origin` is another
+/// host than the request's `Host`, or that `Sec-Fetch-Site` says comes from another site,
+/// and a silence not declared as JSON (a page may post `text/plain` without asking the
+/// browser first; `amtool`, curl and our own command send `application/json` or, for
+/// `/-/reload` and deletes, no body).
+pub fn refuse_from_browsers(
+    method: &Method,
+    path: &str,
+    headers: &HeaderMap,
+) -> Result<(), (StatusCode, &'static str)> {
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(site) = text("sec-fetch-site") {
+        if !matches!(site, "same-origin" | "none") {
+            return Err((StatusCode::FORBIDDEN, CROSS_SITE));
         }
     }
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let origin_host = origin
+            .to_str()
+            .ok()
+            .and_then(|o| o.split_once("://"))
+            .map(|(_, authority)| authority.trim_end_matches('/'));
+        let host = text("host");
+        if origin_host.is_none() || origin_host != host {
+            return Err((StatusCode::FORBIDDEN, CROSS_SITE));
+        }
+    }
+    if method == Method::POST && path == "/api/v2/silences" {
+        let json = text("content-type").is_some_and(|t| {
+            t.split(';')
+                .next()
+                .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+        });
+        if !json {
+            return Err((StatusCode::UNSUPPORTED_MEDIA_TYPE, NOT_JSON));
+        }
+    }
+    Ok(())
+}
+
+/// True when a `Host` header (`HOST[:PORT]`) names a loopback address or `localhost`.
+fn is_loopback_host(host: &str) -> bool {
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        rest.split_once(']').map_or(rest, |(h, _)| h)
+    } else {
+        host.rsplit_once(':').map_or(host, |(h, _)| h)
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// True when `listen` (`HOST:PORT`) names a loopback address. A name other than
@@ -126,20 +202,67 @@ mod tests {
 
     #[test]
     fn writes_need_one_of_authentication_loopback_or_the_opt_in() {
+        let host = Some("127.0.0.1:9857");
         let open = WritePolicy::default();
-        assert_eq!(open.admit(false).unwrap_err().0, StatusCode::FORBIDDEN);
-        assert!(open.admit(true).is_ok());
+        assert_eq!(
+            open.admit(false, host).unwrap_err().0,
+            StatusCode::FORBIDDEN
+        );
+        assert!(open.admit(true, host).is_ok());
         let local = WritePolicy {
             listen_is_loopback: true,
             ..WritePolicy::default()
         };
-        assert!(local.admit(false).is_ok());
+        assert!(local.admit(false, host).is_ok());
+        assert!(local.admit(false, Some("localhost:9857")).is_ok());
+        assert!(local.admit(false, Some("[::1]:9857")).is_ok());
+        // DNS rebinding: a page's own name pointed at 127.0.0.1.
+        let rebound = local.admit(false, Some("evil.example:9857")).unwrap_err();
+        assert_eq!(rebound, (StatusCode::FORBIDDEN, NOT_LOOPBACK_HOST));
+        assert!(local.admit(false, None).is_err());
+        assert!(local.admit(true, Some("evil.example:9857")).is_ok());
         let opted = WritePolicy {
             allow_unauthenticated: true,
             ..WritePolicy::default()
         };
-        assert!(opted.admit(false).is_ok());
+        assert!(opted.admit(false, Some("monitor.example:9857")).is_ok());
         assert!(FORBIDDEN_HINT.contains("allow_unauthenticated_writes"));
+    }
+
+    #[test]
+    fn what_a_web_page_could_send_is_refused() {
+        let headers = |pairs: &[(&'static str, &'static str)]| {
+            let mut h = HeaderMap::new();
+            for (k, v) in pairs {
+                h.insert(*k, axum::http::HeaderValue::from_static(v));
+            }
+            h
+        };
+        let post = Method::POST;
+        let silences = "/api/v2/silences";
+        let json = ("content-type", "application/json");
+        let host = ("host", "127.0.0.1:9857");
+        // amtool, curl, our own command.
+        assert!(refuse_from_browsers(&post, silences, &headers(&[json, host])).is_ok());
+        assert!(refuse_from_browsers(&post, "/-/reload", &headers(&[host])).is_ok());
+        // A page's no-preflight text/plain post.
+        let plain = ("content-type", "text/plain");
+        let err = refuse_from_browsers(&post, silences, &headers(&[plain, host])).unwrap_err();
+        assert_eq!(err.0, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        // Another origin, or a browser saying so.
+        let other = ("origin", "https://evil.example");
+        let err = refuse_from_browsers(&post, "/-/reload", &headers(&[other, host])).unwrap_err();
+        assert_eq!(err, (StatusCode::FORBIDDEN, CROSS_SITE));
+        let cross = ("sec-fetch-site", "cross-site");
+        assert!(refuse_from_browsers(&post, silences, &headers(&[json, host, cross])).is_err());
+        let null = ("origin", "null");
+        assert!(refuse_from_browsers(&post, silences, &headers(&[json, host, null])).is_err());
+        // The same origin is fine.
+        let same = ("origin", "http://127.0.0.1:9857");
+        let fetch = ("sec-fetch-site", "same-origin");
+        let ok = headers(&[json, host, same, fetch]);
+        assert!(refuse_from_browsers(&post, silences, &ok).is_ok());
+        assert!(refuse_from_browsers(&Method::DELETE, "/api/v2/silence/x", &ok).is_ok());
     }
 
     #[test]

@@ -284,7 +284,10 @@ impl Store {
                     .ok_or_else(|| SilenceError::NotFound(id.to_string()))?;
                 let in_place = old.state(now) != SilenceState::Expired
                     && old.matchers == new.matchers
-                    && (old.state(now) == SilenceState::Pending || old.starts_at == starts_at);
+                    // An active silence keeps its start: the update must repeat it as it is
+                    // (amtool's `silence update` does), compared before a past start is
+                    // raised to now.
+                    && (old.state(now) == SilenceState::Pending || old.starts_at == new.starts_at);
                 if in_place {
                     old.starts_at = if old.state(now) == SilenceState::Pending {
                         starts_at
@@ -297,7 +300,10 @@ impl Store {
                     old.updated_at = now;
                     id.to_string()
                 } else {
-                    expire_at(old, now);
+                    // An expired silence keeps its end (and its day of being kept).
+                    if old.state(now) != SilenceState::Expired {
+                        expire_at(old, now);
+                    }
                     insert_new(&mut next, new, starts_at, now)?
                 }
             }

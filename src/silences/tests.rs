@@ -114,6 +114,45 @@ fn an_update_of_times_is_in_place_and_of_matchers_expires_the_old() {
 }
 
 #[test]
+fn an_active_silence_extended_later_keeps_its_id_and_start() {
+    // As amtool's `silence update` sends it: the silence as it is, with a new end, some time
+    // after it started.
+    let c = clock();
+    let store = Store::in_memory(c.clone());
+    let first = new_silence(&c, "a=b", 1);
+    let started = first.starts_at;
+    let id = store.upsert(first).unwrap();
+    c.advance(Duration::from_secs(1800));
+    let mut longer = new_silence(&c, "a=b", 3);
+    longer.starts_at = started;
+    longer.id = Some(id.clone());
+    assert_eq!(store.upsert(longer).unwrap(), id, "in place");
+    let kept = store.get(&id).unwrap();
+    assert_eq!(kept.starts_at, started);
+    assert_eq!(kept.ends_at, c.now() + HOUR * 3);
+    assert_eq!(store.list().len(), 1);
+    // Moving the start of an active silence is a new silence.
+    let mut moved = new_silence(&c, "a=b", 3);
+    moved.id = Some(id.clone());
+    assert_ne!(store.upsert(moved).unwrap(), id);
+}
+
+#[test]
+fn replacing_an_expired_silence_leaves_its_end_as_it_was() {
+    let c = clock();
+    let store = Store::in_memory(c.clone());
+    let id = store.upsert(new_silence(&c, "a=b", 1)).unwrap();
+    store.expire(&id).unwrap();
+    let ended = store.get(&id).unwrap().ends_at;
+    c.advance(Duration::from_secs(600));
+    let mut again = new_silence(&c, "a=b", 1);
+    again.id = Some(id.clone());
+    let new_id = store.upsert(again).unwrap();
+    assert_ne!(new_id, id);
+    assert_eq!(store.get(&id).unwrap().ends_at, ended);
+}
+
+#[test]
 fn silences_survive_a_reopen_and_expired_ones_are_forgotten_after_a_day() {
     let dir = tempfile::tempdir().unwrap();
     let c = clock();

@@ -133,6 +133,21 @@ async fn a_toggling_profile_is_announced_as_flapping_once_and_stays_so_across_a_
         "{series:?}"
     );
     assert!(series[0].ends_with(" 1"), "{series:?}");
+    // The status document names the condition, and shows the condition's own alert held.
+    let status = common::get_json(addr, "/api/v1/status").await;
+    let alerts = status["alerts"].as_array().cloned().unwrap_or_default();
+    let of = |name: &str| {
+        alerts
+            .iter()
+            .find(|a| a["alertname"] == name && a["profile_id"] == 1)
+            .cloned()
+    };
+    let flapping = of("ProfileFlapping").expect("ProfileFlapping in the status document");
+    assert_eq!(flapping["condition"], "ProfileConnectivityDegraded");
+    // The condition's own alert, when the last sweep found it holding, is held.
+    if let Some(own) = of("ProfileConnectivityDegraded") {
+        assert_eq!(own["suppressed_by"][0]["kind"], "flapping", "{own:#}");
+    }
     stop.cancel();
     first.shutdown().await;
     assert!(dir.path().join("state").join("flapping.json").exists());

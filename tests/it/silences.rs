@@ -495,6 +495,26 @@ async fn bad_input_is_refused_with_a_message_and_changes_nothing() {
         .await
         .expect("POST");
     assert_eq!(big.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    // What a web page can make a browser send without asking first: a text/plain post, or
+    // one from another origin.
+    let valid = silence_body(&[("alertname", "InventoryApiDown", false)]).to_string();
+    let page = d
+        .request(reqwest::Method::POST, "/api/v2/silences")
+        .header("content-type", "text/plain")
+        .body(valid.clone())
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(page.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let cross = d
+        .request(reqwest::Method::POST, "/api/v2/silences")
+        .header("content-type", "application/json")
+        .header("origin", "https://evil.example")
+        .body(valid)
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(cross.status(), StatusCode::FORBIDDEN);
 
     let (status, text) = d.post_silence(&with(json!({"id": "no-such-id"}))).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{text}");
