@@ -246,7 +246,8 @@ pub(super) async fn post_silence(
     let author = new.created_by.clone();
     let matchers = crate::matchers::display_list(&new.matchers);
     let replaces = new.id.clone();
-    match store.upsert(new) {
+    // The store writes and fsyncs its file before answering: off the server's workers.
+    match blocking(move || store.upsert(new)).await {
         Ok(id) => {
             tracing::info!(
                 silence = %id,
@@ -264,6 +265,23 @@ pub(super) async fn post_silence(
                 "silence refused");
             refused(&e)
         }
+    }
+}
+
+/// Runs a store change (which writes and fsyncs `silences.json`) on a blocking thread.
+async fn blocking<T: Send + 'static>(
+    change: impl FnOnce() -> Result<T, SilenceError> + Send + 'static,
+) -> Result<T, SilenceError> {
+    match tokio::task::spawn_blocking(change).await {
+        Ok(result) => result,
+        Err(e) => match e.try_into_panic() {
+            Ok(panic) => std::panic::resume_unwind(panic),
+            // Cancelled: only when the runtime shuts down; the change was not made.
+            Err(_) => Err(SilenceError::Write {
+                file: std::path::PathBuf::from("silences.json"),
+                source: std::io::Error::other("the server is shutting down"),
+            }),
+        },
     }
 }
 
@@ -302,7 +320,8 @@ pub(super) async fn expire_silence(
         Ok(s) => s,
         Err(r) => return r.into_response(),
     };
-    match store.expire(&id) {
+    let expired = id.clone();
+    match blocking(move || store.expire(&expired)).await {
         Ok(()) => {
             tracing::info!(
                 silence = %id,

@@ -94,9 +94,10 @@ impl Guard {
                 StatusCode::METHOD_NOT_ALLOWED,
                 "only GET and HEAD (and the writes of README, Silences)\n",
             );
-            response
-                .headers_mut()
-                .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+            response.headers_mut().insert(
+                header::ALLOW,
+                HeaderValue::from_static(writes::allowed_methods(request.uri().path())),
+            );
             return response;
         }
         if write {

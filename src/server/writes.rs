@@ -31,6 +31,19 @@ pub fn is_write(method: &Method, path: &str) -> bool {
                 .is_some_and(|id| !id.is_empty() && !id.contains('/')))
 }
 
+/// The `Allow` header of a 405 on `path`: the write routes take their write method too.
+pub fn allowed_methods(path: &str) -> &'static str {
+    if path == "/-/reload" {
+        "POST"
+    } else if path == "/api/v2/silences" {
+        "GET, HEAD, POST"
+    } else if is_write(&Method::DELETE, path) {
+        "GET, HEAD, DELETE"
+    } else {
+        "GET, HEAD"
+    }
+}
+
 /// What the configuration says about writes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WritePolicy {
@@ -263,6 +276,14 @@ mod tests {
         let ok = headers(&[json, host, same, fetch]);
         assert!(refuse_from_browsers(&post, silences, &ok).is_ok());
         assert!(refuse_from_browsers(&Method::DELETE, "/api/v2/silence/x", &ok).is_ok());
+    }
+
+    #[test]
+    fn a_refused_method_is_told_what_the_route_takes() {
+        assert_eq!(allowed_methods("/-/reload"), "POST");
+        assert_eq!(allowed_methods("/api/v2/silences"), "GET, HEAD, POST");
+        assert_eq!(allowed_methods("/api/v2/silence/abc"), "GET, HEAD, DELETE");
+        assert_eq!(allowed_methods("/metrics"), "GET, HEAD");
     }
 
     #[test]

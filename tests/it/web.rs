@@ -602,6 +602,28 @@ async fn only_get_and_head_without_a_body_are_served_and_no_files() {
         assert_eq!(response.headers()["allow"], "GET, HEAD");
         assert_eq!(response.headers()["x-content-type-options"], "nosniff");
     }
+    // A write route names its write method too.
+    for (method, path, allow) in [
+        (reqwest::Method::PUT, "/api/v2/silences", "GET, HEAD, POST"),
+        (reqwest::Method::GET, "/-/reload", "POST"),
+        (
+            reqwest::Method::PATCH,
+            "/api/v2/silence/x",
+            "GET, HEAD, DELETE",
+        ),
+    ] {
+        let response = http
+            .request(method.clone(), served.http(path))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(
+            response.status(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path}"
+        );
+        assert_eq!(response.headers()["allow"], allow, "{method} {path}");
+    }
     let head = http
         .head(served.http("/healthz"))
         .send()
