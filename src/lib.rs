@@ -23,8 +23,9 @@
 //! - [`exposition`]: the Prometheus text format: escaping and writing.
 //! - [`limit`]: the protective limits against the upstream, by name (counted by `upstream`,
 //!   labelled by `metrics`).
-//! - [`metrics`]: every metric of the spec, rendered into bytes once per sweep.
-//! - [`server`]: the HTTP endpoints (`/metrics`, `/healthz`, `/readyz`, `/api/v1/status`, `/`).
+//! - [`metrics`]: every metric of the README's Metrics table, rendered into bytes once per sweep.
+//! - [`server`]: the HTTP endpoints (`/metrics`, `/healthz`, `/readyz`, `/api/v1/status`, the status
+//!   pages, the Alertmanager v2 API subset, `/-/reload`) and who may write.
 //! - [`web`]: the status page a person reads (`/`, `/profiles/{id}`): view model, history,
 //!   templates, stylesheet.
 //! - [`web_config`]: TLS, client certificates, basic auth and headers for those endpoints

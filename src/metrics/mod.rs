@@ -1,4 +1,4 @@
-//! Every metric of the spec, in two halves that a scrape puts together.
+//! Every metric of the README's Metrics table, in two halves that a scrape puts together.
 //!
 //! - [`MonitorMetrics`]: the monitor's own, process-lifetime series (`inventory_monitor_*`)
 //!   in a `prometheus` [`Registry`]. They are few and change between sweeps (request and
