@@ -9,6 +9,7 @@
 //! (02:00 to 03:00 in Europe/Berlin on the last Sunday of March) is never in force, and an hour
 //! that happens twice in autumn is in force both times.
 
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use jiff::{SignedDuration, Timestamp};
@@ -25,11 +26,18 @@ mod tests;
 /// Beyond it the status page shows no start or end: the window is in force for over a month.
 pub const SCAN_LIMIT: SignedDuration = SignedDuration::from_hours(35 * 24);
 
+/// What [`Suppressor::in_force`] answered, and for which instant.
+type InForceAt = (SystemTime, Vec<InForce>);
+
 /// The maintenance windows of one configuration.
 #[derive(Debug, Clone, Default)]
 pub struct Windows {
     /// The windows, in the file's order.
     windows: Vec<Schedule>,
+    /// The last answer of [`Suppressor::in_force`] and the instant it was for: the status
+    /// page asks about the same instant (its sweep's) on every request until the next
+    /// sweep, and finding an occurrence's bounds scans minute by minute.
+    in_force_cache: Arc<Mutex<Option<InForceAt>>>,
 }
 
 impl Windows {
@@ -43,7 +51,10 @@ impl Windows {
             .enumerate()
             .filter_map(|(i, w)| w.schedule(&format!("alerting.maintenance[{i}]")).ok())
             .collect();
-        Self { windows }
+        Self {
+            windows,
+            in_force_cache: Arc::default(),
+        }
     }
 
     /// The windows, in the file's order.
@@ -67,7 +78,25 @@ impl Suppressor for Windows {
     }
 
     fn in_force(&self, now: SystemTime) -> Vec<InForce> {
-        let Some(now) = timestamp(now) else {
+        let mut cache = self
+            .in_force_cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some((at, answer)) = cache.as_ref() {
+            if *at == now {
+                return answer.clone();
+            }
+        }
+        let answer = self.find_in_force(now);
+        *cache = Some((now, answer.clone()));
+        answer
+    }
+}
+
+impl Windows {
+    /// The windows in force at `now`, with their current occurrence's bounds.
+    fn find_in_force(&self, at: SystemTime) -> Vec<InForce> {
+        let Some(now) = timestamp(at) else {
             return Vec::new();
         };
         self.windows

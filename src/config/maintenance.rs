@@ -482,10 +482,10 @@ fn day_range(text: &str) -> Result<(i8, i8), String> {
              (like -3:-1)"
         ));
     }
-    // As Alertmanager: with negative days counted in the shortest month (28 days), a range
-    // whose end is before its start in every month is refused.
-    let shortest = |d: i8| if d < 0 { 28 + d } else { d };
-    if shortest(begin) > shortest(end) {
+    // As Alertmanager's check: a negative day read as `30 + d`, a range whose end comes
+    // before its start is refused (`28:-1`, the 28th to the last day, is taken).
+    let rough = |d: i8| if d < 0 { 30 + d } else { d };
+    if rough(begin) > rough(end) {
         return Err(format!(
             "{text:?}: the end day is always before the start day"
         ));

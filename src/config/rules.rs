@@ -223,11 +223,12 @@ impl FlappingRule {
                 ),
             ));
         }
-        // Written so that NaN fails every comparison and is refused.
-        if !(self.high > 0.0 && self.high <= 1.0) {
+        // Written so that NaN fails every comparison and is refused. The share is at most 1
+        // and flapping starts strictly above `high`: a `high` of 1 could never be reached.
+        if !(self.high > 0.0 && self.high < 1.0) {
             out.push(Problem::new(
                 "rules.flapping.high",
-                format!("must be more than 0 and at most 1, got {}", self.high),
+                format!("must be more than 0 and less than 1, got {}", self.high),
             ));
         }
         if !(self.low > 0.0 && self.low < self.high) {

@@ -619,7 +619,7 @@ fn flapping_window_and_thresholds_are_validated() {
         found,
         [
             "rules.flapping.window: must be between 3 and 100 sweeps, got 2",
-            "rules.flapping.high: must be more than 0 and at most 1, got 1.5",
+            "rules.flapping.high: must be more than 0 and less than 1, got 1.5",
             "rules.flapping.low: must be more than 0 and less than rules.flapping.high (1.5), got 0",
             "rules.flapping.severity: must be one of critical, warning or info, got \"page\"",
         ]
@@ -635,10 +635,16 @@ fn flapping_window_and_thresholds_are_validated() {
     let found = problems_with_a_token(&format!("{base}high = nan"));
     assert_eq!(
         found,
-        ["rules.flapping.high: must be more than 0 and at most 1, got NaN",
+        ["rules.flapping.high: must be more than 0 and less than 1, got NaN",
          "rules.flapping.low: must be more than 0 and less than rules.flapping.high (NaN), got 0.25"]
     );
-    assert!(problems_with_a_token(&format!("{base}window = 3\nhigh = 1.0\nlow = 0.01")).is_empty());
+    assert!(
+        problems_with_a_token(&format!("{base}window = 3\nhigh = 0.99\nlow = 0.01")).is_empty()
+    );
+    assert_eq!(
+        problems_with_a_token(&format!("{base}high = 1.0")),
+        ["rules.flapping.high: must be more than 0 and less than 1, got 1"]
+    );
     assert!(problem(&format!("{base}windows = 21")).contains("unknown field `windows`"));
     let defaults = FlappingRule::default();
     assert_eq!(

@@ -154,6 +154,11 @@ fn plan_group(book: &mut Book, receiver: &ReceiverConfig, sweep: &Sweep<'_>) {
     let name = receiver.name.as_str();
     let open_id = book.outbox.open_of(name, now);
 
+    // A firing alert never told that waits in a sealed entry not yet being sent (a receiver
+    // down, retrying) and is suppressed now is taken out of it: it is held like the others
+    // (below), not announced when the receiver comes back during its silence.
+    take_suppressed_out_of_sealed_entries(book, receiver, active, open_id);
+
     // What the receiver's other (sealed) entries are about to say, by alert: the state and
     // the episode (`active_since`) of the last word queued.
     let mut elsewhere: HashMap<AlertKey, (AlertState, SystemTime)> = HashMap::new();
@@ -233,6 +238,11 @@ fn plan_group(book: &mut Book, receiver: &ReceiverConfig, sweep: &Sweep<'_>) {
         if group.contains_key(&alert.key) || elsewhere.contains_key(&alert.key) {
             continue;
         }
+        if frozen(active, alert) && told.held.contains_key(&alert.key) {
+            // Its suppression ended while the API is down: nothing is known of it now, so
+            // it is announced (if it still fires) once the API answers again.
+            continue;
+        }
         if told.release(&alert.key) {
             // Its suppression ended and it still fires: announced now, as a change.
             group.insert(alert.key, alert.clone());
@@ -270,6 +280,44 @@ fn plan_group(book: &mut Book, receiver: &ReceiverConfig, sweep: &Sweep<'_>) {
     fill_entry(book, open_id, kind, alerts, |id| {
         OutboxEntry::open(id, name, kind, now, now + settings.group_wait)
     });
+}
+
+/// Takes the firing alerts of `receiver`'s sealed entries (not the open one, not one in
+/// flight) out when they are suppressed now and were never told; an entry left empty goes.
+fn take_suppressed_out_of_sealed_entries(
+    book: &mut Book,
+    receiver: &ReceiverConfig,
+    active: &[Alert],
+    open_id: Option<u64>,
+) {
+    let name = receiver.name.as_str();
+    let told = book.receivers.get(name);
+    let to_hold: HashMap<AlertKey, SystemTime> = active
+        .iter()
+        .filter(|a| a.state == AlertState::Firing && is_suppressed(a) && routes(receiver, a))
+        .filter(|a| !told.is_some_and(|t| t.was_told_of(a)))
+        .map(|a| (a.key, a.active_since))
+        .collect();
+    if to_hold.is_empty() {
+        return;
+    }
+    let sealed: Vec<u64> = book
+        .outbox
+        .of(name)
+        .filter(|e| Some(e.id) != open_id && !e.in_flight)
+        .map(|e| e.id)
+        .collect();
+    for id in sealed {
+        let Some(entry) = book.outbox.get_mut(id) else {
+            continue;
+        };
+        entry.notification.alerts.retain(|a| {
+            !(a.state == AlertState::Firing && to_hold.get(&a.key) == Some(&a.active_since))
+        });
+        if entry.notification.alerts.is_empty() {
+            book.outbox.remove(id);
+        }
+    }
 }
 
 /// The push of every routed firing alert (and those resolved lately) for one receiver.
@@ -322,6 +370,10 @@ fn plan_push(book: &mut Book, receiver: &ReceiverConfig, sweep: &Sweep<'_>) {
         .filter(|a| a.state == AlertState::Firing && routes(receiver, a))
     {
         firing_now.insert(alert.key);
+        if frozen(active, alert) && told.held.contains_key(&alert.key) {
+            // Held, and nothing is known of it while the API is down (as in `plan_group`).
+            continue;
+        }
         if !is_suppressed(alert) {
             told.release(&alert.key);
             told.resolved_to_push.remove(&alert.key);
@@ -373,6 +425,16 @@ fn plan_push(book: &mut Book, receiver: &ReceiverConfig, sweep: &Sweep<'_>) {
     fill_entry(book, keep, kind, alerts, |id| {
         OutboxEntry::open(id, name, kind, now, now)
     });
+}
+
+/// True when `alert` is about a profile and `InventoryApiDown` fires: the judge has frozen
+/// it (README, Alerts), so its state is the last one known, not the present one.
+fn frozen(active: &[Alert], alert: &Alert) -> bool {
+    alert.key.profile_id.is_some()
+        && active.iter().any(|a| {
+            a.key.alertname == crate::vocabulary::AlertName::InventoryApiDown
+                && a.state == AlertState::Firing
+        })
 }
 
 /// True when something keeps `alert` from being announced (README, Suppression).
@@ -794,6 +856,80 @@ mod tests {
         assert!(book.receivers["ops"].held.is_empty());
         sweep(&mut book, &rs, &[], &[alert(1, AlertState::Firing)], 180);
         assert!(book.outbox.is_empty(), "announced once");
+    }
+
+    #[test]
+    fn a_held_alert_stays_held_while_the_api_is_down_even_if_its_silence_ends() {
+        for kind in [ReceiverKind::Webhook, ReceiverKind::Alertmanager] {
+            let rs = [receiver("ops", kind)];
+            let mut book = Book::default();
+            let fired = Transition {
+                alert: muted(AlertState::Firing),
+            };
+            sweep(&mut book, &rs, &[fired], &[muted(AlertState::Firing)], 0);
+            deliver_all(&mut book, "ops", 1);
+            let down = Alert {
+                key: AlertKey::api_down(),
+                profile_name: String::new(),
+                ..alert(0, AlertState::Firing)
+            };
+            // The API goes down (its own alert is announced); the silence ends meanwhile.
+            let during = [down.clone(), alert(1, AlertState::Firing)];
+            let api = Transition {
+                alert: down.clone(),
+            };
+            sweep(&mut book, &rs, &[api], &during, 60);
+            let said = deliver_all(&mut book, "ops", 71);
+            assert!(
+                said.iter()
+                    .all(|(_, alerts)| alerts.iter().all(|(id, _)| *id == 0)),
+                "{kind:?}: only InventoryApiDown while it is down: {said:?}"
+            );
+            assert!(book.receivers["ops"]
+                .held
+                .contains_key(&alert(1, AlertState::Firing).key));
+            // The API answers again and the profile still fails: announced then.
+            sweep(&mut book, &rs, &[], &[alert(1, AlertState::Firing)], 120);
+            let said = deliver_all(&mut book, "ops", 131);
+            assert!(
+                said.iter()
+                    .any(|(_, alerts)| alerts.contains(&(1, AlertState::Firing))),
+                "{kind:?}: {said:?}"
+            );
+            assert!(book.receivers["ops"].held.is_empty(), "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn a_queued_announcement_suppressed_before_it_goes_out_is_held_instead() {
+        let rs = [receiver("ops", ReceiverKind::Webhook)];
+        let mut book = Book::default();
+        let both = [alert(1, AlertState::Firing), alert(2, AlertState::Firing)];
+        sweep(&mut book, &rs, &[fire(1), fire(2)], &both, 0);
+        // The group is sealed (group_wait over) but the receiver is down: it waits.
+        sweep(&mut book, &rs, &[], &both, 60);
+        let queued = keys(&book, "ops");
+        assert_eq!(
+            queued,
+            vec![vec![(1, AlertState::Firing), (2, AlertState::Firing)]]
+        );
+        // Alert 1 is silenced before the receiver comes back.
+        let now = [muted(AlertState::Firing), alert(2, AlertState::Firing)];
+        sweep(&mut book, &rs, &[], &now, 120);
+        assert_eq!(
+            deliver_all(&mut book, "ops", 121),
+            vec![(NotificationKind::Alerts, vec![(2, AlertState::Firing)])],
+            "only the unsilenced alert goes out"
+        );
+        assert!(book.receivers["ops"]
+            .held
+            .contains_key(&alert(1, AlertState::Firing).key));
+        // The silence ends: alert 1 is announced then.
+        sweep(&mut book, &rs, &[], &both, 180);
+        assert_eq!(
+            deliver_all(&mut book, "ops", 191),
+            vec![(NotificationKind::Alerts, vec![(1, AlertState::Firing)])]
+        );
     }
 
     #[test]

@@ -51,7 +51,9 @@ struct AlertLook {
     suppressed: bool,
 }
 
-type AlertsOf<'a> = BTreeMap<(u64, &'static str), (&'a Alert, AlertLook)>;
+/// By profile, then by alert key (so two `ProfileFlapping` alerts of one profile, about
+/// different conditions, stay apart).
+type AlertsOf<'a> = BTreeMap<(u64, crate::rules::AlertKey), (&'a Alert, AlertLook)>;
 
 fn alerts_by_profile(alerts: &[Alert]) -> AlertsOf<'_> {
     alerts
@@ -59,7 +61,7 @@ fn alerts_by_profile(alerts: &[Alert]) -> AlertsOf<'_> {
         .filter_map(|a| {
             a.key.profile_id.map(|id| {
                 (
-                    (id, a.key.alertname.as_str()),
+                    (id, a.key),
                     (
                         a,
                         AlertLook {
@@ -71,6 +73,15 @@ fn alerts_by_profile(alerts: &[Alert]) -> AlertsOf<'_> {
             })
         })
         .collect()
+}
+
+/// An alert as a change names it: `ProfileSyncStale`, or
+/// `ProfileFlapping (ProfileConnectivityDegraded)` for a flapping condition.
+fn alert_label(key: crate::rules::AlertKey) -> String {
+    match key.condition {
+        Some(condition) => format!("{} ({condition})", key.alertname),
+        None => key.alertname.to_string(),
+    }
 }
 
 fn quoted(value: Option<&str>) -> String {
@@ -148,16 +159,18 @@ impl History {
                 changes.push((entry.id, &entry.name, "first seen".to_string()));
             }
         }
-        for (&(id, name), (alert, look)) in &alerts_after {
-            let what = match alerts_before.get(&(id, name)) {
+        for (&(id, key), (alert, look)) in &alerts_after {
+            let name = alert_label(key);
+            let what = match alerts_before.get(&(id, key)) {
                 Some((_, old)) if old == look => continue,
                 _ if look.suppressed => format!("{name} {} (suppressed)", state_word(look.state)),
                 _ => format!("{name} {}", state_word(look.state)),
             };
             changes.push((id, &alert.profile_name, what));
         }
-        for (&(id, name), (alert, _)) in &alerts_before {
-            if !alerts_after.contains_key(&(id, name)) {
+        for (&(id, key), (alert, _)) in &alerts_before {
+            if !alerts_after.contains_key(&(id, key)) {
+                let name = alert_label(key);
                 changes.push((id, &alert.profile_name, format!("{name} resolved")));
             }
         }

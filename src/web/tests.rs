@@ -264,6 +264,49 @@ fn unknown_values_sort_last_ascending() {
 }
 
 #[test]
+fn unknown_values_sort_last_descending_too_and_ties_keep_name_order() {
+    let mut unknown = entry(5, "aa-unknown", "A", "healthy", 0);
+    unknown.up = false;
+    unknown.error = Some("timed out".to_string());
+    let view = FleetView::build(source(
+        vec![
+            unknown,
+            entry(1, "c", "A", "unhealthy", 7),
+            entry(2, "b", "A", "healthy", 7),
+            entry(3, "d", "A", "healthy", 2),
+        ],
+        Vec::new(),
+    ));
+    // The README's `/?sort=errors`: worst first, ties by name, the unread profile last.
+    let q = query(&[("sort", "errors")]);
+    assert_eq!(q.dir, Dir::Desc);
+    assert_eq!(names(&view, &q), ["b", "c", "d", "aa-unknown"]);
+    let q = query(&[("sort", "last_sync")]);
+    assert_eq!(
+        names(&view, &q).last().map(String::as_str),
+        Some("aa-unknown")
+    );
+    let q = query(&[("sort", "connectivity"), ("dir", "desc")]);
+    assert_eq!(names(&view, &q), ["c", "b", "d", "aa-unknown"]);
+    let q = query(&[("sort", "name"), ("dir", "desc")]);
+    assert_eq!(names(&view, &q), ["d", "c", "b", "aa-unknown"]);
+}
+
+#[test]
+fn an_organization_is_picked_exactly_before_ignoring_case() {
+    let view = FleetView::build(source(
+        vec![
+            entry(1, "upper", "ACME", "healthy", 0),
+            entry(2, "lower", "Acme", "healthy", 0),
+        ],
+        Vec::new(),
+    ));
+    assert_eq!(names(&view, &query(&[("org", "Acme")])), ["lower"]);
+    assert_eq!(names(&view, &query(&[("org", "ACME")])), ["upper"]);
+    assert_eq!(names(&view, &query(&[("org", "acme")])).len(), 1);
+}
+
+#[test]
 fn filters_by_state_organization_name_and_alert() {
     let mut fleet = fleet(30);
     fleet[4].up = false;
@@ -650,5 +693,31 @@ fn history_keeps_each_profiles_last_twenty_transitions() {
     assert_eq!(
         two,
         ["ProfileSyncStale resolved", "ProfileSyncStale firing"]
+    );
+
+    // Two flapping conditions of one profile are two alerts, each with its change.
+    let mut h = History::default();
+    h.record(&base);
+    let flapping = |condition: AlertName| {
+        let mut a = alert(AlertName::ProfileFlapping, 2, "two", AlertState::Firing, 0);
+        a.key.condition = Some(condition);
+        a
+    };
+    let both = source(
+        vec![entry(2, "two", "A", "healthy", 0)],
+        vec![
+            flapping(AlertName::ProfileConnectivityDegraded),
+            flapping(AlertName::ProfileAuthenticationFailing),
+        ],
+    );
+    h.record(&both);
+    let mut two: Vec<String> = h.of(2).into_iter().map(|c| c.what).collect();
+    two.sort();
+    assert_eq!(
+        two,
+        [
+            "ProfileFlapping (ProfileAuthenticationFailing) firing",
+            "ProfileFlapping (ProfileConnectivityDegraded) firing",
+        ]
     );
 }

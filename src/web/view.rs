@@ -129,8 +129,12 @@ pub struct FleetView {
     pub source: Arc<StatusSource>,
     /// One per profile, in name order (case-insensitive, then id).
     rows: Vec<Row>,
-    /// For each [`SortKey`], the rows in its ascending order (name order breaking ties).
+    /// For each [`SortKey`], the rows in its ascending order (name order breaking ties,
+    /// unknown values last).
     orders: Vec<Vec<u32>>,
+    /// The same, descending: values reversed, unknown values still last, ties still in name
+    /// order.
+    orders_desc: Vec<Vec<u32>>,
     /// Distinct organizations, sorted, with their profile counts.
     pub orgs: Vec<(String, usize)>,
     /// Distinct alertnames of the profiles' alerts, sorted.
@@ -296,7 +300,11 @@ impl FleetView {
 
         let orders = SortKey::ALL
             .iter()
-            .map(|&key| order_by(key, &rows, entries))
+            .map(|&key| order_by(key, false, &rows, entries))
+            .collect();
+        let orders_desc = SortKey::ALL
+            .iter()
+            .map(|&key| order_by(key, true, &rows, entries))
             .collect();
 
         let orgs = org_names
@@ -311,6 +319,7 @@ impl FleetView {
             source: source.clone(),
             rows,
             orders,
+            orders_desc,
             orgs,
             alertnames,
             counts,
@@ -348,17 +357,19 @@ impl FleetView {
             page: 1,
             pages: 1,
         };
-        let org =
-            if query.org.is_empty() {
-                None
-            } else {
-                match self.orgs.iter().position(|(name, _)| {
-                    name.eq_ignore_ascii_case(&query.org) || *name == query.org
-                }) {
-                    Some(at) => Some(at as u32),
-                    None => return empty,
-                }
-            };
+        let org = if query.org.is_empty() {
+            None
+        } else {
+            let exact = self.orgs.iter().position(|(name, _)| *name == query.org);
+            match exact.or_else(|| {
+                self.orgs
+                    .iter()
+                    .position(|(name, _)| name.eq_ignore_ascii_case(&query.org))
+            }) {
+                Some(at) => Some(at as u32),
+                None => return empty,
+            }
+        };
         let alert_bit = if query.alert.is_empty() {
             None
         } else {
@@ -375,7 +386,10 @@ impl FleetView {
                 && alert_bit.is_none_or(|b| row.alert_bits & b != 0)
                 && (needle.is_empty() || row.name_lower.contains(needle.as_str()))
         };
-        let order = &self.orders[query.sort.index()];
+        let order = match query.dir {
+            Dir::Asc => &self.orders[query.sort.index()],
+            Dir::Desc => &self.orders_desc[query.sort.index()],
+        };
         let walk = |start: usize, picked: &mut Vec<u32>| -> usize {
             let mut total = 0;
             let mut visit = |&i: &u32| {
@@ -387,10 +401,7 @@ impl FleetView {
                     total += 1;
                 }
             };
-            match query.dir {
-                Dir::Asc => order.iter().for_each(&mut visit),
-                Dir::Desc => order.iter().rev().for_each(&mut visit),
-            }
+            order.iter().for_each(&mut visit);
             total
         };
         let mut picked = Vec::with_capacity(PAGE_SIZE);
@@ -425,65 +436,64 @@ impl FleetView {
     }
 }
 
-/// The rows in `key`'s ascending order: unknown values last, name order breaking ties.
-fn order_by(key: SortKey, rows: &[Row], entries: &[ProfileEntry]) -> Vec<u32> {
+/// The rows in `key`'s order, ascending or descending (`desc`): unknown values last either
+/// way, name order breaking ties either way (rows are in name order, so their index is).
+fn order_by(key: SortKey, desc: bool, rows: &[Row], entries: &[ProfileEntry]) -> Vec<u32> {
     let mut order: Vec<u32> = (0..rows.len() as u32).collect();
     let entry = |i: u32| &entries[rows[i as usize].entry as usize];
-    // `None` sorts after every value: compare (is unknown, value).
+    // Sorts by (unknown, value: ascending or descending, name order).
+    fn by<K: Ord>(order: &mut [u32], desc: bool, key: impl Fn(u32) -> (bool, K)) {
+        order.sort_by(|&a, &b| {
+            let ((ua, va), (ub, vb)) = (key(a), key(b));
+            let values = if desc { vb.cmp(&va) } else { va.cmp(&vb) };
+            ua.cmp(&ub).then(values).then(a.cmp(&b))
+        });
+    }
     fn text(v: Option<&str>) -> (bool, &str) {
         (v.is_none(), v.unwrap_or(""))
     }
     match key {
-        SortKey::Name => {}
-        SortKey::Organization => order.sort_by(|&a, &b| {
-            let (ra, rb) = (&rows[a as usize], &rows[b as usize]);
-            // Org indices are in sorted name order; `NO_ORG` is the largest.
-            ra.org.cmp(&rb.org).then(a.cmp(&b))
-        }),
-        SortKey::Type => order.sort_by(|&a, &b| {
-            let t = |i| {
-                text(
-                    entry(i)
-                        .profile
-                        .as_deref()
-                        .and_then(|p| p.profile_type.as_deref()),
-                )
-            };
-            t(a).cmp(&t(b)).then(a.cmp(&b))
-        }),
-        SortKey::Connectivity => order.sort_by(|&a, &b| {
-            let t = |i| text(entry(i).fresh().and_then(|p| p.connectivity.as_deref()));
-            t(a).cmp(&t(b)).then(a.cmp(&b))
-        }),
-        SortKey::Authentication => order.sort_by(|&a, &b| {
-            let t = |i| text(entry(i).fresh().and_then(|p| p.authentication.as_deref()));
-            t(a).cmp(&t(b)).then(a.cmp(&b))
-        }),
-        SortKey::LastSync => order.sort_by(|&a, &b| {
-            let t = |i| entry(i).fresh().and_then(|p| p.last_sync);
-            match (t(a), t(b)) {
-                (Some(x), Some(y)) => x.total_cmp(&y),
-                (Some(_), None) => std::cmp::Ordering::Less,
-                (None, Some(_)) => std::cmp::Ordering::Greater,
-                (None, None) => std::cmp::Ordering::Equal,
+        SortKey::Name => {
+            if desc {
+                order.reverse();
             }
-            .then(a.cmp(&b))
+        }
+        // Org indices are in sorted name order; `NO_ORG` (none) stays last.
+        SortKey::Organization => by(&mut order, desc, |i| {
+            let org = rows[i as usize].org;
+            (org == NO_ORG, org)
         }),
-        SortKey::Errors => order.sort_by(|&a, &b| {
-            let t = |i| {
-                let v = entry(i).fresh().and_then(|p| p.error_count_24h);
-                (v.is_none(), v.unwrap_or(0))
-            };
-            t(a).cmp(&t(b)).then(a.cmp(&b))
+        SortKey::Type => by(&mut order, desc, |i| {
+            text(
+                entry(i)
+                    .profile
+                    .as_deref()
+                    .and_then(|p| p.profile_type.as_deref()),
+            )
         }),
-        SortKey::Alerts => order.sort_by(|&a, &b| {
-            rows[a as usize]
-                .alerts
-                .cmp(&rows[b as usize].alerts)
-                .then(a.cmp(&b))
+        SortKey::Connectivity => by(&mut order, desc, |i| {
+            text(entry(i).fresh().and_then(|p| p.connectivity.as_deref()))
         }),
+        SortKey::Authentication => by(&mut order, desc, |i| {
+            text(entry(i).fresh().and_then(|p| p.authentication.as_deref()))
+        }),
+        SortKey::LastSync => by(&mut order, desc, |i| {
+            let v = entry(i).fresh().and_then(|p| p.last_sync);
+            (v.is_none(), v.map_or(0, total_order_key))
+        }),
+        SortKey::Errors => by(&mut order, desc, |i| {
+            let v = entry(i).fresh().and_then(|p| p.error_count_24h);
+            (v.is_none(), v.unwrap_or(0))
+        }),
+        SortKey::Alerts => by(&mut order, desc, |i| (false, rows[i as usize].alerts)),
     }
     order
+}
+
+/// An integer that orders as `f64::total_cmp` orders `v`.
+fn total_order_key(v: f64) -> i64 {
+    let bits = v.to_bits() as i64;
+    bits ^ ((((bits >> 63) as u64) >> 1) as i64)
 }
 
 /// The alerts split into [`Section`]s, each grouped by alertname (most severe group
