@@ -258,6 +258,38 @@ impl<'de> Deserialize<'de> for Matcher {
     }
 }
 
+/// A matcher as Alertmanager's v2 API writes it (`{"name", "value", "isRegex", "isEqual"}`,
+/// `isEqual` true when left out): what the API serves and reads, and what the `silence`
+/// command reads back.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiMatcher {
+    /// The label.
+    pub name: String,
+    /// The value or regex.
+    pub value: String,
+    /// `=~` or `!~`.
+    pub is_regex: bool,
+    /// `=` or `=~`.
+    #[serde(default = "yes")]
+    pub is_equal: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl From<&Matcher> for ApiMatcher {
+    fn from(m: &Matcher) -> Self {
+        ApiMatcher {
+            name: m.name().to_string(),
+            value: m.value().to_string(),
+            is_regex: m.op().is_regex(),
+            is_equal: m.op().is_equal(),
+        }
+    }
+}
+
 /// Matchers written as one string: `{a="b", c=~"d"}` (braces optional), separated by commas
 /// outside quotes. An empty list is an error: a silence or window that matches everything is
 /// written `alertname=~".+"` on purpose, never by accident.

@@ -16,12 +16,12 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::writes::{Writer, MAX_WRITE_BODY};
 use super::AppState;
-use crate::matchers::{all_match, MatchOp, Matcher};
+use crate::matchers::{all_match, ApiMatcher, MatchOp, Matcher};
 use crate::rules::{Alert, AlertState};
 use crate::silences::{NewSilence, Silence, SilenceError, Store};
 use crate::suppress::Suppressor;
@@ -93,32 +93,6 @@ fn parse_time(field: &str, text: &str) -> Result<SystemTime, String> {
     time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
         .map(SystemTime::from)
         .map_err(|e| format!("{field}: `{text}` is not an RFC 3339 time: {e}"))
-}
-
-/// Alertmanager's `matcher`.
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ApiMatcher {
-    name: String,
-    value: String,
-    is_regex: bool,
-    #[serde(default = "yes")]
-    is_equal: bool,
-}
-
-fn yes() -> bool {
-    true
-}
-
-impl From<&Matcher> for ApiMatcher {
-    fn from(m: &Matcher) -> Self {
-        ApiMatcher {
-            name: m.name().to_string(),
-            value: m.value().to_string(),
-            is_regex: m.op().is_regex(),
-            is_equal: m.op().is_equal(),
-        }
-    }
 }
 
 /// Alertmanager's `postableSilence`.

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::config::Secret;
-use crate::matchers::{MatchOp, Matcher};
+use crate::matchers::{ApiMatcher, MatchOp, Matcher};
 
 /// The daemon's default address.
 pub const DEFAULT_URL: &str = "http://127.0.0.1:9857";
@@ -280,7 +280,7 @@ fn causes(e: &dyn std::error::Error) -> String {
 struct RawSilence {
     id: String,
     status: RawStatus,
-    matchers: Vec<RawMatcher>,
+    matchers: Vec<ApiMatcher>,
     ends_at: String,
     #[serde(default)]
     created_by: String,
@@ -291,20 +291,6 @@ struct RawSilence {
 #[derive(Debug, Deserialize)]
 struct RawStatus {
     state: String,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RawMatcher {
-    name: String,
-    value: String,
-    is_regex: bool,
-    #[serde(default = "yes")]
-    is_equal: bool,
-}
-
-fn yes() -> bool {
-    true
 }
 
 impl RawSilence {
