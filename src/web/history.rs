@@ -1,18 +1,27 @@
-//! What changed, sweep after sweep: each profile's last transitions (its health fields, its
-//! detail being read or not, its alerts), kept in memory for the status page (README,
-//! Status page). Fed by the daemon after every sweep with the published sweep; compares it
-//! with the one before.
+//! What changed, sweep after sweep: the fleet's last transitions (health fields, a detail
+//! being read or not, alerts), kept in memory for the status page (README, Status page). Fed
+//! by the daemon after every sweep with the published sweep; compares it with the one before.
+//!
+//! Memory is fixed, whatever the fleet's size or a storm's: one ring of [`KEPT`] compact
+//! entries across the fleet, allocated once. An entry holds the health values it quotes by
+//! reference (they are interned) and no profile name (names are looked up in the last sweep
+//! when a page asks), so a full ring weighs about 0.3 MiB plus the quoted error texts.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use crate::rules::{Alert, AlertState};
+use crate::model::Text;
+use crate::rules::{Alert, AlertKey, AlertState};
 use crate::snapshot::ProfileEntry;
 use crate::status::StatusSource;
 
-/// Transitions kept per profile.
+/// Transitions shown per profile.
 pub const PER_PROFILE: usize = 20;
+
+/// Transitions kept across the fleet: a profile shows its last [`PER_PROFILE`] among them.
+pub const KEPT: usize = 5_000;
 
 /// Transitions kept across the fleet, for "Recent changes" on `/`.
 pub const RECENT: usize = 30;
@@ -20,27 +29,88 @@ pub const RECENT: usize = 30;
 /// Characters of a value quoted in a transition.
 const VALUE_CUT: usize = 120;
 
-/// One change of one profile.
+/// One change of one profile, as the pages show it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
     /// When the sweep that saw it was judged.
     pub at: SystemTime,
     /// The profile.
     pub profile_id: u64,
-    /// Its name then.
+    /// Its name in the last sweep.
     pub profile_name: String,
     /// What changed: `connectivity healthy → unhealthy`, `ProfileSyncStale firing`.
     pub what: String,
 }
 
-/// The transitions of every profile, newest last.
+/// What changed, kept compact: health values by reference, alerts by key.
+#[derive(Debug)]
+enum What {
+    FirstSeen,
+    DetailRead,
+    /// The reason, already cut to [`VALUE_CUT`] characters.
+    DetailNotRead(Box<str>),
+    Field {
+        field: &'static str,
+        from: Option<Text>,
+        to: Option<Text>,
+    },
+    Alert {
+        key: AlertKey,
+        state: AlertState,
+        suppressed: bool,
+    },
+    Resolved(AlertKey),
+}
+
+fn quoted(value: Option<&str>) -> String {
+    match value {
+        Some(v) => super::view::cut(v, VALUE_CUT),
+        None => "unknown".to_string(),
+    }
+}
+
+impl fmt::Display for What {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            What::FirstSeen => f.write_str("first seen"),
+            What::DetailRead => f.write_str("detail read again"),
+            What::DetailNotRead(reason) => write!(f, "detail not read: {reason}"),
+            What::Field { field, from, to } => write!(
+                f,
+                "{field} {} → {}",
+                quoted(from.as_deref()),
+                quoted(to.as_deref())
+            ),
+            What::Alert {
+                key,
+                state,
+                suppressed,
+            } => {
+                write!(f, "{} {}", alert_label(*key), state_word(*state))?;
+                if *suppressed {
+                    f.write_str(" (suppressed)")?;
+                }
+                Ok(())
+            }
+            What::Resolved(key) => write!(f, "{} resolved", alert_label(*key)),
+        }
+    }
+}
+
+/// One kept transition.
+#[derive(Debug)]
+struct Kept {
+    at: SystemTime,
+    profile_id: u64,
+    what: What,
+}
+
+/// The fleet's last transitions, oldest first.
 #[derive(Default)]
 pub struct History {
-    /// Per profile, at most [`PER_PROFILE`].
-    per_profile: HashMap<u64, VecDeque<Change>>,
-    /// Across the fleet, at most [`RECENT`].
-    recent: VecDeque<Change>,
-    /// The sweep compared against next time.
+    /// At most [`KEPT`], allocated whole with the first transition.
+    kept: VecDeque<Kept>,
+    /// The sweep compared against next time (also where names are looked up).
     previous: Option<Arc<StatusSource>>,
 }
 
@@ -53,22 +123,19 @@ struct AlertLook {
 
 /// By profile, then by alert key (so two `ProfileFlapping` alerts of one profile, about
 /// different conditions, stay apart).
-type AlertsOf<'a> = BTreeMap<(u64, crate::rules::AlertKey), (&'a Alert, AlertLook)>;
+type AlertsOf = BTreeMap<(u64, AlertKey), AlertLook>;
 
-fn alerts_by_profile(alerts: &[Alert]) -> AlertsOf<'_> {
+fn alerts_by_profile(alerts: &[Alert]) -> AlertsOf {
     alerts
         .iter()
         .filter_map(|a| {
             a.key.profile_id.map(|id| {
                 (
                     (id, a.key),
-                    (
-                        a,
-                        AlertLook {
-                            state: a.state,
-                            suppressed: !a.suppressed_by.is_empty(),
-                        },
-                    ),
+                    AlertLook {
+                        state: a.state,
+                        suppressed: !a.suppressed_by.is_empty(),
+                    },
                 )
             })
         })
@@ -77,52 +144,37 @@ fn alerts_by_profile(alerts: &[Alert]) -> AlertsOf<'_> {
 
 /// An alert as a change names it: `ProfileSyncStale`, or
 /// `ProfileFlapping (ProfileConnectivityDegraded)` for a flapping condition.
-fn alert_label(key: crate::rules::AlertKey) -> String {
+fn alert_label(key: AlertKey) -> String {
     match key.condition {
         Some(condition) => format!("{} ({condition})", key.alertname),
         None => key.alertname.to_string(),
     }
 }
 
-fn quoted(value: Option<&str>) -> String {
-    match value {
-        Some(v) => super::view::cut(v, VALUE_CUT),
-        None => "unknown".to_string(),
-    }
-}
-
 /// The field changes between two readings of one profile.
-fn field_changes(before: &ProfileEntry, after: &ProfileEntry, out: &mut Vec<String>) {
+fn field_changes(before: &ProfileEntry, after: &ProfileEntry, out: &mut Vec<What>) {
     if before.up != after.up {
         out.push(if after.up {
-            "detail read again".to_string()
+            What::DetailRead
         } else {
-            format!("detail not read: {}", quoted(after.error.as_deref()))
+            What::DetailNotRead(quoted(after.error.as_deref()).into_boxed_str())
         });
     }
     let (Some(b), Some(a)) = (before.fresh(), after.fresh()) else {
         return;
     };
     for (field, x, y) in [
-        ("status", b.status.as_deref(), a.status.as_deref()),
-        (
-            "connectivity",
-            b.connectivity.as_deref(),
-            a.connectivity.as_deref(),
-        ),
-        (
-            "authentication",
-            b.authentication.as_deref(),
-            a.authentication.as_deref(),
-        ),
-        (
-            "last sync status",
-            b.last_sync_status.as_deref(),
-            a.last_sync_status.as_deref(),
-        ),
+        ("status", &b.status, &a.status),
+        ("connectivity", &b.connectivity, &a.connectivity),
+        ("authentication", &b.authentication, &a.authentication),
+        ("last sync status", &b.last_sync_status, &a.last_sync_status),
     ] {
-        if x != y {
-            out.push(format!("{field} {} → {}", quoted(x), quoted(y)));
+        if x.as_deref() != y.as_deref() {
+            out.push(What::Field {
+                field,
+                from: x.clone(),
+                to: y.clone(),
+            });
         }
     }
 }
@@ -130,7 +182,7 @@ fn field_changes(before: &ProfileEntry, after: &ProfileEntry, out: &mut Vec<Stri
 impl History {
     /// Compares `current` with the sweep recorded before it and keeps what changed. The
     /// first sweep only sets the baseline. Profiles no longer in the snapshot lose their
-    /// transitions, so memory follows the fleet.
+    /// transitions.
     pub fn record(&mut self, current: &Arc<StatusSource>) {
         let Some(previous) = self.previous.replace(current.clone()) else {
             return;
@@ -141,73 +193,110 @@ impl History {
         let alerts_before = alerts_by_profile(&previous.alerts);
         let alerts_after = alerts_by_profile(&current.alerts);
 
-        let mut changes: Vec<(u64, &str, String)> = Vec::new();
+        let mut changes: Vec<(u64, What)> = Vec::new();
         // Both lists are sorted by id: walk them together.
         let mut i = 0;
         let mut found = Vec::new();
+        let mut left = false;
         for entry in after {
             while i < before.len() && before[i].id < entry.id {
+                left = true;
                 i += 1;
             }
             if i < before.len() && before[i].id == entry.id {
-                found.clear();
                 field_changes(&before[i], entry, &mut found);
-                for what in found.drain(..) {
-                    changes.push((entry.id, &entry.name, what));
-                }
+                changes.extend(found.drain(..).map(|what| (entry.id, what)));
+                i += 1;
             } else {
-                changes.push((entry.id, &entry.name, "first seen".to_string()));
+                changes.push((entry.id, What::FirstSeen));
             }
         }
-        for (&(id, key), (alert, look)) in &alerts_after {
-            let name = alert_label(key);
-            let what = match alerts_before.get(&(id, key)) {
-                Some((_, old)) if old == look => continue,
-                _ if look.suppressed => format!("{name} {} (suppressed)", state_word(look.state)),
-                _ => format!("{name} {}", state_word(look.state)),
-            };
-            changes.push((id, &alert.profile_name, what));
+        left |= i < before.len();
+        for (&(id, key), look) in &alerts_after {
+            if alerts_before.get(&(id, key)) == Some(look) {
+                continue;
+            }
+            changes.push((
+                id,
+                What::Alert {
+                    key,
+                    state: look.state,
+                    suppressed: look.suppressed,
+                },
+            ));
         }
-        for (&(id, key), (alert, _)) in &alerts_before {
+        for &(id, key) in alerts_before.keys() {
             if !alerts_after.contains_key(&(id, key)) {
-                let name = alert_label(key);
-                changes.push((id, &alert.profile_name, format!("{name} resolved")));
+                changes.push((id, What::Resolved(key)));
             }
         }
-        for (id, name, what) in changes {
-            let change = Change {
+        if !changes.is_empty() && self.kept.capacity() < KEPT {
+            self.kept.reserve_exact(KEPT - self.kept.len());
+        }
+        // A storm larger than the ring keeps its last KEPT transitions.
+        let skip = changes.len().saturating_sub(KEPT);
+        for (profile_id, what) in changes.into_iter().skip(skip) {
+            if self.kept.len() == KEPT {
+                self.kept.pop_front();
+            }
+            self.kept.push_back(Kept {
                 at,
-                profile_id: id,
-                profile_name: name.to_string(),
+                profile_id,
                 what,
-            };
-            let list = self.per_profile.entry(id).or_default();
-            if list.len() == PER_PROFILE {
-                list.pop_front();
-            }
-            list.push_back(change.clone());
-            if self.recent.len() == RECENT {
-                self.recent.pop_front();
-            }
-            self.recent.push_back(change);
+            });
         }
-        if self.per_profile.len() > after.len() {
-            self.per_profile
-                .retain(|id, _| after.binary_search_by_key(id, |e| e.id).is_ok());
+        if left {
+            self.kept
+                .retain(|k| after.binary_search_by_key(&k.profile_id, |e| e.id).is_ok());
         }
     }
 
-    /// The transitions of profile `id`, newest first.
-    pub fn of(&self, id: u64) -> Vec<Change> {
-        self.per_profile
-            .get(&id)
-            .map(|l| l.iter().rev().cloned().collect())
+    /// Its name in the last sweep recorded.
+    fn name_of(&self, id: u64) -> String {
+        let profiles = self.previous.as_ref().map(|p| &p.snapshot.profiles[..]);
+        profiles
+            .and_then(|list| {
+                list.binary_search_by_key(&id, |e| e.id)
+                    .ok()
+                    .map(|i| list[i].name.clone())
+            })
             .unwrap_or_default()
+    }
+
+    fn shown(&self, k: &Kept) -> Change {
+        Change {
+            at: k.at,
+            profile_id: k.profile_id,
+            profile_name: self.name_of(k.profile_id),
+            what: k.what.to_string(),
+        }
+    }
+
+    /// The last [`PER_PROFILE`] transitions of profile `id`, newest first.
+    pub fn of(&self, id: u64) -> Vec<Change> {
+        self.kept
+            .iter()
+            .rev()
+            .filter(|k| k.profile_id == id)
+            .take(PER_PROFILE)
+            .map(|k| self.shown(k))
+            .collect()
+    }
+
+    /// Transitions kept, and room allocated for them.
+    #[cfg(test)]
+    pub(super) fn footprint(&self) -> (usize, usize) {
+        (self.kept.len(), self.kept.capacity())
     }
 
     /// The latest transitions across the fleet, newest first.
     pub fn recent(&self) -> Vec<Change> {
-        self.recent.iter().rev().cloned().collect()
+        self.kept
+            .iter()
+            .rev()
+            .take(RECENT)
+            .map(|k| self.shown(k))
+            .collect()
     }
 }
 

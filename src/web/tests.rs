@@ -627,6 +627,42 @@ fn a_profile_page_has_every_health_field_and_an_unknown_id_is_404() {
 }
 
 #[test]
+fn history_memory_is_fixed_whatever_the_storm() {
+    let n = (history::KEPT + 1_000) as u64;
+    let fleet = |conn: &str, suffix: &str| {
+        (1..=n)
+            .map(|id| entry(id, &format!("p{id}{suffix}"), "A", conn, 0))
+            .collect::<Vec<_>>()
+    };
+    let mut h = History::default();
+    assert_eq!(h.footprint(), (0, 0));
+    h.record(&source(fleet("healthy", ""), Vec::new()));
+    // Nothing changed yet: nothing allocated.
+    h.record(&source(fleet("healthy", ""), Vec::new()));
+    assert_eq!(h.footprint(), (0, 0));
+    for (conn, suffix) in [
+        ("unhealthy", ""),
+        ("healthy", "-renamed"),
+        ("unhealthy", ""),
+    ] {
+        h.record(&source(fleet(conn, suffix), Vec::new()));
+        let (len, capacity) = h.footprint();
+        assert_eq!(len, history::KEPT);
+        assert!(capacity < history::KEPT + 64, "{capacity}");
+    }
+    // The newest transitions are kept: the storm's last profiles, under their current name.
+    let recent = h.recent();
+    assert_eq!(recent.len(), history::RECENT);
+    assert_eq!(recent[0].profile_id, n);
+    assert_eq!(recent[0].profile_name, format!("p{n}"));
+    assert_eq!(recent[0].what, "connectivity healthy → unhealthy");
+    // The last storm's first 1,000 transitions were pushed out by its later ones.
+    assert_eq!(h.of(n).len(), 1);
+    assert_eq!(h.of(1_001).len(), 1);
+    assert!(h.of(1_000).is_empty());
+}
+
+#[test]
 fn history_keeps_each_profiles_last_twenty_transitions() {
     let mut history = History::default();
     let mut last = None;
