@@ -57,9 +57,13 @@
 //! documentation gives the exact rules; its unit tests run them on crafted records.
 //!
 //! **Memory.** The RSS (`VmRSS`) of the last daemon process is sampled every half second;
-//! the largest sample within ±5 s of the mark `min(60 s, half its life until the faults
-//! stop)` after its start is the baseline, the largest over the last 10 s of the faults is
-//! the end: the end may be at most 10% above the baseline. (With `--minutes 2` the last
+//! the median of the samples within ±5 s of the mark `min(60 s, half its life until the
+//! faults stop)` after its start is the baseline, the median over the last 10 s of the
+//! faults is the end: the end may be at most 10% above the baseline. Medians, not maxima:
+//! a sweep's end lifts the RSS by a few MiB for a few hundred milliseconds (the new
+//! snapshot beside the old one while the metrics are rendered), and whether a half-second
+//! sample catches such a peak is chance; a leak raises the level the samples return to.
+//! The peaks are printed beside the levels. (With `--minutes 2` the last
 //! process lives about a minute, so the mark is about 30 s; from `--minutes 5` on it is
 //! 60 s.)
 //!

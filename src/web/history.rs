@@ -47,8 +47,9 @@ pub struct Change {
 enum What {
     FirstSeen,
     DetailRead,
-    /// The reason, already cut to [`VALUE_CUT`] characters.
-    DetailNotRead(Box<str>),
+    /// The reason, already cut to [`VALUE_CUT`] characters (shared with the other
+    /// transitions that quote the same reason).
+    DetailNotRead(Arc<str>),
     Field {
         field: &'static str,
         from: Option<Text>,
@@ -112,6 +113,8 @@ pub struct History {
     kept: VecDeque<Kept>,
     /// The sweep compared against next time (also where names are looked up).
     previous: Option<Arc<StatusSource>>,
+    /// The last reasons quoted.
+    reasons: Reasons,
 }
 
 /// What an alert looked like in one sweep, as far as a person cares.
@@ -151,13 +154,43 @@ fn alert_label(key: AlertKey) -> String {
     }
 }
 
+/// Reasons a detail was not read, shared between the transitions that quote them: a
+/// failing upstream gives the same few reasons to many profiles.
+#[derive(Default)]
+struct Reasons(VecDeque<Arc<str>>);
+
+impl Reasons {
+    /// Distinct reasons remembered for sharing.
+    const KEEP: usize = 32;
+
+    fn shared(&mut self, reason: Option<&str>) -> Arc<str> {
+        let text = quoted(reason);
+        if let Some(i) = self.0.iter().position(|r| **r == *text) {
+            let found = self.0.remove(i).unwrap_or_else(|| Arc::from(text.as_str()));
+            self.0.push_back(found.clone());
+            return found;
+        }
+        let new: Arc<str> = Arc::from(text);
+        if self.0.len() == Self::KEEP {
+            self.0.pop_front();
+        }
+        self.0.push_back(new.clone());
+        new
+    }
+}
+
 /// The field changes between two readings of one profile.
-fn field_changes(before: &ProfileEntry, after: &ProfileEntry, out: &mut Vec<What>) {
+fn field_changes(
+    before: &ProfileEntry,
+    after: &ProfileEntry,
+    reasons: &mut Reasons,
+    out: &mut Vec<What>,
+) {
     if before.up != after.up {
         out.push(if after.up {
             What::DetailRead
         } else {
-            What::DetailNotRead(quoted(after.error.as_deref()).into_boxed_str())
+            What::DetailNotRead(reasons.shared(after.error.as_deref()))
         });
     }
     let (Some(b), Some(a)) = (before.fresh(), after.fresh()) else {
@@ -204,7 +237,7 @@ impl History {
                 i += 1;
             }
             if i < before.len() && before[i].id == entry.id {
-                field_changes(&before[i], entry, &mut found);
+                field_changes(&before[i], entry, &mut self.reasons, &mut found);
                 changes.extend(found.drain(..).map(|what| (entry.id, what)));
                 i += 1;
             } else {
@@ -305,5 +338,29 @@ fn state_word(state: AlertState) -> &'static str {
         AlertState::Pending => "pending",
         AlertState::Firing => "firing",
         AlertState::Resolved => "resolved",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_same_reason_is_one_allocation_and_few_are_remembered() {
+        let mut reasons = Reasons::default();
+        let a = reasons.shared(Some("upstream answered 500"));
+        let b = reasons.shared(Some("upstream answered 500"));
+        assert!(Arc::ptr_eq(&a, &b));
+        assert_eq!(&*reasons.shared(None), "unknown");
+        for n in 0..100 {
+            reasons.shared(Some(&format!("reason {n}")));
+        }
+        assert_eq!(reasons.0.len(), Reasons::KEEP);
+        // Pushed out: a new allocation, equal text.
+        let c = reasons.shared(Some("upstream answered 500"));
+        assert!(!Arc::ptr_eq(&a, &c));
+        assert_eq!(a, c);
+        let long = "x".repeat(500);
+        assert_eq!(reasons.shared(Some(&long)).chars().count(), VALUE_CUT + 1); // and "…"
     }
 }

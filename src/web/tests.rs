@@ -599,6 +599,23 @@ fn the_view_is_built_once_per_sweep() {
 }
 
 #[test]
+fn views_are_built_ahead_only_while_the_pages_are_read() {
+    let state = PageState::default();
+    let now = std::time::Instant::now();
+    assert!(!state.read_within(now, super::READ_RECENTLY), "never read");
+    let src = source(fleet(3), Vec::new());
+    let before = std::time::Instant::now();
+    state.view(&src);
+    let after = std::time::Instant::now();
+    assert!(state.read_within(after, super::READ_RECENTLY));
+    assert!(state.read_within(before + super::READ_RECENTLY, super::READ_RECENTLY));
+    assert!(!state.read_within(
+        after + super::READ_RECENTLY + Duration::from_secs(1),
+        super::READ_RECENTLY
+    ));
+}
+
+#[test]
 fn a_profile_page_has_every_health_field_and_an_unknown_id_is_404() {
     let state = PageState::default();
     let src = source(fleet(3), Vec::new());
