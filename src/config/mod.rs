@@ -22,7 +22,8 @@
 //! - this file: [`Config`], [`load`], [`parse`], [`Problem`] and the small sections
 //!   (`[poll]`, `[server]`, `[state]`);
 //! - `api.rs`: `[api]` and [`ByteSize`]; `shard.rs`: `[shard]` and its environment
-//!   overrides; `rules.rs`: `[rules]`, one table per rule; `alerting.rs`: `[alerting]` and
+//!   overrides; `rules.rs`: `[rules]`, one table per rule; `runbook.rs`: a rule's
+//!   `runbook_url` and its `{label}` placeholders; `alerting.rs`: `[alerting]` and
 //!   the receivers; `maintenance.rs`: `[[alerting.maintenance]]`, read into a [`Schedule`];
 //! - `read.rs`: reading the text with every parse-level problem found in one pass, and the
 //!   line of a key path;
@@ -48,6 +49,7 @@ mod duration;
 mod maintenance;
 mod read;
 mod rules;
+pub mod runbook;
 mod secret;
 mod shard;
 #[cfg(test)]

@@ -51,7 +51,8 @@ pub(crate) struct Markup {
     /// Text from outside in marked-up places: an attachment's text and field values, the
     /// test message's explanation.
     pub rich: fn(&str) -> String,
-    /// Our own lines that may hold a URL (the "more" line).
+    /// Our own lines that may hold a URL (the "more" line), and the link facts (status
+    /// page, runbook).
     pub ours: fn(&str) -> String,
 }
 
@@ -93,7 +94,7 @@ fn body(n: &Notification, ctx: &RenderContext<'_>, markup: &Markup) -> Value {
 fn field(markup: &Markup, title: &str, value: &str) -> Value {
     json!({
         "title": title,
-        "value": (markup.rich)(value),
+        "value": if text::is_link(title) { (markup.ours)(value) } else { (markup.rich)(value) },
         "short": text::char_len(value) <= SHORT_FIELD_CHARS,
     })
 }

@@ -187,7 +187,13 @@ fn field(view: &AlertView<'_>, ctx: &RenderContext<'_>) -> Field {
         .facts(ctx.now, text::FACT_CHARS, ctx.external_url)
         .into_iter()
         .filter(|(title, _)| *title != "Severity")
-        .map(|(title, value)| format!("**{title}:** {}", escape_markdown(&value)))
+        .map(|(title, value)| {
+            if text::is_link(title) {
+                format!("**{title}:** {value}")
+            } else {
+                format!("**{title}:** {}", escape_markdown(&value))
+            }
+        })
         .collect();
     let description = view.description();
     if !description.is_empty() {

@@ -76,6 +76,7 @@ fn firing_critical() -> Alert {
         firing_since: Some(t0()),
         resolved_at: None,
         suppressed_by: Vec::new(),
+        runbook_url: String::new(),
     }
 }
 
@@ -95,6 +96,7 @@ fn firing_warning_hostile() -> Alert {
         firing_since: Some(t0() + 30 * MIN),
         resolved_at: None,
         suppressed_by: Vec::new(),
+        runbook_url: String::new(),
     }
 }
 
@@ -114,6 +116,7 @@ fn resolved() -> Alert {
         firing_since: Some(t0() + 5 * MIN),
         resolved_at: Some(now()),
         suppressed_by: Vec::new(),
+        runbook_url: String::new(),
     }
 }
 
