@@ -23,7 +23,8 @@
 //!   (`[poll]`, `[server]`, `[state]`);
 //! - `api.rs`: `[api]` and [`ByteSize`]; `shard.rs`: `[shard]` and its environment
 //!   overrides; `rules.rs`: `[rules]`, one table per rule; `runbook.rs`: a rule's
-//!   `runbook_url` and its `{label}` placeholders; `alerting.rs`: `[alerting]` and
+//!   `runbook_url` and its `{label}` placeholders; `template.rs`: what is checked of a chat
+//!   receiver's `template`; `alerting.rs`: `[alerting]` and
 //!   the receivers; `maintenance.rs`: `[[alerting.maintenance]]`, read into a [`Schedule`];
 //! - `read.rs`: reading the text with every parse-level problem found in one pass, and the
 //!   line of a key path;
@@ -52,6 +53,7 @@ mod rules;
 pub mod runbook;
 mod secret;
 mod shard;
+pub mod template;
 #[cfg(test)]
 mod tests;
 

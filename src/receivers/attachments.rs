@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use super::template;
 use super::text::{self, truncate_chars, AlertView};
 use super::{
     json_post, Notification, NotificationKind, Receiver, RenderContext, Rendered, CHAT_INTERVAL,
@@ -28,11 +29,19 @@ const SHORT_FIELD_CHARS: usize = 40;
 pub(crate) struct Attachments {
     /// How the kind marks up and escapes.
     pub markup: Markup,
+    /// The body of a message whose text a template wrote (README, Message templates).
+    pub templated: fn(&Notification, &str) -> Value,
 }
 
 impl Receiver for Attachments {
     fn render(&self, notification: &Notification, ctx: &RenderContext<'_>) -> Rendered {
-        let body = body(notification, ctx, &self.markup);
+        let output = ctx
+            .template
+            .and_then(|source| template::render(source, notification, ctx));
+        let body = match output {
+            Some(output) => (self.templated)(notification, &output),
+            None => body(notification, ctx, &self.markup),
+        };
         Rendered::Http(json_post(ctx.url.clone(), &body))
     }
 

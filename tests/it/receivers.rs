@@ -193,6 +193,7 @@ impl Settings {
             external_url: &self.external_url,
             now: now(),
             alertmanager_ttl: 5 * MIN,
+            template: None,
         }
     }
 }
