@@ -235,3 +235,17 @@ async fn notify_test_renders_the_template() {
          from slack-ops (test, 0 alerts)"
     );
 }
+
+#[test]
+fn the_readme_shows_the_template_these_goldens_render() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
+    assert!(
+        readme.contains(&format!("template = '''\n{TEMPLATE}'''")),
+        "README, Message templates shows another template than the goldens render"
+    );
+    assert!(
+        readme.contains(RUNBOOK),
+        "README, Runbook links shows the goldens' link"
+    );
+}
