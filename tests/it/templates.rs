@@ -249,3 +249,85 @@ fn the_readme_shows_the_template_these_goldens_render() {
         "README, Runbook links shows the goldens' link"
     );
 }
+
+/// The text of the first section block of every Slack message `sink` received.
+fn slack_texts(sink: &Sink) -> Vec<String> {
+    sink.received()
+        .iter()
+        .filter_map(|r| {
+            r.json()["blocks"][0]["text"]["text"]
+                .as_str()
+                .map(str::to_string)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_daemon_sends_through_the_template_and_a_reload_with_a_bad_one_keeps_it() {
+    let sim = crate::common::empty_sim().await;
+    let unhealthy = |id: u64| {
+        crate::common::patched(
+            crate::common::healthy_detail(id, &format!("Profile {id}"), "Org"),
+            serde_json::json!({"health_status": {"connectivity": "unhealthy"}}),
+        )
+    };
+    sim.sim.upsert_profile(unhealthy(1));
+    let sink = Sink::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = inventory_monitor_testkit::place::free_port();
+    let config = dir.path().join("config.toml");
+    let write = |template: &str| {
+        std::fs::write(
+            &config,
+            format!(
+                "[api]\nbase_url = \"{}\"\ntoken_env = \"IM_TEST_TOKEN\"\n[poll]\ninterval = \"1s\"\n\
+                 [server]\nlisten = \"127.0.0.1:{port}\"\n[state]\ndir = \"{}\"\n\
+                 [alerting]\ngroup_wait = \"0s\"\n\
+                 [[alerting.receivers]]\nname = \"slack-ops\"\nkind = \"slack\"\nurl = \"{}\"\n\
+                 template = '''{template}'''\n",
+                sim.base_url,
+                dir.path().join("state").display(),
+                sink.url("/hook/ops"),
+            ),
+        )
+        .expect("config written");
+    };
+    let good = "A {{ counts.firing }}:{% for a in alerts %} {{ a.labels.alertname }}/{{ a.labels.profile_id }}{% endfor %}";
+    write(good);
+    let mut child = Launch::new(env!("CARGO_BIN_EXE_inventory-monitor"))
+        .args(["run", "--config"])
+        .arg(&config)
+        .env("IM_TEST_TOKEN", "demo-token")
+        .spawn()
+        .expect("daemon starts");
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().expect("address");
+    let heard = |text: &'static str| {
+        let sink = &sink;
+        async move {
+            crate::common::wait_for(Duration::from_secs(20), || async {
+                slack_texts(sink).iter().any(|t| t == text)
+            })
+            .await
+        }
+    };
+    assert!(
+        heard("A 1: ProfileConnectivityDegraded/1").await,
+        "the templated message never came: {:?}",
+        slack_texts(&sink)
+    );
+
+    // A template that does not compile is refused; the old one keeps being used.
+    write("{{ title | shout }}");
+    crate::reload::hup(&child).await;
+    assert!(
+        crate::reload::reload_reported(addr, 0.0).await,
+        "the bad template was taken"
+    );
+    sim.sim.upsert_profile(unhealthy(2));
+    assert!(
+        heard("A 1: ProfileConnectivityDegraded/2").await,
+        "the next message did not use the old template: {:?}",
+        slack_texts(&sink)
+    );
+    assert!(child.is_running());
+}
