@@ -497,7 +497,8 @@ impl ReceiverConfig {
             out.push(Problem::new(
                 path,
                 format!(
-                    "only chat receivers (slack, teams, discord, google_chat, mattermost)                      take a template, not a {:?} one",
+                    "only chat receivers (slack, teams, discord, google_chat, mattermost) \
+                     take a template, not a {:?} one",
                     self.kind.as_str()
                 ),
             ));
