@@ -159,7 +159,7 @@ impl Measure {
 /// each at most `max` by `measure` once escaped; a piece breaks after its last newline
 /// when it has one. When the text does not fit, the last piece ends in [`CUT`]. `escape`
 /// turns one char of text into what the kind sends; a link (`http://` or `https://` up to
-/// whitespace) is kept whole and unescaped.
+/// whitespace or a char of [`ends_link`]) is kept whole and unescaped but for `&`.
 pub(crate) fn pieces(
     output: &str,
     escape: fn(char) -> String,
@@ -226,10 +226,12 @@ fn units(text: &str, escape: fn(char) -> String) -> Vec<String> {
                 .is_none_or(|l| l.is_whitespace() || l == '(')
         });
         let link = at_word_start && (rest.starts_with("https://") || rest.starts_with("http://"));
-        let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+        let end = rest.find(ends_link).unwrap_or(rest.len());
         // A link longer than any sane one is text like any other: it may have to be cut.
         if link && rest[..end].chars().count() <= MAX_LINK_CHARS {
-            out.push(rest[..end].to_string());
+            // `&` is the one char left in a link that a kind may escape (Slack's entity,
+            // which Slack reads back inside a link).
+            out.push(rest[..end].replace('&', &escape('&')));
             rest = &rest[end..];
         } else {
             out.push(escape(c));
@@ -237,6 +239,13 @@ fn units(text: &str, escape: fn(char) -> String) -> Vec<String> {
         }
     }
     out
+}
+
+/// True for the chars that end a link: whitespace, and whatever could mention, mark up or
+/// close a link in some kind (`<`, `>`, `@`, quotes, `|`, backslash), which are then
+/// escaped as text.
+fn ends_link(c: char) -> bool {
+    c.is_whitespace() || matches!(c, '<' | '>' | '@' | '"' | '\'' | '`' | '|' | '\\')
 }
 
 /// The one piece of [`pieces`]: `output` within `max`.

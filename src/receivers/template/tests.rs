@@ -176,3 +176,21 @@ fn pieces_break_at_line_ends_and_stop_at_the_most_pieces() {
     assert!(p[2].ends_with(CUT), "{p:?}");
     assert_eq!(p[0], "0123456789\n0123456789");
 }
+
+#[test]
+fn a_link_cannot_carry_a_mention_or_markup() {
+    let out = fit(
+        "https://a.example/x?a=1&b=2<!channel> https://b.example/@here",
+        slack,
+        Measure::Chars,
+        500,
+    );
+    assert_eq!(
+        out,
+        "https://a.example/x?a=1&amp;b=2&lt;!channel&gt; https://b.example/@here"
+    );
+    let mattermost =
+        |c: char| text::escape_markdown(c.encode_utf8(&mut [0; 4])).replace('@', "@\u{200b}");
+    let out = fit("https://b.example/@here", mattermost, Measure::Chars, 500);
+    assert_eq!(out, "https://b.example/@\u{200b}here");
+}
