@@ -271,7 +271,7 @@ impl<'a> AlertView<'a> {
 
     /// The facts a person wants at a glance, as (label, value) pairs: alert, severity,
     /// profile, its page on the status page when `external_url` is known (README, Status
-    /// page), the runbook link when the rule has one (README, Runbook links),
+    /// page; the status page itself for an alert about no profile), the runbook link when the rule has one (README, Runbook links),
     /// organization, and since when (or when it resolved). Values are one line
     /// each; the names in them (profile, organization, severity) are cut to `name_chars`.
     pub(crate) fn facts(
@@ -297,6 +297,12 @@ impl<'a> AlertView<'a> {
             let base = external_url.trim_end_matches('/');
             if !base.is_empty() {
                 facts.push(("Page", format!("{base}/profiles/{id}")));
+            }
+        } else {
+            // An alert about no profile (`InventoryApiDown`): the status page itself.
+            let base = external_url.trim_end_matches('/');
+            if !base.is_empty() {
+                facts.push(("Page", format!("{base}/")));
             }
         }
         if !a.runbook_url.is_empty() {

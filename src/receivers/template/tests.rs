@@ -194,3 +194,20 @@ fn a_link_cannot_carry_a_mention_or_markup() {
     let out = fit("https://b.example/@here", mattermost, Measure::Chars, 500);
     assert_eq!(out, "https://b.example/@\u{200b}here");
 }
+
+#[test]
+fn an_alert_about_no_profile_links_the_status_page() {
+    let mut a = alert(1, AlertState::Firing);
+    a.key = AlertKey::api_down();
+    let n = notification(vec![a.clone()]);
+    let facts = text::AlertView::new(&n, &a).facts(t0(), 100, "https://monitor.example.com/");
+    assert!(
+        facts.contains(&("Page", "https://monitor.example.com/".to_string())),
+        "{facts:?}"
+    );
+    let facts = text::AlertView::new(&n, &a).facts(t0(), 100, "");
+    assert!(
+        !facts.iter().any(|(title, _)| *title == "Page"),
+        "{facts:?}"
+    );
+}
