@@ -49,7 +49,8 @@ pub enum Command {
     /// Validate the config (and the env vars and files it references): exit 0, or print
     /// every problem with its key path and exit 2.
     Check(ConfigArg),
-    /// Send a clearly marked test notification to one or all receivers.
+    /// Send a clearly marked test notification to one or all receivers (through a
+    /// receiver's `template` when it has one: README, Message templates).
     NotifyTest(NotifyTestArgs),
     /// Serve a simulated upstream API for trials, tests and benchmarks.
     Simulate(crate::simulator::SimulateArgs),

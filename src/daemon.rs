@@ -680,6 +680,7 @@ mod tests {
             firing_since: None,
             resolved_at: None,
             suppressed_by: by,
+            runbook_url: String::new(),
         }
     }
 

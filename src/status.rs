@@ -301,6 +301,7 @@ mod tests {
             firing_since: None,
             resolved_at: None,
             suppressed_by,
+            runbook_url: String::new(),
         }
     }
 

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::maintenance::MaintenanceConfig;
 use super::secret::{read_secret, SecretSource};
+use super::template;
 use super::{duration, positive, process_env, severity, Problem, Secret};
 use crate::vocabulary::{AlertName, Named, Severity};
 
@@ -89,6 +90,21 @@ impl ReceiverKind {
     }
 }
 
+impl ReceiverKind {
+    /// True for the kinds whose messages people read in a chat (the kinds that take a
+    /// `template`).
+    pub fn is_chat(self) -> bool {
+        matches!(
+            self,
+            ReceiverKind::Slack
+                | ReceiverKind::Teams
+                | ReceiverKind::Discord
+                | ReceiverKind::GoogleChat
+                | ReceiverKind::Mattermost
+        )
+    }
+}
+
 impl fmt::Display for ReceiverKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -130,6 +146,10 @@ pub struct ReceiverConfig {
     /// `webhook`: extra HTTP headers.
     #[serde(default)]
     pub headers: std::collections::BTreeMap<String, String>,
+    /// Chat kinds: the message text as a minijinja template over the notification
+    /// (README, Message templates); the built-in message when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
 }
 
 impl fmt::Debug for ReceiverConfig {
@@ -147,6 +167,7 @@ impl fmt::Debug for ReceiverConfig {
             .field("secret_env", &self.secret_env)
             .field("secret_file", &self.secret_file)
             .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .field("template", &self.template.as_ref().map(String::len))
             .finish()
     }
 }
@@ -227,6 +248,7 @@ impl ReceiverConfig {
             secret_env: None,
             secret_file: None,
             headers: Default::default(),
+            template: None,
         }
     }
 
@@ -445,6 +467,7 @@ impl ReceiverConfig {
             }
         }
 
+        self.check_template(at, out);
         for (i, value) in self.match_severity.iter().enumerate() {
             severity(out, &format!("{at}.match_severity[{i}]"), value);
         }
@@ -458,6 +481,29 @@ impl ReceiverConfig {
                     ),
                 ));
             }
+        }
+    }
+}
+
+impl ReceiverConfig {
+    /// `template`: only on chat kinds, and it must compile and render (README, Message
+    /// templates).
+    fn check_template(&self, at: &str, out: &mut Vec<Problem>) {
+        let Some(source) = &self.template else {
+            return;
+        };
+        let path = format!("{at}.template");
+        if !self.kind.is_chat() {
+            out.push(Problem::new(
+                path,
+                format!(
+                    "only chat receivers (slack, teams, discord, google_chat, mattermost) \
+                     take a template, not a {:?} one",
+                    self.kind.as_str()
+                ),
+            ));
+        } else if let Err(why) = template::check(source) {
+            out.push(Problem::new(path, why));
         }
     }
 }

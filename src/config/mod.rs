@@ -22,7 +22,9 @@
 //! - this file: [`Config`], [`load`], [`parse`], [`Problem`] and the small sections
 //!   (`[poll]`, `[server]`, `[state]`);
 //! - `api.rs`: `[api]` and [`ByteSize`]; `shard.rs`: `[shard]` and its environment
-//!   overrides; `rules.rs`: `[rules]`, one table per rule; `alerting.rs`: `[alerting]` and
+//!   overrides; `rules.rs`: `[rules]`, one table per rule; `runbook.rs`: a rule's
+//!   `runbook_url` and its `{label}` placeholders; `template.rs`: what is checked of a chat
+//!   receiver's `template`; `alerting.rs`: `[alerting]` and
 //!   the receivers; `maintenance.rs`: `[[alerting.maintenance]]`, read into a [`Schedule`];
 //! - `read.rs`: reading the text with every parse-level problem found in one pass, and the
 //!   line of a key path;
@@ -48,8 +50,10 @@ mod duration;
 mod maintenance;
 mod read;
 mod rules;
+pub mod runbook;
 mod secret;
 mod shard;
+pub mod template;
 #[cfg(test)]
 mod tests;
 

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{duration, severity, Problem};
+use super::{duration, runbook, severity, Problem};
 use crate::vocabulary::{Named, Severity};
 
 /// `[rules]`
@@ -40,6 +40,9 @@ pub trait RuleSettings {
     fn hold_for(&self) -> Duration {
         Duration::ZERO
     }
+    /// `runbook_url`: the runbook link its alerts carry, with `{label}` placeholders
+    /// (README, Runbook links); "" for none.
+    fn runbook_url(&self) -> &str;
 }
 
 /// Declares one rule's table: `enabled` (on by default), the rule's own keys with their
@@ -61,6 +64,10 @@ macro_rules! rule_table {
             $($(#[$attr])* pub $field: $ty,)*
             /// `critical`, `warning` or `info`.
             pub severity: Named<Severity>,
+            /// The runbook link its alerts carry as the `runbook_url` annotation, with
+            /// `{label}` placeholders (README, Runbook links); "" for none.
+            #[serde(skip_serializing_if = "String::is_empty")]
+            pub runbook_url: String,
         }
 
         impl Default for $name {
@@ -69,6 +76,7 @@ macro_rules! rule_table {
                     enabled: true,
                     $($field: $default,)*
                     severity: Severity::$severity.into(),
+                    runbook_url: String::new(),
                 }
             }
         }
@@ -80,6 +88,10 @@ macro_rules! rule_table {
 
             fn severity(&self) -> &Named<Severity> {
                 &self.severity
+            }
+
+            fn runbook_url(&self) -> &str {
+                &self.runbook_url
             }
 
             $(fn hold_for(&self) -> Duration {
@@ -206,6 +218,34 @@ impl RulesConfig {
             &self.unreachable.severity,
         );
         self.flapping.check(out);
+        self.check_runbooks(out);
+    }
+
+    /// Every rule's `runbook_url`: known placeholders, and a URL.
+    fn check_runbooks(&self, out: &mut Vec<Problem>) {
+        let tables: [(&str, &dyn RuleSettings); 7] = [
+            ("connectivity", &self.connectivity),
+            ("authentication", &self.authentication),
+            ("sync_stale", &self.sync_stale),
+            ("sync_failed", &self.sync_failed),
+            ("errors", &self.errors),
+            ("unreachable", &self.unreachable),
+            ("flapping", &self.flapping),
+        ];
+        let flapping = [
+            &runbook::LABELS[..],
+            std::slice::from_ref(&runbook::FLAPPING_LABEL),
+        ]
+        .concat();
+        for (name, rule) in tables {
+            let labels = if name == "flapping" {
+                &flapping[..]
+            } else {
+                &runbook::LABELS[..]
+            };
+            let path = format!("rules.{name}.runbook_url");
+            runbook::check(out, &path, rule.runbook_url(), labels);
+        }
     }
 }
 

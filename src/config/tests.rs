@@ -406,7 +406,7 @@ fn duplicates_are_one_problem_each() {
         ),
         [
             "alerting.receivers[1].name (line 7): duplicate receiver name \"a\"",
-            "alerting.receivers[1].level (line 9): unknown field `level`, expected one of `name`, `kind`, `url`, `url_env`, `url_file`, `match_severity`, `match_organization`, `match_alertname`, `secret_env`, `secret_file`, `headers`",
+            "alerting.receivers[1].level (line 9): unknown field `level`, expected one of `name`, `kind`, `url`, `url_env`, `url_file`, `match_severity`, `match_organization`, `match_alertname`, `secret_env`, `secret_file`, `headers`, `template`",
         ]
     );
 }
@@ -672,5 +672,28 @@ fn external_url_is_empty_or_an_http_url() {
     assert_eq!(
         problems_with_a_token(bad),
         ["alerting.external_url: is not a valid http(s) URL (the scheme must be http or https)"]
+    );
+}
+
+#[test]
+fn a_template_is_checked_and_only_chat_kinds_take_one() {
+    let problems = all_problems(
+        "[api]\nbase_url = \"https://x.example/\"\n\
+         [[alerting.receivers]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"https://h.example/\"\n\
+         template = \"{{ title }}\"\n\
+         [[alerting.receivers]]\nname = \"slack-ops\"\nkind = \"slack\"\nurl = \"https://h.example/\"\n\
+         template = \"{{ title }\"\n",
+    );
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert!(
+        problems[0].starts_with(
+            "alerting.receivers[0].template (line 7): only chat receivers (slack, teams, \
+             discord, google_chat, mattermost) take a template, not a \"webhook\" one"
+        ),
+        "{problems:?}"
+    );
+    assert!(
+        problems[1].starts_with("alerting.receivers[1].template (line 12): line 1: syntax error"),
+        "{problems:?}"
     );
 }

@@ -172,6 +172,8 @@ pub(crate) struct Endpoint {
     scrubber: Scrubber,
     /// `alerting.external_url`: where messages link to (README, Status page).
     external_url: String,
+    /// Chat kinds: the message template (README, Message templates).
+    template: Option<String>,
     /// Poked when there may be something to do.
     pub(crate) wake: Notify,
     /// Whether its last attempts failed and will be retried: a receiver that is down is
@@ -213,6 +215,7 @@ impl Endpoint {
             headers: config.headers.clone(),
             scrubber,
             external_url: external_url.to_string(),
+            template: config.template.clone(),
             wake: Notify::new(),
             retrying: Default::default(),
         })
@@ -228,6 +231,7 @@ impl Endpoint {
             external_url: &self.external_url,
             now,
             alertmanager_ttl: ttl,
+            template: self.template.as_deref(),
         };
         self.receiver.render(notification, &ctx)
     }

@@ -216,6 +216,7 @@ mod tests {
             firing_since: None,
             resolved_at: None,
             suppressed_by: Vec::new(),
+            runbook_url: String::new(),
         }
     }
 

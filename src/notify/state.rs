@@ -522,6 +522,7 @@ mod tests {
             firing_since: Some(SystemTime::UNIX_EPOCH + Duration::from_millis(1_767_225_600_250)),
             resolved_at: None,
             suppressed_by: Vec::new(),
+            runbook_url: String::new(),
         }
     }
 

@@ -128,6 +128,7 @@ mod tests {
             firing_since: None,
             resolved_at: None,
             suppressed_by: Vec::new(),
+            runbook_url: String::new(),
         };
         let conn = fingerprint(&alert(AlertKey::flapping(1, ProfileConnectivityDegraded)));
         let auth = fingerprint(&alert(AlertKey::flapping(1, ProfileAuthenticationFailing)));

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use super::template;
 use super::text::{self, truncate_chars, AlertView};
 use super::{
     json_post, Notification, NotificationKind, Receiver, RenderContext, Rendered, CHAT_INTERVAL,
@@ -28,11 +29,19 @@ const SHORT_FIELD_CHARS: usize = 40;
 pub(crate) struct Attachments {
     /// How the kind marks up and escapes.
     pub markup: Markup,
+    /// The body of a message whose text a template wrote (README, Message templates).
+    pub templated: fn(&Notification, &str) -> Value,
 }
 
 impl Receiver for Attachments {
     fn render(&self, notification: &Notification, ctx: &RenderContext<'_>) -> Rendered {
-        let body = body(notification, ctx, &self.markup);
+        let output = ctx
+            .template
+            .and_then(|source| template::render(source, notification, ctx));
+        let body = match output {
+            Some(output) => (self.templated)(notification, &output),
+            None => body(notification, ctx, &self.markup),
+        };
         Rendered::Http(json_post(ctx.url.clone(), &body))
     }
 
@@ -51,7 +60,8 @@ pub(crate) struct Markup {
     /// Text from outside in marked-up places: an attachment's text and field values, the
     /// test message's explanation.
     pub rich: fn(&str) -> String,
-    /// Our own lines that may hold a URL (the "more" line).
+    /// Our own lines that may hold a URL (the "more" line), and the link facts (status
+    /// page, runbook).
     pub ours: fn(&str) -> String,
 }
 
@@ -93,7 +103,7 @@ fn body(n: &Notification, ctx: &RenderContext<'_>, markup: &Markup) -> Value {
 fn field(markup: &Markup, title: &str, value: &str) -> Value {
     json!({
         "title": title,
-        "value": (markup.rich)(value),
+        "value": if text::is_link(title) { (markup.ours)(value) } else { (markup.rich)(value) },
         "short": text::char_len(value) <= SHORT_FIELD_CHARS,
     })
 }

@@ -13,6 +13,9 @@
 //! each cut with `…`. `allowed_mentions` is empty, so a profile named `@everyone` pings
 //! nobody; text from outside is Markdown-escaped.
 //!
+//! A receiver's `template` (README, Message templates) writes the content instead,
+//! Markdown-escaped, within its 2,000 chars, and no embed is sent.
+//!
 //! A 429's JSON body says how long to wait (`retry_after`, seconds, a float), more
 //! precisely than its `Retry-After` header: it is preferred.
 
@@ -23,6 +26,7 @@ use serde_json::{json, Value};
 
 use crate::retry_after;
 
+use super::template::{self, Measure};
 use super::text::{self, char_len, escape_markdown, truncate_chars, AlertView, Status};
 use super::{
     json_post, Notification, NotificationKind, Receiver, RenderContext, Rendered, CHAT_INTERVAL,
@@ -56,7 +60,14 @@ pub(crate) struct Discord;
 
 impl Receiver for Discord {
     fn render(&self, notification: &Notification, ctx: &RenderContext<'_>) -> Rendered {
-        Rendered::Http(json_post(ctx.url.clone(), &body(notification, ctx)))
+        let output = ctx
+            .template
+            .and_then(|source| template::render(source, notification, ctx));
+        let body = match output {
+            Some(output) => templated(&output),
+            None => body(notification, ctx),
+        };
+        Rendered::Http(json_post(ctx.url.clone(), &body))
     }
 
     fn min_interval(&self) -> Duration {
@@ -166,6 +177,16 @@ fn body(n: &Notification, ctx: &RenderContext<'_>) -> Value {
     })
 }
 
+/// A templated message (README, Message templates): the text as the content,
+/// Markdown-escaped, within 2,000 chars; no embeds, and no mentions.
+fn templated(output: &str) -> Value {
+    let escape = |c: char| escape_markdown(c.encode_utf8(&mut [0; 4]));
+    json!({
+        "content": template::fit(output, escape, Measure::Chars, MAX_CONTENT),
+        "allowed_mentions": { "parse": [] },
+    })
+}
+
 /// `FIRING · critical (2)`, `RESOLVED (1)`.
 fn group_title(status: Status, severity: &str, count: usize) -> String {
     let title = if severity.is_empty() {
@@ -187,7 +208,13 @@ fn field(view: &AlertView<'_>, ctx: &RenderContext<'_>) -> Field {
         .facts(ctx.now, text::FACT_CHARS, ctx.external_url)
         .into_iter()
         .filter(|(title, _)| *title != "Severity")
-        .map(|(title, value)| format!("**{title}:** {}", escape_markdown(&value)))
+        .map(|(title, value)| {
+            if text::is_link(title) {
+                format!("**{title}:** {value}")
+            } else {
+                format!("**{title}:** {}", escape_markdown(&value))
+            }
+        })
         .collect();
     let description = view.description();
     if !description.is_empty() {

@@ -9,11 +9,15 @@
 //! zero-width space is slipped after every `<` that comes from outside. Chat takes at most
 //! 32,000 bytes per message: the text is rendered at decreasing [`text::DETAILS`] levels
 //! until it fits in [`MAX_TEXT_BYTES`].
+//!
+//! A receiver's `template` (README, Message templates) writes the whole text instead,
+//! defused the same way and cut to the same limit.
 
 use std::time::Duration;
 
 use serde_json::json;
 
+use super::template::{self, Measure};
 use super::text::{self, truncate_chars, AlertView, Detail};
 use super::{
     json_post, Notification, NotificationKind, Receiver, RenderContext, Rendered, CHAT_INTERVAL,
@@ -32,6 +36,15 @@ impl Receiver for GoogleChat {
     }
 
     fn render(&self, notification: &Notification, ctx: &RenderContext<'_>) -> Rendered {
+        let output = ctx
+            .template
+            .and_then(|source| template::render(source, notification, ctx));
+        if let Some(output) = output {
+            // Measured as JSON, which is never shorter than the text Chat counts.
+            let escape = |c: char| defuse(c.encode_utf8(&mut [0; 4]));
+            let message = template::fit(&output, escape, Measure::JsonBytes, MAX_TEXT_BYTES);
+            return Rendered::Http(json_post(ctx.url.clone(), &json!({ "text": message })));
+        }
         let at = |detail| render_text(notification, ctx, detail);
         let message = text::most_detailed_within(MAX_TEXT_BYTES, at, String::len);
         // Even the least detailed text may not fit: names of 4-byte characters, say.

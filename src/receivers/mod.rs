@@ -13,6 +13,8 @@
 //! # Layout
 //!
 //! - `text`: the wording every chat format shares (titles, facts, truncation, escaping).
+//! - `template`: a chat receiver's own message `template`: its variables, the render, and
+//!   the cut that keeps the result within each kind's limits.
 //! - `attachments`: the Slack-compatible attachments shape, with a markup per kind.
 //! - `slack`, `mattermost`, `teams`, `discord`, `google_chat`: the chat formats.
 //! - `am_model`: Alertmanager's model of an alert (fingerprint, labels, times).
@@ -29,6 +31,7 @@ mod log;
 mod mattermost;
 mod slack;
 mod teams;
+mod template;
 mod text;
 mod webhook;
 
@@ -105,6 +108,9 @@ pub struct RenderContext<'a> {
     /// `alertmanager`: how long a firing alert stays valid without being re-sent
     /// (its `endsAt` is `now + ttl`).
     pub alertmanager_ttl: Duration,
+    /// Chat kinds: the receiver's `template` (README, Message templates); `None` for the
+    /// built-in message.
+    pub template: Option<&'a str>,
 }
 
 /// An HTTP POST, ready to send.

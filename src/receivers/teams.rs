@@ -8,11 +8,15 @@
 //!
 //! Teams refuses messages over about 28 KB, so the card is rendered at decreasing
 //! [`text::DETAILS`] levels until its JSON fits in [`MAX_BODY_BYTES`].
+//!
+//! A receiver's `template` (README, Message templates) writes the text of the card's one
+//! text block instead, cut so that the body stays within the same size.
 
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use super::template::{self, Measure};
 use super::text::{self, truncate_chars, AlertView, Detail, Status};
 use super::{
     json_post, Notification, NotificationKind, Receiver, RenderContext, Rendered, CHAT_INTERVAL,
@@ -27,6 +31,12 @@ pub(crate) const MAX_BODY_BYTES: usize = 27_000;
 
 impl Receiver for Teams {
     fn render(&self, notification: &Notification, ctx: &RenderContext<'_>) -> Rendered {
+        let output = ctx
+            .template
+            .and_then(|source| template::render(source, notification, ctx));
+        if let Some(output) = output {
+            return Rendered::Http(json_post(ctx.url.clone(), &templated(&output)));
+        }
         let card = |detail| message(notification, ctx, detail);
         let body = text::most_detailed_within(MAX_BODY_BYTES, card, |b| b.to_string().len());
         Rendered::Http(json_post(ctx.url.clone(), &body))
@@ -37,8 +47,33 @@ impl Receiver for Teams {
     }
 }
 
+/// A templated message (README, Message templates): a card of one text block, its
+/// text cut so that the whole body stays within [`MAX_BODY_BYTES`].
+fn templated(output: &str) -> Value {
+    let card = |text: &str| {
+        envelope(vec![
+            json!({ "type": "TextBlock", "text": text, "wrap": true }),
+        ])
+    };
+    let budget = MAX_BODY_BYTES.saturating_sub(card("").to_string().len());
+    // Teams shows a single newline as a space; a blank line breaks.
+    let escape = |c: char| {
+        if c == '\n' {
+            "\n\n".to_string()
+        } else {
+            c.to_string()
+        }
+    };
+    card(&template::fit(output, escape, Measure::JsonBytes, budget))
+}
+
 /// The Workflows envelope around the card.
 fn message(n: &Notification, ctx: &RenderContext<'_>, detail: Detail) -> Value {
+    envelope(card_body(n, ctx, detail))
+}
+
+/// The Workflows envelope around a card of `body`.
+fn envelope(body: Vec<Value>) -> Value {
     json!({
         "type": "message",
         "attachments": [{
@@ -49,7 +84,7 @@ fn message(n: &Notification, ctx: &RenderContext<'_>, detail: Detail) -> Value {
                 "type": "AdaptiveCard",
                 "version": "1.4",
                 "msteams": { "width": "Full" },
-                "body": card_body(n, ctx, detail),
+                "body": body,
             },
         }],
     })

@@ -271,7 +271,8 @@ impl<'a> AlertView<'a> {
 
     /// The facts a person wants at a glance, as (label, value) pairs: alert, severity,
     /// profile, its page on the status page when `external_url` is known (README, Status
-    /// page), organization, and since when (or when it resolved). Values are one line
+    /// page; the status page itself for an alert about no profile), the runbook link when the rule has one (README, Runbook links),
+    /// organization, and since when (or when it resolved). Values are one line
     /// each; the names in them (profile, organization, severity) are cut to `name_chars`.
     pub(crate) fn facts(
         &self,
@@ -297,6 +298,15 @@ impl<'a> AlertView<'a> {
             if !base.is_empty() {
                 facts.push(("Page", format!("{base}/profiles/{id}")));
             }
+        } else {
+            // An alert about no profile (`InventoryApiDown`): the status page itself.
+            let base = external_url.trim_end_matches('/');
+            if !base.is_empty() {
+                facts.push(("Page", format!("{base}/")));
+            }
+        }
+        if !a.runbook_url.is_empty() {
+            facts.push((RUNBOOK, a.runbook_url.clone()));
         }
         let org = name(&a.organization);
         if !org.is_empty() {
@@ -327,6 +337,16 @@ impl<'a> AlertView<'a> {
         }
         facts
     }
+}
+
+/// The fact holding the alert's runbook link (README, Runbook links).
+pub(crate) const RUNBOOK: &str = "Runbook";
+
+/// True for the facts whose value is a link built from our own configuration (the status
+/// page, the runbook; placeholders in it percent-encoded): shown as a link, and so not
+/// Markdown-escaped, which would put backslashes into the URL.
+pub(crate) fn is_link(fact: &str) -> bool {
+    matches!(fact, "Page" | RUNBOOK)
 }
 
 /// `to - from`, zero when the clock stepped back.

@@ -108,6 +108,10 @@ pub struct Alert {
     /// announced (README, Silences).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub suppressed_by: Vec<Suppression>,
+    /// The rule's `runbook_url` with the alert's labels filled in (README, Runbook links);
+    /// "" when the rule has none. Absent from state files written before runbook links.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub runbook_url: String,
 }
 
 impl Alert {
@@ -134,12 +138,36 @@ impl Alert {
         labels
     }
 
-    /// The annotations (README, Alerts): `summary` and `description`.
+    /// The label `name`, as [`Alert::labels`] has it; `None` for a label the alert lacks.
+    /// Reads one label without building the map (runbook links are filled every sweep).
+    pub fn label(&self, name: &str) -> Option<String> {
+        match name {
+            "alertname" => Some(self.key.alertname.as_str().to_string()),
+            "severity" => Some(self.severity.clone()),
+            "profile_id" => Some(
+                self.key
+                    .profile_id
+                    .map(|id| id.to_string())
+                    .unwrap_or_default(),
+            ),
+            "profile_name" => Some(self.profile_name.clone()),
+            "organization" => Some(self.organization.clone()),
+            "condition" => self.key.condition.map(|c| c.as_str().to_string()),
+            _ => None,
+        }
+    }
+
+    /// The annotations (README, Alerts): `summary` and `description`, and `runbook_url`
+    /// when the rule has one (README, Runbook links).
     pub fn annotations(&self) -> BTreeMap<&'static str, String> {
-        BTreeMap::from([
+        let mut annotations = BTreeMap::from([
             ("summary", self.summary.clone()),
             ("description", self.description.clone()),
-        ])
+        ]);
+        if !self.runbook_url.is_empty() {
+            annotations.insert("runbook_url", self.runbook_url.clone());
+        }
+        annotations
     }
 }
 

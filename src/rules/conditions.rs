@@ -43,6 +43,8 @@ pub(super) struct Settings<'a> {
     pub for_: Duration,
     /// The `severity` label.
     pub severity: &'a str,
+    /// `runbook_url`, placeholders unfilled ("" for none).
+    pub runbook_url: &'a str,
 }
 
 impl<'a> Settings<'a> {
@@ -52,6 +54,7 @@ impl<'a> Settings<'a> {
             enabled: rule.enabled(),
             for_: rule.hold_for(),
             severity: rule.severity().as_str(),
+            runbook_url: rule.runbook_url(),
         }
     }
 }
@@ -189,6 +192,7 @@ pub(super) static CONDITIONS: [Condition; 8] = [
             enabled: true,
             for_: Duration::ZERO,
             severity: Severity::Critical.as_str(),
+            runbook_url: "",
         },
         holds: |f| matches!(f.list, ListOutcome::Failed { .. }),
         describe: api_down_text,

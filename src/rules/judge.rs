@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, SystemTime};
 
 use crate::clock::rfc3339;
-use crate::config::RulesConfig;
+use crate::config::{runbook, RulesConfig};
 use crate::model::Profile;
 use crate::snapshot::{ListOutcome, ProfileEntry, Snapshot};
 use crate::vocabulary::{AlertName, Suppression};
@@ -329,6 +329,7 @@ fn judge_profile(
                 flap::texts(c.name, &subject(&facts).to_string(), history, flap_rule);
             let texts = Texts {
                 severity: flap_rule.severity.as_str(),
+                runbook_url: &flap_rule.runbook_url,
                 profile_name: &entry.name,
                 organization: entry.organization.as_deref().unwrap_or(""),
                 summary,
@@ -366,6 +367,7 @@ fn holds(
     let (summary, description) = c.texts(facts, since);
     let texts = Texts {
         severity: settings.severity,
+        runbook_url: settings.runbook_url,
         profile_name: facts.entry.map_or("", |e| &e.name),
         organization: facts
             .entry
@@ -472,12 +474,19 @@ fn hold(
         firing_since: None,
         resolved_at: None,
         suppressed_by: Vec::new(),
+        runbook_url: String::new(),
     });
     // Details follow the profile (a new last_error, "unhealthy" → "flaky", a rename)
     // without a transition: the alert is the same one.
     set_if_changed(&mut alert.severity, texts.severity);
     set_if_changed(&mut alert.profile_name, texts.profile_name);
     set_if_changed(&mut alert.organization, texts.organization);
+    if texts.runbook_url.is_empty() {
+        alert.runbook_url.clear();
+    } else {
+        let url = runbook::expand(texts.runbook_url, |name| alert.label(name));
+        set_if_changed(&mut alert.runbook_url, &url);
+    }
     alert.summary = texts.summary;
     alert.description = texts.description;
     // While its condition flaps, the alert is judged as ever but not announced: the
@@ -512,6 +521,8 @@ fn set_if_changed(slot: &mut String, value: &str) {
 struct Texts<'a> {
     /// Severity label.
     severity: &'a str,
+    /// The rule's `runbook_url`, placeholders unfilled.
+    runbook_url: &'a str,
     /// `profile_name` label.
     profile_name: &'a str,
     /// `organization` label.

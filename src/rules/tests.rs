@@ -758,6 +758,7 @@ fn restore_skips_resolved_and_ill_formed_alerts() {
         firing_since: None,
         resolved_at: None,
         suppressed_by: Vec::new(),
+        runbook_url: String::new(),
     };
     let mut j = Judge::new(rules());
     j.restore(vec![
@@ -879,3 +880,29 @@ fn many_profiles_only_the_unhealthy_raise_alerts() {
 }
 
 mod flapping;
+
+#[test]
+fn runbook_url_is_filled_from_the_labels_and_kept_on_resolution() {
+    let mut j = Judge::new(holding(|r| {
+        r.connectivity.runbook_url =
+            "https://wiki.example.com/runbooks/{alertname}?profile={profile_id}&org={organization}"
+                .to_string();
+    }));
+    let mut p = disconnected(42);
+    let t = j.evaluate(&of(p.clone()), t0());
+    assert_eq!(names(&t), [firing(ProfileConnectivityDegraded, 42)]);
+    let expected = "https://wiki.example.com/runbooks/ProfileConnectivityDegraded\
+                    ?profile=42&org=North%20Distribution";
+    assert_eq!(t[0].alert.runbook_url, expected);
+    assert_eq!(t[0].alert.annotations()["runbook_url"], expected);
+
+    p.connectivity = Some("healthy".into());
+    let t = j.evaluate(&of(p), t0() + MIN);
+    assert_eq!(names(&t), [resolved(ProfileConnectivityDegraded, 42)]);
+    assert_eq!(t[0].alert.runbook_url, expected);
+
+    // A rule without one: no annotation at all.
+    let mut j = Judge::new(rules());
+    let t = j.evaluate(&of(disconnected(1)), t0());
+    assert!(!t[0].alert.annotations().contains_key("runbook_url"));
+}

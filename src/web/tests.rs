@@ -48,6 +48,7 @@ fn alert(name: AlertName, id: u64, profile: &str, state: AlertState, since: u64)
         firing_since: (state == AlertState::Firing).then(|| at(since)),
         resolved_at: None,
         suppressed_by: Vec::new(),
+        runbook_url: String::new(),
     }
 }
 

@@ -94,7 +94,7 @@ fn example_file_without_its_environment_names_the_missing_variables() {
         problems_in_example(&env_of(&[])),
         [
             "api.token_env (line 14): environment variable INVENTORY_API_TOKEN is not set",
-            "alerting.receivers[0].url_env (line 147): environment variable SLACK_WEBHOOK_URL is not set",
+            "alerting.receivers[0].url_env (line 160): environment variable SLACK_WEBHOOK_URL is not set",
         ]
     );
 }

@@ -38,5 +38,6 @@ mod restart;
 mod silences;
 mod simulator;
 mod suppression;
+mod templates;
 mod upstream;
 mod web;

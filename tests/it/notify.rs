@@ -146,6 +146,7 @@ fn alert(name: AlertName, id: u64, severity: &str, org: &str, since: SystemTime)
         firing_since: Some(since),
         resolved_at: None,
         suppressed_by: Vec::new(),
+        runbook_url: String::new(),
     }
 }
 

@@ -283,6 +283,7 @@ async fn suppressed_alerts_and_silences_in_force_show_and_hostile_text_stays_tex
         suppressed_by: vec![Suppression::Silence {
             id: "5e1f-a".to_string(),
         }],
+        runbook_url: String::new(),
     };
     let state = Arc::new(AppState::new(Arc::new(MonitorMetrics::new(
         Shard::default(),

@@ -29,9 +29,10 @@ const URL: &str = "https://hooks.example.test/services/T000/B000/url-secret-part
 const AM_URL: &str = "http://alertmanager.example.test:9093/";
 const SIGNING_SECRET: &str = "signing-s3cret";
 const TEST_LINE: &str = "Test notification from inventory-monitor — no action needed";
-const HOSTILE_NAME: &str = "Weird \"Name\"\nwith <!channel> @everyone <users/all> *bold* 🔥";
+pub(crate) const HOSTILE_NAME: &str =
+    "Weird \"Name\"\nwith <!channel> @everyone <users/all> *bold* 🔥";
 
-const CHAT_KINDS: [ReceiverKind; 5] = [
+pub(crate) const CHAT_KINDS: [ReceiverKind; 5] = [
     ReceiverKind::Slack,
     ReceiverKind::Mattermost,
     ReceiverKind::Teams,
@@ -56,11 +57,11 @@ fn t0() -> SystemTime {
 }
 
 /// The moment of rendering: 65 minutes after `t0`.
-fn now() -> SystemTime {
+pub(crate) fn now() -> SystemTime {
     t0() + 65 * MIN
 }
 
-fn firing_critical() -> Alert {
+pub(crate) fn firing_critical() -> Alert {
     Alert {
         key: AlertKey::profile(AlertName::ProfileConnectivityDegraded, 42),
         severity: "critical".to_string(),
@@ -76,10 +77,11 @@ fn firing_critical() -> Alert {
         firing_since: Some(t0()),
         resolved_at: None,
         suppressed_by: Vec::new(),
+        runbook_url: String::new(),
     }
 }
 
-fn firing_warning_hostile() -> Alert {
+pub(crate) fn firing_warning_hostile() -> Alert {
     Alert {
         key: AlertKey::profile(AlertName::ProfileSyncStale, 7),
         severity: "warning".to_string(),
@@ -95,10 +97,11 @@ fn firing_warning_hostile() -> Alert {
         firing_since: Some(t0() + 30 * MIN),
         resolved_at: None,
         suppressed_by: Vec::new(),
+        runbook_url: String::new(),
     }
 }
 
-fn resolved() -> Alert {
+pub(crate) fn resolved() -> Alert {
     Alert {
         key: AlertKey::profile(AlertName::ProfileAuthenticationFailing, 42),
         severity: "critical".to_string(),
@@ -114,10 +117,11 @@ fn resolved() -> Alert {
         firing_since: Some(t0() + 5 * MIN),
         resolved_at: Some(now()),
         suppressed_by: Vec::new(),
+        runbook_url: String::new(),
     }
 }
 
-fn notification(kind: NotificationKind, alerts: Vec<Alert>) -> Notification {
+pub(crate) fn notification(kind: NotificationKind, alerts: Vec<Alert>) -> Notification {
     Notification {
         id: 7,
         receiver: "ops-chat".to_string(),
@@ -128,7 +132,7 @@ fn notification(kind: NotificationKind, alerts: Vec<Alert>) -> Notification {
 }
 
 /// The notification every golden file shows.
-fn fixture() -> Notification {
+pub(crate) fn fixture() -> Notification {
     notification(
         NotificationKind::Alerts,
         vec![firing_critical(), firing_warning_hostile(), resolved()],
@@ -153,7 +157,7 @@ fn many(n: u64, name_len: usize, description_len: usize) -> Vec<Alert> {
 }
 
 /// Receiver settings for rendering.
-struct Settings {
+pub(crate) struct Settings {
     url: Secret,
     secret: Option<Secret>,
     headers: BTreeMap<String, String>,
@@ -161,7 +165,7 @@ struct Settings {
 }
 
 impl Settings {
-    fn for_kind(kind: ReceiverKind) -> Self {
+    pub(crate) fn for_kind(kind: ReceiverKind) -> Self {
         let url = match kind {
             ReceiverKind::Alertmanager => AM_URL,
             _ => URL,
@@ -181,7 +185,7 @@ impl Settings {
         }
     }
 
-    fn ctx(&self) -> RenderContext<'_> {
+    pub(crate) fn ctx(&self) -> RenderContext<'_> {
         RenderContext {
             receiver: "ops-chat",
             url: &self.url,
@@ -190,25 +194,26 @@ impl Settings {
             external_url: &self.external_url,
             now: now(),
             alertmanager_ttl: 5 * MIN,
+            template: None,
         }
     }
 }
 
-fn render(kind: ReceiverKind, n: &Notification) -> Rendered {
+pub(crate) fn render(kind: ReceiverKind, n: &Notification) -> Rendered {
     let settings = Settings::for_kind(kind);
     let receiver = receiver_for(kind);
     assert_eq!(receiver.kind(), kind);
     receiver.render(n, &settings.ctx())
 }
 
-fn http(rendered: Rendered) -> HttpRequest {
+pub(crate) fn http(rendered: Rendered) -> HttpRequest {
     match rendered {
         Rendered::Http(request) => request,
         Rendered::Log(lines) => panic!("expected an HTTP request, got log lines {lines:?}"),
     }
 }
 
-fn body(request: &HttpRequest) -> Value {
+pub(crate) fn body(request: &HttpRequest) -> Value {
     serde_json::from_slice(&request.body).expect("the body is JSON")
 }
 
@@ -221,7 +226,7 @@ fn header<'r>(request: &'r HttpRequest, name: &str) -> Option<&'r str> {
 }
 
 /// Everything a person or a program could read in a render, as one string.
-fn all_text(rendered: &Rendered) -> String {
+pub(crate) fn all_text(rendered: &Rendered) -> String {
     match rendered {
         Rendered::Http(request) => {
             // Through the parsed value, so JSON escapes (`\"`, `\n`) do not hide text.
@@ -246,7 +251,7 @@ fn collect_strings(v: &Value, out: &mut String) {
 }
 
 /// A render as the golden files keep it: URL, headers and parsed body, or the log lines.
-fn golden_view(rendered: &Rendered) -> Value {
+pub(crate) fn golden_view(rendered: &Rendered) -> Value {
     match rendered {
         Rendered::Http(request) => json!({
             "url": request.url.expose(),
@@ -271,7 +276,7 @@ fn sorted_keys(value: &Value) -> Vec<&str> {
 
 /// Compares `actual` with `tests/golden/receivers/{name}.json`, or rewrites the file when
 /// `UPDATE_GOLDEN=1` (refused when `CI` is set).
-fn assert_golden(name: &str, actual: &Value) {
+pub(crate) fn assert_golden(name: &str, actual: &Value) {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/golden/receivers")
         .join(format!("{name}.json"));

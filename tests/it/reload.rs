@@ -32,7 +32,7 @@ fn receiver(name: &str, env: &str) -> String {
     format!("[[alerting.receivers]]\nname = \"{name}\"\nkind = \"webhook\"\nurl_env = \"{env}\"\n")
 }
 
-async fn hup(child: &Child) {
+pub(crate) async fn hup(child: &Child) {
     child.signal(Signal::Hup).expect("send SIGHUP");
 }
 
@@ -51,7 +51,7 @@ async fn hears(sink: &RecordingSink, alert: &str, deadline: Duration) -> bool {
 
 /// Waits (10 s at most) until the daemon reports its last reload as `outcome` (1: it
 /// succeeded, 0: it failed).
-async fn reload_reported(addr: std::net::SocketAddr, outcome: f64) -> bool {
+pub(crate) async fn reload_reported(addr: std::net::SocketAddr, outcome: f64) -> bool {
     wait_for(Duration::from_secs(10), || async {
         metric(addr, "inventory_monitor_config_last_reload_successful").await == Some(outcome)
     })

@@ -36,6 +36,7 @@ fn alert(id: u64, state: AlertState) -> Alert {
         firing_since: Some(at(0)),
         resolved_at: (state == AlertState::Resolved).then(|| at(0)),
         suppressed_by: Vec::new(),
+        runbook_url: String::new(),
     }
 }
 
