@@ -476,18 +476,20 @@ impl Soak {
 
     /// Starts a storm when one is due: [`STORM_SHARE`] of the flippable profiles lose
     /// connectivity at once (those free of an episode, and of one lately), each an episode
-    /// ending at the same instant 20 to 40 s later. One in the kill phase brings the next
-    /// SIGKILL forward to a few seconds later: while its payloads go out.
+    /// ending at the same instant 20 to 40 s later, within the kill phase. It brings the
+    /// next SIGKILL forward to a few seconds later: while its payloads go out.
     fn storm_step(&mut self, now: Instant, elapsed: Duration) {
         if now < self.next_storm {
             return;
         }
         self.next_storm = now + between(&mut self.rng, 120.0, 240.0);
-        // Not so late that it would still be on when the faults stop.
-        if elapsed + Duration::from_secs(60) > self.fault_len {
+        // Over before the kill-free final stretch: the memory of the last process is judged
+        // there, on the steady fleet.
+        let room = self.kill_phase.saturating_sub(elapsed);
+        if room < Duration::from_secs(15) {
             return;
         }
-        let ends = now + between(&mut self.rng, 20.0, 40.0);
+        let ends = now + between(&mut self.rng, 20.0, 40.0).min(room);
         let want = (self.flippable.len() as f64 * STORM_SHARE) as usize;
         let mut ids = self.flippable.clone();
         ids.shuffle(&mut self.rng);
@@ -530,10 +532,8 @@ impl Soak {
             "[{:>5.0} s] storm: {size} profiles lose connectivity at once",
             secs(elapsed)
         );
-        if elapsed < self.kill_phase {
-            let soon = now + between(&mut self.rng, 2.0, 5.0);
-            self.next_kill = self.next_kill.min(soon);
-        }
+        let soon = now + between(&mut self.rng, 2.0, 5.0);
+        self.next_kill = self.next_kill.min(soon);
     }
 
     /// Makes the check good again and notes when.

@@ -6,8 +6,10 @@
 //! The end-to-end test runs the real binary (debug build, two CI cores) against the
 //! in-process simulator at 2,000 profiles of which 1,000 degrade at once, with
 //! `max_alerts = 100`: the same shape as the 20,000 / 10,000 / 1,000 storm, at a tenth of
-//! the scale so that it stays within seconds; the full scale runs in the soak (release
-//! build, `benches/soak`, its `storm` fault). Every wait is a condition with a deadline.
+//! the scale so that it stays within seconds. The full scale is the soak's storm fault
+//! (release build): `cargo bench --bench soak -- --profiles 20000` takes half the fleet
+//! down at once, with a SIGKILL while the storm is delivered. Every wait is a condition
+//! with a deadline.
 
 use crate::child;
 use crate::common;
