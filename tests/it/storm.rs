@@ -303,3 +303,51 @@ fn assert_payloads_within(delivered: &[Received], max: usize) {
         assert_eq!(payload["groupKey"], r#"{}/{receiver="ops"}:{}"#);
     }
 }
+
+#[tokio::test]
+async fn an_alertmanager_push_larger_than_max_alerts_goes_out_as_bounded_posts() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sink = KitSink::start().await;
+    let mut config = Config::default();
+    config.state.dir = dir.path().join("state");
+    config.alerting.receivers = vec![ReceiverConfig {
+        url: Some(sink.url("/am")),
+        max_alerts: Some(2),
+        ..ReceiverConfig::new("am", ReceiverKind::Alertmanager)
+    }];
+    let tuning = DeliveryTuning {
+        pacing: false,
+        ..DeliveryTuning::default()
+    };
+    let monitor = Arc::new(MonitorMetrics::new(Shard::default()));
+    let (notifier, _) = Notifier::start_with(&config, monitor, Arc::new(SystemClock), tuning)
+        .expect("notifier starts");
+    let now = SystemTime::now();
+    let active: Vec<Alert> = (1..=5).map(|i| conn(i, now)).collect();
+    let changes: Vec<Transition> = active
+        .iter()
+        .map(|a| Transition { alert: a.clone() })
+        .collect();
+    notifier.on_sweep(&changes, &active, now);
+    notifier.poke();
+    assert!(
+        wait_until(SOON, || notifier.queue_len() == 0).await,
+        "the push is delivered"
+    );
+    let posts = sink.delivered();
+    assert_eq!(posts.len(), 3, "5 alerts in POSTs of at most 2");
+    let mut ids = Vec::new();
+    for post in &posts {
+        assert!(post.route().ends_with("/api/v2/alerts"), "{}", post.route());
+        let alerts = post.json();
+        let alerts = alerts.as_array().expect("a list of postable alerts");
+        assert!((1..=2).contains(&alerts.len()));
+        ids.extend(
+            alerts
+                .iter()
+                .filter_map(|a| a["labels"]["profile_id"].as_str()?.parse::<u64>().ok()),
+        );
+    }
+    assert_eq!(ids, vec![1, 2, 3, 4, 5], "every alert, in order");
+    notifier.shutdown(Duration::from_secs(1)).await;
+}
