@@ -7,7 +7,7 @@ use inventory_monitor_testkit::audit::{self, offset, Change, Notification, Repor
 use serde_json::Value;
 
 use crate::conductor::Record;
-use crate::{parse_time, secs, DUPLICATE_WINDOW, GROUP_WAIT, MEMORY_LIMIT, NO_END};
+use crate::{parse_time, secs, DUPLICATE_WINDOW, GROUP_WAIT, MAX_ALERTS, MEMORY_LIMIT, NO_END};
 
 /// The daemon's settings the audit depends on.
 const RULES: Rules = Rules {
@@ -25,6 +25,12 @@ fn changes(body: &[u8]) -> Result<Vec<Change>, String> {
         return Err("alerts were truncated".to_string());
     }
     let alerts = v["alerts"].as_array().ok_or("no alerts array")?;
+    if alerts.len() > MAX_ALERTS {
+        return Err(format!(
+            "a payload of {} alerts, over max_alerts {MAX_ALERTS}",
+            alerts.len()
+        ));
+    }
     alerts
         .iter()
         .map(|a| {
@@ -136,6 +142,23 @@ fn process(r: &Record, v: &mut Report) {
     );
     if r.reload_failed > 0 {
         v.fail(format!("{} reloads failed", r.reload_failed));
+    }
+    let storms: Vec<String> = r
+        .history
+        .storms
+        .iter()
+        .map(|(at, size)| format!("{size} profiles at {:.0} s", offset(*at, r.start)))
+        .collect();
+    v.line(
+        "storms",
+        format!(
+            "{} ({}), payloads of at most {MAX_ALERTS} alerts",
+            storms.len(),
+            storms.join(", ")
+        ),
+    );
+    if storms.is_empty() {
+        v.fail("no storm: the run is too short for one".to_string());
     }
     let st = &r.stats;
     v.line(

@@ -204,12 +204,14 @@ max_delivery_age = "1h"
 name = "soak"
 kind = "webhook"
 url_env = "SOAK_WEBHOOK_URL"
+max_alerts = {max_alerts}
 "#,
         base_url = toml_string(base_url),
         state = toml_string(&state_dir.display().to_string()),
         conn_for = CONNECTIVITY_FOR.as_secs(),
         auth_for = AUTHENTICATION_FOR.as_secs(),
         group_wait = GROUP_WAIT.as_secs(),
+        max_alerts = crate::MAX_ALERTS,
     )
 }
 

@@ -12,6 +12,7 @@ use anyhow::{bail, Context};
 use inventory_monitor::simulator::{Faults, HealthField, RequestStats, SimOptions, Simulator};
 use inventory_monitor_testkit::audit::{offset, Sweep};
 use inventory_monitor_testkit::child::{memory_kib, Signal};
+use rand::seq::SliceRandom;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::Value;
@@ -24,7 +25,8 @@ use crate::child::{config_text, write_config, Logs, Proc};
 use crate::sink::{Answers, Delivery, Sink, SinkMode};
 use crate::world::{Call, Check, Episode, Live, Profile, World};
 use crate::{
-    between, lock, secs, Args, MIN_GAP, TICK, TOKEN, UPSTREAM_429_RATE, UPSTREAM_ERROR_RATE,
+    between, lock, secs, Args, MIN_GAP, STORM_SHARE, TICK, TOKEN, UPSTREAM_429_RATE,
+    UPSTREAM_ERROR_RATE,
 };
 
 /// A pagination glitch under way.
@@ -70,6 +72,8 @@ pub(crate) struct History {
     pub(crate) glitches: (u32, u32),
     /// The sink's outages.
     pub(crate) outages: SinkOutages,
+    /// Storms: when each began, and how many profiles it took down.
+    pub(crate) storms: Vec<(SystemTime, usize)>,
 }
 
 /// Everything the run produced, for the audit.
@@ -134,6 +138,8 @@ pub(crate) struct Soak {
     pub(crate) next_start: Instant,
     /// Episode starts per second, on average.
     pub(crate) starts_per_second: f64,
+    /// When the next storm comes.
+    pub(crate) next_storm: Instant,
 
     /// The upstream faults now injected.
     pub(crate) faults: Faults,
@@ -279,6 +285,9 @@ impl Soak {
                 .min(fault_len);
         let now = Instant::now();
         let starts_per_second = args.profiles as f64 / 500.0;
+        // The first storm within the kill phase, so that a SIGKILL meets its delivery.
+        let kill_phase = fault_len.saturating_sub(final_stretch);
+        let next_storm = now + kill_phase.mul_f64(rng.random_range(0.3..0.6));
         Ok(Soak {
             history: History::default(),
             world,
@@ -290,6 +299,7 @@ impl Soak {
             last_end: HashMap::new(),
             next_start: now,
             starts_per_second,
+            next_storm,
             faults: Faults::default(),
             next_latency: now,
             throttle_until: None,
@@ -312,7 +322,7 @@ impl Soak {
             start: now,
             start_wall: SystemTime::now(),
             fault_len,
-            kill_phase: fault_len.saturating_sub(final_stretch),
+            kill_phase,
             final_stretch,
             sim_stop,
             rng,
@@ -462,6 +472,68 @@ impl Soak {
             );
             return;
         }
+    }
+
+    /// Starts a storm when one is due: [`STORM_SHARE`] of the flippable profiles lose
+    /// connectivity at once (those free of an episode, and of one lately), each an episode
+    /// ending at the same instant 20 to 40 s later, within the kill phase. It brings the
+    /// next SIGKILL forward to a few seconds later: while its payloads go out.
+    fn storm_step(&mut self, now: Instant, elapsed: Duration) {
+        if now < self.next_storm {
+            return;
+        }
+        self.next_storm = now + between(&mut self.rng, 120.0, 240.0);
+        // Over before the kill-free final stretch: the memory of the last process is judged
+        // there, on the steady fleet.
+        let room = self.kill_phase.saturating_sub(elapsed);
+        if room < Duration::from_secs(15) {
+            return;
+        }
+        let ends = now + between(&mut self.rng, 20.0, 40.0).min(room);
+        let want = (self.flippable.len() as f64 * STORM_SHARE) as usize;
+        let mut ids = self.flippable.clone();
+        ids.shuffle(&mut self.rng);
+        let mut size = 0;
+        for id in ids {
+            if size >= want {
+                break;
+            }
+            let key = (id, Check::Connectivity);
+            if self.live.contains_key(&key)
+                || self
+                    .last_end
+                    .get(&key)
+                    .is_some_and(|t| now.duration_since(*t) < MIN_GAP)
+            {
+                continue;
+            }
+            let Some(t0) = self.world.set(id, Check::Connectivity, "down") else {
+                continue;
+            };
+            self.history.episodes.push(Episode {
+                id,
+                check: Check::Connectivity,
+                t0,
+                t1: None,
+                values: vec!["down".to_string()],
+            });
+            self.live.insert(
+                key,
+                Live {
+                    episode: self.history.episodes.len() - 1,
+                    ends,
+                    change: None,
+                },
+            );
+            size += 1;
+        }
+        self.history.storms.push((SystemTime::now(), size));
+        println!(
+            "[{:>5.0} s] storm: {size} profiles lose connectivity at once",
+            secs(elapsed)
+        );
+        let soon = now + between(&mut self.rng, 2.0, 5.0);
+        self.next_kill = self.next_kill.min(soon);
     }
 
     /// Makes the check good again and notes when.
@@ -691,6 +763,7 @@ impl Soak {
                 break;
             }
             self.episodes_step(now, true);
+            self.storm_step(now, elapsed);
             self.upstream_step(now);
             self.sink_step(now).await?;
             self.daemon_step(now, elapsed < self.kill_phase).await?;

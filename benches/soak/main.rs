@@ -25,6 +25,14 @@
 //!   deleted afterwards) or shrinks mid-walk (the deleted reserved profiles are put back).
 //!   Half the restarts meet a shrinking list, so that a process's first sweep, which has
 //!   no earlier sweep to carry unreached profiles over from, walks an incomplete list.
+//! - **Storms**: now and then [`STORM_SHARE`] of the flippable profiles (one data-centre
+//!   outage; about 9,850 at `--profiles 20000`) lose connectivity at once, for 20 to 40 s,
+//!   and all recover at once, always within the kill phase (the final stretch, where memory
+//!   is judged, has none). A SIGKILL follows each within a few seconds, while its alerts go
+//!   out in payloads of at most [`MAX_ALERTS`] (the receiver's `max_alerts`). The first
+//!   comes 30–60% into the kill phase, later ones every 2 to 4 minutes. Every alert of a storm is an episode like any other: the
+//!   audit wants each announced firing and then resolved, and no payload may be larger than
+//!   `max_alerts` or cut short (`truncatedAlerts`).
 //! - **A webhook sink**, in this process, taking the Alertmanager v4 payload: up (with 5%
 //!   500s and 5% 429s) for 5–20 s, then down for 2–15 s: connections refused, or every
 //!   request answered 500, or 429 with `Retry-After`. Only what it answered 200 counts as
@@ -120,8 +128,13 @@ const UPSTREAM_ERROR_RATE: f64 = 0.05;
 const UPSTREAM_429_RATE: f64 = 0.05;
 /// While the sink is up, the share of requests it answers 500, and again 429.
 const SINK_FLAKY_RATE: f64 = 0.05;
+/// Share of the flippable profiles a storm takes down at once.
+const STORM_SHARE: f64 = 0.5;
+/// The soak receiver's `max_alerts`: a storm goes out as many payloads.
+const MAX_ALERTS: usize = 100;
 /// How long the faults-off drain may take.
-/// (A notification that failed often waits up to the 5-minute backoff cap.)
+/// (A notification that failed often waits up to the 1-minute backoff cap, and a storm's
+/// payloads queue behind it.)
 const DRAIN_DEADLINE: Duration = Duration::from_secs(420);
 /// How long after a delivery a SIGKILL can still explain its repetition.
 const DUPLICATE_WINDOW: Duration = Duration::from_secs(3);

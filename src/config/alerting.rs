@@ -150,7 +150,18 @@ pub struct ReceiverConfig {
     /// (README, Message templates); the built-in message when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template: Option<String>,
+    /// `webhook`, `alertmanager`: the most alerts in one request; a larger group goes out
+    /// as several requests, none cut short (README, Alerting). `None`: [`MAX_ALERTS`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_alerts: Option<usize>,
 }
+
+/// The default of a receiver's `max_alerts`, as Alertmanager's webhook payloads list at
+/// most 1000 alerts by default.
+pub const MAX_ALERTS: usize = 1_000;
+
+/// The largest `max_alerts` accepted: one request stays a few tens of MB at most.
+pub const MAX_ALERTS_LIMIT: usize = 100_000;
 
 impl fmt::Debug for ReceiverConfig {
     // Hand-written so that an inline `url` or header value never reaches a log.
@@ -168,6 +179,7 @@ impl fmt::Debug for ReceiverConfig {
             .field("secret_file", &self.secret_file)
             .field("headers", &self.headers.keys().collect::<Vec<_>>())
             .field("template", &self.template.as_ref().map(String::len))
+            .field("max_alerts", &self.max_alerts)
             .finish()
     }
 }
@@ -249,7 +261,13 @@ impl ReceiverConfig {
             secret_file: None,
             headers: Default::default(),
             template: None,
+            max_alerts: None,
         }
+    }
+
+    /// The most alerts in one request to this receiver (`max_alerts`, or [`MAX_ALERTS`]).
+    pub fn max_alerts(&self) -> usize {
+        self.max_alerts.unwrap_or(MAX_ALERTS).max(1)
     }
 
     /// The receiver's URL from `url`, `url_env` or `url_file` (trailing whitespace
@@ -468,6 +486,28 @@ impl ReceiverConfig {
         }
 
         self.check_template(at, out);
+        if let Some(max) = self.max_alerts {
+            let key = format!("{at}.max_alerts");
+            if !matches!(
+                self.kind,
+                ReceiverKind::Webhook | ReceiverKind::Alertmanager
+            ) {
+                out.push(Problem::new(
+                    key,
+                    format!(
+                        "only \"webhook\" and \"alertmanager\" receivers take max_alerts, not a {:?} one \
+                         (chat messages list at most 20 alerts and say how many more there are)",
+                        self.kind.as_str()
+                    ),
+                ));
+            } else if !(1..=MAX_ALERTS_LIMIT).contains(&max) {
+                out.push(Problem::new(
+                    key,
+                    format!("must be between 1 and {MAX_ALERTS_LIMIT}, got {max}"),
+                ));
+            }
+        }
+
         for (i, value) in self.match_severity.iter().enumerate() {
             severity(out, &format!("{at}.match_severity[{i}]"), value);
         }

@@ -406,7 +406,7 @@ fn duplicates_are_one_problem_each() {
         ),
         [
             "alerting.receivers[1].name (line 7): duplicate receiver name \"a\"",
-            "alerting.receivers[1].level (line 9): unknown field `level`, expected one of `name`, `kind`, `url`, `url_env`, `url_file`, `match_severity`, `match_organization`, `match_alertname`, `secret_env`, `secret_file`, `headers`, `template`",
+            "alerting.receivers[1].level (line 9): unknown field `level`, expected one of `name`, `kind`, `url`, `url_env`, `url_file`, `match_severity`, `match_organization`, `match_alertname`, `secret_env`, `secret_file`, `headers`, `template`, `max_alerts`",
         ]
     );
 }
@@ -695,5 +695,41 @@ fn a_template_is_checked_and_only_chat_kinds_take_one() {
     assert!(
         problems[1].starts_with("alerting.receivers[1].template (line 12): line 1: syntax error"),
         "{problems:?}"
+    );
+}
+
+#[test]
+fn max_alerts_is_for_machine_receivers_and_bounded() {
+    let base = "[api]\nbase_url = \"https://x.example/\"\n";
+    let receiver = |kind: &str, max: &str| {
+        format!(
+            "{base}[[alerting.receivers]]\nname = \"r\"\nkind = \"{kind}\"\nurl = \"https://h.example/x\"\nmax_alerts = {max}\n"
+        )
+    };
+    assert_eq!(
+        all_problems(&receiver("webhook", "0")),
+        ["alerting.receivers[0].max_alerts (line 7): must be between 1 and 100000, got 0"]
+    );
+    assert_eq!(
+        all_problems(&receiver("alertmanager", "100001")),
+        ["alerting.receivers[0].max_alerts (line 7): must be between 1 and 100000, got 100001"]
+    );
+    assert_eq!(
+        all_problems(&receiver("slack", "50")),
+        ["alerting.receivers[0].max_alerts (line 7): only \"webhook\" and \"alertmanager\" receivers take max_alerts, not a \"slack\" one (chat messages list at most 20 alerts and say how many more there are)"]
+    );
+    assert!(all_problems(&receiver("webhook", "-1"))[0]
+        .starts_with("alerting.receivers[0].max_alerts (line 7): invalid value"));
+    let ok = load_text(
+        &receiver("webhook", "250"),
+        &|name: &str| (name == DEFAULT_TOKEN_ENV).then(|| "t".to_string()),
+        Lookups::All,
+    )
+    .expect("a valid max_alerts");
+    assert_eq!(ok.alerting.receivers[0].max_alerts(), 250);
+    assert_eq!(
+        ReceiverConfig::new("w", ReceiverKind::Webhook).max_alerts(),
+        1_000,
+        "the default"
     );
 }

@@ -6,6 +6,18 @@
 //! kind asks for ([`crate::receivers::Receiver::min_interval`]: a second for chat
 //! webhooks, which throttle bursts), so that a burst of groups does not earn a 429.
 //!
+//! # Batches
+//!
+//! A receiver whose kind takes alerts in batches ([`crate::receivers::Receiver::batched`]:
+//! `webhook`, `alertmanager`) is sent a notification larger than its `max_alerts` as
+//! several requests, in the notification's order, each carrying at most `max_alerts`
+//! alerts. The notification stays one outbox entry, delivered in parts: when a batch is
+//! taken, its alerts leave the entry and count as told (in the same state write), and the
+//! next batch follows at once. So a crash re-sends at most the batch in flight, a retry
+//! resumes with the first batch not yet taken, and nothing is lost or cut short. The entry
+//! keeps its place at the head of the queue until its last batch is taken, so nothing of a
+//! later notification (a resolution, say) overtakes it.
+//!
 //! Time is the injected clock's: an entry is due when its group has closed and its backoff
 //! is over. A worker waits in real time until then, but looks at the clock again at least
 //! every second (or when poked), so a clock moved by a test is noticed.
@@ -60,11 +72,13 @@ pub struct DeliveryTuning {
 }
 
 impl Default for DeliveryTuning {
-    /// 1 s doubling to 5 min, 10 s per request, paced.
+    /// 1 s doubling to 1 min, 10 s per request, paced. The ceiling is short so that a
+    /// receiver's queue, which waits for its head (README, Delivery guarantees), resumes
+    /// within a minute of the receiver taking notifications again.
     fn default() -> Self {
         Self {
             backoff_base: Duration::from_secs(1),
-            backoff_cap: Duration::from_secs(300),
+            backoff_cap: Duration::from_secs(60),
             timeout: Duration::from_secs(10),
             pacing: true,
         }
@@ -174,6 +188,9 @@ pub(crate) struct Endpoint {
     external_url: String,
     /// Chat kinds: the message template (README, Message templates).
     template: Option<String>,
+    /// The most alerts in one request, for a kind that takes alerts in batches
+    /// (`max_alerts`); `None`: one request carries the whole notification.
+    batch: Option<usize>,
     /// Poked when there may be something to do.
     pub(crate) wake: Notify,
     /// Whether its last attempts failed and will be retried: a receiver that is down is
@@ -216,6 +233,7 @@ impl Endpoint {
             scrubber,
             external_url: external_url.to_string(),
             template: config.template.clone(),
+            batch: receiver.batched().then(|| config.max_alerts()),
             wake: Notify::new(),
             retrying: Default::default(),
         })
@@ -263,10 +281,45 @@ pub(crate) fn build_client(
         .map_err(|e| NotifyError::Client(e.without_url().to_string()))
 }
 
+/// One request's worth of an outbox entry: the whole entry, or its next batch.
+#[derive(Debug)]
+struct Attempt {
+    /// The entry's id.
+    id: u64,
+    /// The entry's failed attempts so far.
+    attempts: u32,
+    /// What this request says: the entry's notification, with only this batch's alerts.
+    notification: Notification,
+    /// How many of the entry's alerts this request leaves for later batches.
+    left: usize,
+}
+
+impl Attempt {
+    /// The next request of `entry`: its first `batch` alerts (all of them without a batch
+    /// size, or when they fit).
+    fn of(entry: &OutboxEntry, batch: Option<usize>) -> Self {
+        let all = entry.notification.alerts.len();
+        let take = batch.map_or(all, |b| b.max(1).min(all));
+        let notification = Notification {
+            id: entry.notification.id,
+            receiver: entry.notification.receiver.clone(),
+            kind: entry.notification.kind,
+            alerts: entry.notification.alerts[..take].to_vec(),
+            created_at: entry.notification.created_at,
+        };
+        Self {
+            id: entry.id,
+            attempts: entry.attempts,
+            notification,
+            left: all - take,
+        }
+    }
+}
+
 /// What a worker does next.
 enum Step {
-    /// Attempt this entry (now sealed and in flight).
-    Attempt(OutboxEntry),
+    /// Attempt this request (its entry now sealed and in flight).
+    Attempt(Attempt),
     /// Nothing is due; look again at this instant (or after [`MAX_NAP`]).
     Wait(Option<SystemTime>),
 }
@@ -277,6 +330,7 @@ fn next_step(
     receiver: &str,
     now: SystemTime,
     max_age: Duration,
+    batch: Option<usize>,
 ) -> (Step, Vec<OutboxEntry>) {
     let too_old: Vec<u64> = book
         .outbox
@@ -303,7 +357,7 @@ fn next_step(
             Some(entry) => {
                 entry.sealed = true;
                 entry.in_flight = true;
-                Step::Attempt(entry.clone())
+                Step::Attempt(Attempt::of(entry, batch))
             }
             None => Step::Wait(None),
         },
@@ -336,7 +390,7 @@ pub(crate) async fn worker(shared: Arc<Shared>, index: usize) {
         let now = shared.clock.now();
         let (step, dropped) = {
             let mut book = shared.book();
-            let out = next_step(&mut book, &endpoint.name, now, max_age);
+            let out = next_step(&mut book, &endpoint.name, now, max_age, endpoint.batch);
             shared.update_gauge(&book);
             out
         };
@@ -347,11 +401,11 @@ pub(crate) async fn worker(shared: Arc<Shared>, index: usize) {
             shared.persist_async().await;
         }
         match step {
-            Step::Attempt(entry) => {
+            Step::Attempt(part) => {
                 let outcome = attempt(
                     &shared.client,
                     endpoint,
-                    &entry.notification,
+                    &part.notification,
                     now,
                     shared.alertmanager_ttl,
                 )
@@ -359,7 +413,7 @@ pub(crate) async fn worker(shared: Arc<Shared>, index: usize) {
                 if pace > Duration::ZERO {
                     last_send = Some(Instant::now());
                 }
-                settle(&shared, endpoint, &entry, outcome);
+                settle(&shared, endpoint, &part, outcome);
                 shared.persist_async().await;
             }
             Step::Wait(until) => {
@@ -377,13 +431,58 @@ pub(crate) async fn worker(shared: Arc<Shared>, index: usize) {
     }
 }
 
+/// Records that the first `taken` alerts of entry `id` reached its receiver at `now`, the
+/// rest still to go: they leave the entry and count as told, exactly as if they had been a
+/// notification of their own; the entry keeps its place, age and id, and stays in flight
+/// (its next batch goes at once). Its failed attempts start again from zero, since the
+/// receiver answers.
+fn delivered_part(book: &mut Book, id: u64, taken: usize, now: SystemTime) {
+    let Some(mut rest) = book.outbox.remove(id) else {
+        return;
+    };
+    let mut alerts = std::mem::take(&mut rest.notification.alerts);
+    let left = alerts.split_off(taken.min(alerts.len()));
+    // The entry without its alerts is cheap to copy: the taken part is recorded through
+    // `Book::delivered` like any delivered entry, then the rest takes its place again.
+    let mut sent = rest.clone();
+    sent.notification.alerts = alerts;
+    book.outbox.insert(sent);
+    book.delivered(id, now);
+    rest.notification.alerts = left;
+    rest.attempts = 0;
+    rest.last_error = None;
+    rest.next_attempt_at = now;
+    rest.in_flight = true;
+    book.outbox.insert(rest);
+    book.touch();
+}
+
 /// Records an attempt's outcome in the book, the metrics and the log.
-fn settle(shared: &Shared, endpoint: &Endpoint, entry: &OutboxEntry, outcome: Outcome) {
+fn settle(shared: &Shared, endpoint: &Endpoint, entry: &Attempt, outcome: Outcome) {
     let now = shared.clock.now();
     let name = endpoint.name.as_str();
     let alerts = entry.notification.alerts.len();
     let mut book = shared.book();
     match outcome {
+        Outcome::Delivered(detail) if entry.left > 0 => {
+            // One batch of several: counted as delivered when its last batch is.
+            delivered_part(&mut book, entry.id, alerts, now);
+            if let Some(Edge::Stopped { sweeps: failures }) = endpoint.retrying(false) {
+                tracing::info!(
+                    receiver = name,
+                    failed_attempts = failures,
+                    "the receiver takes notifications again"
+                );
+            }
+            tracing::debug!(
+                receiver = name,
+                notification = entry.id,
+                alerts,
+                alerts_left = entry.left,
+                answer = %detail,
+                "batch delivered; the next one follows"
+            );
+        }
         Outcome::Delivered(detail) => {
             book.delivered(entry.id, now);
             shared.counters.add(name, Counted::Delivered, 1);
@@ -641,6 +740,137 @@ pub(crate) async fn send_test_to(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rules::{Alert, AlertKey, AlertName, AlertState};
+
+    fn alert(id: u64, state: AlertState) -> Alert {
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_225_600);
+        Alert {
+            key: AlertKey::profile(AlertName::ProfileConnectivityDegraded, id),
+            severity: "critical".into(),
+            profile_name: format!("p{id}"),
+            organization: String::new(),
+            summary: String::new(),
+            description: String::new(),
+            state,
+            active_since: t0,
+            firing_since: Some(t0),
+            resolved_at: (state == AlertState::Resolved).then_some(t0),
+            suppressed_by: Vec::new(),
+        }
+    }
+
+    /// A book whose outbox holds one sealed entry for `hook`: 5 firing alerts, then 2
+    /// resolved (of alerts the receiver was told of).
+    fn book_with_seven() -> (Book, u64, SystemTime) {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_229_200);
+        let mut book = Book::default();
+        let id = book.take_id();
+        let mut entry = OutboxEntry::open(id, "hook", NotificationKind::Alerts, now, now);
+        entry.notification.alerts = (1..=5)
+            .map(|i| alert(i, AlertState::Firing))
+            .chain((6..=7).map(|i| alert(i, AlertState::Resolved)))
+            .collect();
+        book.outbox.insert(entry);
+        let told = book.receivers.entry("hook".into()).or_default();
+        for i in 6..=7 {
+            let a = alert(i, AlertState::Firing);
+            told.last_notified.insert(a.key, now);
+            told.announced_since.insert(a.key, a.active_since);
+        }
+        (book, id, now)
+    }
+
+    fn ids(alerts: &[Alert]) -> Vec<u64> {
+        alerts.iter().filter_map(|a| a.key.profile_id).collect()
+    }
+
+    #[test]
+    fn a_batched_entry_goes_out_in_order_in_parts_within_the_limit() {
+        let (mut book, id, now) = book_with_seven();
+        let max_age = Duration::from_secs(86_400);
+        let mut sent = Vec::new();
+        loop {
+            let (step, dropped) = next_step(&mut book, "hook", now, max_age, Some(3));
+            assert!(dropped.is_empty());
+            let Step::Attempt(part) = step else { break };
+            assert_eq!(part.id, id, "one entry, one id: the batches share it");
+            assert!(part.notification.alerts.len() <= 3);
+            sent.push(ids(&part.notification.alerts));
+            if part.left > 0 {
+                delivered_part(&mut book, part.id, part.notification.alerts.len(), now);
+                let rest = book.outbox.get(id).expect("the rest waits, at the head");
+                assert_eq!(rest.notification.alerts.len(), part.left);
+                assert!(rest.in_flight, "the next batch follows at once");
+            } else {
+                book.delivered(part.id, now);
+            }
+        }
+        assert_eq!(sent, vec![vec![1, 2, 3], vec![4, 5, 6], vec![7]]);
+        assert!(book.outbox.is_empty());
+        let told = &book.receivers["hook"];
+        assert_eq!(
+            told.last_notified
+                .keys()
+                .filter_map(|k| k.profile_id)
+                .collect::<Vec<_>>(),
+            vec![1, 2, 3, 4, 5],
+            "the firing ones count as told, the resolved ones are forgotten"
+        );
+    }
+
+    #[test]
+    fn a_failed_batch_is_retried_from_the_first_alert_not_yet_taken() {
+        let (mut book, id, now) = book_with_seven();
+        let max_age = Duration::from_secs(86_400);
+        let (Step::Attempt(first), _) = next_step(&mut book, "hook", now, max_age, Some(3)) else {
+            panic!("the entry is due");
+        };
+        delivered_part(&mut book, first.id, first.notification.alerts.len(), now);
+        // The first batch is recorded as told before the second is sent: a crash now
+        // re-sends at most the batch in flight.
+        assert!(book.receivers["hook"]
+            .last_notified
+            .contains_key(&alert(3, AlertState::Firing).key));
+        let (Step::Attempt(second), _) = next_step(&mut book, "hook", now, max_age, Some(3)) else {
+            panic!("the next batch is due at once");
+        };
+        book.retry_later(second.id, "HTTP 503".into(), now + Duration::from_secs(5));
+        let (step, _) = next_step(&mut book, "hook", now, max_age, Some(3));
+        assert!(matches!(step, Step::Wait(_)), "it waits for its backoff");
+        let later = now + Duration::from_secs(5);
+        let (Step::Attempt(again), _) = next_step(&mut book, "hook", later, max_age, Some(3))
+        else {
+            panic!("due after the backoff");
+        };
+        assert_eq!(again.id, id);
+        assert_eq!(ids(&again.notification.alerts), vec![4, 5, 6]);
+        assert_eq!(again.attempts, 1);
+    }
+
+    #[test]
+    fn without_a_batch_size_one_request_carries_the_whole_entry() {
+        let (mut book, _, now) = book_with_seven();
+        let (Step::Attempt(all), _) =
+            next_step(&mut book, "hook", now, Duration::from_secs(86_400), None)
+        else {
+            panic!("the entry is due");
+        };
+        assert_eq!(all.notification.alerts.len(), 7);
+        assert_eq!(all.left, 0);
+    }
+
+    #[test]
+    fn the_default_backoff_never_waits_more_than_a_minute() {
+        let t = DeliveryTuning::default();
+        assert_eq!(t.backoff_cap, Duration::from_secs(60));
+        for failures in [1, 5, 7, 30, u32::MAX] {
+            assert!(backoff(failures, t.backoff_base, t.backoff_cap, 0.999_999) <= t.backoff_cap);
+        }
+        assert_eq!(
+            backoff(30, t.backoff_base, t.backoff_cap, 1.0),
+            t.backoff_cap
+        );
+    }
 
     #[test]
     fn backoff_doubles_up_to_the_cap_and_jitters_below_the_ceiling() {

@@ -30,7 +30,7 @@
 //!   sends that one notification again after the restart (once). Receivers see at most one
 //!   duplicate per crash; the alternative, recording before sending, could lose a message.
 //! - Timeouts, connection errors, 5xx, 408 and 429 are retried with exponential backoff and
-//!   full jitter (1 s doubling to 5 min), never sooner than the receiver's `Retry-After`
+//!   full jitter (1 s doubling to 1 min), never sooner than the receiver's `Retry-After`
 //!   (at most a day), until the notification is `max_delivery_age` old: it is then
 //!   dropped (`dropped`, WARN). Any other answer but 2xx is final (`failed`, ERROR with the
 //!   status code).

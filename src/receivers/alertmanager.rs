@@ -8,6 +8,10 @@
 //! label set). A resolved alert's `endsAt` is when it resolved. Labels with empty values
 //! are left out, as Alertmanager would drop them.
 //!
+//! A push of more alerts than the receiver's `max_alerts` (1000 by default) goes out as
+//! several POSTs, in order, each within the limit (the batching is delivery's: see
+//! [`super::Receiver::batched`]).
+//!
 //! A test notification posts one alert `alertname="InventoryMonitorTest"` whose summary
 //! says it is a test; it ends after the ttl like any alert that is not re-sent.
 
@@ -41,6 +45,12 @@ impl Receiver for Alertmanager {
 
     fn delivered_level(&self) -> Level {
         Level::DEBUG
+    }
+
+    /// Alertmanager takes any number of alerts in one POST, but a bounded request keeps
+    /// a storm of tens of thousands from becoming one request of tens of megabytes.
+    fn batched(&self) -> bool {
+        true
     }
 
     fn render(&self, notification: &Notification, ctx: &RenderContext<'_>) -> Rendered {

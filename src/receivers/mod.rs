@@ -195,6 +195,14 @@ pub trait Receiver: Send + Sync + std::fmt::Debug {
         Delivery::Grouped
     }
 
+    /// True when a notification goes out in batches of at most the receiver's
+    /// `max_alerts` alerts, every alert in some batch (machine receivers: nothing is cut
+    /// short); false when one message says it all, listing what fits and counting the rest
+    /// (chat kinds: README, Alerting). False by default.
+    fn batched(&self) -> bool {
+        false
+    }
+
     /// The level (`INFO` or `DEBUG`) of the line that records a delivery: `DEBUG` where
     /// deliveries are routine or their own evidence. `INFO` by default.
     fn delivered_level(&self) -> Level {

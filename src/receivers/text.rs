@@ -203,14 +203,14 @@ pub(crate) fn listed(n: &Notification) -> (&[Alert], usize) {
     (&n.alerts[..shown], n.alerts.len() - shown)
 }
 
-/// The line closing a truncated listing: `…and 5 more`, pointing at the status page when
-/// our own URL is known.
+/// The line closing a truncated listing: `…and 5 more`, pointing at the status page's
+/// alerting profiles (README, Status page) when our own URL is known.
 pub(crate) fn more_line(more: usize, ctx: &RenderContext<'_>) -> String {
     let base = ctx.external_url.trim_end_matches('/');
     if base.is_empty() {
         format!("…and {more} more")
     } else {
-        format!("…and {more} more (all alerts: {base}/api/v1/status)")
+        format!("…and {more} more (all alerts: {base}/?state=alerting)")
     }
 }
 

@@ -4,8 +4,10 @@
 //! Differences a consumer may notice: `groupLabels` is empty (we group per receiver, not
 //! by labels), `groupKey` is `{}/{receiver="NAME"}:{}`, `fingerprint` covers only the
 //! identifying labels (see [`super::am_model::fingerprint`]), and labels with empty values are left
-//! out as Alertmanager leaves them out. Every alert is listed, up to 1000; the rest are
-//! counted in `truncatedAlerts`, as with Alertmanager's `max_alerts`.
+//! out as Alertmanager leaves them out. Every alert given is listed and `truncatedAlerts` is
+//! always 0: a group larger than the receiver's `max_alerts` (1000 by default) is split by
+//! delivery into several payloads, in order, each within the limit and with the same
+//! `groupKey` (see [`super::Receiver::batched`]), so nothing is cut short.
 //!
 //! With a secret, the header `X-Signature-256: sha256=<hex HMAC-SHA256 of the body>`
 //! lets the receiver check that the body is ours and whole. Configured headers are added
@@ -29,9 +31,6 @@ use super::{
     json_post, HttpRequest, Notification, NotificationKind, Receiver, RenderContext, Rendered,
 };
 
-/// Most alerts in one payload; the rest are counted in `truncatedAlerts`.
-pub(crate) const MAX_ALERTS: usize = 1_000;
-
 /// The signature header.
 pub(crate) const SIGNATURE_HEADER: &str = "X-Signature-256";
 
@@ -43,6 +42,10 @@ const NO_END: &str = "0001-01-01T00:00:00Z";
 pub(crate) struct Webhook;
 
 impl Receiver for Webhook {
+    fn batched(&self) -> bool {
+        true
+    }
+
     fn render(&self, notification: &Notification, ctx: &RenderContext<'_>) -> Rendered {
         let mut request = json_post(ctx.url.clone(), &payload(notification, ctx));
         for (name, value) in ctx.headers {
@@ -95,13 +98,11 @@ struct PayloadAlert {
 
 /// The version 4 payload.
 fn payload(n: &Notification, ctx: &RenderContext<'_>) -> Value {
-    let mut alerts: Vec<PayloadAlert> = if n.kind == NotificationKind::Test {
+    let alerts: Vec<PayloadAlert> = if n.kind == NotificationKind::Test {
         vec![test_alert(ctx)]
     } else {
         n.alerts.iter().map(payload_alert).collect()
     };
-    let truncated = alerts.len().saturating_sub(MAX_ALERTS);
-    alerts.truncate(MAX_ALERTS);
     let status = if alerts.iter().any(|a| a.status == "firing") {
         "firing"
     } else {
@@ -111,7 +112,8 @@ fn payload(n: &Notification, ctx: &RenderContext<'_>) -> Value {
     json!({
         "version": "4",
         "groupKey": format!("{{}}/{{receiver={:?}}}:{{}}", ctx.receiver),
-        "truncatedAlerts": truncated,
+        // Never cut short: a large group is several payloads (see the module's doc).
+        "truncatedAlerts": 0,
         "status": status,
         "receiver": ctx.receiver,
         "groupLabels": {},

@@ -37,6 +37,7 @@ mod reload;
 mod restart;
 mod silences;
 mod simulator;
+mod storm;
 mod suppression;
 mod templates;
 mod upstream;

@@ -144,6 +144,17 @@ impl Sink {
         self.0.come_back().await;
     }
 
+    /// Answers every request from now on with `reply` (a slow receiver: `Reply::ok()`
+    /// with a delay).
+    pub fn always(&self, reply: Reply) {
+        self.0.always(reply);
+    }
+
+    /// The kit's sink itself, to wait on its records.
+    pub fn kit(&self) -> &KitSink {
+        &self.0
+    }
+
     /// Every request so far.
     pub fn received(&self) -> Vec<Received> {
         self.0.received()
@@ -202,6 +213,18 @@ pub struct Monitor {
 impl Monitor {
     /// Writes the config into `dir` (the state goes to `dir/state`); starts nothing.
     pub fn new(dir: &Path, sim: &crate::common::Sim, sink: &Sink, alerting: Alerting) -> Monitor {
+        Monitor::with_config(dir, sim, sink, alerting, "")
+    }
+
+    /// [`Monitor::new`] with `more` appended to the config: keys of the `ops` receiver
+    /// (`max_alerts = 100`), then further tables (another receiver).
+    pub fn with_config(
+        dir: &Path,
+        sim: &crate::common::Sim,
+        sink: &Sink,
+        alerting: Alerting,
+        more: &str,
+    ) -> Monitor {
         let (base_url, token, sink_url) = (&sim.base_url, sim.sim.token(), sink.url());
         let state_dir = dir.join("state");
         let config = dir.join("monitor.toml");
@@ -227,7 +250,8 @@ impl Monitor {
              [[alerting.receivers]]\n\
              name = \"ops\"\n\
              kind = \"webhook\"\n\
-             url_env = \"{SINK_URL_ENV}\"\n",
+             url_env = \"{SINK_URL_ENV}\"\n\
+             {more}",
             state_dir.display(),
             alerting.group_wait,
             alerting.repeat_interval,
