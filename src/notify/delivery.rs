@@ -756,6 +756,7 @@ mod tests {
             firing_since: Some(t0),
             resolved_at: (state == AlertState::Resolved).then_some(t0),
             suppressed_by: Vec::new(),
+            runbook_url: String::new(),
         }
     }
 
