@@ -8,7 +8,7 @@ use bytes::{Bytes, BytesMut};
 use flate2::{Compress, Compression, Crc, FlushCompress};
 
 use super::monitor::MonitorMetrics;
-use super::section::{compress_into, RenderedProfiles, GZIP_LEVEL, INFLATE_CHUNK};
+use super::section::{compress_into, Inflating, RenderedProfiles, GZIP_LEVEL};
 
 /// The gzip member header: magic, deflate, no flags, no mtime, no extra flags, unknown OS.
 const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
@@ -23,42 +23,14 @@ fn deflate(data: &[u8], out: &mut Vec<u8>, flush: FlushCompress) {
 
 /// The body of one `/metrics` scrape as a sequence of shared chunks of known total length,
 /// produced as they are sent: no copy of the large profile section, and for a plain scrape
-/// of a section kept only compressed, at most one segment of it inflated at a time (shared
-/// with the plain scrapes running alongside).
+/// of a section kept only compressed, at most one chunk of it inflated at a time.
 pub struct ScrapeStream {
     /// Chunks sent first, as they are.
     ready: VecDeque<Bytes>,
     /// Then, for a plain scrape of a section not kept as text, its text inflated.
-    inflating: Option<Segments>,
+    inflating: Option<Inflating>,
     /// Bytes still to come.
     remaining: u64,
-}
-
-/// The text of a section kept only compressed, a segment at a time, sent in chunks of at
-/// most [`INFLATE_CHUNK`].
-struct Segments {
-    /// The section.
-    profiles: RenderedProfiles,
-    /// The next segment to inflate.
-    next: usize,
-    /// What is left of the segment being sent.
-    current: Bytes,
-}
-
-impl Iterator for Segments {
-    type Item = Bytes;
-
-    fn next(&mut self) -> Option<Bytes> {
-        while self.current.is_empty() {
-            if self.next >= self.profiles.segment_count() {
-                return None;
-            }
-            self.current = self.profiles.segment(self.next);
-            self.next += 1;
-        }
-        let n = self.current.len().min(INFLATE_CHUNK);
-        Some(self.current.split_to(n))
-    }
 }
 
 impl std::fmt::Debug for ScrapeStream {
@@ -106,11 +78,10 @@ pub fn scrape_stream(
                 ready.push_back(p.clone());
                 None
             }
-            None => Some(Segments {
-                profiles: profiles.clone(),
-                next: 0,
-                current: Bytes::new(),
-            }),
+            None => Some(Inflating::new(
+                profiles.deflated.clone(),
+                profiles.plain_len,
+            )),
         };
         return ScrapeStream {
             ready,

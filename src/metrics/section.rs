@@ -1,15 +1,8 @@
 //! The per-profile section of a scrape: rendered text handed, block by block, to a CRC,
 //! one raw deflate stream and (while under a limit) a kept copy of the text; the finished
-//! [`RenderedProfiles`]; and inflating that stream back, segment by segment.
-//!
-//! The stream is cut into segments by full flushes (every [`SEGMENT`] bytes of text): each
-//! segment inflates on its own, without the text before it. Plain scrapes of a section kept
-//! only compressed inflate it a segment at a time, and scrapes running at the same time
-//! share the segments one of them inflated ([`SegmentCache`]), so that Prometheus servers
-//! scraping together inflate the section about once, not once each.
+//! [`RenderedProfiles`]; and inflating that stream back, chunk by chunk.
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 
 use bytes::{Bytes, BytesMut};
 use flate2::{Compress, Compression, Crc, Decompress, FlushCompress, FlushDecompress, Status};
@@ -36,56 +29,6 @@ pub const RENDER_BLOCK: usize = 256 << 10;
 /// Size of the chunks a plain scrape of an inflated section sends.
 pub(super) const INFLATE_CHUNK: usize = 128 << 10;
 
-/// Text between two full flushes of the deflate stream: what a plain scrape inflates at
-/// once. A full flush costs the compressor its dictionary (a few hundred bytes more per
-/// segment); a segment is what each plain scrape and the shared cache hold.
-pub(super) const SEGMENT: usize = 4 * RENDER_BLOCK;
-
-/// Inflated segments kept for plain scrapes running at the same time
-/// ([`SegmentCache`]): at most this many × [`SEGMENT`] bytes.
-const SHARED_SEGMENTS: usize = 4;
-
-/// Where a segment ends, in the text and in the deflate stream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct SegmentEnd {
-    /// End of the segment's text.
-    pub(super) text: usize,
-    /// End of its part of the deflate stream.
-    pub(super) deflated: usize,
-}
-
-/// The segments plain scrapes inflated last, shared: a scrape that reaches a segment
-/// another one inflated (or is inflating) takes that one. Holds at most
-/// [`SHARED_SEGMENTS`]; a scrape far behind the others inflates its own.
-#[derive(Default)]
-pub(super) struct SegmentCache {
-    /// (segment index, its text once inflated), oldest first.
-    slots: Mutex<VecDeque<(usize, Arc<OnceLock<Bytes>>)>>,
-}
-
-impl SegmentCache {
-    /// The text of segment `index`, inflated by `inflate` unless a scrape has it already.
-    pub(super) fn get(&self, index: usize, inflate: impl FnOnce() -> Bytes) -> Bytes {
-        let cell = {
-            let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
-            match slots.iter().find(|(i, _)| *i == index) {
-                Some((_, cell)) => cell.clone(),
-                None => {
-                    let cell = Arc::new(OnceLock::new());
-                    if slots.len() >= SHARED_SEGMENTS {
-                        slots.pop_front();
-                    }
-                    slots.push_back((index, cell.clone()));
-                    cell
-                }
-            }
-        };
-        // Outside the lock: scrapes after other segments go on meanwhile; one after this
-        // segment waits for it rather than inflating it too.
-        cell.get_or_init(inflate).clone()
-    }
-}
-
 /// The per-profile section of a scrape, rendered once per sweep. Cloning is cheap (shared
 /// buffers).
 #[derive(Clone)]
@@ -96,10 +39,6 @@ pub struct RenderedProfiles {
     pub(super) plain_len: usize,
     /// The text as one raw deflate stream ending in a final block.
     pub(super) deflated: Bytes,
-    /// Where its segments end (the last at the end of the text and of the stream).
-    pub(super) segments: Arc<[SegmentEnd]>,
-    /// Segments inflated by plain scrapes running now, shared by clones.
-    pub(super) shared: Arc<SegmentCache>,
     /// CRC-32 of the text (with its length, for combining).
     pub(super) crc: Arc<Crc>,
     /// Number of sample lines.
@@ -188,8 +127,6 @@ pub(super) struct Section {
     plain_limit: usize,
     /// Bytes of text handed on so far.
     len: usize,
-    /// Segments ended so far (by a full flush).
-    segments: Vec<SegmentEnd>,
 }
 
 impl Section {
@@ -209,23 +146,13 @@ impl Section {
             plain,
             plain_limit,
             len: 0,
-            segments: Vec::new(),
         }
     }
 
     /// Hands the buffer on once it holds a block; call after each line.
     pub(super) fn line_done(&mut self) {
         if self.buf.len() >= RENDER_BLOCK {
-            let start = self.segments.last().map_or(0, |s| s.text);
-            if self.len + self.buf.len() - start >= SEGMENT {
-                self.hand_on(FlushCompress::Full);
-                self.segments.push(SegmentEnd {
-                    text: self.len,
-                    deflated: self.deflated.len(),
-                });
-            } else {
-                self.hand_on(FlushCompress::None);
-            }
+            self.hand_on(FlushCompress::None);
         }
     }
 
@@ -249,14 +176,6 @@ impl Section {
         let mut deflated = std::mem::take(&mut self.deflated);
         deflated.shrink_to_fit();
         let deflated = Bytes::from(deflated);
-        let mut segments = std::mem::take(&mut self.segments);
-        let last = SegmentEnd {
-            text: self.len,
-            deflated: deflated.len(),
-        };
-        if segments.last() != Some(&last) {
-            segments.push(last);
-        }
         let plain = match self.plain.take() {
             Some(mut p) => {
                 p.shrink_to_fit();
@@ -275,8 +194,6 @@ impl Section {
             plain,
             plain_len: self.len,
             deflated,
-            segments: segments.into(),
-            shared: Arc::default(),
             crc: Arc::new(std::mem::take(&mut self.crc)),
             series,
             truncated_labels: 0,
@@ -325,39 +242,6 @@ pub(super) fn compress_into(
     }
 }
 
-impl RenderedProfiles {
-    /// The text of segment `index`: shared with the plain scrapes running now, else
-    /// inflated from its part of the stream (which needs nothing before it).
-    pub(super) fn segment(&self, index: usize) -> Bytes {
-        let Some(end) = self.segments.get(index).copied() else {
-            return Bytes::new();
-        };
-        let start = index
-            .checked_sub(1)
-            .and_then(|i| self.segments.get(i))
-            .map_or(
-                SegmentEnd {
-                    text: 0,
-                    deflated: 0,
-                },
-                |s| *s,
-            );
-        self.shared.get(index, || {
-            let src = self.deflated.slice(start.deflated..end.deflated);
-            let len = end.text - start.text;
-            // One chunk of the segment's size: inflated straight into its buffer.
-            let mut inflating = Inflating::new(src, len);
-            inflating.chunk = len;
-            inflating.next().unwrap_or_default()
-        })
-    }
-
-    /// Number of segments (at least 1).
-    pub(super) fn segment_count(&self) -> usize {
-        self.segments.len()
-    }
-}
-
 /// Inflates a raw deflate stream of known output length chunk by chunk.
 pub(super) struct Inflating {
     /// The stream.
@@ -366,8 +250,6 @@ pub(super) struct Inflating {
     d: Decompress,
     /// Output bytes still expected.
     left: usize,
-    /// Largest chunk produced at a time.
-    chunk: usize,
 }
 
 impl Inflating {
@@ -377,7 +259,6 @@ impl Inflating {
             src,
             d: Decompress::new(false),
             left: len,
-            chunk: INFLATE_CHUNK,
         }
     }
 }
@@ -389,7 +270,7 @@ impl Iterator for Inflating {
         if self.left == 0 {
             return None;
         }
-        let mut out = Vec::with_capacity(self.chunk.min(self.left));
+        let mut out = Vec::with_capacity(INFLATE_CHUNK.min(self.left));
         while out.len() < out.capacity() {
             let at = usize::try_from(self.d.total_in())
                 .unwrap_or(self.src.len())

@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 use inventory_monitor_testkit::exposition::{self, find, matching, parse, Family};
 
-use super::section::{INFLATE_CHUNK, SEGMENT};
+use super::section::INFLATE_CHUNK;
 use super::*;
 use crate::model::{ApiRevision, Profile};
 use crate::shard::Shard;
@@ -847,54 +847,4 @@ fn self_metric_families_are_all_there() {
         find(&f, "inventory_monitor_notification_queue", &[]),
         Some(3.0)
     );
-}
-
-#[test]
-fn each_segment_inflates_alone_and_plain_scrapes_at_the_same_time_share_them() {
-    let snap = many_profiles(3_000);
-    let kept = ProfileMetrics::new().render(&snap, &[]);
-    let mut pm = ProfileMetrics::new().with_plain_limit(kept.plain_len() / 3);
-    let compressed_only = pm.render(&snap, &[]);
-    assert!(!compressed_only.keeps_plain());
-    let segments = compressed_only.segment_count();
-    assert!(segments >= 3, "{segments} segments");
-
-    // Every segment inflates on its own, and together they are the text.
-    let text: Vec<u8> = (0..segments)
-        .rev()
-        .map(|i| compressed_only.segment(i))
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .flat_map(|b| b.to_vec())
-        .collect();
-    assert_eq!(text, kept.plain().to_vec());
-    assert!((0..segments - 1).all(|i| compressed_only.segment(i).len() >= SEGMENT));
-
-    // Two plain scrapes side by side: the second sends the first's inflated text.
-    let monitor = MonitorMetrics::new(Shard::default());
-    let mut a = scrape_stream(&monitor, &compressed_only.clone(), false);
-    let mut b = scrape_stream(&monitor, &compressed_only, false);
-    let (mut got_a, mut got_b, mut shared) = (Vec::new(), Vec::new(), 0);
-    loop {
-        let (x, y) = (a.next(), b.next());
-        if let (Some(x), Some(y)) = (&x, &y) {
-            if x.len() > 1024 && x.as_ptr() == y.as_ptr() {
-                shared += 1;
-            }
-        }
-        if x.is_none() && y.is_none() {
-            break;
-        }
-        got_a.extend(x.into_iter().flat_map(|c| c.to_vec()));
-        got_b.extend(y.into_iter().flat_map(|c| c.to_vec()));
-    }
-    let expected = scrape_body(&monitor, &kept, false).to_vec();
-    assert_eq!(got_a, expected);
-    assert_eq!(got_b, expected);
-    assert!(shared > 3, "only {shared} chunks shared");
-
-    // The gzip body still holds one stream: the segments' flushes are invisible.
-    let gz = scrape_body(&monitor, &compressed_only, true);
-    assert_eq!(gunzip_single(&gz), expected);
 }
