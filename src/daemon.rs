@@ -325,11 +325,14 @@ impl Daemon {
             }
         }
         self.monitor.observe_sweep(&snapshot, now);
-        let mut alerts: Vec<Alert> = self.judge.alerts().cloned().collect();
-        self.suppress(&mut alerts, &mut transitions, now);
 
         let snapshot = Arc::new(snapshot);
+        // Rendered before the alerts are copied for the status document: the rendering
+        // reads the judge's firing alerts only, and a large fleet's copy of its alerts
+        // need not be held through the rendering, the sweep's peak of memory.
         let rendered = self.render(&snapshot).await;
+        let mut alerts: Vec<Alert> = self.judge.alerts().cloned().collect();
+        self.suppress(&mut alerts, &mut transitions, now);
         let status = Arc::new(StatusSource {
             snapshot: snapshot.clone(),
             alerts,

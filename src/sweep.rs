@@ -259,6 +259,16 @@ fn entry_for(
                 std::mem::take(&mut detail.name)
             };
             let organization = detail.organization.take().or(item.organization);
+            // A detail the same as the one the previous sweep read shares its allocation:
+            // in a steady fleet most details do not change between two sweeps, and the
+            // previous snapshot lives until this one is published, so two copies of every
+            // detail would otherwise be held at the sweep's peak.
+            if let Some(same) = previous
+                .and_then(|p| p.profile.as_ref())
+                .filter(|p| ***p == *detail)
+            {
+                profile = same.clone();
+            }
             Some(ProfileEntry {
                 id: item.id,
                 name,
@@ -498,6 +508,49 @@ mod tests {
             Some(&failed),
         );
         assert_eq!(again.map(|e| e.consecutive_failures), Some(2));
+    }
+
+    #[test]
+    fn an_unchanged_detail_shares_the_previous_sweeps_allocation() {
+        let detail = |errors| Profile {
+            organization: Some("Acme".to_string()),
+            status: Some("active".into()),
+            error_count_24h: Some(errors),
+            ..Profile::unknown(7, "Detail name")
+        };
+        let first = entry_for(item(7, "List name", None), read(detail(3)), None);
+        let Some(first) = first else {
+            panic!("a read profile has an entry")
+        };
+        let same = entry_for(item(7, "List name", None), read(detail(3)), Some(&first));
+        let Some(same) = same else {
+            panic!("a read profile has an entry")
+        };
+        assert!(matches!(
+            (&same.profile, &first.profile),
+            (Some(a), Some(b)) if Arc::ptr_eq(a, b)
+        ));
+        assert_eq!(same.name, "Detail name");
+        assert_eq!(same.organization.as_deref(), Some("Acme"));
+        assert!(same.up);
+
+        let changed = entry_for(item(7, "List name", None), read(detail(4)), Some(&same));
+        let Some(changed) = changed else {
+            panic!("a read profile has an entry")
+        };
+        let Some(profile) = &changed.profile else {
+            panic!("the detail is kept")
+        };
+        assert_eq!(
+            profile.error_count_24h,
+            Some(4),
+            "a changed detail is the new one"
+        );
+        assert!(matches!(
+            (&changed.profile, &first.profile),
+            (Some(a), Some(b)) if !Arc::ptr_eq(a, b)
+        ));
+        assert_eq!(profile.name, "", "the name lives in the entry only");
     }
 
     #[test]

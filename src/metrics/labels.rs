@@ -116,7 +116,14 @@ pub(super) struct ProfileLabels {
 impl ProfileLabels {
     /// The blocks of `entries`, in their order, their values cut by `cutter`.
     pub(super) fn new(entries: &[&ProfileEntry], cutter: &mut LabelCutter) -> Self {
-        let mut blocks = String::with_capacity(entries.len() * 72);
+        // Sized from the values (an escaped value is rarely longer; a cut one is shorter):
+        // grown by doubling, the buffer of 100,000 profiles would pass through a copy of
+        // twice its size while the previous rendering is still served.
+        let need: usize = entries
+            .iter()
+            .map(|e| 65 + e.name.len() + e.organization.as_deref().map_or(0, str::len))
+            .sum();
+        let mut blocks = String::with_capacity(need + need / 32);
         let mut ends = Vec::with_capacity(entries.len());
         for e in entries {
             let _ = write!(blocks, "profile_id=\"{}\",profile_name=\"", e.id);

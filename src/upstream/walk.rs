@@ -110,10 +110,12 @@ impl UpstreamClient {
             u64::from(self.inner.page_size)
         };
         let mut collector = Collector::with_max(self.inner.max_profiles);
-        collector.add(first);
-
         // Pages beyond `api.max_profiles` are not asked for.
         let wanted = count.min(self.inner.max_profiles as u64);
+        // Sized once from the count: grown by doubling, the item vector of a large fleet
+        // would pass through copies of up to twice its size at the sweep's start.
+        collector.reserve(usize::try_from(wanted).unwrap_or(usize::MAX));
+        collector.add(first);
         let offsets: Vec<u64> = (limit..wanted)
             .step_by(usize::try_from(limit).unwrap_or(usize::MAX))
             .collect();
@@ -352,6 +354,13 @@ impl Collector {
             bad_items: 0,
             problems: Vec::new(),
         }
+    }
+
+    /// Makes room for `n` distinct items in one allocation (no more than the cap).
+    fn reserve(&mut self, n: usize) {
+        let n = n.min(self.max);
+        self.items.reserve_exact(n.saturating_sub(self.items.len()));
+        self.seen.reserve(n.saturating_sub(self.seen.len()));
     }
 
     fn add(&mut self, page: ListPage) {
