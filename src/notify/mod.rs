@@ -185,16 +185,11 @@ impl Shared {
         self.counters.set_queue(book.outbox.len());
     }
 
-    /// Writes the newest state to disk, if it changed since the last write. Blocking.
+    /// Writes what changed since the last write to disk (the state journal), if anything.
+    /// Blocking.
     fn persist(&self) -> Result<(), std::io::Error> {
         use std::sync::atomic::Ordering;
-        let result = self.store.save_with(|written| {
-            let book = self.book();
-            if written == Some(book.generation) {
-                return None;
-            }
-            Some((book.generation, StateStore::encode(&book, self.clock.now())))
-        });
+        let result = self.store.save(&self.book);
         match &result {
             Ok(_) => {
                 if self.write_failing.swap(false, Ordering::Relaxed) {
@@ -481,7 +476,12 @@ impl Notifier {
             book.touch();
         }
         let writer = shared.clone();
-        let _ = tokio::task::spawn_blocking(move || writer.persist()).await;
+        let _ = tokio::task::spawn_blocking(move || {
+            let _ = writer.persist();
+            // A compaction under way ends before the next notifier reads the directory.
+            writer.store.finish();
+        })
+        .await;
         let queued = shared.book().outbox.len();
         queued
     }

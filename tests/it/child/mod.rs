@@ -292,10 +292,10 @@ impl Monitor {
         self.child.as_mut().is_some_and(Child::is_running)
     }
 
-    /// `state.dir/state.json`, parsed; `None` when absent (or, never expected, unreadable).
+    /// The state `state.dir` holds (snapshot and journal replayed), as `state.json`'s JSON;
+    /// `None` when absent (or, never expected, unreadable).
     pub fn state(&self) -> Option<Value> {
-        let bytes = std::fs::read(self.state_dir.join("state.json")).ok()?;
-        serde_json::from_slice(&bytes).ok()
+        inventory_monitor::notify::state::read_state_json(&self.state_dir)
     }
 
     /// Everything the processes logged so far.
