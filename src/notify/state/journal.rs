@@ -359,12 +359,23 @@ pub fn header_record(epoch: u64) -> Vec<u8> {
     frame(&serde_json::to_vec(&header).unwrap_or_default())
 }
 
+/// One write: its changes, applied whole or not at all.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Batch {
+    /// When it was written (for people reading the state, and tests waiting for writes).
+    #[serde(with = "humantime_serde")]
+    pub at: SystemTime,
+    /// What changed.
+    pub changes: Vec<Change>,
+}
+
 /// The record of one batch of changes; `None` when it cannot be written as one record
 /// (over 4 GiB, or not serialisable).
-pub fn batch_record(changes: &[Change]) -> Option<Vec<u8>> {
-    let payload = serde_json::to_vec(changes).ok()?;
+pub fn batch_record(at: SystemTime, changes: Vec<Change>) -> Option<(Vec<u8>, Vec<Change>)> {
+    let batch = Batch { at, changes };
+    let payload = serde_json::to_vec(&batch).ok()?;
     u32::try_from(payload.len()).ok()?;
-    Some(frame(&payload))
+    Some((frame(&payload), batch.changes))
 }
 
 /// CRC-32 (IEEE) of `bytes`.
@@ -380,7 +391,7 @@ pub struct Read {
     /// Its header, when the first record is one.
     pub header: Option<Header>,
     /// Its batches, in order.
-    pub batches: Vec<Vec<Change>>,
+    pub batches: Vec<Batch>,
     /// The length of the part that was read (where a next record would start).
     pub good_len: u64,
     /// What was discarded after it, if anything.
@@ -437,8 +448,8 @@ pub fn read(bytes: &[u8]) -> Read {
                 Err(e) => break Some(format!("no journal header: {e}")),
             }
         } else {
-            match serde_json::from_slice::<Vec<Change>>(payload) {
-                Ok(changes) => out.batches.push(changes),
+            match serde_json::from_slice::<Batch>(payload) {
+                Ok(batch) => out.batches.push(batch),
                 Err(e) => break Some(format!("a record that does not parse: {e}")),
             }
         }

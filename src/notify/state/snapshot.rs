@@ -164,7 +164,8 @@ impl StateFile {
     }
 }
 
-/// The bytes of `book` as the snapshot holds them, continued by journal `journal_epoch`.
+/// The bytes of `book` as the snapshot holds them, written at `now`, continued by journal
+/// `journal_epoch`.
 pub fn encode(book: &Book, now: SystemTime, journal_epoch: u64) -> Vec<u8> {
     let file = StateFile::from_book(book, now, journal_epoch);
     // Serialising plain data (strings, numbers, RFC 3339 times) cannot fail; should it
@@ -172,9 +173,19 @@ pub fn encode(book: &Book, now: SystemTime, journal_epoch: u64) -> Vec<u8> {
     serde_json::to_vec(&file).unwrap_or_else(|_| b"{}".to_vec())
 }
 
-/// Parses a snapshot into the state and the epoch of the journal that continues it, or
-/// says what is wrong with it.
-pub fn parse(bytes: &[u8]) -> Result<(Book, u64), String> {
+/// A snapshot as read.
+#[derive(Debug)]
+pub struct Parsed {
+    /// The state.
+    pub book: Book,
+    /// The epoch of the journal that continues it.
+    pub journal_epoch: u64,
+    /// When it was written.
+    pub written_at: SystemTime,
+}
+
+/// Parses a snapshot, or says what is wrong with it.
+pub fn parse(bytes: &[u8]) -> Result<Parsed, String> {
     let version: VersionOnly =
         serde_json::from_slice(bytes).map_err(|e| format!("not a state file: {e}"))?;
     if version.version != FORMAT_VERSION {
@@ -185,6 +196,9 @@ pub fn parse(bytes: &[u8]) -> Result<(Book, u64), String> {
     }
     let file: StateFile =
         serde_json::from_slice(bytes).map_err(|e| format!("invalid state file: {e}"))?;
-    let epoch = file.journal_epoch;
-    Ok((file.into_book(), epoch))
+    Ok(Parsed {
+        journal_epoch: file.journal_epoch,
+        written_at: file.written_at,
+        book: file.into_book(),
+    })
 }

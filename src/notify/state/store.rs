@@ -141,7 +141,7 @@ impl StateStore {
         let journals = journal_files(&self.dir);
         let mut writer = self.writer();
         writer.first_epoch = journals.keys().next_back().map_or(1, |e| e + 1);
-        let (book, epoch) = match read_snapshot(&self.path) {
+        let parsed = match read_snapshot(&self.path) {
             Ok(found) => found,
             Err(problem) => {
                 let to =
@@ -166,7 +166,7 @@ impl StateStore {
                 return Ok((Book::default(), Some(MovedAside { to, problem })));
             }
         };
-        let replayed = replay(book, epoch, &journals);
+        let replayed = replay(parsed, &journals);
         for (path, d) in &replayed.discarded {
             tracing::warn!(
                 file = %path.display(),
@@ -244,12 +244,10 @@ impl StateStore {
             };
             (b.generation, changes)
         };
-        if changes.is_empty() {
-            w.generation = Some(generation);
-            return Ok(false);
-        }
-        match self.append(&mut w, &changes) {
-            Ok(()) => {
+        // Even with no change (a sweep that found the same alerts), a record says that the
+        // state was written at this time.
+        match self.append(&mut w, changes) {
+            Ok(changes) => {
                 for change in changes {
                     w.mirror.apply(change);
                 }
@@ -267,19 +265,20 @@ impl StateStore {
         }
     }
 
-    /// Appends one record of `changes` and fsyncs it; on failure, cuts the journal back to
-    /// where it was.
-    fn append(&self, w: &mut Writer, changes: &[Change]) -> io::Result<()> {
+    /// Appends one record of `changes` and fsyncs it (answering the changes); on failure,
+    /// cuts the journal back to where it was.
+    fn append(&self, w: &mut Writer, changes: Vec<Change>) -> io::Result<Vec<Change>> {
         if w.journal.as_ref().is_some_and(|j| j.damaged) {
             let epoch = w.journal.as_ref().map_or(w.first_epoch, |j| j.epoch + 1);
             w.journal = Some(self.new_journal(epoch)?);
         }
-        let record = journal::batch_record(changes).ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::InvalidData,
-                "a change too large for one record",
-            )
-        })?;
+        let (record, changes) =
+            journal::batch_record(SystemTime::now(), changes).ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "a change too large for one record",
+                )
+            })?;
         let Some(j) = w.journal.as_mut() else {
             return Err(io::Error::other("no journal open"));
         };
@@ -287,7 +286,7 @@ impl StateStore {
         match written {
             Ok(()) => {
                 j.len += record.len() as u64;
-                Ok(())
+                Ok(changes)
             }
             Err(e) => {
                 if j.file
@@ -438,15 +437,18 @@ impl Drop for StateStore {
 struct Replayed {
     /// The book.
     book: Book,
+    /// When the last write replayed was made.
+    written_at: SystemTime,
     /// Journal ends that could not be used.
     discarded: Vec<(PathBuf, Discarded)>,
 }
 
-/// Replays the journals of `epoch` on from `book`.
-fn replay(book: Book, epoch: u64, journals: &BTreeMap<u64, PathBuf>) -> Replayed {
-    let mut mirror = Mirror::of(book);
+/// Replays the journals of the snapshot's epoch on.
+fn replay(snapshot: snapshot::Parsed, journals: &BTreeMap<u64, PathBuf>) -> Replayed {
+    let mut mirror = Mirror::of(snapshot.book);
+    let mut written_at = snapshot.written_at;
     let mut discarded = Vec::new();
-    let mut epoch = epoch;
+    let mut epoch = snapshot.journal_epoch;
     while let Some(path) = journals.get(&epoch) {
         let bytes = match fs::read(path) {
             Ok(b) => b,
@@ -477,7 +479,8 @@ fn replay(book: Book, epoch: u64, journals: &BTreeMap<u64, PathBuf>) -> Replayed
             }
         }
         for batch in read.batches {
-            for change in batch {
+            written_at = written_at.max(batch.at);
+            for change in batch.changes {
                 mirror.apply(change);
             }
         }
@@ -488,7 +491,11 @@ fn replay(book: Book, epoch: u64, journals: &BTreeMap<u64, PathBuf>) -> Replayed
     }
     let mut book = mirror.into_book();
     book.fix_next_id();
-    Replayed { book, discarded }
+    Replayed {
+        book,
+        written_at,
+        discarded,
+    }
 }
 
 /// The state a directory holds (snapshot and journals replayed), as a snapshot's JSON:
@@ -499,17 +506,20 @@ pub fn read_state_json(dir: &Path) -> Option<serde_json::Value> {
     if journals.is_empty() && !dir.join(FILE_NAME).exists() {
         return None;
     }
-    let (book, epoch) = read_snapshot(&dir.join(FILE_NAME)).ok()?;
-    let replayed = replay(book, epoch, &journals);
-    serde_json::from_slice(&snapshot::encode(&replayed.book, SystemTime::now(), 0)).ok()
+    let parsed = read_snapshot(&dir.join(FILE_NAME)).ok()?;
+    let replayed = replay(parsed, &journals);
+    serde_json::from_slice(&snapshot::encode(&replayed.book, replayed.written_at, 0)).ok()
 }
 
-/// The snapshot and its journal epoch; a missing file is an empty state continued by no
-/// journal but the first.
-fn read_snapshot(path: &Path) -> Result<(Book, u64), String> {
+/// The snapshot; a missing file is an empty state continued by the first journal.
+fn read_snapshot(path: &Path) -> Result<snapshot::Parsed, String> {
     match fs::read(path) {
         Ok(bytes) => snapshot::parse(&bytes),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok((Book::default(), 1)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(snapshot::Parsed {
+            book: Book::default(),
+            journal_epoch: 1,
+            written_at: SystemTime::UNIX_EPOCH,
+        }),
         Err(e) => Err(format!("cannot read it: {e}")),
     }
 }
