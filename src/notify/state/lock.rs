@@ -25,7 +25,15 @@ pub enum LockError {
         /// "pid 1234", or what is known of the holder.
         holder: String,
     },
-    /// The directory or the lock file cannot be created or locked.
+    /// The directory cannot be created.
+    #[error("state.dir: cannot create {path}")]
+    Dir {
+        /// The directory.
+        path: PathBuf,
+        /// What the file system said.
+        source: io::Error,
+    },
+    /// The lock file cannot be created or locked.
     #[error("state.dir: cannot lock {path}")]
     Io {
         /// The lock file.
@@ -53,7 +61,10 @@ impl StateDirLock {
             path: path.clone(),
             source,
         };
-        fs::create_dir_all(dir).map_err(io_err)?;
+        fs::create_dir_all(dir).map_err(|source| LockError::Dir {
+            path: dir.to_path_buf(),
+            source,
+        })?;
         let mut file = fs::OpenOptions::new()
             .read(true)
             .write(true)
