@@ -1,7 +1,10 @@
 //! The in-process hot paths of a sweep, timed with criterion: parsing what the upstream
 //! sends, judging a snapshot, rendering and serving `/metrics`, and the status page
 //! (`page`: indexing a sweep once, then one filtered page per request, at 10,000 and
-//! 100,000 profiles; the pages' sizes are printed as they are measured).
+//! 100,000 profiles; the pages' sizes are printed as they are measured), and the state's
+//! writes (`persist`: a delivery outcome, and a sweep that changed one alert, written to the
+//! journal and fsynced with 50,000 firing alerts in the state; the state directory is a
+//! temporary directory under `$TMPDIR`, so the fsync is that file system's).
 //!
 //! ```text
 //! cargo bench --bench inprocess                 # all of them
@@ -13,7 +16,7 @@
 //! harness` sees from the outside, without the network. Per-profile time is the reported
 //! time divided by the element count criterion prints as throughput.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
@@ -21,7 +24,10 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 use inventory_monitor::config::RulesConfig;
 use inventory_monitor::metrics::{scrape_body, MonitorMetrics, ProfileMetrics};
 use inventory_monitor::model::{ListPage, Profile};
-use inventory_monitor::rules::Judge;
+use inventory_monitor::notify::outbox::OutboxEntry;
+use inventory_monitor::notify::state::{Book, StateStore};
+use inventory_monitor::receivers::NotificationKind;
+use inventory_monitor::rules::{Alert, AlertKey, AlertName, AlertState, Judge};
 use inventory_monitor::shard::Shard;
 use inventory_monitor::simulator::{SimOptions, Simulator};
 use inventory_monitor::snapshot::{ListOutcome, ProfileEntry, Snapshot};
@@ -231,5 +237,103 @@ fn page(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, parsing, judging, rendering, page);
+/// Alerts firing in the state the `persist` benchmarks write.
+const FIRING: u64 = 50_000;
+
+/// Alert `id`, firing, with texts of a realistic length.
+fn firing_alert(id: u64, at: SystemTime) -> Alert {
+    Alert {
+        key: AlertKey::profile(AlertName::ProfileConnectivityDegraded, id),
+        severity: "critical".into(),
+        profile_name: format!("Warehouse scanner {id}"),
+        organization: "North Region Logistics".into(),
+        summary: format!("Profile Warehouse scanner {id} cannot reach its inventory source"),
+        description: "connectivity is unhealthy: connection timed out after 30s (last error: \
+                      upstream returned 503)"
+            .into(),
+        state: AlertState::Firing,
+        active_since: at,
+        firing_since: Some(at),
+        resolved_at: None,
+        suppressed_by: Vec::new(),
+    }
+}
+
+/// A state of [`FIRING`] firing alerts, each announced to two receivers, saved once.
+fn storm_state(dir: &std::path::Path) -> (StateStore, Mutex<Book>) {
+    let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_225_600);
+    let mut book = Book::default();
+    book.alerts = (1..=FIRING).map(|id| firing_alert(id, at)).collect();
+    for name in ["ops", "tickets"] {
+        let r = book.receivers.entry(name.into()).or_default();
+        for id in 1..=FIRING {
+            let key = AlertKey::profile(AlertName::ProfileConnectivityDegraded, id);
+            r.last_notified.insert(key, at);
+            r.announced_since.insert(key, at);
+        }
+    }
+    book.touch();
+    let store = StateStore::open(dir).expect("state dir");
+    let book = Mutex::new(book);
+    store.save(&book).expect("first write");
+    (store, book)
+}
+
+/// Queues a reminder of 20 alerts for `ops` and writes it (a sweep's write): its id.
+fn queue_one(store: &StateStore, book: &Mutex<Book>, now: SystemTime) -> u64 {
+    let id = {
+        let mut b = book.lock().expect("book");
+        let id = b.take_id();
+        let mut entry = OutboxEntry::open(id, "ops", NotificationKind::Reminder, now, now);
+        entry.notification.alerts = (1..=20).map(|i| firing_alert(i, now)).collect();
+        b.outbox.insert(entry);
+        b.touch();
+        id
+    };
+    store.save(book).expect("written");
+    id
+}
+
+fn persist(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (store, book) = storm_state(dir.path());
+    let now = SystemTime::now();
+    let mut group = c.benchmark_group("persist");
+    group.sample_size(30);
+    group.bench_function("delivery outcome, 50000 firing", |b| {
+        b.iter_batched(
+            || queue_one(&store, &book, now),
+            |id| {
+                book.lock().expect("book").delivered(id, now);
+                store.save(&book).expect("written")
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    group.bench_function("retry outcome, 50000 firing", |b| {
+        let id = queue_one(&store, &book, now);
+        b.iter(|| {
+            book.lock()
+                .expect("book")
+                .retry_later(id, "HTTP 503".into(), now);
+            store.save(&book).expect("written")
+        })
+    });
+    group.bench_function("sweep changing one alert, 50000 firing", |b| {
+        let mut n = 0u64;
+        b.iter(|| {
+            {
+                let mut book = book.lock().expect("book");
+                n += 1;
+                book.alerts[17].description = format!("changed {n}");
+                book.touch();
+            }
+            store.save(&book).expect("written")
+        })
+    });
+    group.finish();
+    store.finish();
+}
+
+criterion_group!(benches, parsing, judging, rendering, page, persist);
 criterion_main!(benches);

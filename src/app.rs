@@ -50,6 +50,9 @@ pub fn main_runtime() -> std::io::Result<tokio::runtime::Runtime> {
 /// `run`: serves `config` (read from `path`, which SIGHUP reads again, as does every
 /// `auto_reload` when the file's content changed) until SIGINT or SIGTERM.
 pub async fn run(config: Config, path: &Path, auto_reload: Option<Duration>) -> anyhow::Result<()> {
+    // One daemon per state.dir, for the life of the process: a second one on the same
+    // directory fails here, naming the first (README, Delivery guarantees).
+    let _state_lock = crate::notify::state::lock::StateDirLock::acquire(&config.state.dir)?;
     // The file as loaded: the auto reload's first "last seen" content.
     let started_with = std::fs::read(path).ok();
     let token = config.api.token().map_err(|p| anyhow::anyhow!("{p}"))?;

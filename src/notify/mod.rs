@@ -2,7 +2,7 @@
 //! grouping, reminders, a durable outbox, and delivery with retries.
 //!
 //! ```text
-//! sweep ─► Notifier::on_sweep ─► dispatch (route, group, remind) ─► outbox ─► state.json
+//! sweep ─► Notifier::on_sweep ─► dispatch (route, group, remind) ─► outbox ─► state journal
 //!                                                                     │
 //!                                        one worker per receiver ◄────┘
 //!                                        render (receivers/) ─► POST ─► delivered | retry | failed
@@ -21,8 +21,8 @@
 //! # Delivery guarantees
 //!
 //! - Nothing is lost to a crash or restart: the outbox, the judge's alerts and what each
-//!   receiver was told are written (atomically, see [`state`]) after every sweep and after
-//!   every delivery outcome, and are loaded at start.
+//!   receiver was told are written (what changed, as one fsynced journal record, see
+//!   [`state`]) after every sweep and after every delivery outcome, and are loaded at start.
 //! - Nothing already announced is announced again after a restart: the judge is restored
 //!   (so alerts still firing make no new "firing"), reminders keep their timing, and alerts
 //!   that cleared while the daemon was down resolve on the first sweep and are announced.
@@ -45,16 +45,18 @@
 //! - A notification that failed for good or was dropped counts as "told" for its firing
 //!   alerts: the next word about them is a reminder a `repeat_interval` later, not a retry
 //!   every sweep (a deleted webhook would otherwise log an error per sweep).
-//! - The state is written whole (compact JSON) each time; it holds only what is wrong and
-//!   what waits, so it stays small while the fleet is healthy.
+//! - A write costs what changed: a delivery outcome is journaled as the operation itself,
+//!   a sweep as its difference from what the files hold; the whole state is written only at
+//!   start and by the background compaction.
 //! - One daemon per `state.dir`: replicas (shards, or an HA pair in front of Alertmanager)
-//!   each need their own directory.
+//!   each need their own directory; `run` locks it ([`state::lock`]).
 //! - Receivers that are no longer configured have their queued notifications dropped (and
 //!   counted) at start.
 //!
 //! # Layout
 //!
-//! - [`state`]: the in-memory durable state ([`state::Book`]) and the state file.
+//! - [`state`]: the in-memory durable state ([`state::Book`]), its snapshot and journal, and
+//!   the `state.dir` lock.
 //! - [`outbox`]: outbox entries and their queue order.
 //! - [`dispatch`]: routing, grouping, reminders, the Alertmanager push.
 //! - [`delivery`]: the per-receiver workers: render, POST, classify, back off, pace.
@@ -185,16 +187,11 @@ impl Shared {
         self.counters.set_queue(book.outbox.len());
     }
 
-    /// Writes the newest state to disk, if it changed since the last write. Blocking.
+    /// Writes what changed since the last write to disk (the state journal), if anything.
+    /// Blocking.
     fn persist(&self) -> Result<(), std::io::Error> {
         use std::sync::atomic::Ordering;
-        let result = self.store.save_with(|written| {
-            let book = self.book();
-            if written == Some(book.generation) {
-                return None;
-            }
-            Some((book.generation, StateStore::encode(&book, self.clock.now())))
-        });
+        let result = self.store.save(&self.book);
         match &result {
             Ok(_) => {
                 if self.write_failing.swap(false, Ordering::Relaxed) {
@@ -481,7 +478,12 @@ impl Notifier {
             book.touch();
         }
         let writer = shared.clone();
-        let _ = tokio::task::spawn_blocking(move || writer.persist()).await;
+        let _ = tokio::task::spawn_blocking(move || {
+            let _ = writer.persist();
+            // A compaction under way ends before the next notifier reads the directory.
+            writer.store.finish();
+        })
+        .await;
         let queued = shared.book().outbox.len();
         queued
     }

@@ -25,6 +25,7 @@ mod docs_consistency;
 mod flapping;
 mod grafana;
 mod hostile;
+mod journal;
 mod logs;
 mod maintenance;
 mod notify;

@@ -255,13 +255,9 @@ async fn a_restarted_daemon_keeps_held_alerts_held_then_releases_them() {
     assert!(wait_until(WAIT, || sink.sink.count() == 1).await);
     assert!(first.drained().await);
     assert_eq!(sink.alerts(), vec!["firing ProfileConnectivityDegraded/2"]);
-    // The state file as a SIGKILL now would leave it: the delivery recorded, alert 1 held.
-    let file = cfg.state.dir.join("state.json");
+    // The state files as a SIGKILL now would leave them: the delivery recorded, alert 1 held.
     let state = || -> Value {
-        std::fs::read(&file)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or(Value::Null)
+        inventory_monitor::notify::state::read_state_json(&cfg.state.dir).unwrap_or(Value::Null)
     };
     let written = wait_until(WAIT, || {
         let s = state();

@@ -297,6 +297,30 @@ impl Monitor {
         self.starts += 1;
     }
 
+    /// Runs a second process on the same config and state directory while this one runs,
+    /// to its end: its exit code and stderr.
+    pub async fn run_again(&self, deadline: Duration) -> (i32, String) {
+        let (code, _, stderr) = Launch::new(BIN)
+            .args(["run", "--config"])
+            .arg(&self.config)
+            .env(TOKEN_ENV, &self.token)
+            .env(SINK_URL_ENV, &self.sink_url)
+            .env("RUST_LOG", "info")
+            .output(deadline)
+            .await;
+        (code, stderr)
+    }
+
+    /// The pid of the process started last, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::pid)
+    }
+
+    /// `state.dir`.
+    pub fn state_dir(&self) -> &Path {
+        &self.state_dir
+    }
+
     /// SIGKILL (through `kill(2)`), then waits for the process to be gone.
     pub async fn kill(&mut self) {
         use std::os::unix::process::ExitStatusExt;
@@ -316,10 +340,10 @@ impl Monitor {
         self.child.as_mut().is_some_and(Child::is_running)
     }
 
-    /// `state.dir/state.json`, parsed; `None` when absent (or, never expected, unreadable).
+    /// The state `state.dir` holds (snapshot and journal replayed), as `state.json`'s JSON;
+    /// `None` when absent (or, never expected, unreadable).
     pub fn state(&self) -> Option<Value> {
-        let bytes = std::fs::read(self.state_dir.join("state.json")).ok()?;
-        serde_json::from_slice(&bytes).ok()
+        inventory_monitor::notify::state::read_state_json(&self.state_dir)
     }
 
     /// Everything the processes logged so far.
