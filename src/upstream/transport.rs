@@ -120,7 +120,8 @@ impl Direct {
         let mut response = self.send(url).await?;
         let mut current: Option<Url> = None;
         for _ in 0..MAX_REDIRECTS {
-            let Some(next) = redirect_target(&response, current.as_ref().unwrap_or(url)) else {
+            let base = current.as_ref().unwrap_or(url);
+            let Some(next) = redirect_target(response.status(), response.headers(), base) else {
                 break;
             };
             if !same_origin(url, &next) {
@@ -222,9 +223,9 @@ impl Answer {
 
 /// Where a redirect answer points, resolved against `current`; `None` for any other answer
 /// or a missing or unusable `Location` (the answer is then returned as it is).
-fn redirect_target(response: &Response<Incoming>, current: &Url) -> Option<Url> {
+fn redirect_target(status: StatusCode, headers: &HeaderMap, current: &Url) -> Option<Url> {
     let redirect = matches!(
-        response.status(),
+        status,
         StatusCode::MOVED_PERMANENTLY
             | StatusCode::FOUND
             | StatusCode::SEE_OTHER
@@ -234,7 +235,7 @@ fn redirect_target(response: &Response<Incoming>, current: &Url) -> Option<Url> 
     if !redirect {
         return None;
     }
-    let location = response.headers().get(LOCATION)?.to_str().ok()?;
+    let location = headers.get(LOCATION)?.to_str().ok()?;
     current.join(location).ok()
 }
 
@@ -255,4 +256,64 @@ pub(crate) fn pem_certificates(pem: &[u8]) -> Result<Vec<CertificateDer<'static>
     CertificateDer::pem_slice_iter(pem)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url(text: &str) -> Url {
+        Url::parse(text).unwrap_or_else(|e| panic!("{text}: {e}"))
+    }
+
+    fn located(location: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        let value = HeaderValue::from_str(location).unwrap_or_else(|e| panic!("{e}"));
+        headers.insert(LOCATION, value);
+        headers
+    }
+
+    #[test]
+    fn redirects_are_resolved_against_the_current_url() {
+        let current = url("http://127.0.0.1:8080/api/v1/inventory_connection_profile/7/");
+        for status in [301, 302, 303, 307, 308] {
+            let status = StatusCode::from_u16(status).unwrap_or_else(|e| panic!("{e}"));
+            let next = redirect_target(status, &located("/api/v2/x/7/"), &current);
+            assert_eq!(
+                next.map(|u| u.to_string()).as_deref(),
+                Some("http://127.0.0.1:8080/api/v2/x/7/"),
+                "{status}"
+            );
+        }
+        let relative = redirect_target(StatusCode::FOUND, &located("../8/"), &current);
+        assert_eq!(
+            relative.map(|u| u.path().to_string()).as_deref(),
+            Some("/api/v1/inventory_connection_profile/8/")
+        );
+    }
+
+    #[test]
+    fn other_answers_and_unusable_locations_are_not_followed() {
+        let current = url("https://api.example.com/api/v1/x/");
+        for status in [200, 300, 304, 404, 500] {
+            let status = StatusCode::from_u16(status).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(redirect_target(status, &located("/y/"), &current), None);
+        }
+        assert_eq!(
+            redirect_target(StatusCode::FOUND, &HeaderMap::new(), &current),
+            None
+        );
+        assert_eq!(
+            redirect_target(StatusCode::FOUND, &located("http://[::1"), &current),
+            None
+        );
+    }
+
+    #[test]
+    fn text_without_pem_blocks_gives_no_certificate() {
+        assert_eq!(
+            pem_certificates(b"no certificate here").map(|c| c.len()),
+            Ok(0)
+        );
+    }
 }
