@@ -179,8 +179,9 @@ impl Answer {
                     first = Some(chunk);
                 }
                 (Some(head), None) => {
+                    // The declared length, trusted up to 1 MiB (as the reqwest path did).
                     let capacity = expected
-                        .map_or(0, |len| len as usize)
+                        .map_or(0, |len| len.min(1 << 20) as usize)
                         .max(head.len() + chunk.len())
                         .min(max);
                     if head.len() + chunk.len() > max {
