@@ -15,6 +15,11 @@
 //!   thread of its own, all scraping at the same instants every `--scrape-every`, 250 ms
 //!   unless told; `--scrape-every 0s` scrapes back to back) while sweeps run, and body
 //!   sizes;
+//! - the floor, in the same run against the same simulator before the daemon starts: the
+//!   same requests (list pages, then every detail, C keep-alive connections) sent by a
+//!   minimal blocking HTTP/1.1 client, its CPU per request from its threads' own
+//!   `getrusage`, and the daemon's CPU per sweep as a ratio to it (`--no-floor` skips it;
+//!   `--floor` measures only the floor, without the daemon);
 //! - (with `--alert-latency ROUNDS`, instead of the table) the time from a profile's
 //!   degradation in the simulator to the webhook arriving at a local sink, with
 //!   `poll.interval = 1s`, `group_wait = 1s` and no simulated latency:
@@ -53,6 +58,8 @@ struct Case {
     /// Each scraper's period: every scraper starts a scrape at each tick, so the 8 scrape
     /// concurrently. Zero: back to back, as fast as the daemon answers.
     scrape_every: Duration,
+    /// Measure the floor before the daemon starts.
+    floor: bool,
 }
 
 /// What one case measured.
@@ -65,6 +72,8 @@ struct Measured {
     scrape_gzip_ms: Vec<f64>,
     body_plain: usize,
     body_gzip: usize,
+    /// The minimal client on the same pattern, when measured.
+    floor: Option<Floor>,
 }
 
 fn bound(case: &Case, page_size: usize) -> f64 {
@@ -237,15 +246,38 @@ async fn start_sim(profiles: usize, latency: Duration) -> (Simulator, String, Ca
     (sim, format!("http://{addr}/api/v1"), stop)
 }
 
+/// Measures the floor against `sim` (listening at `base_url`) on a blocking thread, so the
+/// simulator's runtime keeps answering.
+async fn run_floor(sim: &Simulator, base_url: &str, concurrency: u32) -> Floor {
+    let addr: SocketAddr = base_url
+        .trim_start_matches("http://")
+        .trim_end_matches("/api/v1")
+        .parse()
+        .expect("simulator address");
+    let ids = sim.profile_ids();
+    tokio::task::spawn_blocking(move || floor(addr, &ids, concurrency, 100))
+        .await
+        .expect("floor thread")
+}
+
 async fn run_case(case: &Case) -> Measured {
-    let (_sim, base_url, sim_stop) = start_sim(case.profiles, case.latency).await;
+    let (sim, base_url, sim_stop) = start_sim(case.profiles, case.latency).await;
+    // Before the daemon starts, so that nothing else loads the simulator meanwhile.
+    let floor = if case.floor {
+        Some(run_floor(&sim, &base_url, case.concurrency).await)
+    } else {
+        None
+    };
     let dir = tempfile::tempdir().expect("tempdir");
     let b = bound(case, 100);
     // Sweeps run back to back with a short gap, so scrapes overlap sweeps most of the time.
     let interval = Duration::from_secs_f64((b * 1.3).max(1.0) + 1.0);
     let mut daemon = start_daemon(dir.path(), &base_url, case, "", interval).await;
     let pid = daemon.child.pid();
-    let mut m = Measured::default();
+    let mut m = Measured {
+        floor,
+        ..Measured::default()
+    };
 
     let stop = CancellationToken::new();
     let plain = Arc::new(Mutex::new(Vec::new()));
@@ -336,6 +368,7 @@ async fn alert_latency(profiles: usize, concurrency: u32, rounds: usize) -> Vec<
         sweeps: 0,
         scrape: false,
         scrape_every: Duration::ZERO,
+        floor: false,
     };
     let extra = format!(
         "[alerting]\ngroup_wait = \"1s\"\n[[alerting.receivers]]\nname = \"sink\"\nkind = \"webhook\"\nurl = \"{sink_url}\"\nmatch_alertname = [\"ProfileConnectivityDegraded\"]\n"
@@ -393,7 +426,7 @@ fn report(case: &Case, m: &Measured) -> (f64, f64) {
     let cpu = median(&m.cpu_seconds_per_sweep);
     let cpu_us_per_profile = cpu * 1e6 / case.profiles as f64;
     println!(
-        "| {} | {} ms | {} | {:.2} s | {:.2} s | **{:.3}** | {:.3} s | {:.1} µs | {:.0} MiB | {} | {} |",
+        "| {} | {} ms | {} | {:.2} s | {:.2} s | **{:.3}** | {:.3} s | {:.1} µs | {:.0} MiB | {} | {} | {} |",
         case.profiles,
         case.latency.as_millis(),
         case.concurrency,
@@ -405,6 +438,7 @@ fn report(case: &Case, m: &Measured) -> (f64, f64) {
         m.peak_rss_kib as f64 / 1024.0,
         scrape_cell(&m.scrape_plain_ms, m.body_plain, 1),
         scrape_cell(&m.scrape_gzip_ms, m.body_gzip, 2),
+        floor_cells(m.floor.as_ref(), cpu),
     );
     (ratio, cpu_us_per_profile)
 }
@@ -424,9 +458,22 @@ fn scrape_cell(ms: &[f64], body: usize, decimals: usize) -> String {
     )
 }
 
+/// `floor CPU per request | ratio to the floor` (the daemon's CPU per sweep over the
+/// floor's CPU for the same requests); `- | -` when the floor was not measured.
+fn floor_cells(floor: Option<&Floor>, daemon_cpu_per_sweep: f64) -> String {
+    match floor {
+        Some(f) => format!(
+            "{:.1} µs | **{:.2}**",
+            f.cpu_us_per_request(),
+            daemon_cpu_per_sweep / f.cpu_seconds
+        ),
+        None => "- | -".to_string(),
+    }
+}
+
 fn header() {
-    println!("| profiles | latency | concurrency | sweep (median) | bound | measured/bound | CPU per sweep | CPU per profile | peak RSS | scrape plain p50 / p99 (size) | scrape gzip p50 / p99 (size) |");
-    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("| profiles | latency | concurrency | sweep (median) | bound | measured/bound | CPU per sweep | CPU per profile | peak RSS | scrape plain p50 / p99 (size) | scrape gzip p50 / p99 (size) | floor CPU per request | ratio to the floor |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
 }
 
 #[tokio::main]
@@ -442,6 +489,8 @@ async fn main() {
     let mut sweeps = 3usize;
     let mut latency_rounds = 0usize;
     let mut scrape_every = SCRAPE_EVERY;
+    let mut with_floor = true;
+    let mut floor_only = false;
     while !args.is_empty() {
         let a = args.remove(0);
         let mut value = || {
@@ -452,6 +501,8 @@ async fn main() {
         };
         match a.as_str() {
             "--quick" => quick = true,
+            "--floor" => floor_only = true,
+            "--no-floor" => with_floor = false,
             "--profiles" => profiles = Some(value().parse().expect("--profiles N")),
             "--concurrency" => concurrency = Some(value().parse().expect("--concurrency C")),
             "--latency" => latency = parse_duration(&value()),
@@ -496,6 +547,7 @@ async fn main() {
         sweeps,
         scrape: true,
         scrape_every,
+        floor: with_floor,
     };
     let cases: Vec<Case> = if quick {
         vec![case(1000, 16, 2)]
@@ -509,6 +561,26 @@ async fn main() {
             case(100_000, 64, 2),
         ]
     };
+    if floor_only {
+        println!("| profiles | latency | concurrency | floor requests | floor wall time | floor CPU | floor CPU per request |");
+        println!("|---|---|---|---|---|---|---|");
+        for case in &cases {
+            let (sim, base_url, sim_stop) = start_sim(case.profiles, case.latency).await;
+            let f = run_floor(&sim, &base_url, case.concurrency).await;
+            sim_stop.cancel();
+            println!(
+                "| {} | {} ms | {} | {} | {:.2} s | {:.3} s | {:.1} µs |",
+                case.profiles,
+                case.latency.as_millis(),
+                case.concurrency,
+                f.requests,
+                f.seconds,
+                f.cpu_seconds,
+                f.cpu_us_per_request()
+            );
+        }
+        return;
+    }
     header();
     let mut failures = Vec::new();
     for case in &cases {
@@ -533,5 +605,170 @@ async fn main() {
     if !failures.is_empty() {
         eprintln!("bench --quick: gross regression: {}", failures.join("; "));
         std::process::exit(1);
+    }
+}
+
+/// The floor: the same request pattern as a daemon sweep (the first list page, the other
+/// pages, then every detail; `concurrency` keep-alive connections; the same simulator and
+/// latency) sent by the least a client can do: one blocking thread per connection writing
+/// a fixed GET and reading the answer by `Content-Length` (or chunks), with no parsing,
+/// judging, pool, timers or runtime. Its CPU comes from the threads' own
+/// `getrusage(RUSAGE_THREAD)`, so the simulator sharing this process is not counted.
+#[derive(Debug, Clone, Copy)]
+struct Floor {
+    /// Requests sent (pages and details).
+    requests: usize,
+    /// user+sys CPU seconds of the client threads, summed.
+    cpu_seconds: f64,
+    /// Wall time of the pattern.
+    seconds: f64,
+}
+
+impl Floor {
+    fn cpu_us_per_request(&self) -> f64 {
+        self.cpu_seconds * 1e6 / self.requests.max(1) as f64
+    }
+}
+
+/// user+sys CPU seconds of the calling thread.
+fn thread_cpu_seconds() -> f64 {
+    // SAFETY: `getrusage` writes into the zeroed struct we own and reads nothing else.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: as above; RUSAGE_THREAD is Linux's per-thread accounting.
+    if unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) } != 0 {
+        return f64::NAN;
+    }
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
+/// One keep-alive connection of the floor client.
+struct FloorConnection {
+    stream: std::net::TcpStream,
+    host: String,
+    buf: Vec<u8>,
+}
+
+impl FloorConnection {
+    fn open(addr: SocketAddr) -> std::io::Result<Self> {
+        let stream = std::net::TcpStream::connect(addr)?;
+        stream.set_nodelay(true)?;
+        Ok(Self {
+            stream,
+            host: addr.to_string(),
+            buf: Vec::with_capacity(64 * 1024),
+        })
+    }
+
+    /// GETs `path` and reads the whole answer; returns its status.
+    fn get(&mut self, path: &str) -> std::io::Result<u16> {
+        use std::io::Write;
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nhost: {}\r\nauthorization: Bearer {TOKEN}\r\naccept: */*\r\n\r\n",
+            self.host
+        );
+        self.stream.write_all(request.as_bytes())?;
+        self.buf.clear();
+        let bad =
+            |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_string());
+        // Headers.
+        let head_end = loop {
+            if let Some(i) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            self.fill()?;
+        };
+        let head = std::str::from_utf8(&self.buf[..head_end]).map_err(|_| bad("head"))?;
+        let status: u16 = head
+            .get(9..12)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| bad("status line"))?;
+        let mut length = None;
+        let mut chunked = false;
+        for line in head.lines() {
+            let Some((name, value)) = line.split_once(':') else {
+                continue;
+            };
+            if name.eq_ignore_ascii_case("content-length") {
+                length = value.trim().parse::<usize>().ok();
+            } else if name.eq_ignore_ascii_case("transfer-encoding") {
+                chunked = value.to_ascii_lowercase().contains("chunked");
+            }
+        }
+        if let Some(length) = length {
+            while self.buf.len() < head_end + length {
+                self.fill()?;
+            }
+        } else if chunked {
+            // Until the last chunk's `0\r\n\r\n`.
+            while !self.buf[head_end..].ends_with(b"0\r\n\r\n") {
+                self.fill()?;
+            }
+        }
+        Ok(status)
+    }
+
+    fn fill(&mut self) -> std::io::Result<()> {
+        use std::io::Read;
+        let mut chunk = [0u8; 16 * 1024];
+        let n = self.stream.read(&mut chunk)?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        self.buf.extend_from_slice(&chunk[..n]);
+        Ok(())
+    }
+}
+
+/// Runs the floor pattern against the simulator at `addr` (whose API is under `/api/v1`).
+fn floor(addr: SocketAddr, ids: &[u64], concurrency: u32, page_size: usize) -> Floor {
+    const LIST: &str = "/api/v1/inventory_connection_profile/";
+    let page = |offset: usize| format!("{LIST}?limit={page_size}&offset={offset}");
+    let started = Instant::now();
+    let threads = concurrency.max(1) as usize;
+    // The first page alone (it tells the count), then the rest and the details shared
+    // out over the connections, as the walk and the detail fetches do.
+    let mut first = FloorConnection::open(addr).expect("floor: connect");
+    let cpu_first = thread_cpu_seconds();
+    first.get(&page(0)).expect("floor: first page");
+    let cpu_first = thread_cpu_seconds() - cpu_first;
+    drop(first);
+    let pages: Vec<String> = (page_size..ids.len())
+        .step_by(page_size)
+        .map(page)
+        .collect();
+    let details: Vec<String> = ids.iter().map(|id| format!("{LIST}{id}/")).collect();
+    let next = AtomicU64::new(0);
+    let total = pages.len() + details.len();
+    let cpu: f64 = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let before = thread_cpu_seconds();
+                    let mut connection = FloorConnection::open(addr).expect("floor: connect");
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed) as usize;
+                        if i >= total {
+                            break;
+                        }
+                        // Pages go out first; a connection waits on its page before it
+                        // takes a detail, close enough to the walk's order.
+                        let path = pages.get(i).unwrap_or_else(|| &details[i - pages.len()]);
+                        let status = connection.get(path).expect("floor: request");
+                        assert!(status == 200, "floor: {path} answered {status}");
+                    }
+                    thread_cpu_seconds() - before
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("floor thread"))
+            .sum()
+    });
+    Floor {
+        requests: total + 1,
+        cpu_seconds: cpu + cpu_first,
+        seconds: started.elapsed().as_secs_f64(),
     }
 }

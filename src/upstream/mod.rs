@@ -22,12 +22,15 @@
 //! - `limits`: the protective limits (`api.max_body_size`, `api.max_profiles`, absurd
 //!   values) and their once-per-sweep report.
 //! - `io`: the client's own single-threaded runtime, where walks and detail fetches run.
+//! - `transport`: hyper's client driven directly (reqwest's when a system proxy applies),
+//!   the redirect policy, and bodies read without a copy.
 
 mod counters;
 mod io;
 mod limits;
 mod pacer;
 mod request;
+mod transport;
 mod walk;
 
 use std::fmt;
@@ -49,7 +52,8 @@ pub use limits::{LimitReport, Told};
 use io::IoThread;
 use limits::LimitHits;
 use pacer::Pacer;
-use request::{Endpoint, FetchError, Requester};
+use request::{Endpoint, FetchError, Http, Requester};
+use tokio_rustls::rustls::pki_types::CertificateDer;
 
 /// Redirects followed at most, and only within the origin of the first URL.
 const MAX_REDIRECTS: usize = 5;
@@ -84,6 +88,9 @@ pub enum UpstreamError {
     /// The HTTP client could not be set up (TLS back end, ...).
     #[error("cannot set up the HTTP client: {0}")]
     Client(#[source] reqwest::Error),
+    /// The direct HTTP client could not be set up (TLS settings, ...).
+    #[error("cannot set up the HTTP client: {0}")]
+    Setup(String),
 }
 
 /// What a list walk found.
@@ -197,27 +204,22 @@ impl UpstreamClient {
             .map_err(|_| UpstreamError::Token)?;
         auth.set_sensitive(true);
 
-        let mut builder = reqwest::Client::builder()
-            .user_agent(format!("inventory-monitor/{}", crate::VERSION))
-            .redirect(reqwest::redirect::Policy::custom(|attempt| {
-                let same_origin = attempt
-                    .previous()
-                    .first()
-                    .is_some_and(|first| same_origin(first, attempt.url()));
-                if same_origin && attempt.previous().len() <= MAX_REDIRECTS {
-                    attempt.follow()
-                } else {
-                    attempt.stop()
-                }
-            }))
-            .connect_timeout(api.timeout)
-            .pool_max_idle_per_host(api.concurrency.max(1) as usize);
-        if let Some(path) = api.ca_file.as_ref().filter(|p| !p.as_os_str().is_empty()) {
-            for certificate in read_ca_file(path)? {
-                builder = builder.add_root_certificate(certificate);
-            }
-        }
-        let http = builder.build().map_err(UpstreamError::Client)?;
+        let user_agent = format!("inventory-monitor/{}", crate::VERSION);
+        let roots = match api.ca_file.as_ref().filter(|p| !p.as_os_str().is_empty()) {
+            Some(path) => read_ca_file(path)?,
+            None => Vec::new(),
+        };
+        let http = if transport::proxy_applies(&list_url) {
+            Http::Reqwest(reqwest_client(api, &roots, &user_agent)?)
+        } else {
+            Http::Direct(Box::new(transport::Direct::new(
+                api.timeout,
+                api.concurrency.max(1) as usize,
+                &roots,
+                &user_agent,
+                auth.clone(),
+            )?))
+        };
         let io = match IoThread::start() {
             Ok(io) => Some(io),
             Err(e) => {
@@ -394,6 +396,36 @@ impl UpstreamClient {
     }
 }
 
+/// reqwest's client for `[api]`, used when a system proxy applies to the upstream: the
+/// same redirect policy, roots, timeouts and pool as the direct client.
+fn reqwest_client(
+    api: &ApiConfig,
+    roots: &[CertificateDer<'static>],
+    user_agent: &str,
+) -> Result<reqwest::Client, UpstreamError> {
+    let mut builder = reqwest::Client::builder()
+        .user_agent(user_agent)
+        .redirect(reqwest::redirect::Policy::custom(|attempt| {
+            let same_origin = attempt
+                .previous()
+                .first()
+                .is_some_and(|first| same_origin(first, attempt.url()));
+            if same_origin && attempt.previous().len() <= MAX_REDIRECTS {
+                attempt.follow()
+            } else {
+                attempt.stop()
+            }
+        }))
+        .connect_timeout(api.timeout)
+        .pool_max_idle_per_host(api.concurrency.max(1) as usize);
+    for root in roots {
+        let certificate =
+            reqwest::Certificate::from_der(root.as_ref()).map_err(UpstreamError::Client)?;
+        builder = builder.add_root_certificate(certificate);
+    }
+    builder.build().map_err(UpstreamError::Client)
+}
+
 /// `{base_url}/inventory_connection_profile/`, checked. Messages never repeat the URL: it
 /// may hold credentials.
 fn list_endpoint(base_url: &str) -> Result<Url, UpstreamError> {
@@ -453,13 +485,13 @@ fn same_origin(a: &Url, b: &Url) -> bool {
 }
 
 /// Reads the extra root certificates of `api.ca_file`.
-fn read_ca_file(path: &std::path::Path) -> Result<Vec<reqwest::Certificate>, UpstreamError> {
+fn read_ca_file(path: &std::path::Path) -> Result<Vec<CertificateDer<'static>>, UpstreamError> {
     let pem = std::fs::read(path).map_err(|source| UpstreamError::CaFile {
         path: path.to_path_buf(),
         source,
     })?;
     let certificates =
-        reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| UpstreamError::CaCertificates {
+        transport::pem_certificates(&pem).map_err(|e| UpstreamError::CaCertificates {
             path: path.to_path_buf(),
             detail: format!(": {e}"),
         })?;

@@ -11,14 +11,16 @@ use std::error::Error as _;
 use std::fmt;
 use std::time::{Duration, Instant, SystemTime};
 
+use bytes::Bytes;
 use rand::RngExt;
-use reqwest::header::{HeaderValue, AUTHORIZATION, RETRY_AFTER};
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, RETRY_AFTER};
 use reqwest::{StatusCode, Url};
 
 use tokio_rustls::rustls;
 
 use super::limits::LimitHits;
 use super::pacer::Pacer;
+use super::transport::{Direct, DirectError};
 use crate::config::{ByteSize, Secret};
 use crate::retry_after;
 
@@ -186,10 +188,18 @@ impl AttemptError {
     }
 }
 
+/// The client that carries the requests (see `transport`).
+pub(crate) enum Http {
+    /// hyper's client, driven directly: the usual case.
+    Direct(Box<Direct>),
+    /// reqwest's, when a system proxy applies to the upstream.
+    Reqwest(reqwest::Client),
+}
+
 /// Sends GETs the careful way. Shared by every list and detail request of a client.
 pub(crate) struct Requester {
     /// The connection pool.
-    pub(crate) http: reqwest::Client,
+    pub(crate) http: Http,
     /// `Bearer <token>`, marked sensitive so that no `Debug` of a request shows it.
     pub(crate) auth: HeaderValue,
     /// The token itself, only to scrub it out of any text we produce.
@@ -211,8 +221,9 @@ pub(crate) struct Requester {
 impl Requester {
     /// GETs `url`, retrying timeouts, connection errors, 5xx and 429, and returns the body
     /// of the first 2xx answer.
-    pub(crate) async fn get(&self, endpoint: Endpoint, url: &Url) -> Result<Vec<u8>, FetchError> {
-        let target = log_target(url);
+    pub(crate) async fn get(&self, endpoint: Endpoint, url: &Url) -> Result<Bytes, FetchError> {
+        // Formatted only when a debug line is written: no string per request otherwise.
+        let target = LogTarget(url);
         let mut attempt: u32 = 0;
         loop {
             attempt += 1;
@@ -284,9 +295,111 @@ impl Requester {
     }
 
     /// One attempt, counted in the requests metric.
-    async fn attempt(&self, endpoint: Endpoint, url: &Url) -> Result<Vec<u8>, AttemptError> {
-        let sent = self
-            .http
+    async fn attempt(&self, endpoint: Endpoint, url: &Url) -> Result<Bytes, AttemptError> {
+        match &self.http {
+            Http::Direct(direct) => self.attempt_direct(direct, endpoint, url).await,
+            Http::Reqwest(http) => self
+                .attempt_reqwest(http, endpoint, url)
+                .await
+                .map(Bytes::from),
+        }
+    }
+
+    /// One attempt with the direct client, the whole of it (connecting, redirects, the
+    /// body) within the timeout, as reqwest's per-request timeout does.
+    async fn attempt_direct(
+        &self,
+        direct: &Direct,
+        endpoint: Endpoint,
+        url: &Url,
+    ) -> Result<Bytes, AttemptError> {
+        let mut counted = false;
+        let exchange = async {
+            let answer = match direct.get(url).await {
+                Ok(answer) => answer,
+                Err(e) => {
+                    let (code, error) = self.classify_direct(&e);
+                    self.count(endpoint, code);
+                    counted = true;
+                    return Err(error);
+                }
+            };
+            let status = answer.response.status();
+            self.count(endpoint, status.as_str());
+            counted = true;
+            if !status.is_success() {
+                let retry_after = retry_after_of(status, answer.response.headers());
+                answer.drain(MAX_DRAINED_BYTES).await;
+                return Err(AttemptError::Status {
+                    status,
+                    retry_after,
+                });
+            }
+            match answer.body(self.max_body).await {
+                Ok(body) => Ok(body),
+                Err(None) => Err(AttemptError::TooLarge),
+                // Already counted under the status; a body that breaks off is retried
+                // like any transport failure.
+                Err(Some(e)) => Err(self.classify_direct(&e).1),
+            }
+        };
+        match tokio::time::timeout(self.timeout, exchange).await {
+            Ok(result) => result,
+            Err(_) => {
+                if !counted {
+                    self.count(endpoint, "timeout");
+                }
+                Err(AttemptError::Timeout)
+            }
+        }
+    }
+
+    /// The metric code and the attempt error for a failure of the direct client, sorted
+    /// as [`Requester::classify`] sorts reqwest's.
+    fn classify_direct(&self, e: &DirectError) -> (&'static str, AttemptError) {
+        let (kind, detail, retryable) = match e {
+            DirectError::Send(e) => match tls_failure(e) {
+                Some(tls) => (TransportKind::Tls, tls, false),
+                None if e.is_connect() && timed_out(e) => {
+                    return ("timeout", AttemptError::Timeout);
+                }
+                None if e.is_connect() => (
+                    TransportKind::Connect,
+                    format!("cannot connect: {}", chain_from(e)),
+                    true,
+                ),
+                None => (TransportKind::Other, chain_from(e), true),
+            },
+            DirectError::Body(e) => (TransportKind::Other, chain_from(e), true),
+            // A request that cannot be built will not build next time either.
+            DirectError::Uri(why) => (
+                TransportKind::Other,
+                format!("request failed: {why}"),
+                false,
+            ),
+        };
+        let code = match kind {
+            TransportKind::Tls => "tls_error",
+            TransportKind::Connect => "connect_error",
+            TransportKind::Other => "error",
+        };
+        (
+            code,
+            AttemptError::Transport {
+                detail: self.scrub(&detail),
+                retryable,
+            },
+        )
+    }
+
+    /// One attempt with reqwest's client.
+    async fn attempt_reqwest(
+        &self,
+        http: &reqwest::Client,
+        endpoint: Endpoint,
+        url: &Url,
+    ) -> Result<Vec<u8>, AttemptError> {
+        let sent = http
             .get(url.clone())
             .header(AUTHORIZATION, self.auth.clone())
             .timeout(self.timeout)
@@ -303,18 +416,7 @@ impl Requester {
         let status = response.status();
         self.count(endpoint, status.as_str());
         if !status.is_success() {
-            let retry_after = if status == StatusCode::TOO_MANY_REQUESTS
-                || status == StatusCode::SERVICE_UNAVAILABLE
-            {
-                response
-                    .headers()
-                    .get(RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| retry_after::parse(v, SystemTime::now()))
-                    .map(|d| d.min(RETRY_AFTER_CAP))
-            } else {
-                None
-            };
+            let retry_after = retry_after_of(status, response.headers());
             drain(&mut response).await;
             return Err(AttemptError::Status {
                 status,
@@ -406,6 +508,33 @@ impl Requester {
     }
 }
 
+/// The wait a 429 or 503 answer asks for, capped.
+fn retry_after_of(status: StatusCode, headers: &HeaderMap) -> Option<Duration> {
+    if status != StatusCode::TOO_MANY_REQUESTS && status != StatusCode::SERVICE_UNAVAILABLE {
+        return None;
+    }
+    headers
+        .get(RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| retry_after::parse(v, SystemTime::now()))
+        .map(|d| d.min(RETRY_AFTER_CAP))
+}
+
+/// True when a connect failure was the connect timeout running out (reqwest calls that a
+/// timeout too).
+fn timed_out(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(cause) = next {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::TimedOut {
+                return true;
+            }
+        }
+        next = cause.source();
+    }
+    false
+}
+
 /// Reads and discards a little of an error answer, so the connection can be reused.
 async fn drain(response: &mut reqwest::Response) {
     let mut read = 0;
@@ -480,8 +609,19 @@ fn describe_tls(e: &rustls::Error) -> String {
 
 /// The error and its causes, without the URL reqwest would otherwise include.
 fn error_chain(e: &reqwest::Error) -> String {
+    chain(e.source())
+}
+
+/// `e` and its causes, worded as [`error_chain`] words reqwest's (whose first cause is
+/// the hyper error `e` is here).
+fn chain_from(e: &(dyn std::error::Error + 'static)) -> String {
+    chain(Some(e))
+}
+
+/// `request failed: ` and the text of each error from `first` down its causes.
+fn chain(first: Option<&(dyn std::error::Error + 'static)>) -> String {
     let mut text = String::from("request failed");
-    let mut source = e.source();
+    let mut source = first;
     while let Some(cause) = source {
         let cause_text = cause.to_string();
         // Layers often repeat their inner error's text; say each thing once.
@@ -496,9 +636,20 @@ fn error_chain(e: &reqwest::Error) -> String {
 
 /// What a log line shows of a URL: path and query only, never userinfo or host.
 pub(crate) fn log_target(url: &Url) -> String {
-    match url.query() {
-        Some(query) => format!("{}?{}", url.path(), query),
-        None => url.path().to_string(),
+    LogTarget(url).to_string()
+}
+
+/// [`log_target`] as a `Display`, formatted only when used.
+#[derive(Clone, Copy)]
+struct LogTarget<'a>(&'a Url);
+
+impl fmt::Display for LogTarget<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0.path())?;
+        match self.0.query() {
+            Some(query) => write!(f, "?{query}"),
+            None => Ok(()),
+        }
     }
 }
 

@@ -24,6 +24,7 @@ fn firing(id: u64) -> Alert {
         firing_since: Some(SystemTime::UNIX_EPOCH + Duration::from_millis(1_767_225_600_250)),
         resolved_at: None,
         suppressed_by: Vec::new(),
+        runbook_url: String::new(),
     }
 }
 
