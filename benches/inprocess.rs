@@ -256,6 +256,7 @@ fn firing_alert(id: u64, at: SystemTime) -> Alert {
         firing_since: Some(at),
         resolved_at: None,
         suppressed_by: Vec::new(),
+        runbook_url: String::new(),
     }
 }
 

@@ -201,6 +201,7 @@ fn conn(id: u64, since: SystemTime) -> Alert {
         firing_since: Some(since),
         resolved_at: None,
         suppressed_by: Vec::new(),
+        runbook_url: String::new(),
     }
 }
 
