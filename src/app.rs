@@ -60,6 +60,12 @@ pub async fn run(config: Config, path: &Path, auto_reload: Option<Duration>) -> 
     let listener = TcpListener::bind(&listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
+    // The signals are taken over before "started" is logged: a SIGHUP or SIGTERM sent as
+    // soon as the log says so reloads or stops the daemon instead of ending the process the
+    // default way.
+    let shutdown = CancellationToken::new();
+    cancel_on_shutdown_signal(&shutdown);
+    let hangups = config_watch::listen_for_hangups();
     tracing::info!(listen = %listen, version = crate::VERSION, "inventory-monitor started");
     let clock: crate::clock::SharedClock = Arc::new(SystemClock);
     let mut daemon = Daemon::with_notifier(config, token, clock.clone())?;
@@ -74,11 +80,10 @@ pub async fn run(config: Config, path: &Path, auto_reload: Option<Duration>) -> 
         path.to_path_buf(),
         auto_reload,
         started_with,
+        hangups,
         reloads,
         Some(http_reload_rx),
     ));
-    let shutdown = CancellationToken::new();
-    cancel_on_shutdown_signal(&shutdown);
     run_with_server(daemon, listener, shutdown).await
 }
 
@@ -125,41 +130,53 @@ pub fn notify_test_config(path: &Path, receiver: Option<&str>) -> Option<Config>
     }
 }
 
-/// Cancels `shutdown` when SIGINT or SIGTERM arrives (from now on: until then, they end
-/// the process the default way).
+/// Cancels `shutdown` when SIGINT or SIGTERM arrives. Both are taken over before this
+/// returns (until then, they end the process the default way).
 pub fn cancel_on_shutdown_signal(shutdown: &CancellationToken) {
+    let signals = ShutdownSignals::listen();
     let stop = shutdown.clone();
     tokio::spawn(async move {
-        shutdown_signal().await;
+        signals.recv().await;
         stop.cancel();
     });
 }
 
-/// Resolves when SIGINT or SIGTERM arrives.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::error!(error = %e, "cannot listen for SIGINT");
-            std::future::pending::<()>().await;
+/// SIGINT and SIGTERM, listened for from the moment [`ShutdownSignals::listen`] returns.
+struct ShutdownSignals {
+    interrupt: Option<tokio::signal::unix::Signal>,
+    terminate: Option<tokio::signal::unix::Signal>,
+}
+
+impl ShutdownSignals {
+    /// Takes both signals over now (a failure is logged: that signal keeps its default).
+    fn listen() -> Self {
+        use tokio::signal::unix::{signal, SignalKind};
+        let interrupt = signal(SignalKind::interrupt())
+            .map_err(|e| tracing::error!(error = %e, "cannot listen for SIGINT"))
+            .ok();
+        let terminate = signal(SignalKind::terminate())
+            .map_err(|e| tracing::error!(error = %e, "cannot listen for SIGTERM"))
+            .ok();
+        Self {
+            interrupt,
+            terminate,
         }
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
+    }
+
+    /// Resolves when either arrives (never, if neither could be listened for).
+    async fn recv(mut self) {
+        async fn next(s: &mut Option<tokio::signal::unix::Signal>) {
+            match s {
+                Some(s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending().await,
             }
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => tracing::info!("SIGINT received, shutting down"),
-        _ = term => tracing::info!("SIGTERM received, shutting down"),
+        tokio::select! {
+            () = next(&mut self.interrupt) => tracing::info!("SIGINT received, shutting down"),
+            () = next(&mut self.terminate) => tracing::info!("SIGTERM received, shutting down"),
+        }
     }
 }
 

@@ -109,23 +109,29 @@ impl Watch {
 /// Reloads asked for over HTTP (`POST /-/reload`): each is answered with the outcome.
 pub type HttpReloads = mpsc::UnboundedReceiver<tokio::sync::oneshot::Sender<Result<(), String>>>;
 
-/// Sends a reload on every SIGHUP, on every request of `http`, and, with `every`, whenever
+/// Takes SIGHUP over from now on (its default ends the process), for [`reloads`]; `None`,
+/// logged, when it cannot be listened for.
+pub fn listen_for_hangups() -> Option<tokio::signal::unix::Signal> {
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for SIGHUP; reload needs a restart");
+            None
+        }
+    }
+}
+
+/// Sends a reload on every SIGHUP (`hangups`, from [`listen_for_hangups`]), on every request of `http`, and, with `every`, whenever
 /// the file's content changes; `started_with` is the file's content when the daemon loaded
 /// it. Ends when the daemon stops taking reloads.
 pub async fn reloads(
     path: PathBuf,
     every: Option<Duration>,
     started_with: Option<Vec<u8>>,
+    mut hangups: Option<tokio::signal::unix::Signal>,
     reloads: Reloads,
     mut http: Option<HttpReloads>,
 ) {
-    let mut hangups = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
-        Ok(s) => Some(s),
-        Err(e) => {
-            tracing::error!(error = %e, "cannot listen for SIGHUP; reload needs a restart");
-            None
-        }
-    };
     let mut ticks = every.map(|every| {
         let mut t = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -117,6 +117,8 @@ async fn run_inner(args: DemoArgs) -> anyhow::Result<()> {
         ..SimOptions::default()
     });
     let shutdown = CancellationToken::new();
+    // Ctrl-C is the demo's from here on: its banner says so.
+    app::cancel_on_shutdown_signal(&shutdown);
     let sim_shutdown = shutdown.clone();
     let sim_task = tokio::spawn(
         simulator
@@ -162,7 +164,6 @@ async fn run_inner(args: DemoArgs) -> anyhow::Result<()> {
     ));
 
     let printer = tokio::spawn(print_alerts(daemon.state(), alerts_rx, shutdown.clone()));
-    app::cancel_on_shutdown_signal(&shutdown);
     let result = app::run_with_server(daemon, metrics_listener, shutdown.clone()).await;
     shutdown.cancel();
     for task in [sink_task, printer] {

@@ -177,6 +177,44 @@ async fn a_sighup_reload_logs_all_five_mistakes() {
     }
 }
 
+/// The signals are the daemon's from the moment it logs "started": a SIGTERM sent then is
+/// a graceful stop (exit 0, logged), not the default end of the process by the signal.
+#[tokio::test]
+async fn a_sigterm_as_soon_as_started_is_logged_stops_the_daemon_gracefully() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("early.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[api]\nbase_url = \"http://127.0.0.1:9/api/v1\"\n[server]\nlisten = \"127.0.0.1:0\"\n[state]\ndir = \"{}\"\n",
+            dir.path().join("state").display()
+        ),
+    )
+    .unwrap();
+    let mut child = Launch::new(env!("CARGO_BIN_EXE_inventory-monitor"))
+        .args(["run", "--config"])
+        .arg(&path)
+        .env("INVENTORY_API_TOKEN", "x")
+        .spawn()
+        .expect("the daemon starts");
+    let started = child
+        .wait_stderr_line(Duration::from_secs(30), |l| {
+            l.contains("inventory-monitor started")
+        })
+        .await;
+    assert!(started.is_some(), "{}", child.stderr_text());
+    assert_eq!(
+        sigterm_and_wait(&mut child).await,
+        0,
+        "{}",
+        child.stderr_text()
+    );
+    let logged = child
+        .wait_stderr_line(Duration::from_secs(5), |l| l.contains("SIGTERM received"))
+        .await;
+    assert!(logged.is_some(), "{}", child.stderr_text());
+}
+
 #[tokio::test]
 async fn once_reports_every_profile_and_exits_1_when_an_alert_condition_holds() {
     let (sim, dir) = seeded_sim(120, 2).await;
