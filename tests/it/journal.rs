@@ -9,27 +9,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use child::{outbox_len, told_firing, wait_until, Alerting, Mode, Monitor, Sink, Webhook};
-use common::{empty_sim, healthy_detail, Sim};
 
 /// The deadline for anything the daemon does within a few sweeps.
 const SOON: Duration = Duration::from_secs(20);
-
-async fn fleet(n: u64) -> Sim {
-    let sim = empty_sim().await;
-    for id in 1..=n {
-        sim.sim
-            .upsert_profile(healthy_detail(id, &format!("Profile {id}"), "North"));
-    }
-    sim
-}
-
-fn degrade(sim: &Sim, id: u64) {
-    assert!(sim.sim.set_health(id, Some("unhealthy"), Some("valid")));
-}
-
-fn recover(sim: &Sim, id: u64) {
-    assert!(sim.sim.set_health(id, Some("healthy"), Some("valid")));
-}
 
 /// How many times each `status profile` was delivered.
 fn tally(sink: &Sink) -> BTreeMap<String, usize> {
@@ -57,7 +39,7 @@ fn newest_journal(dir: &std::path::Path) -> std::path::PathBuf {
 
 #[tokio::test]
 async fn a_second_daemon_on_the_same_state_dir_fails_at_start_naming_the_first() {
-    let sim = fleet(1).await;
+    let sim = common::fleet([1]).await;
     let sink = Sink::start().await;
     let monitor = Monitor::started(&sim, &sink, Alerting::of("1s", "1h"));
     monitor
@@ -80,10 +62,10 @@ async fn a_second_daemon_on_the_same_state_dir_fails_at_start_naming_the_first()
 
 #[tokio::test]
 async fn the_torn_end_of_a_journal_is_reported_at_start_and_nothing_acknowledged_is_lost() {
-    let sim = fleet(2).await;
+    let sim = common::fleet([1, 2]).await;
     let sink = Sink::start().await;
     let mut monitor = Monitor::started(&sim, &sink, Alerting::of("1s", "1h"));
-    degrade(&sim, 1);
+    sim.degrade(1);
     monitor
         .wait_state(SOON, "firing 1 delivered and recorded", |s| {
             told_firing(s) == vec![1] && outbox_len(s) == 0
@@ -127,7 +109,7 @@ async fn the_torn_end_of_a_journal_is_reported_at_start_and_nothing_acknowledged
 async fn sigkills_in_a_loop_during_delivery_lose_nothing_and_repeat_at_most_once_per_kill() {
     const ROUNDS: u64 = 5;
     const PER_ROUND: u64 = 4;
-    let sim = fleet(ROUNDS * PER_ROUND).await;
+    let sim = common::fleet(1..=ROUNDS * PER_ROUND).await;
     let mut sink = Sink::start().await;
     let mut monitor = Monitor::started(&sim, &sink, Alerting::of("1s", "1h"));
     monitor
@@ -149,7 +131,7 @@ async fn sigkills_in_a_loop_during_delivery_lose_nothing_and_repeat_at_most_once
         sink.set_mode(Mode::Stall).await;
         let ids: Vec<u64> = (1..=PER_ROUND).map(|i| round * PER_ROUND + i).collect();
         for &id in &ids {
-            degrade(&sim, id);
+            sim.degrade(id);
         }
         let last = format!("firing {}", ids[ids.len() - 1]);
         let under_way = wait_until(SOON, || {
@@ -175,7 +157,7 @@ async fn sigkills_in_a_loop_during_delivery_lose_nothing_and_repeat_at_most_once
         .await;
     // Then everyone recovers: every resolution arrives, through one more kill.
     for &id in &all {
-        recover(&sim, id);
+        sim.recover(id);
     }
     monitor
         .wait_state(SOON, "the resolutions queued", |s| {

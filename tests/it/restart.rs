@@ -16,28 +16,9 @@ use child::{
     firing_profiles, outbox_attempts, outbox_len, wait_until, Alerting, Mode, Monitor, Received,
     Sink, Webhook,
 };
-use common::{empty_sim, healthy_detail, Sim};
 use rand::seq::SliceRandom;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-
-/// A simulator holding profiles `ids`, all healthy.
-async fn fleet(ids: &[u64]) -> Sim {
-    let sim = empty_sim().await;
-    for &id in ids {
-        sim.sim
-            .upsert_profile(healthy_detail(id, &format!("Profile {id}"), "North"));
-    }
-    sim
-}
-
-fn degrade(sim: &Sim, id: u64) {
-    assert!(sim.sim.set_health(id, Some("unhealthy"), Some("valid")));
-}
-
-fn recover(sim: &Sim, id: u64) {
-    assert!(sim.sim.set_health(id, Some("healthy"), Some("valid")));
-}
 
 /// `firing 1`, `resolved 2`, ... of every delivered payload, in arrival order.
 fn shorts(delivered: &[Received]) -> Vec<String> {
@@ -72,11 +53,11 @@ const SOON: Duration = Duration::from_secs(15);
 /// notification is in the state file's outbox and has been tried, restarts it with the
 /// receiver healthy: the alert is delivered exactly once.
 async fn queued_at_a_kill_is_delivered_once(mode: Mode) {
-    let sim = fleet(&[1]).await;
+    let sim = common::fleet([1]).await;
     let mut sink = Sink::start().await;
     sink.set_mode(mode).await;
     let mut monitor = Monitor::started(&sim, &sink, Alerting::of("1s", "1h"));
-    degrade(&sim, 1);
+    sim.degrade(1);
 
     // The notification is on disk and an attempt reached the receiver, which did not take it.
     let tried = wait_until(SOON, || !sink.received().is_empty()).await;
@@ -140,11 +121,11 @@ async fn a_notification_in_flight_at_a_kill_is_delivered_exactly_once_after_rest
 
 #[tokio::test]
 async fn a_firing_queued_at_a_kill_and_resolved_meanwhile_is_announced_then_resolved() {
-    let sim = fleet(&[1]).await;
+    let sim = common::fleet([1]).await;
     let mut sink = Sink::start().await;
     sink.set_mode(Mode::Fail).await;
     let mut monitor = Monitor::started(&sim, &sink, Alerting::of("0s", "1h"));
-    degrade(&sim, 1);
+    sim.degrade(1);
     monitor
         .wait_state(SOON, "the firing queued and tried", |s| {
             outbox_attempts(s).first().is_some_and(|&n| n >= 1)
@@ -153,7 +134,7 @@ async fn a_firing_queued_at_a_kill_and_resolved_meanwhile_is_announced_then_reso
     monitor.kill().await;
 
     // While the daemon is down the profile recovers and the receiver comes back.
-    recover(&sim, 1);
+    sim.recover(1);
     sink.set_mode(Mode::Ok).await;
     monitor.start();
     monitor
@@ -174,11 +155,11 @@ async fn a_firing_queued_at_a_kill_and_resolved_meanwhile_is_announced_then_reso
 
 #[tokio::test]
 async fn a_kill_between_the_receivers_2xx_and_the_state_write_repeats_that_notification_once() {
-    let sim = fleet(&[1]).await;
+    let sim = common::fleet([1]).await;
     let mut sink = Sink::start().await;
     sink.set_mode(Mode::Stall).await;
     let mut monitor = Monitor::started(&sim, &sink, Alerting::of("0s", "1h"));
-    degrade(&sim, 1);
+    sim.degrade(1);
     // The receiver has the notification; the daemon has not heard back, so its state file
     // still holds it in the outbox.
     let taken = wait_until(SOON, || sink.delivered().len() == 1).await;
@@ -213,10 +194,10 @@ async fn a_kill_between_the_receivers_2xx_and_the_state_write_repeats_that_notif
 #[tokio::test]
 async fn an_alert_delivered_before_a_kill_is_not_announced_again_and_its_reminder_keeps_time() {
     const REPEAT: Duration = Duration::from_secs(6);
-    let sim = fleet(&[1]).await;
+    let sim = common::fleet([1]).await;
     let sink = Sink::start().await;
     let mut monitor = Monitor::started(&sim, &sink, Alerting::of("0s", "6s"));
-    degrade(&sim, 1);
+    sim.degrade(1);
     let got = wait_until(SOON, || !sink.delivered().is_empty()).await;
     assert!(got, "the firing never arrived\n{}", monitor.log_text());
     let first = sink.delivered()[0].clone();
@@ -263,10 +244,10 @@ async fn an_alert_delivered_before_a_kill_is_not_announced_again_and_its_reminde
 
 #[tokio::test]
 async fn a_profile_recovering_while_the_daemon_is_down_is_resolved_exactly_once() {
-    let sim = fleet(&[1]).await;
+    let sim = common::fleet([1]).await;
     let sink = Sink::start().await;
     let mut monitor = Monitor::started(&sim, &sink, Alerting::of("1s", "1h"));
-    degrade(&sim, 1);
+    sim.degrade(1);
     let delivered = wait_until(SOON, || !sink.delivered().is_empty()).await;
     assert!(
         delivered,
@@ -279,7 +260,7 @@ async fn a_profile_recovering_while_the_daemon_is_down_is_resolved_exactly_once(
     assert_eq!(shorts(&sink.delivered()), ["firing 1"]);
     monitor.kill().await;
 
-    recover(&sim, 1);
+    sim.recover(1);
     monitor.start();
     let resolved = wait_until(SOON, || sink.delivered().len() >= 2).await;
     assert!(
@@ -317,7 +298,7 @@ async fn random_kills_while_profiles_flap_lose_nothing_invent_nothing_and_repeat
     const STEPS: usize = 14;
     const KILLS: usize = 8;
     let mut rng = ChaCha8Rng::seed_from_u64(SEED);
-    let sim = fleet(&[1, 2]).await;
+    let sim = common::fleet([1, 2]).await;
     let mut sink = Sink::start().await;
     let mut monitor = Monitor::started(&sim, &sink, Alerting::of("0s", "1h"));
 
@@ -367,12 +348,12 @@ async fn random_kills_while_profiles_flap_lose_nothing_invent_nothing_and_repeat
         let id = if rng.random_bool(0.7) { 1 } else { 2 };
         if let Some(i) = unhealthy.iter().position(|&u| u == id) {
             unhealthy.remove(i);
-            recover(&sim, id);
+            sim.recover(id);
             expected.push(format!("resolved {id}"));
         } else {
             unhealthy.push(id);
             unhealthy.sort_unstable();
-            degrade(&sim, id);
+            sim.degrade(id);
             expected.push(format!("firing {id}"));
         }
         let want = unhealthy.clone();
@@ -500,7 +481,7 @@ async fn random_kills_while_profiles_flap_lose_nothing_invent_nothing_and_repeat
 
 #[tokio::test]
 async fn after_a_receiver_outage_every_notification_is_delivered_in_order() {
-    let sim = fleet(&[1, 2]).await;
+    let sim = common::fleet([1, 2]).await;
     let mut sink = Sink::start().await;
     let monitor = Monitor::started(&sim, &sink, Alerting::of("0s", "1h"));
     // The first sweep has run: the start wrote the file, the sweep rewrote it.
@@ -523,11 +504,11 @@ async fn after_a_receiver_outage_every_notification_is_delivered_in_order() {
             sink.set_mode(mode).await;
         }
         if healthy {
-            recover(&sim, id);
+            sim.recover(id);
             unhealthy.retain(|&u| u != id);
             expected.push(format!("resolved {id}"));
         } else {
-            degrade(&sim, id);
+            sim.degrade(id);
             unhealthy.push(id);
             unhealthy.sort_unstable();
             expected.push(format!("firing {id}"));

@@ -58,6 +58,28 @@ pub async fn empty_sim() -> Sim {
     .await
 }
 
+/// A simulator holding the profiles `ids`, all healthy, named `Profile {id}`.
+pub async fn fleet(ids: impl IntoIterator<Item = u64>) -> Sim {
+    let sim = empty_sim().await;
+    for id in ids {
+        sim.sim
+            .upsert_profile(healthy_detail(id, &format!("Profile {id}"), "North"));
+    }
+    sim
+}
+
+impl Sim {
+    /// Profile `id` loses connectivity (authentication stays valid).
+    pub fn degrade(&self, id: u64) {
+        assert!(self.sim.set_health(id, Some("unhealthy"), Some("valid")));
+    }
+
+    /// Profile `id` is healthy again.
+    pub fn recover(&self, id: u64) {
+        assert!(self.sim.set_health(id, Some("healthy"), Some("valid")));
+    }
+}
+
 /// A config for tests: short timeouts, few retries.
 pub fn test_config(base_url: &str) -> Config {
     let mut c = Config::default();
