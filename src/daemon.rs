@@ -83,6 +83,8 @@ pub struct Daemon {
     judge: Judge,
     /// Per-profile series renderer (keeps the bounded `state` vocabulary).
     renderer: ProfileMetrics,
+    /// Where the renderer runs: a thread of lower priority than the server's.
+    background: crate::background::Background,
     /// Self-metrics, shared with the HTTP server and the upstream client.
     monitor: Arc<MonitorMetrics>,
     /// What the HTTP endpoints serve.
@@ -161,6 +163,7 @@ impl Daemon {
         Ok(Self {
             judge,
             renderer: ProfileMetrics::for_api(&config.api, &monitor),
+            background: crate::background::Background::start("render"),
             state: Arc::new(AppState::new(monitor.clone())),
             monitor,
             client,
@@ -368,9 +371,10 @@ impl Daemon {
             .set_alerts(count.pending, count.firing, count.suppressed);
     }
 
-    /// Renders the per-profile metrics of `snapshot` on a blocking thread: for a large fleet
-    /// it is a few hundred milliseconds of CPU (text and compression) that would otherwise
-    /// hold one of the runtime's workers, and the scrapes it serves, up.
+    /// Renders the per-profile metrics of `snapshot` on the background thread: for a large
+    /// fleet it is a few hundred milliseconds of CPU (text and compression) that would
+    /// otherwise hold one of the runtime's workers up, and that yields the cores to the
+    /// scrapes it serves when both want them.
     async fn render(&mut self, snapshot: &Arc<Snapshot>) -> RenderedProfiles {
         let firing: Vec<(u64, &'static str, String)> = self
             .judge
@@ -384,7 +388,7 @@ impl Daemon {
         self.renderer.set_flapping(self.judge.flapping());
         let mut renderer = std::mem::take(&mut self.renderer);
         let snap = snapshot.clone();
-        let job = tokio::task::spawn_blocking(move || {
+        let job = self.background.run(move || {
             let firing: Vec<FiringLabel<'_>> = firing
                 .iter()
                 .map(|(profile_id, alertname, severity)| FiringLabel {
@@ -397,18 +401,15 @@ impl Daemon {
             (renderer, rendered)
         });
         match job.await {
-            Ok((renderer, rendered)) => {
+            Some((renderer, rendered)) => {
                 self.renderer = renderer;
                 rendered
             }
-            Err(e) => match e.try_into_panic() {
-                Ok(panic) => std::panic::resume_unwind(panic),
-                Err(_) => {
-                    // Cancelled: only when the runtime shuts down. Keep a usable renderer.
-                    self.renderer = ProfileMetrics::for_api(&self.config.api, &self.monitor);
-                    RenderedProfiles::empty()
-                }
-            },
+            None => {
+                // Lost: only when the runtime shuts down. Keep a usable renderer.
+                self.renderer = ProfileMetrics::for_api(&self.config.api, &self.monitor);
+                RenderedProfiles::empty()
+            }
         }
     }
 

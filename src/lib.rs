@@ -49,6 +49,7 @@
 //! - [`cli`]: the command line.
 
 pub mod app;
+pub mod background;
 pub mod cli;
 pub mod clock;
 pub mod config;
