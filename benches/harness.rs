@@ -26,6 +26,9 @@
 //!   `cargo bench --bench harness -- --alert-latency 10 --profiles 10000`.
 //!
 //! Sweep ends are read from the daemon's JSON log lines, so measuring costs the daemon nothing.
+//! With `HARNESS_SCRAPE_TRACE=1` in the environment, each case also prints its 12 slowest
+//! scrapes with where they fell against the sweep ends, and the scrapes' p99 near a sweep's
+//! end against elsewhere.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -170,8 +173,69 @@ async fn start_daemon(
     }
 }
 
+/// One scrape, for `HARNESS_SCRAPE_TRACE`: when it started, how long it took, which kind.
+#[derive(Debug, Clone, Copy)]
+struct ScrapeTrace {
+    at: Instant,
+    ms: f64,
+    gzip: bool,
+}
+
+/// With `HARNESS_SCRAPE_TRACE` set, prints where the slowest scrapes fell against the
+/// daemon's sweep ends (as the harness read them from its log: the end of a sweep's
+/// rendering and publication), and the p99 of the scrapes that started within
+/// `near` of one against the others: what a scrape's tail comes from.
+fn print_scrape_trace(trace: &[ScrapeTrace], sweep_ends: &[Instant]) {
+    if std::env::var_os("HARNESS_SCRAPE_TRACE").is_none() || trace.is_empty() {
+        return;
+    }
+    let offset = |at: Instant| -> f64 {
+        sweep_ends
+            .iter()
+            .map(|&end| {
+                if at >= end {
+                    (at - end).as_secs_f64() * 1000.0
+                } else {
+                    -((end - at).as_secs_f64() * 1000.0)
+                }
+            })
+            .min_by(|a, b| a.abs().total_cmp(&b.abs()))
+            .unwrap_or(f64::NAN)
+    };
+    let mut slow: Vec<&ScrapeTrace> = trace.iter().collect();
+    slow.sort_by(|a, b| b.ms.total_cmp(&a.ms));
+    println!("slowest scrapes (ms after the nearest sweep end; negative: before it):");
+    for t in slow.iter().take(12) {
+        let kind = if t.gzip { "gzip" } else { "plain" };
+        println!("  {kind:>5} {:7.1} ms at {:+8.0} ms", t.ms, offset(t.at));
+    }
+    let near = 400.0;
+    for gzip in [false, true] {
+        let (close, far): (Vec<f64>, Vec<f64>) = {
+            let mut close = Vec::new();
+            let mut far = Vec::new();
+            for t in trace.iter().filter(|t| t.gzip == gzip) {
+                if offset(t.at).abs() <= near {
+                    close.push(t.ms);
+                } else {
+                    far.push(t.ms);
+                }
+            }
+            (close, far)
+        };
+        println!(
+            "  {}: {} within {near} ms of a sweep end, p99 {:.1} ms; {} others, p99 {:.1} ms",
+            if gzip { "gzip" } else { "plain" },
+            close.len(),
+            percentile(&close, 99.0),
+            far.len(),
+            percentile(&far, 99.0)
+        );
+    }
+}
+
 /// Scrapes `/metrics` until `stop`, at each tick of `every` from `start` (back to back when
-/// zero), recording each scrape's time from request to the last byte of the body (read
+/// zero), recording in `trace` each scrape's time from request to the last byte of the body (read
 /// chunk by chunk and counted, not kept).
 async fn scraper(
     addr: SocketAddr,
@@ -179,8 +243,8 @@ async fn scraper(
     every: Duration,
     start: tokio::time::Instant,
     stop: CancellationToken,
-    out: Arc<Mutex<Vec<f64>>>,
     size: Arc<AtomicU64>,
+    trace: Arc<Mutex<Vec<ScrapeTrace>>>,
 ) {
     // No automatic decompression: the gzip body is measured as Prometheus receives it.
     let client = reqwest::Client::builder()
@@ -220,7 +284,10 @@ async fn scraper(
             continue;
         }
         let ms = t.elapsed().as_secs_f64() * 1000.0;
-        out.lock().unwrap_or_else(|e| e.into_inner()).push(ms);
+        trace
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(ScrapeTrace { at: t, ms, gzip });
         size.store(n as u64, Ordering::Relaxed);
     }
 }
@@ -280,10 +347,10 @@ async fn run_case(case: &Case) -> Measured {
     };
 
     let stop = CancellationToken::new();
-    let plain = Arc::new(Mutex::new(Vec::new()));
-    let zipped = Arc::new(Mutex::new(Vec::new()));
     let plain_size = Arc::new(AtomicU64::new(0));
     let gzip_size = Arc::new(AtomicU64::new(0));
+    let trace = Arc::new(Mutex::new(Vec::new()));
+    let mut sweep_ends = Vec::new();
 
     // Sweep 0 warms up (connection pool, allocator). Sweeps 1..=n are timed with nothing
     // else loading the daemon; then 8 scrapers run through `scrape_sweeps` more sweeps.
@@ -296,6 +363,7 @@ async fn run_case(case: &Case) -> Measured {
             .expect("no sweep within the deadline")
             .expect("daemon exited");
         let cpu_now = cpu_seconds(pid);
+        sweep_ends.push(Instant::now());
         if (1..=case.sweeps).contains(&sweep) {
             m.sweep_seconds.push(seconds);
             if let (Some(a), Some(b)) = (cpu_before, cpu_now) {
@@ -309,26 +377,36 @@ async fn run_case(case: &Case) -> Measured {
             // behind another scraper.
             let start = tokio::time::Instant::now() + Duration::from_millis(50);
             for i in 0..8 {
-                let (out, size) = if i % 2 == 0 {
-                    (plain.clone(), plain_size.clone())
+                let size = if i % 2 == 0 {
+                    plain_size.clone()
                 } else {
-                    (zipped.clone(), gzip_size.clone())
+                    gzip_size.clone()
                 };
                 let (addr, stop, every) = (daemon.addr, stop.clone(), case.scrape_every);
+                let trace = trace.clone();
                 std::thread::spawn(move || {
                     let runtime = tokio::runtime::Builder::new_current_thread()
                         .enable_all()
                         .build()
                         .expect("scraper runtime");
-                    runtime.block_on(scraper(addr, i % 2 == 1, every, start, stop, out, size));
+                    runtime.block_on(scraper(addr, i % 2 == 1, every, start, stop, size, trace));
                 });
             }
         }
     }
     stop.cancel();
+    let trace = trace.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    print_scrape_trace(&trace, &sweep_ends);
+    let times = |gzip: bool| -> Vec<f64> {
+        trace
+            .iter()
+            .filter(|t| t.gzip == gzip)
+            .map(|t| t.ms)
+            .collect()
+    };
+    m.scrape_plain_ms = times(false);
+    m.scrape_gzip_ms = times(true);
     m.peak_rss_kib = memory_kib(pid, "VmHWM").unwrap_or(0);
-    m.scrape_plain_ms = plain.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    m.scrape_gzip_ms = zipped.lock().unwrap_or_else(|e| e.into_inner()).clone();
     m.body_plain = plain_size.load(Ordering::Relaxed) as usize;
     m.body_gzip = gzip_size.load(Ordering::Relaxed) as usize;
     sim_stop.cancel();
