@@ -26,6 +26,11 @@
 //!   `cargo bench --bench harness -- --alert-latency 10 --profiles 10000`.
 //!
 //! Sweep ends are read from the daemon's JSON log lines, so measuring costs the daemon nothing.
+//! With `--scrape-floor`, each case then stops the daemon and the simulator and serves the
+//! daemon's last plain and gzip bodies from a minimal static server (a thread per
+//! connection, the bodies in memory) to the same 8 scrapers at the same ticks for as long:
+//! the scrapes' floor on this machine, printed under the table with the daemon's p99 as a
+//! ratio to it.
 //! With `HARNESS_SCRAPE_TRACE=1` in the environment, each case also prints its 12 slowest
 //! scrapes with where they fell against the sweep ends, and the scrapes' p99 near a sweep's
 //! end against elsewhere.
@@ -63,6 +68,9 @@ struct Case {
     scrape_every: Duration,
     /// Measure the floor before the daemon starts.
     floor: bool,
+    /// After the daemon, serve its last bodies from a minimal static server to the same
+    /// scrapers for as long (`--scrape-floor`).
+    scrape_floor: bool,
 }
 
 /// What one case measured.
@@ -77,6 +85,15 @@ struct Measured {
     body_gzip: usize,
     /// The minimal client on the same pattern, when measured.
     floor: Option<Floor>,
+    /// The same scrapers against a minimal static server, when measured.
+    scrape_floor: Option<ScrapeFloor>,
+}
+
+/// Scrape times against the minimal static server (`--scrape-floor`).
+#[derive(Debug, Default)]
+struct ScrapeFloor {
+    plain_ms: Vec<f64>,
+    gzip_ms: Vec<f64>,
 }
 
 fn bound(case: &Case, page_size: usize) -> f64 {
@@ -351,6 +368,7 @@ async fn run_case(case: &Case) -> Measured {
     let gzip_size = Arc::new(AtomicU64::new(0));
     let trace = Arc::new(Mutex::new(Vec::new()));
     let mut sweep_ends = Vec::new();
+    let mut scrapes_began = None;
 
     // Sweep 0 warms up (connection pool, allocator). Sweeps 1..=n are timed with nothing
     // else loading the daemon; then 8 scrapers run through `scrape_sweeps` more sweeps.
@@ -376,6 +394,7 @@ async fn run_case(case: &Case) -> Measured {
             // servers: none waits behind the simulator's tasks in this process, or
             // behind another scraper.
             let start = tokio::time::Instant::now() + Duration::from_millis(50);
+            scrapes_began = Some(Instant::now());
             for i in 0..8 {
                 let size = if i % 2 == 0 {
                     plain_size.clone()
@@ -409,8 +428,120 @@ async fn run_case(case: &Case) -> Measured {
     m.peak_rss_kib = memory_kib(pid, "VmHWM").unwrap_or(0);
     m.body_plain = plain_size.load(Ordering::Relaxed) as usize;
     m.body_gzip = gzip_size.load(Ordering::Relaxed) as usize;
+    if let (true, Some(began)) = (case.scrape_floor, scrapes_began) {
+        let bodies = (
+            fetch_metrics(daemon.addr, false).await,
+            fetch_metrics(daemon.addr, true).await,
+        );
+        // Nothing of the daemon's or the simulator's runs while the floor is measured.
+        daemon.child.kill().await;
+        sim_stop.cancel();
+        m.scrape_floor = Some(scrape_floor(bodies, case.scrape_every, began.elapsed()).await);
+    }
     sim_stop.cancel();
     m
+}
+
+/// `/metrics` of the daemon at `addr`, as sent (gzip or not).
+async fn fetch_metrics(addr: SocketAddr, gzip: bool) -> Vec<u8> {
+    let client = reqwest::Client::builder()
+        .no_gzip()
+        .build()
+        .expect("client");
+    let mut req = client.get(format!("http://{addr}/metrics"));
+    if gzip {
+        req = req.header("Accept-Encoding", "gzip");
+    }
+    let resp = req.send().await.expect("scrape for the floor");
+    resp.bytes()
+        .await
+        .expect("scrape body for the floor")
+        .to_vec()
+}
+
+/// The scrape floor: the same 8 scrapers, at the same ticks, for `how_long`, against a
+/// minimal blocking HTTP/1.1 server (a thread per connection, `write_all` of a body held
+/// in memory) that sends `bodies` (plain, gzip) as they are, with nothing else running.
+/// What is left of a scrape's time is the loopback copy and the scrapers' own reading.
+async fn scrape_floor(
+    bodies: (Vec<u8>, Vec<u8>),
+    every: Duration,
+    how_long: Duration,
+) -> ScrapeFloor {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("floor server");
+    let addr = listener.local_addr().expect("floor server address");
+    let bodies = Arc::new(bodies);
+    let served = bodies.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            let bodies = served.clone();
+            std::thread::spawn(move || serve_static(stream, &bodies));
+        }
+    });
+    let stop = CancellationToken::new();
+    let trace = Arc::new(Mutex::new(Vec::new()));
+    let start = tokio::time::Instant::now() + Duration::from_millis(50);
+    let mut threads = Vec::new();
+    for i in 0..8 {
+        let (stop, trace) = (stop.clone(), trace.clone());
+        threads.push(std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("scraper runtime");
+            let size = Arc::new(AtomicU64::new(0));
+            runtime.block_on(scraper(addr, i % 2 == 1, every, start, stop, size, trace));
+        }));
+    }
+    tokio::time::sleep(how_long).await;
+    stop.cancel();
+    for t in threads {
+        let _ = t.join();
+    }
+    let trace = trace.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let times = |gzip: bool| -> Vec<f64> {
+        trace
+            .iter()
+            .filter(|t| t.gzip == gzip)
+            .map(|t| t.ms)
+            .collect()
+    };
+    ScrapeFloor {
+        plain_ms: times(false),
+        gzip_ms: times(true),
+    }
+}
+
+/// Answers every request on `stream` with the plain or the gzip body (by the request's
+/// `Accept-Encoding`), keep-alive, until the client closes.
+fn serve_static(mut stream: std::net::TcpStream, bodies: &(Vec<u8>, Vec<u8>)) {
+    use std::io::{Read, Write};
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let end = loop {
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            match stream.read(&mut chunk) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        };
+        let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+        buf.drain(..end);
+        let gzip = head.contains("accept-encoding: gzip");
+        let body = if gzip { &bodies.1 } else { &bodies.0 };
+        let header = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: text/plain; version=0.0.4\r\n{}content-length: {}\r\n\r\n",
+            if gzip { "content-encoding: gzip\r\n" } else { "" },
+            body.len()
+        );
+        if stream.write_all(header.as_bytes()).is_err() || stream.write_all(body).is_err() {
+            return;
+        }
+    }
 }
 
 /// When the webhooks among `received` that announced profile `id` firing arrived, in order.
@@ -447,6 +578,7 @@ async fn alert_latency(profiles: usize, concurrency: u32, rounds: usize) -> Vec<
         scrape: false,
         scrape_every: Duration::ZERO,
         floor: false,
+        scrape_floor: false,
     };
     let extra = format!(
         "[alerting]\ngroup_wait = \"1s\"\n[[alerting.receivers]]\nname = \"sink\"\nkind = \"webhook\"\nurl = \"{sink_url}\"\nmatch_alertname = [\"ProfileConnectivityDegraded\"]\n"
@@ -521,6 +653,24 @@ fn report(case: &Case, m: &Measured) -> (f64, f64) {
     (ratio, cpu_us_per_profile)
 }
 
+/// The scrape floor of `case` beside the daemon's scrapes: p50 / p99 of each kind, and the
+/// daemon's p99 as a ratio to the floor's.
+fn scrape_floor_line(case: &Case, m: &Measured, f: &ScrapeFloor) -> String {
+    let ratio = |daemon: &[f64], floor: &[f64]| percentile(daemon, 99.0) / percentile(floor, 99.0);
+    format!(
+        "scrape floor, {} profiles (a static server sending the same bodies to the same 8 \
+         scrapers, nothing else running): plain {:.1} / {:.1} ms, gzip {:.1} / {:.1} ms \
+         (p50 / p99); the daemon's p99 to the floor's: plain {:.2}, gzip {:.2}",
+        case.profiles,
+        percentile(&f.plain_ms, 50.0),
+        percentile(&f.plain_ms, 99.0),
+        percentile(&f.gzip_ms, 50.0),
+        percentile(&f.gzip_ms, 99.0),
+        ratio(&m.scrape_plain_ms, &f.plain_ms),
+        ratio(&m.scrape_gzip_ms, &f.gzip_ms),
+    )
+}
+
 /// `p50 / p99 ms (size MiB)` of one kind of scrape, the size with `decimals` decimals;
 /// `-` when there were none.
 fn scrape_cell(ms: &[f64], body: usize, decimals: usize) -> String {
@@ -569,6 +719,7 @@ async fn main() {
     let mut scrape_every = SCRAPE_EVERY;
     let mut with_floor = true;
     let mut floor_only = false;
+    let mut scrape_floor = false;
     while !args.is_empty() {
         let a = args.remove(0);
         let mut value = || {
@@ -581,6 +732,7 @@ async fn main() {
             "--quick" => quick = true,
             "--floor" => floor_only = true,
             "--no-floor" => with_floor = false,
+            "--scrape-floor" => scrape_floor = true,
             "--profiles" => profiles = Some(value().parse().expect("--profiles N")),
             "--concurrency" => concurrency = Some(value().parse().expect("--concurrency C")),
             "--latency" => latency = parse_duration(&value()),
@@ -626,6 +778,7 @@ async fn main() {
         scrape: true,
         scrape_every,
         floor: with_floor,
+        scrape_floor,
     };
     let cases: Vec<Case> = if quick {
         vec![case(1000, 16, 2)]
@@ -661,9 +814,13 @@ async fn main() {
     }
     header();
     let mut failures = Vec::new();
+    let mut floors = Vec::new();
     for case in &cases {
         let m = run_case(case).await;
         let (ratio, cpu_us) = report(case, &m);
+        if let Some(f) = &m.scrape_floor {
+            floors.push(scrape_floor_line(case, &m, f));
+        }
         if quick {
             // Only gross regressions fail: 3x the targets (sweep bound 1.0, 50 µs/profile, 20 ms p99).
             if ratio.is_nan() || ratio > 3.0 {
@@ -679,6 +836,9 @@ async fn main() {
                 failures.push(format!("scrape p99 {p99:.1} ms (limit 60)"));
             }
         }
+    }
+    for line in floors {
+        println!("{line}");
     }
     if !failures.is_empty() {
         eprintln!("bench --quick: gross regression: {}", failures.join("; "));
