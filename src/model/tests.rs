@@ -427,6 +427,39 @@ fn hostile_strings_survive_intact() {
 }
 
 #[test]
+fn bytes_that_are_not_utf8_fail_a_body_only_where_they_are_read() {
+    // A body that is UTF-8 throughout is read as text; any other is read from bytes, where
+    // a stray byte in a skipped field is never looked at.
+    let p = Profile::parse_detail(b"{\"id\": 1, \"description\": \"caf\xe9\", \"name\": \"ok\"}");
+    assert_eq!(p.map(|p| (p.id, p.name)), Ok((1, "ok".to_string())));
+    let p = Profile::parse_detail(b"{\"id\": 1, \"configuration\": {\"k\xff\": [\"\xc3\"]}}");
+    assert_eq!(p.map(|p| p.id), Ok(1));
+    let page = ListPage::parse(b"{\"results\": [{\"id\": 3, \"status\": \"\xfe\"}]}");
+    assert_eq!(page.map(|p| p.items.len()), Ok(1));
+    // A stray byte in a field that is read makes the body unreadable, as before.
+    for body in [
+        &b"{\"id\": 1, \"name\": \"caf\xe9\"}"[..],
+        b"{\"id\": 1, \"health_status\": {\"connectivity\": \"\xff\"}}",
+        b"{\"id\": 1, \"description\": \"\xe9\", \"organization\": \"\xe9\"}",
+    ] {
+        let result = Profile::parse_detail(body);
+        assert!(
+            matches!(result, Err(ParseError::NotJson(ref e)) if e.contains("invalid unicode code point")),
+            "{:?}: {result:?}",
+            String::from_utf8_lossy(body)
+        );
+    }
+    // Read as text or from bytes, a broken body gets the same error, at the same place.
+    let as_text = Profile::parse_detail(b"{\"id\": 1, \"d\": \"e\", \"x\": tru}");
+    let as_bytes = Profile::parse_detail(b"{\"id\": 1, \"d\": \"\xe9\", \"x\": tru}");
+    assert!(
+        matches!(as_text, Err(ParseError::NotJson(_))),
+        "{as_text:?}"
+    );
+    assert_eq!(as_text, as_bytes);
+}
+
+#[test]
 fn duplicate_keys_do_not_fail_the_body() {
     let p = detail(r#"{"id": 1, "name": "first", "name": "second", "id": 2}"#);
     assert_eq!((p.id, p.name.as_str()), (2, "second"));
