@@ -682,3 +682,25 @@ fn the_intern_table_is_bounded_and_values_stay_as_sent() {
         " Weird \u{1F600} value "
     );
 }
+
+#[test]
+fn values_sharing_a_slot_of_the_thread_cache_come_back_as_sent_and_shared() {
+    // Far more values than the cache has slots, so many share one; each comes back as
+    // sent and, asked again from this thread or another, as the same shared copy.
+    let values: Vec<String> = (0..300)
+        .map(|i| format!("cache-{i}"))
+        .chain(["", "a", "ab", "ba", "é", "ü", "abc", "cba"].map(String::from))
+        .collect();
+    let first: Vec<Text> = values.iter().map(|v| intern(v)).collect();
+    for _ in 0..2 {
+        for (value, shared) in values.iter().zip(&first) {
+            let again = intern(value);
+            assert_eq!(again.as_str(), value.as_str());
+            assert!(Text::ptr_eq(&again, shared), "{value:?} was not shared");
+        }
+    }
+    let elsewhere = std::thread::spawn(|| intern("cache-7"))
+        .join()
+        .unwrap_or_else(|_| panic!("the other thread panicked"));
+    assert!(Text::ptr_eq(&elsewhere, &first[7]));
+}
