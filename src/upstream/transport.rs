@@ -5,8 +5,8 @@
 //! reqwest costs several µs of CPU per request on top of hyper (its redirect layer parses
 //! every answer's URL again, headers are merged and copied per request, the body is
 //! wrapped in layers of its own); here the request is built from the URL already parsed,
-//! the headers are copied from one prepared map, and the body is handed over in the buffer
-//! hyper read it into when it arrives in one piece, as a detail does.
+//! the headers, `Host` included, are copied from one prepared map, and the body is handed
+//! over in the buffer hyper read it into when it arrives in one piece, as a detail does.
 //!
 //! What the direct client keeps from the reqwest set-up it replaces: the same roots
 //! (webpki's plus `api.ca_file`'s) and rustls with TLS 1.2 and 1.3, `http/1.1` by ALPN,
