@@ -458,8 +458,23 @@ fn not_an_object<E: de::Error, V>(what: &str) -> Result<V, E> {
 }
 
 /// Parses a whole body into `T`.
+///
+/// The body's UTF-8 is checked once, as a whole, and the body then read as a `str`:
+/// read from bytes, serde_json checks every string it hands over (each key, each value
+/// read) on its own, a call per string that cost more than the one pass over the body. A
+/// body that is not UTF-8 throughout (a stray byte in a field we skip, or in one we read)
+/// is read from bytes as before, so what is accepted and every error stay the same.
 fn parse_body<T: TopLevel>(body: &[u8]) -> Result<T, ParseError> {
-    let mut de = serde_json::Deserializer::from_slice(body);
+    match std::str::from_utf8(body) {
+        Ok(text) => read_body(serde_json::Deserializer::from_str(text)),
+        Err(_) => read_body(serde_json::Deserializer::from_slice(body)),
+    }
+}
+
+/// Reads one top-level value into `T` and refuses anything after it.
+fn read_body<'de, R: serde_json::de::Read<'de>, T: TopLevel>(
+    mut de: serde_json::Deserializer<R>,
+) -> Result<T, ParseError> {
     let value = (&mut de)
         .deserialize_any(Body::<T>(PhantomData))
         .map_err(json_error)?;

@@ -427,6 +427,39 @@ fn hostile_strings_survive_intact() {
 }
 
 #[test]
+fn bytes_that_are_not_utf8_fail_a_body_only_where_they_are_read() {
+    // A body that is UTF-8 throughout is read as text; any other is read from bytes, where
+    // a stray byte in a skipped field is never looked at.
+    let p = Profile::parse_detail(b"{\"id\": 1, \"description\": \"caf\xe9\", \"name\": \"ok\"}");
+    assert_eq!(p.map(|p| (p.id, p.name)), Ok((1, "ok".to_string())));
+    let p = Profile::parse_detail(b"{\"id\": 1, \"configuration\": {\"k\xff\": [\"\xc3\"]}}");
+    assert_eq!(p.map(|p| p.id), Ok(1));
+    let page = ListPage::parse(b"{\"results\": [{\"id\": 3, \"status\": \"\xfe\"}]}");
+    assert_eq!(page.map(|p| p.items.len()), Ok(1));
+    // A stray byte in a field that is read makes the body unreadable, as before.
+    for body in [
+        &b"{\"id\": 1, \"name\": \"caf\xe9\"}"[..],
+        b"{\"id\": 1, \"health_status\": {\"connectivity\": \"\xff\"}}",
+        b"{\"id\": 1, \"description\": \"\xe9\", \"organization\": \"\xe9\"}",
+    ] {
+        let result = Profile::parse_detail(body);
+        assert!(
+            matches!(result, Err(ParseError::NotJson(ref e)) if e.contains("invalid unicode code point")),
+            "{:?}: {result:?}",
+            String::from_utf8_lossy(body)
+        );
+    }
+    // Read as text or from bytes, a broken body gets the same error, at the same place.
+    let as_text = Profile::parse_detail(b"{\"id\": 1, \"d\": \"e\", \"x\": tru}");
+    let as_bytes = Profile::parse_detail(b"{\"id\": 1, \"d\": \"\xe9\", \"x\": tru}");
+    assert!(
+        matches!(as_text, Err(ParseError::NotJson(_))),
+        "{as_text:?}"
+    );
+    assert_eq!(as_text, as_bytes);
+}
+
+#[test]
 fn duplicate_keys_do_not_fail_the_body() {
     let p = detail(r#"{"id": 1, "name": "first", "name": "second", "id": 2}"#);
     assert_eq!((p.id, p.name.as_str()), (2, "second"));
@@ -648,4 +681,26 @@ fn the_intern_table_is_bounded_and_values_stay_as_sent() {
         &*intern(" Weird \u{1F600} value "),
         " Weird \u{1F600} value "
     );
+}
+
+#[test]
+fn values_sharing_a_slot_of_the_thread_cache_come_back_as_sent_and_shared() {
+    // Far more values than the cache has slots, so many share one; each comes back as
+    // sent and, asked again from this thread or another, as the same shared copy.
+    let values: Vec<String> = (0..300)
+        .map(|i| format!("cache-{i}"))
+        .chain(["", "a", "ab", "ba", "é", "ü", "abc", "cba"].map(String::from))
+        .collect();
+    let first: Vec<Text> = values.iter().map(|v| intern(v)).collect();
+    for _ in 0..2 {
+        for (value, shared) in values.iter().zip(&first) {
+            let again = intern(value);
+            assert_eq!(again.as_str(), value.as_str());
+            assert!(Text::ptr_eq(&again, shared), "{value:?} was not shared");
+        }
+    }
+    let elsewhere = std::thread::spawn(|| intern("cache-7"))
+        .join()
+        .unwrap_or_else(|_| panic!("the other thread panicked"));
+    assert!(Text::ptr_eq(&elsewhere, &first[7]));
 }

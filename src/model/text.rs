@@ -3,6 +3,7 @@
 //! most of a snapshot's size.
 
 use std::borrow::Borrow;
+use std::cell::RefCell;
 use std::collections::HashSet;
 use std::fmt;
 use std::ops::Deref;
@@ -28,12 +29,63 @@ pub fn intern(text: &str) -> Text {
     if text.len() > INTERN_MAX_LEN {
         return Text::new(text);
     }
+    // Most values are found in the thread's cache of recent ones, without the lock and the
+    // table's hashing (a sweep interns several values per profile).
+    let slot = recent_slot(text);
+    let cached = RECENT.with(|recent| {
+        let recent = recent.borrow();
+        [slot, slot ^ 1]
+            .into_iter()
+            .find_map(|i| recent[i].as_ref().filter(|shared| shared.as_str() == text))
+            .cloned()
+    });
+    if let Some(shared) = cached {
+        return shared;
+    }
     let table = TABLE.get_or_init(|| Mutex::new(Interner::default()));
     // A poisoned table is still a valid set of strings: keep using it.
     let mut table = table
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    table.intern(text)
+    let (value, shared) = table.intern_shared(text);
+    drop(table);
+    if shared {
+        RECENT.with(|recent| {
+            let mut recent = recent.borrow_mut();
+            // The value's own slot, or its neighbour when only that one is free.
+            let i = if recent[slot].is_some() && recent[slot ^ 1].is_none() {
+                slot ^ 1
+            } else {
+                slot
+            };
+            recent[i] = Some(value.clone());
+        });
+    }
+    value
+}
+
+/// Slots in each thread's cache of recently interned values (a power of two): a value is
+/// looked for in its slot and the neighbouring one.
+const RECENT_SLOTS: usize = 256;
+
+thread_local! {
+    /// Values of the shared table this thread interned recently, each in the slot
+    /// [`recent_slot`] picks for it or the neighbouring one. Only shared values are kept (they live in the table
+    /// anyway, so the cache holds no memory of its own); a slot's value is replaced by the
+    /// next one that maps to it, so a value that misses is only ever slower by the lookup.
+    static RECENT: RefCell<[Option<Text>; RECENT_SLOTS]> =
+        const { RefCell::new([const { None }; RECENT_SLOTS]) };
+}
+
+/// A value's slot in the cache: FNV-1a of its bytes (at most [`INTERN_MAX_LEN`]), enough
+/// to keep a fleet's few dozen distinct values apart. Values that collide only miss the
+/// cache and take the table's lock.
+fn recent_slot(text: &str) -> usize {
+    let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    });
+    // The high bits mix every byte; the low ones less so.
+    (hash >> 32) as usize % RECENT_SLOTS
 }
 
 /// The table behind [`intern`].
@@ -45,15 +97,22 @@ pub(super) struct Interner {
 
 impl Interner {
     /// The shared copy of `text`, added to the table while there is room.
+    #[cfg(test)]
     pub(super) fn intern(&mut self, text: &str) -> Text {
+        self.intern_shared(text).0
+    }
+
+    /// [`Interner::intern`], and whether the value is the table's shared copy.
+    fn intern_shared(&mut self, text: &str) -> (Text, bool) {
         if let Some(shared) = self.values.get(text) {
-            return shared.clone();
+            return (shared.clone(), true);
         }
         let value = Text::new(text);
-        if self.values.len() < INTERN_CAP && text.len() <= INTERN_MAX_LEN {
+        let shared = self.values.len() < INTERN_CAP && text.len() <= INTERN_MAX_LEN;
+        if shared {
             self.values.insert(value.clone());
         }
-        value
+        (value, shared)
     }
 }
 

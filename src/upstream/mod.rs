@@ -213,6 +213,7 @@ impl UpstreamClient {
             Http::Reqwest(reqwest_client(api, &roots, &user_agent)?)
         } else {
             Http::Direct(Box::new(transport::Direct::new(
+                &list_url,
                 api.timeout,
                 api.concurrency.max(1) as usize,
                 &roots,

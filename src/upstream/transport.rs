@@ -5,8 +5,8 @@
 //! reqwest costs several µs of CPU per request on top of hyper (its redirect layer parses
 //! every answer's URL again, headers are merged and copied per request, the body is
 //! wrapped in layers of its own); here the request is built from the URL already parsed,
-//! the headers are copied from one prepared map, and the body is handed over in the buffer
-//! hyper read it into when it arrives in one piece, as a detail does.
+//! the headers, `Host` included, are copied from one prepared map, and the body is handed
+//! over in the buffer hyper read it into when it arrives in one piece, as a detail does.
 //!
 //! What the direct client keeps from the reqwest set-up it replaces: the same roots
 //! (webpki's plus `api.ca_file`'s) and rustls with TLS 1.2 and 1.3, `http/1.1` by ALPN,
@@ -25,7 +25,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Incoming;
-use hyper::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, LOCATION, USER_AGENT};
+use hyper::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, HOST, LOCATION, USER_AGENT};
 use hyper::{Request, Response, StatusCode, Uri};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -46,6 +46,46 @@ pub(crate) struct Direct {
     client: Client<HttpsConnector<HttpConnector>, Empty<Bytes>>,
     /// `User-Agent`, `Accept` and `Authorization` (sensitive), copied into each request.
     headers: HeaderMap,
+    /// The same with the `Host` of `api.base_url`'s origin, for requests to that origin
+    /// (all of a sweep's): hyper's client would otherwise format `Host` again for every
+    /// request from the URI; for any other origin it still does.
+    origin: Option<Origin>,
+}
+
+/// The headers of requests to the origin of `api.base_url`.
+struct Origin {
+    /// The host as in the URL (`example.com`, `127.0.0.1`, `[::1]`).
+    host: String,
+    /// The port when the URL names one other than its scheme's default.
+    port: Option<u16>,
+    /// [`Direct::headers`] plus `Host`.
+    headers: HeaderMap,
+}
+
+impl Origin {
+    /// The `Host` hyper's client would send to `url`'s origin (host, and the port when
+    /// not the scheme's default); `None` for a URL without a host or whose host is not a
+    /// header value.
+    fn new(url: &Url, headers: &HeaderMap) -> Option<Self> {
+        let host = url.host_str()?.to_string();
+        let port = url.port();
+        let value = match port {
+            Some(port) => HeaderValue::try_from(format!("{host}:{port}")).ok()?,
+            None => HeaderValue::try_from(host.as_str()).ok()?,
+        };
+        let mut with_host = headers.clone();
+        with_host.insert(HOST, value);
+        Some(Self {
+            host,
+            port,
+            headers: with_host,
+        })
+    }
+
+    /// True when `url` is on this origin's host and port (the `Host` is the same).
+    fn serves(&self, url: &Url) -> bool {
+        url.host_str() == Some(self.host.as_str()) && url.port() == self.port
+    }
 }
 
 /// What a direct GET gave: the final answer's head, and a way to read its body.
@@ -67,9 +107,11 @@ pub(crate) enum DirectError {
 }
 
 impl Direct {
-    /// The direct client for `[api]`: `timeout` bounds connecting, `pool` is the idle
-    /// connections kept, `roots` the extra trusted roots of `api.ca_file`.
+    /// The direct client for `[api]`: `origin` is the list URL (the origin of
+    /// `api.base_url`), `timeout` bounds connecting, `pool` is the idle connections kept,
+    /// `roots` the extra trusted roots of `api.ca_file`.
     pub(crate) fn new(
+        origin: &Url,
         timeout: Duration,
         pool: usize,
         roots: &[CertificateDer<'static>],
@@ -111,7 +153,12 @@ impl Direct {
         headers.insert(USER_AGENT, agent);
         headers.insert(ACCEPT, HeaderValue::from_static("*/*"));
         headers.insert(AUTHORIZATION, auth);
-        Ok(Self { client, headers })
+        let origin = Origin::new(origin, &headers);
+        Ok(Self {
+            client,
+            headers,
+            origin,
+        })
     }
 
     /// GETs `url`, following same-origin redirects as the policy allows; the final answer
@@ -142,7 +189,10 @@ impl Direct {
             .map_err(|e: hyper::http::uri::InvalidUri| DirectError::Uri(e.to_string()))?;
         let mut request = Request::new(Empty::new());
         *request.uri_mut() = uri;
-        *request.headers_mut() = self.headers.clone();
+        *request.headers_mut() = match &self.origin {
+            Some(origin) if origin.serves(url) => origin.headers.clone(),
+            _ => self.headers.clone(),
+        };
         self.client
             .request(request)
             .await
@@ -308,6 +358,44 @@ mod tests {
             redirect_target(StatusCode::FOUND, &located("http://[::1"), &current),
             None
         );
+    }
+
+    #[test]
+    fn the_prepared_host_is_the_one_hyper_would_send() {
+        let cases = [
+            ("http://127.0.0.1:8080/api/v1/x/", "127.0.0.1:8080"),
+            (
+                "https://control.example.com/api/v1/x/",
+                "control.example.com",
+            ),
+            ("https://control.example.com:443/x/", "control.example.com"),
+            ("http://control.example.com:80/x/", "control.example.com"),
+            (
+                "http://control.example.com:443/x/",
+                "control.example.com:443",
+            ),
+            (
+                "https://control.example.com:8443/x/",
+                "control.example.com:8443",
+            ),
+            ("http://[::1]:9000/x/", "[::1]:9000"),
+            ("https://BÜCHER.example/x/", "xn--bcher-kva.example"),
+        ];
+        for (base, host) in cases {
+            let origin = Origin::new(&url(base), &HeaderMap::new())
+                .unwrap_or_else(|| panic!("{base}: no origin"));
+            assert_eq!(
+                origin.headers.get(HOST).and_then(|v| v.to_str().ok()),
+                Some(host),
+                "{base}"
+            );
+        }
+        let origin = Origin::new(&url("http://127.0.0.1:8080/api/"), &HeaderMap::new())
+            .unwrap_or_else(|| panic!("no origin"));
+        assert!(origin.serves(&url("http://127.0.0.1:8080/api/x/7/?limit=100")));
+        assert!(!origin.serves(&url("http://127.0.0.1:8081/api/x/7/")));
+        assert!(!origin.serves(&url("http://localhost:8080/api/x/7/")));
+        assert!(!origin.serves(&url("http://127.0.0.1/api/x/7/")));
     }
 
     #[test]
