@@ -372,7 +372,7 @@ impl Daemon {
     /// it is a few hundred milliseconds of CPU (text and compression) that would otherwise
     /// hold one of the runtime's workers, and the scrapes it serves, up.
     async fn render(&mut self, snapshot: &Arc<Snapshot>) -> RenderedProfiles {
-        let firing: Vec<(u64, &'static str, String)> = self
+        let firing: Vec<(u64, &'static str, Arc<str>)> = self
             .judge
             .firing()
             .filter_map(|a| {
@@ -674,10 +674,10 @@ mod tests {
         Alert {
             key: AlertKey::profile(AlertName::ProfileConnectivityDegraded, id),
             severity: "critical".into(),
-            profile_name: format!("legacy-{id}"),
+            profile_name: format!("legacy-{id}").into(),
             organization: if id % 2 == 0 { "North" } else { "South" }.into(),
-            summary: String::new(),
-            description: String::new(),
+            summary: "".into(),
+            description: "".into(),
             state,
             active_since: SystemTime::UNIX_EPOCH,
             firing_since: None,
