@@ -572,7 +572,6 @@ fn private_file(path: &Path) -> io::Result<File> {
     options.open(path)
 }
 
-/// Write new, fsync, rename, fsync the directory.
 /// [`write_atomically`] with the bytes written by `write` as it makes them (answering
 /// how many), so that they are never all in memory at once.
 fn write_atomically_with(
@@ -592,6 +591,7 @@ fn write_atomically_with(
     Ok(written)
 }
 
+/// Write new, fsync, rename, fsync the directory.
 fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> io::Result<()> {
     let tmp = dir.join(TMP_FILE_NAME);
     {
