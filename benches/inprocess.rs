@@ -245,9 +245,9 @@ fn firing_alert(id: u64, at: SystemTime) -> Alert {
     Alert {
         key: AlertKey::profile(AlertName::ProfileConnectivityDegraded, id),
         severity: "critical".into(),
-        profile_name: format!("Warehouse scanner {id}"),
+        profile_name: format!("Warehouse scanner {id}").into(),
         organization: "North Region Logistics".into(),
-        summary: format!("Profile Warehouse scanner {id} cannot reach its inventory source"),
+        summary: format!("Profile Warehouse scanner {id} cannot reach its inventory source").into(),
         description: "connectivity is unhealthy: connection timed out after 30s (last error: \
                       upstream returned 503)"
             .into(),
@@ -326,7 +326,7 @@ fn persist(c: &mut Criterion) {
             {
                 let mut book = book.lock().expect("book");
                 n += 1;
-                book.alerts[17].description = format!("changed {n}");
+                book.alerts[17].description = format!("changed {n}").into();
                 book.touch();
             }
             store.save(&book).expect("written")

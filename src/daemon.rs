@@ -376,7 +376,7 @@ impl Daemon {
     /// otherwise hold one of the runtime's workers up, and that yields the cores to the
     /// scrapes it serves when both want them.
     async fn render(&mut self, snapshot: &Arc<Snapshot>) -> RenderedProfiles {
-        let firing: Vec<(u64, &'static str, String)> = self
+        let firing: Vec<(u64, &'static str, Arc<str>)> = self
             .judge
             .firing()
             .filter_map(|a| {
@@ -675,10 +675,10 @@ mod tests {
         Alert {
             key: AlertKey::profile(AlertName::ProfileConnectivityDegraded, id),
             severity: "critical".into(),
-            profile_name: format!("legacy-{id}"),
+            profile_name: format!("legacy-{id}").into(),
             organization: if id % 2 == 0 { "North" } else { "South" }.into(),
-            summary: String::new(),
-            description: String::new(),
+            summary: "".into(),
+            description: "".into(),
             state,
             active_since: SystemTime::UNIX_EPOCH,
             firing_since: None,

@@ -92,10 +92,16 @@ pub struct Settings {
 /// True when `receiver` is to hear about `alert` (see the module documentation).
 pub fn routes(receiver: &ReceiverConfig, alert: &Alert) -> bool {
     let severity = receiver.match_severity.is_empty()
-        || receiver.match_severity.iter().any(|s| *s == alert.severity);
+        || receiver
+            .match_severity
+            .iter()
+            .any(|s| *s == *alert.severity);
     let organization = receiver.match_organization.is_empty()
         || alert.key.alertname == AlertName::InventoryApiDown
-        || receiver.match_organization.contains(&alert.organization);
+        || receiver
+            .match_organization
+            .iter()
+            .any(|o| **o == *alert.organization);
     let alertname = receiver.match_alertname.is_empty()
         || receiver
             .match_alertname

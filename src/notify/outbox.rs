@@ -206,11 +206,11 @@ mod tests {
     fn alert(name: AlertName, id: u64, severity: &str, state: AlertState) -> Alert {
         Alert {
             key: AlertKey::profile(name, id),
-            severity: severity.to_string(),
-            profile_name: format!("p{id}"),
-            organization: String::new(),
-            summary: String::new(),
-            description: String::new(),
+            severity: severity.into(),
+            profile_name: format!("p{id}").into(),
+            organization: "".into(),
+            summary: "".into(),
+            description: "".into(),
             state,
             active_since: SystemTime::UNIX_EPOCH,
             firing_since: None,
@@ -252,7 +252,7 @@ mod tests {
         alerts.sort_by(alert_order);
         let order: Vec<(u64, &str)> = alerts
             .iter()
-            .map(|a| (a.key.profile_id.unwrap_or(0), a.severity.as_str()))
+            .map(|a| (a.key.profile_id.unwrap_or(0), &*a.severity))
             .collect();
         assert_eq!(
             order,

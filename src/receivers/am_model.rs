@@ -118,11 +118,11 @@ mod tests {
         };
         let alert = |key: AlertKey| Alert {
             key,
-            severity: "warning".to_string(),
-            profile_name: "p".to_string(),
-            organization: String::new(),
-            summary: String::new(),
-            description: String::new(),
+            severity: "warning".into(),
+            profile_name: "p".into(),
+            organization: "".into(),
+            summary: "".into(),
+            description: "".into(),
             state: AlertState::Firing,
             active_since: std::time::SystemTime::UNIX_EPOCH,
             firing_since: None,

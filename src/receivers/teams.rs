@@ -163,7 +163,7 @@ fn colour_name(view: &AlertView<'_>) -> &'static str {
     if view.status == Status::Resolved {
         return "Good";
     }
-    match view.alert.severity.as_str() {
+    match &*view.alert.severity {
         "critical" => "Attention",
         "warning" => "Warning",
         "info" => "Accent",

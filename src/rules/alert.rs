@@ -3,6 +3,7 @@
 //! [`crate::vocabulary`] so that `config` can name alerts without importing `rules`.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
@@ -83,15 +84,15 @@ pub struct Alert {
     /// Name and profile.
     pub key: AlertKey,
     /// `critical`, `warning`, ... from the rule's configuration.
-    pub severity: String,
+    pub severity: Arc<str>,
     /// The profile's name ("" for `InventoryApiDown`).
-    pub profile_name: String,
+    pub profile_name: Arc<str>,
     /// The profile's organization ("" when unknown, and for `InventoryApiDown`).
-    pub organization: String,
+    pub organization: Arc<str>,
     /// One line for a person on call.
-    pub summary: String,
+    pub summary: Arc<str>,
     /// The details: raw state, last error, since when, ages and limits.
-    pub description: String,
+    pub description: Arc<str>,
     /// Pending, firing or (in a transition) resolved.
     pub state: AlertState,
     /// When the condition was first seen holding.
@@ -121,7 +122,7 @@ impl Alert {
     pub fn labels(&self) -> BTreeMap<&'static str, String> {
         let mut labels = BTreeMap::from([
             ("alertname", self.key.alertname.as_str().to_string()),
-            ("severity", self.severity.clone()),
+            ("severity", self.severity.to_string()),
             (
                 "profile_id",
                 self.key
@@ -129,8 +130,8 @@ impl Alert {
                     .map(|id| id.to_string())
                     .unwrap_or_default(),
             ),
-            ("profile_name", self.profile_name.clone()),
-            ("organization", self.organization.clone()),
+            ("profile_name", self.profile_name.to_string()),
+            ("organization", self.organization.to_string()),
         ]);
         if let Some(c) = self.key.condition {
             labels.insert("condition", c.as_str().to_string());
@@ -143,15 +144,15 @@ impl Alert {
     pub fn label(&self, name: &str) -> Option<String> {
         match name {
             "alertname" => Some(self.key.alertname.as_str().to_string()),
-            "severity" => Some(self.severity.clone()),
+            "severity" => Some(self.severity.to_string()),
             "profile_id" => Some(
                 self.key
                     .profile_id
                     .map(|id| id.to_string())
                     .unwrap_or_default(),
             ),
-            "profile_name" => Some(self.profile_name.clone()),
-            "organization" => Some(self.organization.clone()),
+            "profile_name" => Some(self.profile_name.to_string()),
+            "organization" => Some(self.organization.to_string()),
             "condition" => self.key.condition.map(|c| c.as_str().to_string()),
             _ => None,
         }
@@ -161,8 +162,8 @@ impl Alert {
     /// when the rule has one (README, Runbook links).
     pub fn annotations(&self) -> BTreeMap<&'static str, String> {
         let mut annotations = BTreeMap::from([
-            ("summary", self.summary.clone()),
-            ("description", self.description.clone()),
+            ("summary", self.summary.to_string()),
+            ("description", self.description.to_string()),
         ]);
         if !self.runbook_url.is_empty() {
             annotations.insert("runbook_url", self.runbook_url.clone());

@@ -3,13 +3,14 @@
 //! is in [`super::conditions`]; this file knows no rule by name.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use crate::clock::rfc3339;
 use crate::config::{runbook, RulesConfig};
 use crate::model::Profile;
 use crate::snapshot::{ListOutcome, ProfileEntry, Snapshot};
-use crate::vocabulary::{AlertName, Suppression};
+use crate::vocabulary::{AlertName, Severity, Suppression};
 
 use super::alert::{Alert, AlertKey, AlertState, Transition};
 use super::conditions::{condition, per_profile, subject, Condition, Facts, Scope, CONDITIONS};
@@ -415,11 +416,11 @@ fn resolve(
     if alert.state != AlertState::Firing {
         return;
     }
-    alert.description = format!(
+    alert.description = Arc::from(format!(
         "{}\nResolved at {}: {why}.",
         alert.description,
         rfc3339(now)
-    );
+    ));
     alert.state = AlertState::Resolved;
     alert.resolved_at = Some(now);
     out.push(Transition { alert });
@@ -464,11 +465,11 @@ fn hold(
 ) {
     let alert = active.entry(key).or_insert_with(|| Alert {
         key,
-        severity: String::new(),
-        profile_name: String::new(),
-        organization: String::new(),
-        summary: String::new(),
-        description: String::new(),
+        severity: Arc::from(""),
+        profile_name: Arc::from(""),
+        organization: Arc::from(""),
+        summary: Arc::from(""),
+        description: Arc::from(""),
         state: AlertState::Pending,
         active_since: now,
         firing_since: None,
@@ -478,17 +479,21 @@ fn hold(
     });
     // Details follow the profile (a new last_error, "unhealthy" → "flaky", a rename)
     // without a transition: the alert is the same one.
-    set_if_changed(&mut alert.severity, texts.severity);
+    set_severity(&mut alert.severity, texts.severity);
     set_if_changed(&mut alert.profile_name, texts.profile_name);
     set_if_changed(&mut alert.organization, texts.organization);
     if texts.runbook_url.is_empty() {
         alert.runbook_url.clear();
     } else {
         let url = runbook::expand(texts.runbook_url, |name| alert.label(name));
-        set_if_changed(&mut alert.runbook_url, &url);
+        if alert.runbook_url != url {
+            alert.runbook_url = url;
+        }
     }
-    alert.summary = texts.summary;
-    alert.description = texts.description;
+    // Kept when unchanged: the status document's and the notifier's copies of the alert
+    // then share these strings rather than each holding its own.
+    set_if_changed(&mut alert.summary, &texts.summary);
+    set_if_changed(&mut alert.description, &texts.description);
     // While its condition flaps, the alert is judged as ever but not announced: the
     // `ProfileFlapping` alert speaks for it (README, Flapping).
     let marked = alert.suppressed_by.contains(&Suppression::Flapping);
@@ -511,10 +516,24 @@ fn hold(
 }
 
 /// Assigns `value` only when it differs, so an unchanged label costs no allocation.
-fn set_if_changed(slot: &mut String, value: &str) {
-    if slot != value {
-        value.clone_into(slot);
+fn set_if_changed(slot: &mut Arc<str>, value: &str) {
+    if **slot != *value {
+        *slot = Arc::from(value);
     }
+}
+
+/// The `severity` label's value, one allocation per severity for every alert: `value` is
+/// one of [`Severity::as_str`]'s, or (from a state file) anything else, then allocated.
+fn set_severity(slot: &mut Arc<str>, value: &str) {
+    static SHARED: OnceLock<[Arc<str>; 3]> = OnceLock::new();
+    if **slot == *value {
+        return;
+    }
+    let shared = SHARED.get_or_init(|| Severity::ALL.map(|s| Arc::from(s.as_str())));
+    *slot = match shared.iter().find(|s| ***s == *value) {
+        Some(s) => s.clone(),
+        None => Arc::from(value),
+    };
 }
 
 /// The label values and messages of an alert whose condition holds.

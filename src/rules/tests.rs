@@ -146,13 +146,13 @@ fn connectivity_degraded_fires_and_resolves() {
     assert_eq!(names(&t), [firing(ProfileConnectivityDegraded, 42)]);
     let a = &t[0].alert;
     assert_eq!(
-        a.summary,
+        &*a.summary,
         "Connectivity of \"Lisbon DC — SAP EWM\" (North Distribution) is unhealthy"
     );
     assert_contains(&a.description, "\"unhealthy\"");
     assert_contains(&a.description, "connection refused");
     assert_contains(&a.description, "2026-01-01T00:00:00Z");
-    assert_eq!(a.severity, "critical");
+    assert_eq!(&*a.severity, "critical");
     assert_eq!(a.active_since, t0());
     assert_eq!(a.firing_since, Some(t0()));
 
@@ -177,7 +177,7 @@ fn authentication_failing_fires_and_resolves() {
     let t = j.evaluate(&of(p.clone()), t0());
     assert_eq!(names(&t), [firing(ProfileAuthenticationFailing, 7)]);
     assert_eq!(
-        t[0].alert.summary,
+        &*t[0].alert.summary,
         "Authentication of \"Profile 7\" (North Distribution) is expired"
     );
 
@@ -273,7 +273,7 @@ fn sync_failing_fires_and_resolves() {
     p.last_sync = Some(unix_seconds(t0()));
     let t = j.evaluate(&of(p.clone()), t0());
     assert_eq!(names(&t), [firing(ProfileSyncFailing, 9)]);
-    assert_eq!(t[0].alert.severity, "warning");
+    assert_eq!(&*t[0].alert.severity, "warning");
     assert_contains(&t[0].alert.summary, "partial");
 
     p.last_sync_status = Some("success".into());
@@ -292,7 +292,7 @@ fn errors_high_fires_at_the_threshold_and_resolves_below_it() {
     let t = j.evaluate(&of(p.clone()), t0() + MIN);
     assert_eq!(names(&t), [firing(ProfileErrorsHigh, 11)]);
     assert_eq!(
-        t[0].alert.summary,
+        &*t[0].alert.summary,
         "\"Profile 11\" (North Distribution) reported 10 errors in 24 hours"
     );
 
@@ -370,7 +370,7 @@ fn inventory_api_down_fires_says_why_and_resolves() {
     let t = j.evaluate(&failed(ApiFailure::Unauthorized), t0());
     assert_eq!(names(&t), [(InventoryApiDown, None, AlertState::Firing)]);
     let a = &t[0].alert;
-    assert_eq!(a.severity, "critical");
+    assert_eq!(&*a.severity, "critical");
     assert_contains(&a.description, "401 Unauthorized");
     assert_contains(&a.description, "HTTP 401 from");
     let labels = a.labels();
@@ -713,8 +713,8 @@ fn firing_alert_follows_changing_details_without_a_transition() {
     assert!(a.summary.ends_with("is flaky"), "{}", a.summary);
     assert_contains(&a.description, "TLS handshake failed");
     assert!(!a.description.contains("timeout"), "{}", a.description);
-    assert_eq!(a.profile_name, "Renamed");
-    assert_eq!(a.severity, "warning");
+    assert_eq!(&*a.profile_name, "Renamed");
+    assert_eq!(&*a.severity, "warning");
     assert_eq!(a.firing_since, Some(t0()));
 }
 
@@ -748,11 +748,11 @@ fn restored_firing_alert_keeps_its_start_and_is_not_reannounced() {
 fn restore_skips_resolved_and_ill_formed_alerts() {
     let alert = |key: AlertKey, state| Alert {
         key,
-        severity: "warning".to_string(),
-        profile_name: String::new(),
-        organization: String::new(),
-        summary: String::new(),
-        description: String::new(),
+        severity: "warning".into(),
+        profile_name: "".into(),
+        organization: "".into(),
+        summary: "".into(),
+        description: "".into(),
         state,
         active_since: t0(),
         firing_since: None,
@@ -854,7 +854,7 @@ fn labels_and_annotations_carry_the_profile() {
         annotations["summary"],
         "Authentication of \"Profile 42\" is invalid"
     );
-    assert_eq!(annotations["description"], a.description);
+    assert_eq!(*annotations["description"], *a.description);
 }
 
 #[test]
@@ -905,4 +905,42 @@ fn runbook_url_is_filled_from_the_labels_and_kept_on_resolution() {
     let mut j = Judge::new(rules());
     let t = j.evaluate(&of(disconnected(1)), t0());
     assert!(!t[0].alert.annotations().contains_key("runbook_url"));
+}
+
+#[test]
+fn unchanged_texts_are_kept_and_shared_across_sweeps() {
+    let mut j = Judge::new(rules());
+    let mut p = disconnected(42);
+    p.last_error = Some("connection refused".to_string());
+    let key = AlertKey::profile(ProfileConnectivityDegraded, 42);
+    j.evaluate(&snap(vec![entry(p.clone()), entry(disconnected(43))]), t0());
+    let first = j.get(&key).expect("alert").clone();
+
+    // The same facts a minute later: the alert keeps the very strings it had, so copies of
+    // it (status document, notifier) share them instead of holding their own.
+    j.evaluate(
+        &snap(vec![entry(p.clone()), entry(disconnected(43))]),
+        t0() + MIN,
+    );
+    let second = j.get(&key).expect("alert");
+    assert!(Arc::ptr_eq(&first.summary, &second.summary));
+    assert!(Arc::ptr_eq(&first.description, &second.description));
+    assert!(Arc::ptr_eq(&first.profile_name, &second.profile_name));
+    // One `severity` for every alert of that severity.
+    let other = j
+        .get(&AlertKey::profile(ProfileConnectivityDegraded, 43))
+        .expect("alert");
+    assert_eq!(&*other.severity, "critical");
+    assert!(Arc::ptr_eq(&second.severity, &other.severity));
+
+    // A changed text is replaced.
+    p.last_error = Some("no route to host".to_string());
+    j.evaluate(
+        &snap(vec![entry(p), entry(disconnected(43))]),
+        t0() + 2 * MIN,
+    );
+    let third = j.get(&key).expect("alert");
+    assert!(!Arc::ptr_eq(&first.description, &third.description));
+    assert_contains(&third.description, "no route to host");
+    assert!(Arc::ptr_eq(&first.summary, &third.summary));
 }

@@ -232,7 +232,7 @@ fn alerts(ctx: &IndexContext<'_>) -> Markup {
                                                     None => "the inventory API",
                                                 }
                                             }
-                                            td { (maybe(Some(alert.organization.as_str()).filter(|o| !o.is_empty()))) }
+                                            td { (maybe(Some(&*alert.organization).filter(|o| !o.is_empty()))) }
                                             td { span class={ "sev " (alert.severity) } { (alert.severity) } }
                                             td {
                                                 @if alert.state == AlertState::Firing { "firing " } @else { "pending " }

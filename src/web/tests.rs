@@ -38,11 +38,11 @@ fn entry(id: u64, name: &str, org: &str, connectivity: &str, errors: u64) -> Pro
 fn alert(name: AlertName, id: u64, profile: &str, state: AlertState, since: u64) -> Alert {
     Alert {
         key: AlertKey::profile(name, id),
-        severity: "warning".to_string(),
-        profile_name: profile.to_string(),
-        organization: "Acme".to_string(),
-        summary: format!("{profile} is not well"),
-        description: String::new(),
+        severity: "warning".into(),
+        profile_name: profile.into(),
+        organization: "Acme".into(),
+        summary: format!("{profile} is not well").into(),
+        description: "".into(),
         state,
         active_since: at(since),
         firing_since: (state == AlertState::Firing).then(|| at(since)),
@@ -462,7 +462,7 @@ fn hostile_names_and_errors_are_escaped_and_isolated() {
         AlertState::Firing,
         0,
     );
-    a.organization = "O'Reilly & <Sons>".to_string();
+    a.organization = "O'Reilly & <Sons>".into();
     a.suppressed_by = vec![Suppression::Maintenance {
         name: "<b>window</b>".to_string(),
     }];

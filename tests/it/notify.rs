@@ -136,11 +136,11 @@ fn fast() -> DeliveryTuning {
 fn alert(name: AlertName, id: u64, severity: &str, org: &str, since: SystemTime) -> Alert {
     Alert {
         key: AlertKey::profile(name, id),
-        severity: severity.to_string(),
-        profile_name: format!("Profile {id}"),
-        organization: org.to_string(),
-        summary: format!("{name} on profile {id}"),
-        description: "details".to_string(),
+        severity: severity.into(),
+        profile_name: format!("Profile {id}").into(),
+        organization: org.into(),
+        summary: format!("{name} on profile {id}").into(),
+        description: "details".into(),
         state: AlertState::Firing,
         active_since: since,
         firing_since: Some(since),
@@ -163,7 +163,7 @@ fn conn(id: u64, since: SystemTime) -> Alert {
 fn api_down(since: SystemTime) -> Alert {
     let mut a = alert(AlertName::InventoryApiDown, 0, "critical", "", since);
     a.key = AlertKey::api_down();
-    a.profile_name = String::new();
+    a.profile_name = "".into();
     a
 }
 
@@ -270,7 +270,7 @@ async fn changes_within_group_wait_go_out_as_one_message_per_receiver() {
     let t1 = clock.now();
     let (p4, p5) = (conn(4, t1), conn(5, t1));
     let mut p2_again = p2.clone();
-    p2_again.summary = "updated summary".to_string();
+    p2_again.summary = "updated summary".into();
     // 1 resolves before anyone was told it fired: it is not announced at all.
     n.notifier.on_sweep(
         &[resolve(&p1, t1), fire(&p4), fire(&p5), fire(&p2_again)],

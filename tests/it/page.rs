@@ -271,11 +271,11 @@ async fn suppressed_alerts_and_silences_in_force_show_and_hostile_text_stays_tex
     };
     let alert = Alert {
         key: AlertKey::profile(AlertName::ProfileConnectivityDegraded, 7),
-        severity: "critical".to_string(),
-        profile_name: hostile.to_string(),
-        organization: "Legacy <Systems>".to_string(),
-        summary: "connectivity unhealthy".to_string(),
-        description: String::new(),
+        severity: "critical".into(),
+        profile_name: hostile.into(),
+        organization: "Legacy <Systems>".into(),
+        summary: "connectivity unhealthy".into(),
+        description: "".into(),
         state: AlertState::Firing,
         active_since: now - Duration::from_secs(3600),
         firing_since: Some(now - Duration::from_secs(3000)),

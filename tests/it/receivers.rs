@@ -64,14 +64,15 @@ pub(crate) fn now() -> SystemTime {
 pub(crate) fn firing_critical() -> Alert {
     Alert {
         key: AlertKey::profile(AlertName::ProfileConnectivityDegraded, 42),
-        severity: "critical".to_string(),
-        profile_name: "Main DB".to_string(),
-        organization: "Main Warehouse".to_string(),
-        summary: "Connectivity of \"Main DB\" (Main Warehouse) is unhealthy".to_string(),
+        severity: "critical".into(),
+        profile_name: "Main DB".into(),
+        organization: "Main Warehouse".into(),
+        summary: "Connectivity of \"Main DB\" (Main Warehouse) is unhealthy".into(),
         description: "health_status.connectivity is \"unhealthy\" (expected \"healthy\"), \
                       first seen 2026-01-01T00:00:00Z. Errors in the last 24 hours: 17. \
                       Last error: connection refused (10.0.0.5:5432)."
-            .to_string(),
+            .to_string()
+            .into(),
         state: AlertState::Firing,
         active_since: t0(),
         firing_since: Some(t0()),
@@ -84,14 +85,15 @@ pub(crate) fn firing_critical() -> Alert {
 pub(crate) fn firing_warning_hostile() -> Alert {
     Alert {
         key: AlertKey::profile(AlertName::ProfileSyncStale, 7),
-        severity: "warning".to_string(),
-        profile_name: HOSTILE_NAME.to_string(),
-        organization: "Ops & <Co>".to_string(),
-        summary: format!("Sync of \"{HOSTILE_NAME}\" (Ops & <Co>) is stale"),
+        severity: "warning".into(),
+        profile_name: HOSTILE_NAME.into(),
+        organization: "Ops & <Co>".into(),
+        summary: format!("Sync of \"{HOSTILE_NAME}\" (Ops & <Co>) is stale").into(),
         description: "The last sync, at 2025-12-31T20:00:00Z, is 4h 35m old; at most 2h 15m \
                       is allowed (2 × sync_frequency \"hourly\" + 15m). Stale since \
                       2026-01-01T00:30:00Z."
-            .to_string(),
+            .to_string()
+            .into(),
         state: AlertState::Firing,
         active_since: t0() + 30 * MIN,
         firing_since: Some(t0() + 30 * MIN),
@@ -104,14 +106,15 @@ pub(crate) fn firing_warning_hostile() -> Alert {
 pub(crate) fn resolved() -> Alert {
     Alert {
         key: AlertKey::profile(AlertName::ProfileAuthenticationFailing, 42),
-        severity: "critical".to_string(),
-        profile_name: "Main DB".to_string(),
-        organization: "Main Warehouse".to_string(),
-        summary: "Authentication of \"Main DB\" (Main Warehouse) is invalid".to_string(),
+        severity: "critical".into(),
+        profile_name: "Main DB".into(),
+        organization: "Main Warehouse".into(),
+        summary: "Authentication of \"Main DB\" (Main Warehouse) is invalid".into(),
         description: "health_status.authentication is \"invalid\" (expected \"valid\"), first \
                       seen 2026-01-01T00:05:00Z.\nResolved at 2026-01-01T01:05:00Z: \
                       authentication is \"valid\" again."
-            .to_string(),
+            .to_string()
+            .into(),
         state: AlertState::Resolved,
         active_since: t0() + 5 * MIN,
         firing_since: Some(t0() + 5 * MIN),
@@ -148,9 +151,9 @@ fn many(n: u64, name_len: usize, description_len: usize) -> Vec<Alert> {
             a.key = AlertKey::profile(AlertName::ProfileConnectivityDegraded, 1_000 + i);
             let marker = format!("Profile-P{i:02}-end");
             let padding = "🔥x".repeat(name_len.saturating_sub(marker.len()) / 2);
-            a.profile_name = format!("{marker}{padding}");
-            a.summary = format!("Connectivity of \"{}\" is unhealthy", a.profile_name);
-            a.description = "Last error: é🔥 ".repeat(description_len / 15 + 1);
+            a.profile_name = format!("{marker}{padding}").into();
+            a.summary = format!("Connectivity of \"{}\" is unhealthy", a.profile_name).into();
+            a.description = "Last error: é🔥 ".repeat(description_len / 15 + 1).into();
             a
         })
         .collect()
@@ -636,8 +639,8 @@ fn webhook_lists_every_alert_it_is_given_and_truncates_none() {
 fn api_down_alert_carries_no_empty_labels() {
     let mut down = firing_critical();
     down.key = AlertKey::api_down();
-    down.profile_name = String::new();
-    down.organization = String::new();
+    down.profile_name = "".into();
+    down.organization = "".into();
     let n = notification(NotificationKind::Alerts, vec![down.clone()]);
     for kind in [ReceiverKind::Webhook, ReceiverKind::Alertmanager] {
         let payload = body(&http(render(kind, &n)));
@@ -663,9 +666,9 @@ fn fingerprint_is_stable_across_renames_and_differs_across_profiles() {
     assert_eq!(fingerprint(&a), "55f539840cdc3d9d");
 
     let mut renamed = a.clone();
-    renamed.profile_name = "Renamed".to_string();
-    renamed.organization = "Elsewhere".to_string();
-    renamed.severity = "warning".to_string();
+    renamed.profile_name = "Renamed".into();
+    renamed.organization = "Elsewhere".into();
+    renamed.severity = "warning".into();
     renamed.state = AlertState::Resolved;
     assert_eq!(fingerprint(&renamed), fingerprint(&a));
 
@@ -715,7 +718,7 @@ fn alertmanager_gets_postable_alerts_with_ends_at_from_the_ttl() {
     );
     assert_eq!(
         alerts[0]["annotations"]["description"],
-        firing_critical().description
+        *firing_critical().description
     );
 }
 

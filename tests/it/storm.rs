@@ -191,11 +191,11 @@ async fn a_storm_across_a_kill_reaches_the_webhook_whole_and_chat_in_few_message
 fn conn(id: u64, since: SystemTime) -> Alert {
     Alert {
         key: AlertKey::profile(AlertName::ProfileConnectivityDegraded, id),
-        severity: "critical".to_string(),
-        profile_name: format!("Profile {id}"),
-        organization: "North".to_string(),
-        summary: format!("profile {id} is unreachable"),
-        description: "details".to_string(),
+        severity: "critical".into(),
+        profile_name: format!("Profile {id}").into(),
+        organization: "North".into(),
+        summary: format!("profile {id} is unreachable").into(),
+        description: "details".into(),
         state: AlertState::Firing,
         active_since: since,
         firing_since: Some(since),

@@ -27,10 +27,10 @@ fn alert(id: u64, state: AlertState) -> Alert {
     Alert {
         key: AlertKey::profile(AlertName::ProfileConnectivityDegraded, id),
         severity: "critical".into(),
-        profile_name: format!("p{id}"),
+        profile_name: format!("p{id}").into(),
         organization: "North".into(),
-        summary: String::new(),
-        description: String::new(),
+        summary: "".into(),
+        description: "".into(),
         state,
         active_since: at(0),
         firing_since: Some(at(0)),
@@ -71,7 +71,7 @@ fn inventory_api_down_passes_an_organization_filter() {
     r.match_organization = vec!["North".into()];
     let mut down = alert(0, AlertState::Firing);
     down.key = AlertKey::api_down();
-    down.organization = String::new();
+    down.organization = "".into();
     assert!(routes(&r, &down));
     let mut south = alert(1, AlertState::Firing);
     south.organization = "South".into();
@@ -370,7 +370,7 @@ fn a_held_alert_stays_held_while_the_api_is_down_even_if_its_silence_ends() {
         deliver_all(&mut book, "ops", 1);
         let down = Alert {
             key: AlertKey::api_down(),
-            profile_name: String::new(),
+            profile_name: "".into(),
             ..alert(0, AlertState::Firing)
         };
         // The API goes down (its own alert is announced); the silence ends meanwhile.

@@ -219,19 +219,30 @@ pub fn diff(mirror: &Mirror, book: &Book) -> Vec<Change> {
         out.push(Change::NextId(book.next_id));
     }
     // Alerts, by key.
-    let mut now: BTreeMap<&AlertKey, &Alert> = BTreeMap::new();
-    for a in &book.alerts {
-        now.insert(&a.key, a);
+    let mut on_alert = |key: &AlertKey, was: Option<&Alert>, is: Option<&Alert>| match (was, is) {
+        (_, Some(a)) if was != Some(a) => out.push(Change::Alert(a.clone())),
+        (Some(_), None) => out.push(Change::AlertGone(*key)),
+        _ => {}
+    };
+    // The daemon's alerts come in key order, each key once (the judge's): they are walked
+    // as they are, without an index of a large fleet's alerts built every write.
+    if book.alerts.windows(2).all(|w| w[0].key < w[1].key) {
+        merge(
+            mirror.alerts.iter(),
+            book.alerts.iter().map(|a| (&a.key, a)),
+            &mut on_alert,
+        );
+    } else {
+        let mut now: BTreeMap<&AlertKey, &Alert> = BTreeMap::new();
+        for a in &book.alerts {
+            now.insert(&a.key, a);
+        }
+        merge(
+            mirror.alerts.iter(),
+            now.iter().map(|(k, v)| (*k, *v)),
+            &mut on_alert,
+        );
     }
-    merge(
-        mirror.alerts.iter(),
-        now.iter().map(|(k, v)| (*k, *v)),
-        |key, was, is| match (was, is) {
-            (_, Some(a)) if was != Some(a) => out.push(Change::Alert(a.clone())),
-            (Some(_), None) => out.push(Change::AlertGone(*key)),
-            _ => {}
-        },
-    );
     // Receivers.
     for name in mirror.book.receivers.keys() {
         if !book.receivers.contains_key(name) {
@@ -373,9 +384,15 @@ pub struct Batch {
 /// (over 4 GiB, or not serialisable).
 pub fn batch_record(at: SystemTime, changes: Vec<Change>) -> Option<(Vec<u8>, Vec<Change>)> {
     let batch = Batch { at, changes };
-    let payload = serde_json::to_vec(&batch).ok()?;
-    u32::try_from(payload.len()).ok()?;
-    Some((frame(&payload), batch.changes))
+    // The payload is serialized after room for the frame, which is filled in then: the
+    // record of a large fleet's first sweep (tens of MB) is not copied to be framed.
+    let mut record = vec![0; FRAME];
+    serde_json::to_writer(&mut record, &batch).ok()?;
+    let len = u32::try_from(record.len() - FRAME).ok()?;
+    let sum = crc(&record[FRAME..]);
+    record[..4].copy_from_slice(&len.to_le_bytes());
+    record[4..FRAME].copy_from_slice(&sum.to_le_bytes());
+    Some((record, batch.changes))
 }
 
 /// CRC-32 (IEEE) of `bytes`.

@@ -2,6 +2,8 @@
 //! every version of the daemon has written (version 1). A file written before the journal
 //! existed names no journal epoch (0) and is read as it always was: that is the migration.
 
+use std::borrow::Cow;
+use std::io::{self, Write};
 use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
@@ -15,7 +17,7 @@ pub const FORMAT_VERSION: u32 = 1;
 
 /// The file as written.
 #[derive(Debug, Serialize, Deserialize)]
-struct StateFile {
+struct StateFile<'a> {
     /// [`FORMAT_VERSION`].
     version: u32,
     /// When it was written (for people reading it).
@@ -28,8 +30,8 @@ struct StateFile {
     journal_epoch: u64,
     /// The id the next notification gets.
     next_id: u64,
-    /// The judge's pending and firing alerts.
-    alerts: Vec<Alert>,
+    /// The judge's pending and firing alerts (borrowed from the book when writing).
+    alerts: Cow<'a, [Alert]>,
     /// What each receiver has been told.
     receivers: Vec<ReceiverRecord>,
     /// Notifications waiting for delivery, in id order.
@@ -92,14 +94,14 @@ struct Notified {
     since: Option<SystemTime>,
 }
 
-impl StateFile {
-    fn from_book(book: &Book, now: SystemTime, journal_epoch: u64) -> Self {
+impl<'a> StateFile<'a> {
+    fn from_book(book: &'a Book, now: SystemTime, journal_epoch: u64) -> Self {
         Self {
             version: FORMAT_VERSION,
             written_at: now,
             journal_epoch,
             next_id: book.next_id,
-            alerts: book.alerts.clone(),
+            alerts: Cow::Borrowed(&book.alerts),
             receivers: book
                 .receivers
                 .iter()
@@ -153,7 +155,7 @@ impl StateFile {
             .collect();
         let outbox = Outbox::from_entries(self.outbox);
         let mut book = Book {
-            alerts: self.alerts,
+            alerts: self.alerts.into_owned(),
             receivers,
             outbox,
             next_id: self.next_id,
@@ -171,6 +173,39 @@ pub fn encode(book: &Book, now: SystemTime, journal_epoch: u64) -> Vec<u8> {
     // Serialising plain data (strings, numbers, RFC 3339 times) cannot fail; should it
     // ever, an empty object would be refused at load and reported, never taken as state.
     serde_json::to_vec(&file).unwrap_or_else(|_| b"{}".to_vec())
+}
+
+/// Writes the bytes [`encode`] gives to `out` as they are made, and answers how many: a
+/// large fleet's snapshot (tens of MB) is never held whole in memory.
+pub fn write(book: &Book, now: SystemTime, journal_epoch: u64, out: impl Write) -> io::Result<u64> {
+    let file = StateFile::from_book(book, now, journal_epoch);
+    let mut out = Counting {
+        inner: io::BufWriter::with_capacity(64 * 1024, out),
+        written: 0,
+    };
+    serde_json::to_writer(&mut out, &file).map_err(io::Error::from)?;
+    out.inner.flush()?;
+    Ok(out.written)
+}
+
+/// A writer that counts the bytes through it.
+struct Counting<W> {
+    /// Where the bytes go.
+    inner: W,
+    /// How many went.
+    written: u64,
+}
+
+impl<W: Write> Write for Counting<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.written += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// A snapshot as read.

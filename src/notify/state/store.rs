@@ -322,15 +322,16 @@ impl StateStore {
     fn start_fresh(&self, w: &mut Writer, book: Book) -> io::Result<()> {
         let epoch = w.first_epoch.max(1);
         let journal = self.new_journal(epoch)?;
-        let bytes = snapshot::encode(&book, SystemTime::now(), epoch);
-        write_atomically(&self.dir, &self.path, &bytes)?;
+        let written = write_atomically_with(&self.dir, &self.path, |file| {
+            snapshot::write(&book, SystemTime::now(), epoch, file)
+        })?;
         for path in std::mem::take(&mut w.damaged) {
             if let Err(e) = self.move_aside(&path) {
                 tracing::warn!(file = %path.display(), error = %e, "cannot move a journal aside");
             }
         }
         remove_journals_before(&self.dir, epoch);
-        w.snapshot_len = bytes.len() as u64;
+        w.snapshot_len = written;
         w.mirror = Mirror::of(book);
         w.journal = Some(journal);
         w.full_diff = false;
@@ -361,11 +362,12 @@ impl StateStore {
         let spawned = std::thread::Builder::new()
             .name("state-compaction".into())
             .spawn(move || {
-                let bytes = snapshot::encode(&book, SystemTime::now(), epoch);
+                let written = write_atomically_with(&dir, &path, |file| {
+                    snapshot::write(&book, SystemTime::now(), epoch, file)
+                })?;
                 drop(book);
-                write_atomically(&dir, &path, &bytes)?;
                 remove_journals_before(&dir, epoch);
-                Ok(bytes.len() as u64)
+                Ok(written)
             });
         match spawned {
             Ok(handle) => w.compaction = Some(handle),
@@ -568,6 +570,25 @@ fn private_file(path: &Path) -> io::Result<File> {
         options.mode(0o600);
     }
     options.open(path)
+}
+
+/// [`write_atomically`] with the bytes written by `write` as it makes them (answering
+/// how many), so that they are never all in memory at once.
+fn write_atomically_with(
+    dir: &Path,
+    path: &Path,
+    write: impl FnOnce(&mut File) -> io::Result<u64>,
+) -> io::Result<u64> {
+    let tmp = dir.join(TMP_FILE_NAME);
+    let written = {
+        let mut file = private_file(&tmp)?;
+        let written = write(&mut file)?;
+        file.sync_all()?;
+        written
+    };
+    fs::rename(&tmp, path)?;
+    sync_dir(dir);
+    Ok(written)
 }
 
 /// Write new, fsync, rename, fsync the directory.

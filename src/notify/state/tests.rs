@@ -15,7 +15,7 @@ fn firing(id: u64) -> Alert {
     Alert {
         key: AlertKey::profile(AlertName::ProfileConnectivityDegraded, id),
         severity: "critical".into(),
-        profile_name: format!("p{id}"),
+        profile_name: format!("p{id}").into(),
         organization: "North".into(),
         summary: "s".into(),
         description: "d".into(),
@@ -76,6 +76,15 @@ fn a_book_survives_the_round_trip_through_the_file() {
     let bytes = StateStore::encode(&book, t);
     let back = parse(&bytes).expect("parses");
     assert_eq!(back, book);
+
+    // Written as it is serialized (the daemon's snapshots), the file holds the same bytes.
+    let mut streamed = Vec::new();
+    let written = snapshot::write(&book, t, 0, &mut streamed).expect("writes");
+    assert_eq!(written, bytes.len() as u64);
+    assert_eq!(streamed, bytes);
+    let mut continued = Vec::new();
+    snapshot::write(&book, t, 5, &mut continued).expect("writes");
+    assert_eq!(continued, snapshot::encode(&book, t, 5));
 }
 
 #[test]
@@ -198,7 +207,7 @@ fn apply(book: &mut Book, op: &Op, step: u64) {
             let mut alerts: Vec<Alert> = ids
                 .iter()
                 .map(|&p| Alert {
-                    description: format!("since step {step}"),
+                    description: format!("since step {step}").into(),
                     ..firing(u64::from(p))
                 })
                 .collect();
@@ -554,4 +563,42 @@ fn a_compaction_replaces_the_old_journals_and_a_crash_midway_loses_nothing() {
     drop(store);
     std::fs::write(copy.path().join(FILE_NAME), &old_snapshot).expect("old snapshot");
     assert_eq!(loaded(copy.path()), states.last().unwrap().1);
+}
+
+/// A record framed in place holds the same bytes as its payload framed after the fact.
+#[test]
+fn a_batch_record_is_its_payload_framed() {
+    let changes = vec![Change::Alert(firing(1)), Change::NextId(9)];
+    let (record, back) = jr::batch_record(at(1), changes.clone()).expect("record");
+    assert_eq!(back, changes);
+    let payload = serde_json::to_vec(&jr::Batch { at: at(1), changes }).expect("serializes");
+    assert_eq!(record, jr::frame(&payload));
+}
+
+/// The changes of a book are the same whether its alerts come in key order (the daemon's)
+/// or not.
+#[test]
+fn the_diff_does_not_depend_on_the_order_of_the_alerts() {
+    let mut was = Book {
+        alerts: vec![firing(1), firing(2), firing(4)],
+        ..Book::default()
+    };
+    let mirror = jr::Mirror::of(std::mem::take(&mut was));
+    let mut changed = firing(2);
+    changed.description = "changed".into();
+    let sorted = Book {
+        alerts: vec![firing(1), changed.clone(), firing(3)],
+        ..Book::default()
+    };
+    let shuffled = Book {
+        alerts: vec![firing(3), firing(1), changed.clone()],
+        ..Book::default()
+    };
+    let expected = vec![
+        Change::Alert(changed),
+        Change::Alert(firing(3)),
+        Change::AlertGone(firing(4).key),
+    ];
+    assert_eq!(jr::diff(&mirror, &sorted), expected);
+    assert_eq!(jr::diff(&mirror, &shuffled), expected);
 }

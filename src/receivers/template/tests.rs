@@ -16,9 +16,9 @@ fn alert(id: u64, state: AlertState) -> Alert {
     Alert {
         key: AlertKey::profile(AlertName::ProfileConnectivityDegraded, id),
         severity: "critical".into(),
-        profile_name: format!("Profile {id}"),
+        profile_name: format!("Profile {id}").into(),
         organization: "North".into(),
-        summary: format!("Connectivity of \"Profile {id}\" (North) is unhealthy"),
+        summary: format!("Connectivity of \"Profile {id}\" (North) is unhealthy").into(),
         description: "health_status.connectivity is \"unhealthy\"".into(),
         state,
         active_since: t0(),

@@ -198,7 +198,7 @@ fn a_toggling_condition_becomes_one_profile_flapping_alert() {
     );
 
     let alert = j.get(&flap_key(1)).expect("ProfileFlapping fires");
-    assert_eq!(alert.severity, "warning");
+    assert_eq!(&*alert.severity, "warning");
     let labels = alert.labels();
     assert_eq!(labels["alertname"], "ProfileFlapping");
     assert_eq!(labels["condition"], "ProfileConnectivityDegraded");
