@@ -112,7 +112,8 @@ pub(crate) fn verdict(r: &Record) -> Report {
     if blind.is_empty() {
         v.line(
             "audit self-check",
-            "a lost, a repeated and an invented notification, and a forgotten episode, all caught",
+            "a lost, a repeated and an invented notification, a forgotten episode and an early \
+             resolution, all caught",
         );
     }
     for b in blind {

@@ -140,8 +140,8 @@ pub(crate) struct Soak {
     pub(crate) starts_per_second: f64,
     /// When the next storm comes.
     pub(crate) next_storm: Instant,
-    /// How much longer than at 2,000 profiles episodes, gaps and kill intervals are (see
-    /// [`crate::pace`]).
+    /// How much longer than at 2,000 profiles episodes and gaps are (see [`crate::pace`]);
+    /// the time between SIGKILLs is stretched by its square.
     pub(crate) pace: f64,
     /// After a storm on a fleet larger than 2,000 profiles: how many payloads the sink had
     /// taken when it began, and when to stop waiting for its payloads to kill the daemon.
@@ -326,7 +326,7 @@ impl Soak {
             logs,
             proc: None,
             down_until: None,
-            next_kill: now + between(&mut rng, 8.0 * pace, 30.0 * pace),
+            next_kill: now + between(&mut rng, 8.0 * pace * pace, 30.0 * pace * pace),
             next_hup: now + between(&mut rng, 10.0, 40.0),
             timeout_secs: 10,
             next_rss: now,
@@ -718,8 +718,9 @@ impl Soak {
             None => {
                 if self.down_until.is_some_and(|t| now >= t) {
                     self.spawn()?;
+                    let kill_pace = self.pace * self.pace;
                     self.next_kill =
-                        now + between(&mut self.rng, 8.0 * self.pace, 30.0 * self.pace);
+                        now + between(&mut self.rng, 8.0 * kill_pace, 30.0 * kill_pace);
                     // Half the restarts meet a shrinking list: the first sweep of a
                     // process, with no earlier sweep to carry profiles over from, walks an
                     // incomplete list that skips a few profiles.

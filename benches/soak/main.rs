@@ -20,9 +20,10 @@
 //!   `500 / profiles` seconds: a fifth shorter than a sweep, a sixth of a few seconds, the
 //!   rest 8 to 45 s. Two episodes of one alert are at least [`MIN_GAP`] apart. The lowest
 //!   ids are never flipped: they are what a shrinking list may delete. Above 2,000
-//!   profiles the rate stays that of 2,000 (4 a second), and episode lengths, the gap and
-//!   the time between SIGKILLs are stretched by [`pace`] (√(profiles / 2000): 3.2 times
-//!   at 20,000), since the sweeps are that much longer.
+//!   profiles the rate stays that of 2,000 (4 a second), episode lengths and the gap are
+//!   stretched by [`pace`] (√(profiles / 2000): 3.2 times at 20,000), and the time between
+//!   SIGKILLs by its square (`profiles / 2000`, as the sweep: a process lives as many
+//!   sweeps as at 2,000 profiles).
 //!   Upstream faults meanwhile: 5% of requests answer 500, latency changes every few
 //!   seconds (0–20 ms), stretches of 429s with `Retry-After: 1`, and now and then a
 //!   pagination glitch for a sweep or so: the list grows mid-walk (the new profiles are
@@ -48,7 +49,7 @@
 //!   profile is judged whatever its status, and the stale-sync, failed-sync, error-count
 //!   and unreachable rules disabled: the seeded fleet would raise them by itself and they
 //!   are not what this soak drives). It is SIGKILLed at random moments (8 to 30 s apart,
-//!   times [`pace`])
+//!   times the square of [`pace`])
 //!   and restarted after 0.2–3 s on the same state directory, and sent SIGHUP every 10 to
 //!   40 s after its config file is rewritten with an equivalent one (`api.timeout`
 //!   toggles between 10 s and 11 s).
@@ -157,12 +158,13 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// How much longer than at 2,000 profiles (or fewer) the episodes, the least gap between
-/// two of one alert and the time between SIGKILLs are: the square root of `profiles /
-/// 2000`, at least 1. A sweep takes about ten times longer at 20,000 profiles; with
-/// the lengths of 2,000 nearly every episode would be over before the daemon could be
-/// required to see it, and a process would rarely live two sweeps. (In proportion to the
-/// sweep, they would be too long for a run of minutes.)
+/// How much longer than at 2,000 profiles (or fewer) the episodes and the least gap between
+/// two of one alert are: the square root of `profiles / 2000`, at least 1 (the time between
+/// SIGKILLs is stretched by its square). A sweep takes about ten times longer at 20,000
+/// profiles; with the lengths of 2,000 nearly every episode would be over before the daemon
+/// could be required to see it. (In proportion to the sweep, episodes would be too long
+/// for a run of minutes; SIGKILLs are, so that a process lives as many sweeps as at 2,000
+/// profiles: its last sweep does not count, and its first may walk a shrinking list.)
 fn pace(profiles: usize) -> f64 {
     (profiles as f64 / 2000.0).sqrt().max(1.0)
 }

@@ -375,15 +375,15 @@ fn audit_sweeps(run: &Run, longest: f64, report: &mut Report) {
             count(Walk::Failed)
         ),
     );
-    // A SIGKILL can cost the sweep it interrupted, the restart and the new process's first
-    // sweep: on a fleet whose sweeps take seconds, more than the 20 s that is plenty at
-    // 2,000 profiles. Four median sweeps plus 5 s allow for that and still catch a daemon
-    // that stopped sweeping.
-    let limit = (4.0 * median + 5.0).max(20.0);
+    // A SIGKILL can cost the sweep it interrupted, the restart (up to 3 s) and the new
+    // process's first sweep (no earlier sweep to build on): on a fleet whose sweeps take
+    // seconds, more than the 20 s that is plenty at 2,000 profiles. Two longest sweeps plus
+    // 5 s allow for that; a daemon that stops sweeping logs no sweep to lengthen them.
+    let limit = (2.0 * longest + 5.0).max(20.0);
     if max_gap > limit {
         report.fail(format!(
             "the daemon went {max_gap:.1} s without finishing a sweep (at most {limit:.0} s \
-             allowed: 20 s, or four median sweeps plus 5 s)"
+             allowed: 20 s, or two longest sweeps plus 5 s)"
         ));
     }
 }
