@@ -23,7 +23,16 @@
 //! - (with `--alert-latency ROUNDS`, instead of the table) the time from a profile's
 //!   degradation in the simulator to the webhook arriving at a local sink, with
 //!   `poll.interval = 1s`, `group_wait = 1s` and no simulated latency:
-//!   `cargo bench --bench harness -- --alert-latency 10 --profiles 10000`.
+//!   `cargo bench --bench harness -- --alert-latency 10 --profiles 10000`;
+//! - (with `--storm N`, instead of the table) a storm: `--profiles` profiles (100,000 unless
+//!   told), all healthy, then N of them lose connectivity at once; the time from that to
+//!   the last of the N firing alerts taken by a webhook sink (the union of its payloads,
+//!   each within the receiver's `max_alerts` of 1,000 and none cut short), as a ratio to
+//!   two sweep periods plus 30 s (the period measured in the same run, `poll.interval = 5s`,
+//!   `group_wait = 10s`, `for = 0s`); then all recover and the resolutions are measured the
+//!   same way; and the daemon's peak RSS (`VmHWM`) over the run. Exits 1 if any alert is
+//!   missing: `cargo bench --bench harness -- --storm 50000 --profiles 100000`
+//!   (`--storm 1000 --profiles 2000` takes seconds).
 //!
 //! Sweep ends are read from the daemon's JSON log lines, so measuring costs the daemon nothing.
 //! With `--scrape-floor`, each case then stops the daemon and the simulator and serves the
@@ -720,6 +729,7 @@ async fn main() {
     let mut with_floor = true;
     let mut floor_only = false;
     let mut scrape_floor = false;
+    let mut storm: Option<usize> = None;
     while !args.is_empty() {
         let a = args.remove(0);
         let mut value = || {
@@ -739,6 +749,7 @@ async fn main() {
             "--sweeps" => sweeps = value().parse().expect("--sweeps N"),
             "--scrape-every" => scrape_every = parse_duration(&value()),
             "--alert-latency" => latency_rounds = value().parse().expect("--alert-latency ROUNDS"),
+            "--storm" => storm = Some(value().parse().expect("--storm N")),
             other => panic!("unknown argument {other}; see the doc comment of benches/harness.rs"),
         }
     }
@@ -754,6 +765,20 @@ async fn main() {
                 .ok()))
             .map_or(0, |k| k / 1024)
     );
+    if let Some(n) = storm {
+        let p = profiles.unwrap_or(100_000);
+        if n == 0 || n > p {
+            eprintln!("--storm N needs 0 < N <= --profiles ({p})");
+            std::process::exit(2);
+        }
+        let r = storm_run(p, n, concurrency.unwrap_or(64)).await;
+        let failures = storm_report(&r);
+        if !failures.is_empty() {
+            eprintln!("bench --storm: FAIL: {}", failures.join("; "));
+            std::process::exit(1);
+        }
+        return;
+    }
     if latency_rounds > 0 {
         let n = profiles.unwrap_or(10_000);
         let c = concurrency.unwrap_or(16);
@@ -1009,4 +1034,329 @@ fn floor(addr: SocketAddr, ids: &[u64], concurrency: u32, page_size: usize) -> F
         cpu_seconds: cpu + cpu_first,
         seconds: started.elapsed().as_secs_f64(),
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// The storm: `--storm N`.
+
+/// `poll.interval` of the storm run: long enough that a 100,000-profile sweep is not run
+/// back to back with the next (as a fleet that size would be configured), short enough
+/// that the run takes minutes.
+const STORM_POLL_INTERVAL: Duration = Duration::from_secs(5);
+/// `alerting.group_wait` of the storm run: the default.
+const STORM_GROUP_WAIT: Duration = Duration::from_secs(10);
+/// The sink receiver's `max_alerts`: the default.
+const STORM_MAX_ALERTS: usize = 1000;
+/// The fixed part of the delivery target (two sweeps plus this).
+const STORM_SLACK: Duration = Duration::from_secs(30);
+/// How long the storm run waits for every alert of a wave before it gives up.
+const STORM_DEADLINE: Duration = Duration::from_secs(600);
+
+/// What the sink has taken of one wave (firing or resolved) of the storm's alerts.
+#[derive(Default)]
+struct Wave {
+    /// The profiles announced with the wave's status.
+    ids: std::collections::HashSet<u64>,
+    /// Payloads taken (2xx) that carried at least one alert of the wave.
+    payloads: usize,
+    /// The most alerts in one payload, of any status.
+    largest: usize,
+    /// Payloads over `max_alerts` or with `truncatedAlerts` > 0, and unreadable ones.
+    bad_payloads: Vec<String>,
+    /// Alerts with the wave's status about profiles outside the storm.
+    strays: usize,
+    /// When the last new alert of the wave arrived.
+    last: Option<Instant>,
+}
+
+impl Wave {
+    /// Reads the payloads the sink took since `from` (an index into its record).
+    fn read(
+        &mut self,
+        received: &[Received],
+        from: usize,
+        status: &str,
+        storm: &std::collections::HashSet<u64>,
+    ) {
+        for r in received.iter().skip(from).filter(|r| r.delivered()) {
+            let v: serde_json::Value = match serde_json::from_slice(&r.body) {
+                Ok(v) => v,
+                Err(e) => {
+                    self.bad_payloads.push(format!("not JSON: {e}"));
+                    continue;
+                }
+            };
+            let alerts = v["alerts"].as_array().map_or(&[][..], Vec::as_slice);
+            self.largest = self.largest.max(alerts.len());
+            if alerts.len() > STORM_MAX_ALERTS {
+                self.bad_payloads.push(format!(
+                    "a payload of {} alerts, over max_alerts {STORM_MAX_ALERTS}",
+                    alerts.len()
+                ));
+            }
+            if v["truncatedAlerts"].as_u64().unwrap_or(0) > 0 {
+                self.bad_payloads
+                    .push(format!("truncatedAlerts {}", v["truncatedAlerts"]));
+            }
+            let mut ours = false;
+            for a in alerts.iter().filter(|a| a["status"] == status) {
+                let id = a["labels"]["profile_id"]
+                    .as_str()
+                    .and_then(|s| s.parse::<u64>().ok());
+                match id {
+                    Some(id) if storm.contains(&id) => {
+                        ours = true;
+                        if self.ids.insert(id) {
+                            self.last = Some(r.at);
+                        }
+                    }
+                    _ => self.strays += 1,
+                }
+            }
+            if ours {
+                self.payloads += 1;
+            }
+        }
+    }
+}
+
+/// One storm run's figures.
+struct StormRun {
+    profiles: usize,
+    storm: usize,
+    /// Median time between two sweep ends (the sweep plus the wait to the next).
+    sweep_period: f64,
+    /// Median sweep duration as the daemon logs it.
+    sweep_seconds: f64,
+    /// Seconds from the degradation to the last firing alert at the sink, if all came.
+    firing: Option<f64>,
+    firing_wave: Wave,
+    /// Seconds from the recovery to the last resolution at the sink, if all came.
+    resolved: Option<f64>,
+    resolved_wave: Wave,
+    peak_rss_kib: u64,
+}
+
+/// Waits until the sink has taken `status` alerts about every profile of `storm` (or the
+/// deadline passes); answers the wave and the seconds from `since` to its last alert.
+async fn storm_wave(
+    sink: &Sink,
+    status: &str,
+    storm: &std::collections::HashSet<u64>,
+    since: Instant,
+    from: usize,
+) -> (Wave, Option<f64>) {
+    let mut wave = Wave::default();
+    let mut read = from;
+    let mut next_note = Instant::now() + Duration::from_secs(30);
+    while since.elapsed() < STORM_DEADLINE {
+        let received = sink.received();
+        wave.read(&received, read, status, storm);
+        read = received.len();
+        if wave.ids.len() == storm.len() {
+            break;
+        }
+        if Instant::now() >= next_note {
+            println!(
+                "  … {:.0} s: {} of {} {status}",
+                since.elapsed().as_secs_f64(),
+                wave.ids.len(),
+                storm.len()
+            );
+            next_note += Duration::from_secs(30);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let took = (wave.ids.len() == storm.len()).then(|| {
+        wave.last
+            .map_or(0.0, |t| t.duration_since(since).as_secs_f64())
+    });
+    (wave, took)
+}
+
+/// The storm run: `profiles` profiles, all healthy, then `storm` of them lose
+/// connectivity at once; measures the firing wave's delivery to a webhook sink, then
+/// every one recovers and the resolutions are measured the same way.
+async fn storm_run(profiles: usize, storm: usize, concurrency: u32) -> StormRun {
+    let (sim, base_url, sim_stop) = start_sim(profiles, Duration::ZERO).await;
+    // Every profile with a connectivity value made healthy; those are the storm's pool.
+    let mut pool = Vec::new();
+    for id in sim.profile_ids() {
+        let Some(p) = sim.profile_json(id) else {
+            continue;
+        };
+        let legacy = p.get("health_status").is_none() && p.get("test_status").is_some();
+        let (conn, auth) = if legacy {
+            (p["test_status"].as_str().map(str::to_string), None)
+        } else {
+            (
+                p["health_status"]["connectivity"]
+                    .as_str()
+                    .map(str::to_string),
+                p["health_status"]["authentication"]
+                    .as_str()
+                    .map(str::to_string),
+            )
+        };
+        if conn.is_none() {
+            continue;
+        }
+        sim.set_health(id, Some("healthy"), auth.as_deref());
+        pool.push((id, auth));
+    }
+    assert!(
+        pool.len() >= storm,
+        "only {} profiles have a connectivity value, fewer than --storm {storm}",
+        pool.len()
+    );
+    // Spread over the fleet: every k-th profile of the pool.
+    let step = pool.len() as f64 / storm as f64;
+    let chosen: Vec<(u64, Option<String>)> = (0..storm)
+        .map(|i| pool[(i as f64 * step) as usize].clone())
+        .collect();
+    let ids: std::collections::HashSet<u64> = chosen.iter().map(|(id, _)| *id).collect();
+
+    let sink = Sink::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let case = Case {
+        profiles,
+        concurrency,
+        latency: Duration::ZERO,
+        sweeps: 0,
+        scrape: false,
+        scrape_every: Duration::ZERO,
+        floor: false,
+        scrape_floor: false,
+    };
+    let extra = format!(
+        "[rules]\ninclude_inactive = true\n[alerting]\ngroup_wait = \"{gw}\"\n\
+         [[alerting.receivers]]\nname = \"sink\"\nkind = \"webhook\"\nurl = \"{url}\"\n\
+         max_alerts = {STORM_MAX_ALERTS}\nmatch_alertname = [\"ProfileConnectivityDegraded\"]\n",
+        gw = humantime::format_duration(STORM_GROUP_WAIT),
+        url = sink.url("/hook"),
+    );
+    let mut daemon = start_daemon(dir.path(), &base_url, &case, &extra, STORM_POLL_INTERVAL).await;
+    let pid = daemon.child.pid();
+    // Sweep ends, as they come (when the log line was read, and the logged duration).
+    let ends: Arc<Mutex<Vec<(Instant, f64)>>> = Arc::default();
+    let mut sweeps = std::mem::replace(&mut daemon.sweeps, mpsc::unbounded_channel().1);
+    let e = ends.clone();
+    tokio::spawn(async move {
+        while let Some(s) = sweeps.recv().await {
+            e.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push((Instant::now(), s));
+        }
+    });
+    let swept = || ends.lock().unwrap_or_else(|e| e.into_inner()).len();
+    let started = Instant::now();
+    while swept() < 2 {
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "the daemon did not finish two sweeps within 5 minutes"
+        );
+        assert!(daemon.child.is_running(), "the daemon exited");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    println!(
+        "storm: {profiles} profiles, {} swept twice in {:.0} s; {storm} lose connectivity now",
+        pool.len(),
+        started.elapsed().as_secs_f64()
+    );
+
+    let before = sink.received().len();
+    let t_down = Instant::now();
+    for (id, auth) in &chosen {
+        sim.set_health(*id, Some("down"), auth.as_deref());
+    }
+    let (firing_wave, firing) = storm_wave(&sink, "firing", &ids, t_down, before).await;
+    println!(
+        "  firing: {} of {storm} in {} payloads{}",
+        firing_wave.ids.len(),
+        firing_wave.payloads,
+        firing.map_or(String::new(), |s| format!(", the last {s:.1} s after"))
+    );
+    // Let group_wait and a sweep pass, so the resolutions are a wave of their own.
+    tokio::time::sleep(STORM_GROUP_WAIT).await;
+
+    let before = sink.received().len();
+    let t_up = Instant::now();
+    for (id, auth) in &chosen {
+        sim.set_health(*id, Some("healthy"), auth.as_deref());
+    }
+    let (resolved_wave, resolved) = storm_wave(&sink, "resolved", &ids, t_up, before).await;
+    println!(
+        "  resolved: {} of {storm} in {} payloads{}",
+        resolved_wave.ids.len(),
+        resolved_wave.payloads,
+        resolved.map_or(String::new(), |s| format!(", the last {s:.1} s after"))
+    );
+    let peak_rss_kib = memory_kib(pid, "VmHWM").unwrap_or(0);
+    let ends = ends.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    sim_stop.cancel();
+    let periods: Vec<f64> = ends
+        .windows(2)
+        .map(|w| w[1].0.duration_since(w[0].0).as_secs_f64())
+        .collect();
+    let durations: Vec<f64> = ends.iter().map(|e| e.1).collect();
+    StormRun {
+        profiles,
+        storm,
+        sweep_period: median(&periods),
+        sweep_seconds: median(&durations),
+        firing,
+        firing_wave,
+        resolved,
+        resolved_wave,
+        peak_rss_kib,
+    }
+}
+
+/// Prints a storm run's row; answers why it fails (empty when it passes).
+fn storm_report(r: &StormRun) -> Vec<String> {
+    let target = 2.0 * r.sweep_period + STORM_SLACK.as_secs_f64();
+    let cell = |took: Option<f64>, wave: &Wave| match took {
+        Some(s) => format!(
+            "{s:.1} s (**{:.2}**), {} payloads",
+            s / target,
+            wave.payloads
+        ),
+        None => format!("**{} of {} missing**", r.storm - wave.ids.len(), r.storm),
+    };
+    println!("| profiles | storm | sweep period (median; sweep itself) | target: 2 sweeps + 30 s | last firing alert after the degradation (ratio) | last resolution after the recovery (ratio) | largest payload | peak RSS (VmHWM; ratio to 128 MiB) |");
+    println!("|---|---|---|---|---|---|---|---|");
+    let rss = r.peak_rss_kib as f64 / 1024.0;
+    println!(
+        "| {} | {} | {:.1} s ({:.1} s) | {target:.1} s | {} | {} | {} | {rss:.0} MiB ({:.2}) |",
+        r.profiles,
+        r.storm,
+        r.sweep_period,
+        r.sweep_seconds,
+        cell(r.firing, &r.firing_wave),
+        cell(r.resolved, &r.resolved_wave),
+        r.firing_wave.largest.max(r.resolved_wave.largest),
+        rss / 128.0,
+    );
+    println!(
+        "a delivery outcome's persist time is not exposed by the daemon: see \
+         `cargo bench --bench inprocess -- persist` (BENCHMARKS.md, State writes)"
+    );
+    let mut failures = Vec::new();
+    for (what, wave) in [("firing", &r.firing_wave), ("resolved", &r.resolved_wave)] {
+        if wave.ids.len() < r.storm {
+            failures.push(format!(
+                "{} of {} {what} alerts never reached the sink",
+                r.storm - wave.ids.len(),
+                r.storm
+            ));
+        }
+        if wave.strays > 0 {
+            failures.push(format!(
+                "{} {what} alerts about profiles outside the storm",
+                wave.strays
+            ));
+        }
+        failures.extend(wave.bad_payloads.iter().take(3).cloned());
+    }
+    failures
 }

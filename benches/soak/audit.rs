@@ -112,7 +112,8 @@ pub(crate) fn verdict(r: &Record) -> Report {
     if blind.is_empty() {
         v.line(
             "audit self-check",
-            "a lost, a repeated and an invented notification, and a forgotten episode, all caught",
+            "a lost, a repeated and an invented notification, a forgotten episode and an early \
+             resolution, all caught",
         );
     }
     for b in blind {
@@ -292,7 +293,55 @@ fn self_check(run: &Run) -> Vec<String> {
         Some(m)
     });
     expect("an alert without its episode", forgotten, &["spurious"]);
+
+    // A resolution moved to the instant its alert fired, while the alert's episode (its
+    // profile's first of that alert, so no earlier gap can explain it) went on.
+    let early = early_resolution(run);
+    expect(
+        "a resolution while its episode was on",
+        early,
+        &["spurious"],
+    );
     blind
+}
+
+/// The run with one resolution's `endsAt` moved back to its `startsAt`, for an alert that
+/// fired within its profile's first episode of that alert, more than 2 s before that
+/// episode ended; `None` when no alert qualifies.
+fn early_resolution(run: &Run) -> Option<Run> {
+    let first_episode = |id: u64, alertname: &str| {
+        run.episodes
+            .iter()
+            .filter(|e| e.id == id && e.alertname == alertname)
+            .min_by_key(|e| e.t0.0)
+    };
+    let (n, c) = run
+        .notifications
+        .iter()
+        .enumerate()
+        .find_map(|(n, notif)| {
+            notif
+                .changes
+                .iter()
+                .position(|c| {
+                    let (Some(id), Some(starts), "resolved") =
+                        (c.profile_id, c.starts_at, c.status.as_str())
+                    else {
+                        return false;
+                    };
+                    first_episode(id, &c.alertname).is_some_and(|e| {
+                        e.t0.1 <= starts
+                            && e.t1
+                                .is_some_and(|t1| t1.0 > starts + Duration::from_secs(2))
+                    })
+                })
+                .map(|c| (n, c))
+        })?;
+    let mut m = run.clone();
+    let change = &mut m.notifications[n].changes[c];
+    change.ends_at = change.starts_at;
+    change.key.push_str(" (moved)");
+    Some(m)
 }
 
 /// The level (median) and the peak of the samples within `from..=to` seconds.

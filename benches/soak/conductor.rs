@@ -140,6 +140,12 @@ pub(crate) struct Soak {
     pub(crate) starts_per_second: f64,
     /// When the next storm comes.
     pub(crate) next_storm: Instant,
+    /// How much longer than at 2,000 profiles episodes and gaps are (see [`crate::pace`]);
+    /// the time between SIGKILLs is stretched by its square.
+    pub(crate) pace: f64,
+    /// After a storm on a fleet larger than 2,000 profiles: how many payloads the sink had
+    /// taken when it began, and when to stop waiting for its payloads to kill the daemon.
+    pub(crate) storm_kill: Option<(usize, Instant)>,
 
     /// The upstream faults now injected.
     pub(crate) faults: Faults,
@@ -284,7 +290,10 @@ impl Soak {
             Duration::from_secs_f64((fault_len.as_secs_f64() * 0.4).clamp(60.0, 240.0))
                 .min(fault_len);
         let now = Instant::now();
-        let starts_per_second = args.profiles as f64 / 500.0;
+        // The episode rate grows with the fleet up to 2,000 profiles, not beyond: a larger
+        // fleet sweeps more slowly, and more episodes would only be shorter than it sees.
+        let starts_per_second = args.profiles.min(2000) as f64 / 500.0;
+        let pace = crate::pace(args.profiles);
         // The first storm within the kill phase, so that a SIGKILL meets its delivery.
         let kill_phase = fault_len.saturating_sub(final_stretch);
         let next_storm = now + kill_phase.mul_f64(rng.random_range(0.3..0.6));
@@ -300,6 +309,8 @@ impl Soak {
             next_start: now,
             starts_per_second,
             next_storm,
+            pace,
+            storm_kill: None,
             faults: Faults::default(),
             next_latency: now,
             throttle_until: None,
@@ -315,7 +326,7 @@ impl Soak {
             logs,
             proc: None,
             down_until: None,
-            next_kill: now + between(&mut rng, 8.0, 30.0),
+            next_kill: now + between(&mut rng, 8.0 * pace * pace, 30.0 * pace * pace),
             next_hup: now + between(&mut rng, 10.0, 40.0),
             timeout_secs: 10,
             next_rss: now,
@@ -436,17 +447,18 @@ impl Soak {
                 || self
                     .last_end
                     .get(&key)
-                    .is_some_and(|t| now.duration_since(*t) < MIN_GAP)
+                    .is_some_and(|t| now.duration_since(*t) < MIN_GAP.mul_f64(self.pace))
             {
                 continue;
             }
             let roll: f64 = self.rng.random();
+            let pace = self.pace;
             let length = if roll < 0.2 {
-                between(&mut self.rng, 0.05, 1.0)
+                between(&mut self.rng, 0.05 * pace, 1.0 * pace)
             } else if roll < 0.35 {
-                between(&mut self.rng, 1.0, 8.0)
+                between(&mut self.rng, 1.0 * pace, 8.0 * pace)
             } else {
-                between(&mut self.rng, 8.0, 45.0)
+                between(&mut self.rng, 8.0 * pace, 45.0 * pace)
             };
             let values = check.bad_values();
             let value = values[self.rng.random_range(0..values.len())];
@@ -476,9 +488,18 @@ impl Soak {
 
     /// Starts a storm when one is due: [`STORM_SHARE`] of the flippable profiles lose
     /// connectivity at once (those free of an episode, and of one lately), each an episode
-    /// ending at the same instant 20 to 40 s later, within the kill phase. It brings the
-    /// next SIGKILL forward to a few seconds later: while its payloads go out.
+    /// ending at the same instant 20 to 40 s later (times [`crate::pace`]), within the kill
+    /// phase. It brings the next SIGKILL forward to a few seconds later: while its payloads
+    /// go out. On a larger fleet the first payloads come several sweeps later: the SIGKILL
+    /// then comes once the sink has taken three payloads more than when the storm began
+    /// (or when the storm ends, if they never come).
     fn storm_step(&mut self, now: Instant, elapsed: Duration) {
+        if let Some((base, deadline)) = self.storm_kill {
+            if now >= deadline || self.sink.delivered() >= base + 3 {
+                self.storm_kill = None;
+                self.next_kill = self.next_kill.min(now);
+            }
+        }
         if now < self.next_storm {
             return;
         }
@@ -489,7 +510,10 @@ impl Soak {
         if room < Duration::from_secs(15) {
             return;
         }
-        let ends = now + between(&mut self.rng, 20.0, 40.0).min(room);
+        let ends = now
+            + between(&mut self.rng, 20.0, 40.0)
+                .mul_f64(self.pace)
+                .min(room);
         let want = (self.flippable.len() as f64 * STORM_SHARE) as usize;
         let mut ids = self.flippable.clone();
         ids.shuffle(&mut self.rng);
@@ -503,7 +527,7 @@ impl Soak {
                 || self
                     .last_end
                     .get(&key)
-                    .is_some_and(|t| now.duration_since(*t) < MIN_GAP)
+                    .is_some_and(|t| now.duration_since(*t) < MIN_GAP.mul_f64(self.pace))
             {
                 continue;
             }
@@ -532,8 +556,12 @@ impl Soak {
             "[{:>5.0} s] storm: {size} profiles lose connectivity at once",
             secs(elapsed)
         );
-        let soon = now + between(&mut self.rng, 2.0, 5.0);
-        self.next_kill = self.next_kill.min(soon);
+        if self.pace > 1.0 {
+            self.storm_kill = Some((self.sink.delivered(), ends));
+        } else {
+            let soon = now + between(&mut self.rng, 2.0, 5.0);
+            self.next_kill = self.next_kill.min(soon);
+        }
     }
 
     /// Makes the check good again and notes when.
@@ -690,7 +718,9 @@ impl Soak {
             None => {
                 if self.down_until.is_some_and(|t| now >= t) {
                     self.spawn()?;
-                    self.next_kill = now + between(&mut self.rng, 8.0, 30.0);
+                    let kill_pace = self.pace * self.pace;
+                    self.next_kill =
+                        now + between(&mut self.rng, 8.0 * kill_pace, 30.0 * kill_pace);
                     // Half the restarts meet a shrinking list: the first sweep of a
                     // process, with no earlier sweep to carry profiles over from, walks an
                     // incomplete list that skips a few profiles.

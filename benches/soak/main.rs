@@ -5,6 +5,7 @@
 //! cargo bench --bench soak                              # 10 minutes, 2,000 profiles
 //! cargo bench --bench soak -- --minutes 2               # what CI runs
 //! cargo bench --bench soak -- --minutes 10 --seed 7 --profiles 2000
+//! cargo bench --bench soak -- --minutes 4 --profiles 20000   # the storm at fleet scale
 //! ```
 //!
 //! # What runs, all on 127.0.0.1
@@ -18,7 +19,11 @@
 //!   changes its bad value midway, and turns good again. About one episode starts every
 //!   `500 / profiles` seconds: a fifth shorter than a sweep, a sixth of a few seconds, the
 //!   rest 8 to 45 s. Two episodes of one alert are at least [`MIN_GAP`] apart. The lowest
-//!   ids are never flipped: they are what a shrinking list may delete.
+//!   ids are never flipped: they are what a shrinking list may delete. Above 2,000
+//!   profiles the rate stays that of 2,000 (4 a second), episode lengths and the gap are
+//!   stretched by [`pace`] (√(profiles / 2000): 3.2 times at 20,000), and the time between
+//!   SIGKILLs by its square (`profiles / 2000`, as the sweep: a process lives as many
+//!   sweeps as at 2,000 profiles).
 //!   Upstream faults meanwhile: 5% of requests answer 500, latency changes every few
 //!   seconds (0–20 ms), stretches of 429s with `Retry-After: 1`, and now and then a
 //!   pagination glitch for a sweep or so: the list grows mid-walk (the new profiles are
@@ -28,7 +33,8 @@
 //! - **Storms**: now and then [`STORM_SHARE`] of the flippable profiles (one data-centre
 //!   outage; about 9,850 at `--profiles 20000`) lose connectivity at once, for 20 to 40 s,
 //!   and all recover at once, always within the kill phase (the final stretch, where memory
-//!   is judged, has none). A SIGKILL follows each within a few seconds, while its alerts go
+//!   is judged, has none). A SIGKILL follows each within a few seconds (above 2,000
+//!   profiles: once the sink has taken three more payloads), while its alerts go
 //!   out in payloads of at most [`MAX_ALERTS`] (the receiver's `max_alerts`). The first
 //!   comes 30–60% into the kill phase, later ones every 2 to 4 minutes. Every alert of a storm is an episode like any other: the
 //!   audit wants each announced firing and then resolved, and no payload may be larger than
@@ -42,7 +48,8 @@
 //!   3 s, authentication `for` 2 s, `include_inactive = true` so that every flipped
 //!   profile is judged whatever its status, and the stale-sync, failed-sync, error-count
 //!   and unreachable rules disabled: the seeded fleet would raise them by itself and they
-//!   are not what this soak drives). It is SIGKILLed at random moments (8 to 30 s apart)
+//!   are not what this soak drives). It is SIGKILLed at random moments (8 to 30 s apart,
+//!   times the square of [`pace`])
 //!   and restarted after 0.2–3 s on the same state directory, and sent SIGHUP every 10 to
 //!   40 s after its config file is rewritten with an equivalent one (`api.timeout`
 //!   toggles between 10 s and 11 s).
@@ -77,7 +84,8 @@
 //!
 //! **Self-check.** The audit must be able to fail: it is run again on copies of the record
 //! with one thing broken (a notification lost, one delivered twice, one about a profile
-//! with no episode, an announced episode taken out of the log), and each must fail.
+//! with no episode, an announced episode taken out of the log, a resolution moved back to
+//! while its episode was on), and each must fail.
 //!
 //! The soak exits non-zero on any missing or spurious alert, an unmatched duplicate, a
 //! daemon that exited on its own, a drain that does not finish, transitions in the
@@ -148,6 +156,17 @@ const NO_END: &str = "0001-01-01T00:00:00Z";
 /// Locks a mutex, carrying on after a panic elsewhere (the data stays usable).
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// How much longer than at 2,000 profiles (or fewer) the episodes and the least gap between
+/// two of one alert are: the square root of `profiles / 2000`, at least 1 (the time between
+/// SIGKILLs is stretched by its square). A sweep takes about ten times longer at 20,000
+/// profiles; with the lengths of 2,000 nearly every episode would be over before the daemon
+/// could be required to see it. (In proportion to the sweep, episodes would be too long
+/// for a run of minutes; SIGKILLs are, so that a process lives as many sweeps as at 2,000
+/// profiles: its last sweep does not count, and its first may walk a shrinking list.)
+fn pace(profiles: usize) -> f64 {
+    (profiles as f64 / 2000.0).sqrt().max(1.0)
 }
 
 /// Seconds as a float, for printing.

@@ -449,24 +449,7 @@ pub(crate) async fn worker(shared: Arc<Shared>, index: usize) {
 /// (its next batch goes at once). Its failed attempts start again from zero, since the
 /// receiver answers.
 fn delivered_part(book: &mut Book, id: u64, taken: usize, now: SystemTime) {
-    let Some(mut rest) = book.outbox.remove(id) else {
-        return;
-    };
-    let mut alerts = std::mem::take(&mut rest.notification.alerts);
-    let left = alerts.split_off(taken.min(alerts.len()));
-    // The entry without its alerts is cheap to copy: the taken part is recorded through
-    // `Book::delivered` like any delivered entry, then the rest takes its place again.
-    let mut sent = rest.clone();
-    sent.notification.alerts = alerts;
-    book.outbox.insert(sent);
-    book.delivered(id, now);
-    rest.notification.alerts = left;
-    rest.attempts = 0;
-    rest.last_error = None;
-    rest.next_attempt_at = now;
-    rest.in_flight = true;
-    book.outbox.insert(rest);
-    book.touch();
+    book.delivered_part(id, taken, now);
 }
 
 /// Records an attempt's outcome in the book, the metrics and the log.

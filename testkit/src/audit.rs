@@ -22,8 +22,15 @@
 //!
 //! **Spurious.** Every alert announced firing must belong to an episode of its profile and
 //! alert: `startsAt` no earlier than `t0 + for - 1 s` and no later than `t1` plus the
-//! longest sweep plus 2 s; one alert per episode; a resolution after `t1 - 1 s`, and only
-//! for an alert announced firing. `InventoryApiDown` is accepted only next to a sweep
+//! longest sweep plus 2 s; one alert per episode; a resolution only for an alert announced
+//! firing, and only once the daemon can have read the check good again: its `endsAt` no
+//! earlier than 1 s before the end of a part of the episode (two episodes merged for lack
+//! of a counted sweep wholly between them are two parts) after which the check stayed good
+//! until the alert's last bad read (`startsAt` minus the longest sweep minus 1 s) or later.
+//! A merge means the audit cannot prove the daemon saw the gap, not that it could not: a
+//! sweep that read the profile within the gap but started before it, or a process's last
+//! sweep (not counted: a SIGKILL may have taken its results back, or not), may have; so a
+//! resolution after the first part's end is the daemon's right, not an early one. `InventoryApiDown` is accepted only next to a sweep
 //! whose list walk failed.
 //!
 //! **Duplicates.** An alert change delivered twice is a duplicate; a notification repeating
@@ -287,6 +294,9 @@ struct Seen {
     t1: (SystemTime, SystemTime),
     /// How many logged episodes it is made of.
     parts: usize,
+    /// Each part's end (before) and the next part's start (after; `None` for the last):
+    /// the stretches in which the check was good.
+    gaps: Vec<(SystemTime, Option<SystemTime>)>,
     /// Whether it had to be announced.
     required: bool,
     /// How many alerts announced firing belong to it.
@@ -311,6 +321,10 @@ fn merge_episodes(episodes: &[Episode], seen_sweeps: &[Point]) -> Vec<Seen> {
                         .iter()
                         .any(|p| p.lo_start >= s.t1.1 && p.ts <= e.t0.0) =>
                 {
+                    if let Some(last) = s.gaps.last_mut() {
+                        last.1 = Some(e.t0.1);
+                    }
+                    s.gaps.push((t1.0, None));
                     s.t1 = t1;
                     s.parts += 1;
                     Some(s)
@@ -324,6 +338,7 @@ fn merge_episodes(episodes: &[Episode], seen_sweeps: &[Point]) -> Vec<Seen> {
                         t0: e.t0,
                         t1,
                         parts: 1,
+                        gaps: vec![(t1.0, None)],
                         required: false,
                         firing: 0,
                     })
@@ -360,9 +375,15 @@ fn audit_sweeps(run: &Run, longest: f64, report: &mut Report) {
             count(Walk::Failed)
         ),
     );
-    if max_gap > 20.0 {
+    // A SIGKILL can cost the sweep it interrupted, the restart (up to 3 s) and the new
+    // process's first sweep (no earlier sweep to build on): on a fleet whose sweeps take
+    // seconds, more than the 20 s that is plenty at 2,000 profiles. Two longest sweeps plus
+    // 5 s allow for that; a daemon that stops sweeping logs no sweep to lengthen them.
+    let limit = (2.0 * longest + 5.0).max(20.0);
+    if max_gap > limit {
         report.fail(format!(
-            "the daemon went {max_gap:.1} s without finishing a sweep"
+            "the daemon went {max_gap:.1} s without finishing a sweep (at most {limit:.0} s \
+             allowed: 20 s, or two longest sweeps plus 5 s)"
         ));
     }
 }
@@ -585,7 +606,18 @@ fn match_alerts(run: &Run, longest: f64, seen: &mut [Seen], report: &mut Report)
                 at(seen[i].t1.0)
             )),
             Some((_, ends)) => {
-                if let Some(e) = ends.filter(|e| *e + Duration::from_secs(1) < seen[i].t1.0) {
+                // The last bad read the alert can come from was at most a sweep before it
+                // started firing; a good read after it, before `endsAt`, is a gap's.
+                let last_bad = starts
+                    .checked_sub(slack - Duration::from_secs(1))
+                    .unwrap_or(starts);
+                let early = |e: &SystemTime| {
+                    !seen[i].gaps.iter().any(|(good_from, good_until)| {
+                        *good_from <= *e + Duration::from_secs(1)
+                            && good_until.is_none_or(|u| u >= last_bad)
+                    })
+                };
+                if let Some(e) = ends.filter(early) {
                     spurious.push(format!(
                         "{key}: resolved at {:.1} s ({}), but the episode lasted until {:.1} s",
                         at(e),

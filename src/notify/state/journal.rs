@@ -45,6 +45,16 @@ pub enum Change {
         #[serde(with = "humantime_serde")]
         at: SystemTime,
     },
+    /// [`Book::delivered_part`].
+    DeliveredPart {
+        /// The entry.
+        id: u64,
+        /// How many of its first alerts were taken.
+        taken: usize,
+        /// When.
+        #[serde(with = "humantime_serde")]
+        at: SystemTime,
+    },
     /// [`Book::given_up`].
     GivenUp {
         /// The entry.
@@ -154,6 +164,7 @@ impl Mirror {
             Change::Delivered { id, at } => {
                 book.delivered(id, at);
             }
+            Change::DeliveredPart { id, taken, at } => book.delivered_part(id, taken, at),
             Change::GivenUp { id, at } => {
                 book.given_up(id, at);
             }

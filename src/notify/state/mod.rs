@@ -148,6 +148,41 @@ impl Book {
     /// announced now, its resolved ones are forgotten, and an Alertmanager's resolved
     /// alerts have one push fewer to go. Returns the entry.
     pub fn delivered(&mut self, id: u64, now: SystemTime) -> Option<OutboxEntry> {
+        let entry = self.record_delivered(id, now)?;
+        self.touch_with(Change::Delivered { id, at: now });
+        Some(entry)
+    }
+
+    /// Records that the first `taken` alerts of entry `id` reached its receiver at `now`,
+    /// the rest still to go: they leave the entry and count as told, exactly as if they had
+    /// been a notification of their own ([`Book::delivered`]); the entry keeps its place,
+    /// age and id, and stays in flight (its next batch goes at once). Its failed attempts
+    /// start again from zero, since the receiver answers. Written as itself, like any
+    /// delivery outcome: not as the rest of the entry, which at a storm's first batch is
+    /// nearly all of its alerts.
+    pub fn delivered_part(&mut self, id: u64, taken: usize, now: SystemTime) {
+        let Some(mut rest) = self.outbox.remove(id) else {
+            return;
+        };
+        let mut alerts = std::mem::take(&mut rest.notification.alerts);
+        let left = alerts.split_off(taken.min(alerts.len()));
+        // The entry without its alerts is cheap to copy: the taken part is recorded as a
+        // delivered entry, then the rest takes its place again.
+        let mut sent = rest.clone();
+        sent.notification.alerts = alerts;
+        self.outbox.insert(sent);
+        self.record_delivered(id, now);
+        rest.notification.alerts = left;
+        rest.attempts = 0;
+        rest.last_error = None;
+        rest.next_attempt_at = now;
+        rest.in_flight = true;
+        self.outbox.insert(rest);
+        self.touch_with(Change::DeliveredPart { id, taken, at: now });
+    }
+
+    /// [`Book::delivered`] without marking the change.
+    fn record_delivered(&mut self, id: u64, now: SystemTime) -> Option<OutboxEntry> {
         let entry = self.outbox.remove(id)?;
         let book = self.receivers.entry(entry.receiver.clone()).or_default();
         book.record_told(&entry, now);
@@ -162,7 +197,6 @@ impl Book {
                 }
             }
         }
-        self.touch_with(Change::Delivered { id, at: now });
         Some(entry)
     }
 

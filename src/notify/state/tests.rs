@@ -468,6 +468,43 @@ fn a_delivery_outcome_writes_in_proportion_to_the_change_not_the_state() {
     assert_eq!(loaded(dir.path()), as_saved(&book.lock().unwrap()));
 }
 
+/// A batch of a large entry taken by its receiver is written as itself, not as the rest of
+/// the entry: a storm's 50 batches of 1,000 alerts would otherwise write the remaining
+/// alerts again after each one. Replayed, it is the same state.
+#[test]
+fn a_delivered_batch_writes_in_proportion_to_the_batch_not_the_entry() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = StateStore::open(dir.path()).expect("store");
+    let mut book = Book::default();
+    let id = book.take_id();
+    let mut entry = OutboxEntry::open(id, "ops", NotificationKind::Alerts, at(0), at(0));
+    entry.notification.alerts = (1..=5_000).map(firing).collect();
+    book.outbox.insert(entry);
+    book.touch();
+    let book = Mutex::new(book);
+    store.save(&book).expect("first write");
+    let journal = dir.path().join(&journals(dir.path())[0]);
+    let before = std::fs::metadata(&journal).expect("journal").len();
+    book.lock().unwrap().delivered_part(id, 1_000, at(5));
+    assert!(store.save(&book).expect("written"));
+    let grew = std::fs::metadata(&journal).expect("journal").len() - before;
+    assert!(grew < 200, "{grew} bytes for one delivered batch");
+    {
+        let b = book.lock().unwrap();
+        let rest = b.outbox.get(id).expect("the rest keeps its place");
+        assert_eq!(rest.notification.alerts.len(), 4_000);
+        assert_eq!(rest.notification.alerts[0].key, firing(1_001).key);
+        assert!(b.receivers["ops"]
+            .last_notified
+            .contains_key(&firing(1_000).key));
+        assert!(!b.receivers["ops"]
+            .last_notified
+            .contains_key(&firing(1_001).key));
+    }
+    drop(store);
+    assert_eq!(loaded(dir.path()), as_saved(&book.lock().unwrap()));
+}
+
 /// A `state.json` of the version before the journal (no journal epoch) loads as before, and
 /// the first write moves it to the journal without losing anything.
 #[test]

@@ -198,3 +198,48 @@ fn two_episodes_with_no_sweep_between_them_are_one() {
     assert!(report.failures.is_empty(), "{:#?}", report.failures);
     assert!(report.lines.iter().any(|l| l.contains("1 merged")));
 }
+
+/// The clean run's episode split in two parts, 20.1 to 20.3 s good between them: no
+/// counted sweep lies wholly in that gap, so the audit merges them.
+fn merged(run: &mut Run) {
+    let mut second = run.episodes[0].clone();
+    run.episodes[0].t1 = Some((t(20.1), t(20.101)));
+    second.t0 = (t(20.3), t(20.301));
+    run.episodes.push(second);
+}
+
+#[test]
+fn a_resolution_in_the_gap_of_merged_episodes_is_the_daemons_right() {
+    // A sweep that read the profile within the gap may have seen it good: the alert
+    // resolved then (and a new one for the second part is not required, its sweeps being
+    // those of the merged episode).
+    let report = audit_changed(|run| {
+        merged(run);
+        run.notifications[1] = notification(21.0, vec![change(5, CONNECTIVITY, 17.0, Some(20.0))]);
+    });
+    assert!(report.failures.is_empty(), "{:#?}", report.failures);
+    assert!(report.lines.iter().any(|l| l.contains("1 merged")));
+}
+
+#[test]
+fn a_resolution_before_any_gap_of_merged_episodes_is_still_spurious() {
+    // Resolved while the first part was on.
+    let report = audit_changed(|run| {
+        merged(run);
+        run.notifications[1] = notification(16.0, vec![change(5, CONNECTIVITY, 17.0, Some(15.0))]);
+    });
+    assert_eq!(report.spurious.len(), 1, "{report:#?}");
+    assert!(report.spurious[0].contains("but the episode lasted until"));
+
+    // Fired in the second part, long after the gap, and resolved while it was on: the gap
+    // before it cannot explain the resolution.
+    let report = audit_changed(|run| {
+        merged(run);
+        run.notifications = vec![
+            notification(26.0, vec![change(5, CONNECTIVITY, 25.0, None)]),
+            notification(28.0, vec![change(5, CONNECTIVITY, 25.0, Some(27.0))]),
+        ];
+    });
+    assert_eq!(report.spurious.len(), 1, "{report:#?}");
+    assert!(report.spurious[0].contains("but the episode lasted until"));
+}
