@@ -19,7 +19,6 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use child::{wait_until, Alerting, Monitor, Received, Sink, Webhook};
-use common::{empty_sim, healthy_detail, Sim};
 use inventory_monitor::clock::SystemClock;
 use inventory_monitor::config::{Config, ReceiverConfig, ReceiverKind};
 use inventory_monitor::metrics::MonitorMetrics;
@@ -40,16 +39,6 @@ const MAX_ALERTS: usize = 100;
 /// The deadline for what the daemon does within a few sweeps of 2,000 profiles.
 const SOON: Duration = Duration::from_secs(60);
 
-/// A simulator holding profiles `1..=n`, all healthy.
-async fn fleet(n: u64) -> Sim {
-    let sim = empty_sim().await;
-    for id in 1..=n {
-        sim.sim
-            .upsert_profile(healthy_detail(id, &format!("Profile {id}"), "North"));
-    }
-    sim
-}
-
 /// The profile ids of every delivered alert of `status`, with how often each arrived.
 fn tally(delivered: &[Received], status: &str) -> BTreeMap<u64, usize> {
     let mut seen = BTreeMap::new();
@@ -63,7 +52,7 @@ fn tally(delivered: &[Received], status: &str) -> BTreeMap<u64, usize> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_storm_across_a_kill_reaches_the_webhook_whole_and_chat_in_few_messages() {
-    let sim = fleet(FLEET).await;
+    let sim = common::fleet(1..=FLEET).await;
     let ids: Vec<u64> = (1..=STORM).map(|i| i * 2).collect();
     let sink = Sink::start().await;
     // A receiver that takes 50 ms per payload: delivering the storm takes a while, so
@@ -90,7 +79,7 @@ async fn a_storm_across_a_kill_reaches_the_webhook_whole_and_chat_in_few_message
     );
 
     for &id in &ids {
-        assert!(sim.sim.set_health(id, Some("unhealthy"), Some("valid")));
+        sim.degrade(id);
     }
     // Kill during delivery: some batches taken, not all.
     assert!(
@@ -137,7 +126,7 @@ async fn a_storm_across_a_kill_reaches_the_webhook_whole_and_chat_in_few_message
 
     // Everyone recovers: every resolution arrives, each after its firing.
     for &id in &ids {
-        assert!(sim.sim.set_health(id, Some("healthy"), Some("valid")));
+        sim.recover(id);
     }
     let all_resolved = wait_until(SOON, || {
         tally(&sink.delivered(), "resolved").len() == ids.len()
