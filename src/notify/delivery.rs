@@ -443,15 +443,6 @@ pub(crate) async fn worker(shared: Arc<Shared>, index: usize) {
     }
 }
 
-/// Records that the first `taken` alerts of entry `id` reached its receiver at `now`, the
-/// rest still to go: they leave the entry and count as told, exactly as if they had been a
-/// notification of their own; the entry keeps its place, age and id, and stays in flight
-/// (its next batch goes at once). Its failed attempts start again from zero, since the
-/// receiver answers.
-fn delivered_part(book: &mut Book, id: u64, taken: usize, now: SystemTime) {
-    book.delivered_part(id, taken, now);
-}
-
 /// Records an attempt's outcome in the book, the metrics and the log.
 fn settle(shared: &Shared, endpoint: &Endpoint, entry: &Attempt, outcome: Outcome) {
     let now = shared.clock.now();
@@ -461,7 +452,7 @@ fn settle(shared: &Shared, endpoint: &Endpoint, entry: &Attempt, outcome: Outcom
     match outcome {
         Outcome::Delivered(detail) if entry.left > 0 => {
             // One batch of several: counted as delivered when its last batch is.
-            delivered_part(&mut book, entry.id, alerts, now);
+            book.delivered_part(entry.id, alerts, now);
             endpoint.took_one();
             tracing::debug!(
                 receiver = name,

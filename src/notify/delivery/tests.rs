@@ -59,7 +59,7 @@ fn a_batched_entry_goes_out_in_order_in_parts_within_the_limit() {
         assert!(part.notification.alerts.len() <= 3);
         sent.push(ids(&part.notification.alerts));
         if part.left > 0 {
-            delivered_part(&mut book, part.id, part.notification.alerts.len(), now);
+            book.delivered_part(part.id, part.notification.alerts.len(), now);
             let rest = book.outbox.get(id).expect("the rest waits, at the head");
             assert_eq!(rest.notification.alerts.len(), part.left);
             assert!(rest.in_flight, "the next batch follows at once");
@@ -87,7 +87,7 @@ fn a_failed_batch_is_retried_from_the_first_alert_not_yet_taken() {
     let (Step::Attempt(first), _) = next_step(&mut book, "hook", now, max_age, Some(3)) else {
         panic!("the entry is due");
     };
-    delivered_part(&mut book, first.id, first.notification.alerts.len(), now);
+    book.delivered_part(first.id, first.notification.alerts.len(), now);
     // The first batch is recorded as told before the second is sent: a crash now
     // re-sends at most the batch in flight.
     assert!(book.receivers["hook"]
