@@ -140,10 +140,11 @@ async fn check_names_five_mistakes_in_one_run() {
     assert_five_listed(&stderr);
 }
 
-#[tokio::test]
-async fn a_sighup_reload_logs_all_five_mistakes() {
+/// A configuration with an upstream nobody answers on and a listen port of the system's
+/// choosing, in a temporary directory (kept while the answer lives).
+fn minimal_config() -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("five.toml");
+    let path = dir.path().join("minimal.toml");
     std::fs::write(
         &path,
         format!(
@@ -152,9 +153,14 @@ async fn a_sighup_reload_logs_all_five_mistakes() {
         ),
     )
     .unwrap();
+    (dir, path)
+}
+
+/// `run --config path`, once it has logged that it started.
+async fn start_logged(path: &std::path::Path) -> Child {
     let child = Launch::new(env!("CARGO_BIN_EXE_inventory-monitor"))
         .args(["run", "--config"])
-        .arg(&path)
+        .arg(path)
         .env("INVENTORY_API_TOKEN", "x")
         .spawn()
         .expect("the daemon starts");
@@ -164,6 +170,13 @@ async fn a_sighup_reload_logs_all_five_mistakes() {
         })
         .await;
     assert!(started.is_some(), "{}", child.stderr_text());
+    child
+}
+
+#[tokio::test]
+async fn a_sighup_reload_logs_all_five_mistakes() {
+    let (_dir, path) = minimal_config();
+    let child = start_logged(&path).await;
 
     std::fs::write(&path, FIVE_MISTAKES).unwrap();
     child.signal(Signal::Hup).expect("SIGHUP");
@@ -181,28 +194,8 @@ async fn a_sighup_reload_logs_all_five_mistakes() {
 /// a graceful stop (exit 0, logged), not the default end of the process by the signal.
 #[tokio::test]
 async fn a_sigterm_as_soon_as_started_is_logged_stops_the_daemon_gracefully() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("early.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "[api]\nbase_url = \"http://127.0.0.1:9/api/v1\"\n[server]\nlisten = \"127.0.0.1:0\"\n[state]\ndir = \"{}\"\n",
-            dir.path().join("state").display()
-        ),
-    )
-    .unwrap();
-    let mut child = Launch::new(env!("CARGO_BIN_EXE_inventory-monitor"))
-        .args(["run", "--config"])
-        .arg(&path)
-        .env("INVENTORY_API_TOKEN", "x")
-        .spawn()
-        .expect("the daemon starts");
-    let started = child
-        .wait_stderr_line(Duration::from_secs(30), |l| {
-            l.contains("inventory-monitor started")
-        })
-        .await;
-    assert!(started.is_some(), "{}", child.stderr_text());
+    let (_dir, path) = minimal_config();
+    let mut child = start_logged(&path).await;
     assert_eq!(
         sigterm_and_wait(&mut child).await,
         0,
