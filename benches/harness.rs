@@ -82,6 +82,23 @@ struct Case {
     scrape_floor: bool,
 }
 
+impl Case {
+    /// A daemon against `profiles` without simulated latency, measured for nothing but
+    /// its alerts: no timed sweeps, no scrapes, no floors.
+    fn unscraped(profiles: usize, concurrency: u32) -> Self {
+        Self {
+            profiles,
+            concurrency,
+            latency: Duration::ZERO,
+            sweeps: 0,
+            scrape: false,
+            scrape_every: Duration::ZERO,
+            floor: false,
+            scrape_floor: false,
+        }
+    }
+}
+
 /// What one case measured.
 #[derive(Debug, Default)]
 struct Measured {
@@ -579,16 +596,7 @@ async fn alert_latency(profiles: usize, concurrency: u32, rounds: usize) -> Vec<
     let sink = Sink::start().await;
     let sink_url = sink.url("/hook");
     let dir = tempfile::tempdir().expect("tempdir");
-    let case = Case {
-        profiles,
-        concurrency,
-        latency: Duration::ZERO,
-        sweeps: 0,
-        scrape: false,
-        scrape_every: Duration::ZERO,
-        floor: false,
-        scrape_floor: false,
-    };
+    let case = Case::unscraped(profiles, concurrency);
     let extra = format!(
         "[alerting]\ngroup_wait = \"1s\"\n[[alerting.receivers]]\nname = \"sink\"\nkind = \"webhook\"\nurl = \"{sink_url}\"\nmatch_alertname = [\"ProfileConnectivityDegraded\"]\n"
     );
@@ -1218,16 +1226,7 @@ async fn storm_run(profiles: usize, storm: usize, concurrency: u32) -> StormRun 
 
     let sink = Sink::start().await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let case = Case {
-        profiles,
-        concurrency,
-        latency: Duration::ZERO,
-        sweeps: 0,
-        scrape: false,
-        scrape_every: Duration::ZERO,
-        floor: false,
-        scrape_floor: false,
-    };
+    let case = Case::unscraped(profiles, concurrency);
     let extra = format!(
         "[rules]\ninclude_inactive = true\n[alerting]\ngroup_wait = \"{gw}\"\n\
          [[alerting.receivers]]\nname = \"sink\"\nkind = \"webhook\"\nurl = \"{url}\"\n\

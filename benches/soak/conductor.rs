@@ -203,6 +203,16 @@ pub(crate) struct Soak {
 }
 
 impl Soak {
+    /// Whether `key` cannot start an episode now: one is under way, or its last ended less
+    /// than the (paced) least gap ago.
+    fn busy(&self, key: (u64, Check), now: Instant) -> bool {
+        self.live.contains_key(&key)
+            || self
+                .last_end
+                .get(&key)
+                .is_some_and(|t| now.duration_since(*t) < MIN_GAP.mul_f64(self.pace))
+    }
+
     /// The simulator serving a normalised fleet, the sink, and the schedule's first moments.
     pub(crate) async fn new(args: Args, dir: PathBuf) -> anyhow::Result<Soak> {
         let listener = TcpListener::bind("127.0.0.1:0")
@@ -443,12 +453,7 @@ impl Soak {
                 Check::Authentication
             };
             let key = (id, check);
-            if self.live.contains_key(&key)
-                || self
-                    .last_end
-                    .get(&key)
-                    .is_some_and(|t| now.duration_since(*t) < MIN_GAP.mul_f64(self.pace))
-            {
+            if self.busy(key, now) {
                 continue;
             }
             let roll: f64 = self.rng.random();
@@ -523,12 +528,7 @@ impl Soak {
                 break;
             }
             let key = (id, Check::Connectivity);
-            if self.live.contains_key(&key)
-                || self
-                    .last_end
-                    .get(&key)
-                    .is_some_and(|t| now.duration_since(*t) < MIN_GAP.mul_f64(self.pace))
-            {
+            if self.busy(key, now) {
                 continue;
             }
             let Some(t0) = self.world.set(id, Check::Connectivity, "down") else {
