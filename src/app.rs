@@ -20,24 +20,43 @@ use crate::daemon::Daemon;
 use crate::maintenance;
 use crate::silences::Store;
 
-/// Makes glibc's allocator hand memory back rather than keep it, for a long-running daemon
-/// whose sweeps allocate and free the size of the fleet each time (measured at 100,000
-/// profiles: peak RSS 335 MiB before, 314 MiB after). Two settings:
-/// - at most two arenas: the default (eight per core) lets every thread that ever parsed a
-///   detail or rendered the metrics keep its own heap of free memory;
-/// - a fixed mmap threshold of 256 KiB: by default glibc raises the threshold to the size
-///   of any mmapped block that was freed (up to 32 MiB), after which the sweep's large
-///   vectors come from the heap and stay there, fragmented, once freed.
+/// Tunes the allocator (mimalloc, the binary's global allocator) for a long-running daemon
+/// whose sweeps allocate and free the size of the fleet each time (README, Serving and resources):
+/// - `arena_eager_commit` 0: an arena's memory is committed as it is used, so that memory
+///   freed after a sweep can be handed back (an eagerly committed arena is never purged);
+///   read once, when the first arena is reserved, so the binary calls this from a
+///   constructor, before its first allocation;
+/// - `purge_delay` 0: memory freed goes back to the system at once, not a second later,
+///   when the next burst of the sweep has already taken fresh pages.
 ///
-/// Best called first thing in `main`, before threads start; called again it does no harm.
-pub fn tune_allocator() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only changes allocator parameters; it is thread-safe in glibc.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 2);
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
+/// Measured at 100,000 profiles: peak RSS 219 MiB with glibc's allocator as tuned before
+/// (two arenas, a fixed mmap threshold), 265 MiB with mimalloc's defaults, 191 MiB with
+/// these settings; the CPU of the same three sweeps 10.4 s, 8.6 s and 7.6–9.2 s.
+///
+/// An operator's own `MIMALLOC_ARENA_EAGER_COMMIT` or `MIMALLOC_PURGE_DELAY` in the
+/// environment wins. Allocates nothing (it runs before the allocator is set up).
+pub extern "C" fn tune_allocator() {
+    use libmimalloc_sys::mi_option_set;
+    for (option, variable) in [
+        (MI_OPTION_ARENA_EAGER_COMMIT, c"MIMALLOC_ARENA_EAGER_COMMIT"),
+        (MI_OPTION_PURGE_DELAY, c"MIMALLOC_PURGE_DELAY"),
+    ] {
+        // SAFETY: getenv reads the environment without allocating; nothing writes it
+        // before `main`. mi_option_set only stores the option's value (mimalloc reads it
+        // when it reserves, commits or purges); the indices are those of mimalloc.h (v3),
+        // checked by a test against their documented defaults.
+        unsafe {
+            if libc::getenv(variable.as_ptr()).is_null() {
+                mi_option_set(option, 0);
+            }
+        }
     }
 }
+
+/// `mi_option_arena_eager_commit` in mimalloc.h's `mi_option_t`.
+pub const MI_OPTION_ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
+/// `mi_option_purge_delay` in mimalloc.h's `mi_option_t`.
+pub const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
 /// The main runtime: the poll loop, the judge and the notifier run on it (the upstream
 /// client and the HTTP server bring runtimes of their own).
@@ -236,5 +255,30 @@ pub async fn run_with_server(
             tracing::warn!("HTTP connections still open after 5s; exiting anyway");
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{MI_OPTION_ARENA_EAGER_COMMIT, MI_OPTION_PURGE_DELAY};
+    use libmimalloc_sys::mi_option_get;
+
+    #[test]
+    fn the_allocator_option_indices_name_the_options_meant() {
+        // This test binary keeps the system allocator and never tunes mimalloc, so the
+        // options read back are mimalloc's own defaults (its options.c): a wrong index
+        // would read another option's.
+        // SAFETY: mi_option_get only reads (and first initialises) the option table.
+        let (eager, purge) = unsafe {
+            (
+                mi_option_get(MI_OPTION_ARENA_EAGER_COMMIT),
+                mi_option_get(MI_OPTION_PURGE_DELAY),
+            )
+        };
+        assert_eq!(
+            eager, 2,
+            "arena_eager_commit: 2 = eager on an overcommitting OS"
+        );
+        assert_eq!(purge, 1000, "purge_delay: 1000 ms");
     }
 }

@@ -568,17 +568,14 @@ fn unsuppressed(mut alert: Alert) -> Alert {
     alert
 }
 
-/// Gives the allocator's free memory back to the system. glibc keeps freed memory of
-/// the main heap and of every thread arena for reuse; after a sweep of a large fleet that
-/// is the size of the previous snapshot and rendering, which would otherwise count in RSS
-/// until the next sweep. Runs on a blocking thread (it walks every arena).
+/// Gives the allocator's free memory back to the system: mimalloc's per-thread caches of
+/// free pages, after a sweep of a large fleet the size of the previous snapshot and
+/// rendering, which would otherwise count in RSS until the next sweep's peak. Runs on a
+/// blocking thread.
 fn release_free_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
     tokio::task::spawn_blocking(|| {
-        // SAFETY: malloc_trim only releases free memory; it is thread-safe in glibc.
-        unsafe {
-            libc::malloc_trim(0);
-        }
+        // SAFETY: mi_collect only frees what no allocation uses; it is thread-safe.
+        unsafe { libmimalloc_sys::mi_collect(true) }
     });
 }
 

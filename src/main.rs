@@ -16,9 +16,20 @@ const INTERNAL_ERROR: u8 = 70;
 /// information (every sweep, every delivery) would bury them. RUST_LOG overrides it.
 const DEMO_LOG_LEVEL: &str = "warn,inventory_monitor::app=info";
 
+/// mimalloc: at 100,000 profiles a lower peak RSS and less CPU than glibc's allocator
+/// (README, Serving and resources), with the settings of [`app::tune_allocator`].
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Runs [`app::tune_allocator`] as a constructor of priority 200: before mimalloc's own
+/// (default priority) and before the Rust runtime's first allocation, when the allocator
+/// reserves its first arena and reads how to commit it.
+#[cfg(target_os = "linux")]
+#[used]
+#[link_section = ".init_array.00200"]
+static TUNE_ALLOCATOR_FIRST: extern "C" fn() = app::tune_allocator;
+
 fn main() -> ExitCode {
-    // Before any thread exists: the allocator's arenas are per thread.
-    app::tune_allocator();
     report_panics_as_internal_errors();
     let cli = Cli::parse();
     let default_level = match cli.command {
