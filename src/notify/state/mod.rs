@@ -164,8 +164,11 @@ impl Book {
         let Some(mut rest) = self.outbox.remove(id) else {
             return;
         };
-        let mut alerts = std::mem::take(&mut rest.notification.alerts);
-        let left = alerts.split_off(taken.min(alerts.len()));
+        // The taken alerts are drained from the front: the rest stay in their buffer (a
+        // storm's entry holds tens of thousands; moving them to a new one cost a fresh
+        // allocation of their whole size per batch).
+        let mut left = std::mem::take(&mut rest.notification.alerts);
+        let alerts: Vec<Alert> = left.drain(..taken.min(left.len())).collect();
         // The entry without its alerts is cheap to copy: the taken part is recorded as a
         // delivered entry, then the rest takes its place again.
         let mut sent = rest.clone();
