@@ -35,11 +35,12 @@
 //!   (`--storm 1000 --profiles 2000` takes seconds).
 //!
 //! Sweep ends are read from the daemon's JSON log lines, so measuring costs the daemon nothing.
-//! With `--scrape-floor`, each case then stops the daemon and the simulator and serves the
-//! daemon's last plain and gzip bodies from a minimal static server (a thread per
-//! connection, the bodies in memory) to the same 8 scrapers at the same ticks for as long:
-//! the scrapes' floor on this machine, printed under the table with the daemon's p99 as a
-//! ratio to it.
+//! With `--scrape-floor`, each case then serves the daemon's last plain and gzip bodies from
+//! a minimal static server (a thread per connection, the bodies in memory) to the same 8
+//! scrapers at the same ticks for as long, twice: while the daemon, no longer scraped, goes
+//! on sweeping the simulator, then with both stopped. The scrapes' floor on this machine,
+//! beside the sweeps and alone, printed under the table with the daemon's p99 as a ratio to
+//! each.
 //! With `HARNESS_SCRAPE_TRACE=1` in the environment, each case also prints its 12 slowest
 //! scrapes with where they fell against the sweep ends, and the scrapes' p99 near a sweep's
 //! end against elsewhere.
@@ -115,11 +116,14 @@ struct Measured {
     scrape_floor: Option<ScrapeFloor>,
 }
 
-/// Scrape times against the minimal static server (`--scrape-floor`).
+/// Scrape times against the minimal static server (`--scrape-floor`): with nothing else
+/// running, and while the daemon (no longer scraped) goes on sweeping the simulator.
 #[derive(Debug, Default)]
 struct ScrapeFloor {
     plain_ms: Vec<f64>,
     gzip_ms: Vec<f64>,
+    busy_plain_ms: Vec<f64>,
+    busy_gzip_ms: Vec<f64>,
 }
 
 fn bound(case: &Case, page_size: usize) -> f64 {
@@ -459,10 +463,20 @@ async fn run_case(case: &Case) -> Measured {
             fetch_metrics(daemon.addr, false).await,
             fetch_metrics(daemon.addr, true).await,
         );
-        // Nothing of the daemon's or the simulator's runs while the floor is measured.
+        let how_long = began.elapsed();
+        // First beside the daemon's sweeps, as its own scrapes were: what the sweeps' CPU
+        // costs a scrape on these two cores, whoever serves it.
+        let busy = scrape_floor(bodies.clone(), case.scrape_every, how_long).await;
+        // Then with nothing of the daemon's or the simulator's running.
         daemon.child.kill().await;
         sim_stop.cancel();
-        m.scrape_floor = Some(scrape_floor(bodies, case.scrape_every, began.elapsed()).await);
+        let idle = scrape_floor(bodies, case.scrape_every, how_long).await;
+        m.scrape_floor = Some(ScrapeFloor {
+            plain_ms: idle.0,
+            gzip_ms: idle.1,
+            busy_plain_ms: busy.0,
+            busy_gzip_ms: busy.1,
+        });
     }
     sim_stop.cancel();
     m
@@ -493,7 +507,7 @@ async fn scrape_floor(
     bodies: (Vec<u8>, Vec<u8>),
     every: Duration,
     how_long: Duration,
-) -> ScrapeFloor {
+) -> (Vec<f64>, Vec<f64>) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("floor server");
     let addr = listener.local_addr().expect("floor server address");
     let bodies = Arc::new(bodies);
@@ -533,10 +547,7 @@ async fn scrape_floor(
             .map(|t| t.ms)
             .collect()
     };
-    ScrapeFloor {
-        plain_ms: times(false),
-        gzip_ms: times(true),
-    }
+    (times(false), times(true))
 }
 
 /// Answers every request on `stream` with the plain or the gzip body (by the request's
@@ -676,15 +687,23 @@ fn scrape_floor_line(case: &Case, m: &Measured, f: &ScrapeFloor) -> String {
     let ratio = |daemon: &[f64], floor: &[f64]| percentile(daemon, 99.0) / percentile(floor, 99.0);
     format!(
         "scrape floor, {} profiles (a static server sending the same bodies to the same 8 \
-         scrapers, nothing else running): plain {:.1} / {:.1} ms, gzip {:.1} / {:.1} ms \
-         (p50 / p99); the daemon's p99 to the floor's: plain {:.2}, gzip {:.2}",
+         scrapers), p50 / p99: nothing else running: plain {:.1} / {:.1} ms, gzip {:.1} / \
+         {:.1} ms; beside the daemon's sweeps: plain {:.1} / {:.1} ms, gzip {:.1} / {:.1} ms; \
+         the daemon's p99 to the floor's: plain {:.2} (beside the sweeps {:.2}), gzip {:.2} \
+         ({:.2})",
         case.profiles,
         percentile(&f.plain_ms, 50.0),
         percentile(&f.plain_ms, 99.0),
         percentile(&f.gzip_ms, 50.0),
         percentile(&f.gzip_ms, 99.0),
+        percentile(&f.busy_plain_ms, 50.0),
+        percentile(&f.busy_plain_ms, 99.0),
+        percentile(&f.busy_gzip_ms, 50.0),
+        percentile(&f.busy_gzip_ms, 99.0),
         ratio(&m.scrape_plain_ms, &f.plain_ms),
+        ratio(&m.scrape_plain_ms, &f.busy_plain_ms),
         ratio(&m.scrape_gzip_ms, &f.gzip_ms),
+        ratio(&m.scrape_gzip_ms, &f.busy_gzip_ms),
     )
 }
 
