@@ -9,10 +9,11 @@
 //! costs at most a window of sweeps before a flapping condition is recognised again.
 
 use std::fs;
-use std::io::{self, Write};
+use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use super::flap::FlapRecord;
 
@@ -42,8 +43,9 @@ pub struct FlapFile {
     dir: PathBuf,
     /// `state.dir/flapping.json`.
     path: PathBuf,
-    /// What was last written or read, so that unchanged histories are not written again.
-    last: Option<Vec<u8>>,
+    /// The SHA-256 of what was last written or read, so that unchanged histories are not
+    /// written again (the text itself is megabytes for a large fleet, not kept for this).
+    last: Option<[u8; 32]>,
 }
 
 impl FlapFile {
@@ -75,7 +77,7 @@ impl FlapFile {
         };
         match serde_json::from_slice::<FlapFileBody>(&bytes) {
             Ok(body) if body.version == FORMAT_VERSION => {
-                self.last = Some(bytes);
+                self.last = Some(Sha256::digest(&bytes).into());
                 body.histories
             }
             Ok(body) => {
@@ -98,12 +100,20 @@ impl FlapFile {
             version: FORMAT_VERSION,
             histories,
         };
-        let bytes = serde_json::to_vec(&body).map_err(io::Error::other)?;
-        if self.last.as_deref() == Some(bytes.as_slice()) {
+        // Serialized twice when changed (once into the digest, once into the file), so that
+        // the text is never held whole.
+        let mut digest = Hashing(Sha256::new());
+        serde_json::to_writer(&mut digest, &body).map_err(io::Error::other)?;
+        let digest: [u8; 32] = digest.0.finalize().into();
+        if self.last == Some(digest) {
             return Ok(());
         }
-        self.write_atomically(&bytes)?;
-        self.last = Some(bytes);
+        self.write_atomically(|file| {
+            let mut out = BufWriter::with_capacity(64 * 1024, file);
+            serde_json::to_writer(&mut out, &body).map_err(io::Error::other)?;
+            out.flush()
+        })?;
+        self.last = Some(digest);
         Ok(())
     }
 
@@ -122,12 +132,15 @@ impl FlapFile {
         );
     }
 
-    /// Write new, fsync, rename, fsync the directory.
-    fn write_atomically(&self, bytes: &[u8]) -> io::Result<()> {
+    /// Write new (with `write`), fsync, rename, fsync the directory.
+    fn write_atomically(
+        &self,
+        write: impl FnOnce(&mut fs::File) -> io::Result<()>,
+    ) -> io::Result<()> {
         let tmp = self.dir.join(TMP_FILE_NAME);
         {
             let mut file = fs::File::create(&tmp)?;
-            file.write_all(bytes)?;
+            write(&mut file)?;
             file.sync_all()?;
         }
         fs::rename(&tmp, &self.path)?;
@@ -136,6 +149,20 @@ impl FlapFile {
             // Best effort: the rename is durable once the directory is flushed.
             let _ = d.sync_all();
         }
+        Ok(())
+    }
+}
+
+/// A writer into a digest.
+struct Hashing(Sha256);
+
+impl Write for Hashing {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
 }

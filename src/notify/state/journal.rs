@@ -8,6 +8,9 @@
 //! interrupted: it was never acknowledged); everything before it is the state.
 
 use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, BufWriter, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
 use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
@@ -391,19 +394,68 @@ pub struct Batch {
     pub changes: Vec<Change>,
 }
 
-/// The record of one batch of changes; `None` when it cannot be written as one record
-/// (over 4 GiB, or not serialisable).
-pub fn batch_record(at: SystemTime, changes: Vec<Change>) -> Option<(Vec<u8>, Vec<Change>)> {
-    let batch = Batch { at, changes };
-    // The payload is serialized after room for the frame, which is filled in then: the
-    // record of a large fleet's first sweep (tens of MB) is not copied to be framed.
-    let mut record = vec![0; FRAME];
-    serde_json::to_writer(&mut record, &batch).ok()?;
-    let len = u32::try_from(record.len() - FRAME).ok()?;
-    let sum = crc(&record[FRAME..]);
-    record[..4].copy_from_slice(&len.to_le_bytes());
-    record[4..FRAME].copy_from_slice(&sum.to_le_bytes());
-    Some((record, batch.changes))
+/// [`Batch`] borrowing its changes: the same serialized form.
+#[derive(Serialize)]
+struct BatchRef<'a> {
+    #[serde(with = "humantime_serde")]
+    at: SystemTime,
+    changes: &'a [Change],
+}
+
+/// Writes the record of one batch of `changes` into `file` at `start` (the end of what it
+/// holds) and returns the record's length: a zeroed frame, then the payload streamed
+/// through a buffer as it is serialized, its CRC and length counted on the way, then the
+/// frame filled in. The record of a storm's sweep (tens of MB) is never held in memory
+/// whole. A crash before the frame is filled in leaves a record of length zero, which
+/// [`read`] takes for a torn end; nothing is acknowledged before the caller's fsync.
+pub fn write_batch(
+    file: &mut File,
+    start: u64,
+    at: SystemTime,
+    changes: &[Change],
+) -> io::Result<u64> {
+    file.seek(SeekFrom::Start(start))?;
+    file.write_all(&[0; FRAME])?;
+    let mut out = Summing {
+        inner: BufWriter::with_capacity(64 * 1024, &mut *file),
+        crc: flate2::Crc::new(),
+        len: 0,
+    };
+    serde_json::to_writer(&mut out, &BatchRef { at, changes })?;
+    out.inner.flush()?;
+    let (sum, len) = (out.crc.sum(), out.len);
+    drop(out);
+    let len = u32::try_from(len).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            "a change too large for one record",
+        )
+    })?;
+    let mut frame = [0; FRAME];
+    frame[..4].copy_from_slice(&len.to_le_bytes());
+    frame[4..].copy_from_slice(&sum.to_le_bytes());
+    file.write_all_at(&frame, start)?;
+    Ok(FRAME as u64 + u64::from(len))
+}
+
+/// A writer that counts the bytes it passes on and their CRC-32.
+struct Summing<W> {
+    inner: W,
+    crc: flate2::Crc,
+    len: u64,
+}
+
+impl<W: Write> Write for Summing<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.crc.update(&buf[..n]);
+        self.len += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// CRC-32 (IEEE) of `bytes`.

@@ -272,20 +272,15 @@ impl StateStore {
             let epoch = w.journal.as_ref().map_or(w.first_epoch, |j| j.epoch + 1);
             w.journal = Some(self.new_journal(epoch)?);
         }
-        let (record, changes) =
-            journal::batch_record(SystemTime::now(), changes).ok_or_else(|| {
-                io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    "a change too large for one record",
-                )
-            })?;
         let Some(j) = w.journal.as_mut() else {
             return Err(io::Error::other("no journal open"));
         };
-        let written = j.file.write_all(&record).and_then(|()| j.file.sync_data());
+        // At the journal's known end, wherever a failed write left the file's cursor.
+        let written = journal::write_batch(&mut j.file, j.len, SystemTime::now(), &changes)
+            .and_then(|len| j.file.sync_data().map(|()| len));
         match written {
-            Ok(()) => {
-                j.len += record.len() as u64;
+            Ok(len) => {
+                j.len += len;
                 Ok(changes)
             }
             Err(e) => {

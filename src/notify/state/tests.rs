@@ -406,7 +406,12 @@ fn every_cut_and_every_flipped_byte_of_a_journal_loads_a_state_that_was_written(
 fn a_cut_record_is_reported_with_its_offset_and_size() {
     let mut bytes = jr::header_record(3);
     let good = bytes.len() as u64;
-    let (record, _) = jr::batch_record(at(1), vec![Change::NextId(9)]).expect("record");
+    let payload = serde_json::to_vec(&jr::Batch {
+        at: at(1),
+        changes: vec![Change::NextId(9)],
+    })
+    .expect("serializes");
+    let record = jr::frame(&payload);
     bytes.extend_from_slice(&record[..record.len() - 2]);
     let read = jr::read(&bytes);
     assert_eq!(read.header.map(|h| h.epoch), Some(3));
@@ -602,14 +607,39 @@ fn a_compaction_replaces_the_old_journals_and_a_crash_midway_loses_nothing() {
     assert_eq!(loaded(copy.path()), states.last().unwrap().1);
 }
 
-/// A record framed in place holds the same bytes as its payload framed after the fact.
+/// A streamed record holds its payload framed, at the place asked for: after what the
+/// file held, over whatever a failed write had left beyond it.
 #[test]
-fn a_batch_record_is_its_payload_framed() {
+fn a_streamed_record_is_its_payload_framed_at_the_journal_end() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("journal");
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&path)
+        .expect("file");
+    let head = jr::header_record(3);
+    std::io::Write::write_all(&mut file, &head).expect("header");
+    // A failed write's leftovers: the cursor beyond the end.
+    std::io::Write::write_all(&mut file, b"partial").expect("junk");
+    file.set_len(head.len() as u64).expect("cut back");
     let changes = vec![Change::Alert(firing(1)), Change::NextId(9)];
-    let (record, back) = jr::batch_record(at(1), changes.clone()).expect("record");
-    assert_eq!(back, changes);
-    let payload = serde_json::to_vec(&jr::Batch { at: at(1), changes }).expect("serializes");
-    assert_eq!(record, jr::frame(&payload));
+    let len = jr::write_batch(&mut file, head.len() as u64, at(1), &changes).expect("written");
+    let payload = serde_json::to_vec(&jr::Batch {
+        at: at(1),
+        changes: changes.clone(),
+    })
+    .expect("serializes");
+    let bytes = std::fs::read(&path).expect("read back");
+    assert_eq!(&bytes[..head.len()], &head[..]);
+    assert_eq!(&bytes[head.len()..], &jr::frame(&payload)[..]);
+    assert_eq!(len, bytes.len() as u64 - head.len() as u64);
+    let read = jr::read(&bytes);
+    assert_eq!(read.batches.len(), 1);
+    assert_eq!(read.batches[0].changes, changes);
+    assert!(read.discarded.is_none());
 }
 
 /// The changes of a book are the same whether its alerts come in key order (the daemon's)

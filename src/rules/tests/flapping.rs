@@ -402,6 +402,33 @@ fn the_flap_file_round_trips_and_sets_a_broken_one_aside() {
 }
 
 #[test]
+fn the_flap_file_is_written_only_when_the_histories_changed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("flapping.json");
+    let mut records = vec![FlapRecord {
+        profile_id: 7,
+        condition: ProfileAuthenticationFailing,
+        outcomes: "101".to_string(),
+        flapping: false,
+    }];
+    let mut file = FlapFile::new(dir.path());
+    file.save(records.clone()).expect("written");
+    std::fs::remove_file(&path).expect("removed");
+    file.save(records.clone()).expect("nothing to write");
+    assert!(!path.exists(), "unchanged histories are not written again");
+    records[0].outcomes = "1010".to_string();
+    file.save(records.clone()).expect("written");
+    assert_eq!(FlapFile::new(dir.path()).load(), records);
+
+    // What was read counts as written.
+    let mut reopened = FlapFile::new(dir.path());
+    assert_eq!(reopened.load(), records);
+    std::fs::remove_file(&path).expect("removed");
+    reopened.save(records).expect("nothing to write");
+    assert!(!path.exists(), "the histories read are not written back");
+}
+
+#[test]
 fn a_healthy_fleet_keeps_no_history() {
     let mut j = Judge::new(rules());
     for sweep in 1..=5 {
