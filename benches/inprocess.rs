@@ -161,7 +161,7 @@ fn published_sweep(n: usize) -> Arc<StatusSource> {
     judge.evaluate(&snap, later);
     Arc::new(StatusSource {
         snapshot: Arc::new(snap),
-        alerts: judge.alerts().cloned().collect(),
+        alerts: judge.shared().cloned().collect(),
         now: later,
     })
 }
