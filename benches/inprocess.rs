@@ -264,7 +264,9 @@ fn firing_alert(id: u64, at: SystemTime) -> Alert {
 fn storm_state(dir: &std::path::Path) -> (StateStore, Mutex<Book>) {
     let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_225_600);
     let mut book = Book::default();
-    book.alerts = (1..=FIRING).map(|id| firing_alert(id, at)).collect();
+    book.alerts = (1..=FIRING)
+        .map(|id| Arc::new(firing_alert(id, at)))
+        .collect();
     for name in ["ops", "tickets"] {
         let r = book.receivers.entry(name.into()).or_default();
         for id in 1..=FIRING {
@@ -326,7 +328,7 @@ fn persist(c: &mut Criterion) {
             {
                 let mut book = book.lock().expect("book");
                 n += 1;
-                book.alerts[17].description = format!("changed {n}").into();
+                Arc::make_mut(&mut book.alerts[17]).description = format!("changed {n}").into();
                 book.touch();
             }
             store.save(&book).expect("written")

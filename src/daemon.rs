@@ -349,8 +349,7 @@ impl Daemon {
         crate::sweep::tell_outcome(&self.client, &snapshot);
 
         if let Some(notifier) = &self.notifier {
-            let active: Vec<Alert> = status.alerts.iter().map(|a| Alert::clone(a)).collect();
-            notifier.on_sweep(&transitions, &active, now);
+            notifier.on_sweep_shared(&transitions, &status.alerts, now);
         }
         // The snapshot before this one is freed here, as the last rendering was by
         // `publish`: their memory goes back to the system rather than staying in the

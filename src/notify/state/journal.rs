@@ -8,6 +8,7 @@
 //! interrupted: it was never acknowledged); everything before it is the state.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
@@ -135,7 +136,7 @@ impl Mirror {
     pub fn of(mut book: Book) -> Self {
         let alerts = std::mem::take(&mut book.alerts)
             .into_iter()
-            .map(|a| (a.key, a))
+            .map(|a| (a.key, Arc::unwrap_or_clone(a)))
             .collect();
         book.unsaved.clear();
         Self { book, alerts }
@@ -144,7 +145,7 @@ impl Mirror {
     /// The state as a book (alerts in key order).
     pub fn to_book(&self) -> Book {
         let mut book = self.book.clone();
-        book.alerts = self.alerts.values().cloned().collect();
+        book.alerts = self.alerts.values().cloned().map(Arc::new).collect();
         book.generation = 0;
         book
     }
@@ -152,7 +153,7 @@ impl Mirror {
     /// The state as a book, consuming the mirror.
     pub fn into_book(self) -> Book {
         let mut book = self.book;
-        book.alerts = self.alerts.into_values().collect();
+        book.alerts = self.alerts.into_values().map(Arc::new).collect();
         book.generation = 0;
         book
     }
@@ -240,13 +241,13 @@ pub fn diff(mirror: &Mirror, book: &Book) -> Vec<Change> {
     if book.alerts.windows(2).all(|w| w[0].key < w[1].key) {
         merge(
             mirror.alerts.iter(),
-            book.alerts.iter().map(|a| (&a.key, a)),
+            book.alerts.iter().map(|a| (&a.key, &**a)),
             &mut on_alert,
         );
     } else {
         let mut now: BTreeMap<&AlertKey, &Alert> = BTreeMap::new();
         for a in &book.alerts {
-            now.insert(&a.key, a);
+            now.insert(&a.key, &**a);
         }
         merge(
             mirror.alerts.iter(),

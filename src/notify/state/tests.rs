@@ -48,7 +48,11 @@ fn a_state_file_of_before_suppression_reads_with_nothing_held() {
 fn a_book_survives_the_round_trip_through_the_file() {
     let t = SystemTime::UNIX_EPOCH + Duration::from_nanos(1_767_225_600_123_456_789);
     let mut book = Book {
-        alerts: vec![firing(1), firing(2), held_alert(3)],
+        alerts: vec![
+            Arc::new(firing(1)),
+            Arc::new(firing(2)),
+            Arc::new(held_alert(3)),
+        ],
         next_id: 8,
         ..Book::default()
     };
@@ -216,10 +220,10 @@ fn apply(book: &mut Book, op: &Op, step: u64) {
             // Unchanged alerts keep their text: only what changed is new.
             for a in &mut alerts {
                 if let Some(old) = book.alerts.iter().find(|o| o.key == a.key) {
-                    *a = old.clone();
+                    *a = Alert::clone(old);
                 }
             }
-            book.alerts = alerts;
+            book.alerts = alerts.into_iter().map(Arc::new).collect();
             book.touch();
         }
         Op::Enqueue(r, ids) => {
@@ -427,7 +431,7 @@ fn a_delivery_outcome_writes_in_proportion_to_the_change_not_the_state() {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = StateStore::open(dir.path()).expect("store");
     let mut book = Book {
-        alerts: (1..=5_000).map(firing).collect(),
+        alerts: (1..=5_000).map(firing).map(Arc::new).collect(),
         ..Book::default()
     };
     let r = book.receivers.entry("ops".into()).or_default();
@@ -457,7 +461,7 @@ fn a_delivery_outcome_writes_in_proportion_to_the_change_not_the_state() {
     // A sweep that changes one alert of 5,000 writes that alert.
     {
         let mut b = book.lock().unwrap();
-        b.alerts[17].description = "changed".into();
+        Arc::make_mut(&mut b.alerts[17]).description = "changed".into();
         b.touch();
     }
     let before = std::fs::metadata(&journal).expect("journal").len();
@@ -511,7 +515,7 @@ fn a_delivered_batch_writes_in_proportion_to_the_batch_not_the_entry() {
 fn a_state_file_of_the_previous_version_is_migrated() {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut book = Book {
-        alerts: vec![firing(1), held_alert(2)],
+        alerts: vec![Arc::new(firing(1)), Arc::new(held_alert(2))],
         next_id: 5,
         ..Book::default()
     };
@@ -617,18 +621,27 @@ fn a_batch_record_is_its_payload_framed() {
 #[test]
 fn the_diff_does_not_depend_on_the_order_of_the_alerts() {
     let mut was = Book {
-        alerts: vec![firing(1), firing(2), firing(4)],
+        alerts: vec![firing(1), firing(2), firing(4)]
+            .into_iter()
+            .map(Arc::new)
+            .collect(),
         ..Book::default()
     };
     let mirror = jr::Mirror::of(std::mem::take(&mut was));
     let mut changed = firing(2);
     changed.description = "changed".into();
     let sorted = Book {
-        alerts: vec![firing(1), changed.clone(), firing(3)],
+        alerts: vec![firing(1), changed.clone(), firing(3)]
+            .into_iter()
+            .map(Arc::new)
+            .collect(),
         ..Book::default()
     };
     let shuffled = Book {
-        alerts: vec![firing(3), firing(1), changed.clone()],
+        alerts: vec![firing(3), firing(1), changed.clone()]
+            .into_iter()
+            .map(Arc::new)
+            .collect(),
         ..Book::default()
     };
     let expected = vec![
