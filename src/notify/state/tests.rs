@@ -609,7 +609,7 @@ fn a_compaction_replaces_the_old_journals_and_a_crash_midway_loses_nothing() {
 /// A record framed in place holds the same bytes as its payload framed after the fact.
 #[test]
 fn a_batch_record_is_its_payload_framed() {
-    let changes = vec![Change::Alert(firing(1)), Change::NextId(9)];
+    let changes = vec![Change::Alert(Arc::new(firing(1))), Change::NextId(9)];
     let (record, back) = jr::batch_record(at(1), changes.clone()).expect("record");
     assert_eq!(back, changes);
     let payload = serde_json::to_vec(&jr::Batch { at: at(1), changes }).expect("serializes");
@@ -627,7 +627,7 @@ fn the_diff_does_not_depend_on_the_order_of_the_alerts() {
             .collect(),
         ..Book::default()
     };
-    let mirror = jr::Mirror::of(std::mem::take(&mut was));
+    let mut mirror = jr::Mirror::of(std::mem::take(&mut was));
     let mut changed = firing(2);
     changed.description = "changed".into();
     let sorted = Book {
@@ -645,10 +645,54 @@ fn the_diff_does_not_depend_on_the_order_of_the_alerts() {
         ..Book::default()
     };
     let expected = vec![
-        Change::Alert(changed),
-        Change::Alert(firing(3)),
+        Change::Alert(Arc::new(changed)),
+        Change::Alert(Arc::new(firing(3))),
         Change::AlertGone(firing(4).key),
     ];
-    assert_eq!(jr::diff(&mirror, &sorted), expected);
-    assert_eq!(jr::diff(&mirror, &shuffled), expected);
+    assert_eq!(jr::diff(&mut mirror, &sorted), expected);
+    assert_eq!(jr::diff(&mut mirror, &shuffled), expected);
+}
+
+/// The mirror holds the book's alerts, not copies: an unchanged alert is the same
+/// allocation, one equal but held apart is taken from the book without a change written,
+/// and a changed one is journalled as the book's and kept as it.
+#[test]
+fn the_mirror_takes_the_books_alerts_instead_of_holding_copies() {
+    let kept = Arc::new(firing(1));
+    let mut mirror = jr::Mirror::of(Book {
+        alerts: vec![kept.clone(), Arc::new(firing(2)), Arc::new(firing(3))],
+        ..Book::default()
+    });
+    let mut changed = firing(3);
+    changed.description = "changed".into();
+    let book = Book {
+        // 1: the very alert; 2: an equal one held apart (a restored copy); 3: changed.
+        alerts: vec![kept.clone(), Arc::new(firing(2)), Arc::new(changed)],
+        ..Book::default()
+    };
+    let changes = jr::diff(&mut mirror, &book);
+    assert_eq!(changes, vec![Change::Alert(book.alerts[2].clone())]);
+    match &changes[0] {
+        Change::Alert(a) => assert!(Arc::ptr_eq(a, &book.alerts[2])),
+        other => panic!("not an alert: {other:?}"),
+    }
+    for change in changes {
+        mirror.apply(change);
+    }
+    for a in &book.alerts {
+        assert!(Arc::ptr_eq(&mirror.alerts[&a.key], a), "{:?}", a.key);
+    }
+    assert!(jr::diff(&mut mirror, &book).is_empty());
+}
+
+/// A shared alert is journalled as the alert itself: the record's bytes are those of the
+/// alert's value.
+#[test]
+fn a_shared_alert_is_journalled_as_the_alert_itself() {
+    let a = held_alert(1);
+    let change = serde_json::to_string(&Change::Alert(Arc::new(a.clone()))).expect("change");
+    let alert = serde_json::to_string(&a).expect("alert");
+    assert_eq!(change, format!(r#"{{"alert":{alert}}}"#));
+    let back: Change = serde_json::from_str(&change).expect("parses");
+    assert_eq!(back, Change::Alert(Arc::new(a)));
 }
