@@ -161,7 +161,7 @@ fn published_sweep(n: usize) -> Arc<StatusSource> {
     judge.evaluate(&snap, later);
     Arc::new(StatusSource {
         snapshot: Arc::new(snap),
-        alerts: judge.alerts().cloned().collect(),
+        alerts: judge.shared().cloned().collect(),
         now: later,
     })
 }
@@ -264,7 +264,9 @@ fn firing_alert(id: u64, at: SystemTime) -> Alert {
 fn storm_state(dir: &std::path::Path) -> (StateStore, Mutex<Book>) {
     let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_225_600);
     let mut book = Book::default();
-    book.alerts = (1..=FIRING).map(|id| firing_alert(id, at)).collect();
+    book.alerts = (1..=FIRING)
+        .map(|id| Arc::new(firing_alert(id, at)))
+        .collect();
     for name in ["ops", "tickets"] {
         let r = book.receivers.entry(name.into()).or_default();
         for id in 1..=FIRING {
@@ -302,7 +304,7 @@ fn queue_wave(store: &StateStore, book: &Mutex<Book>, now: SystemTime) -> u64 {
         let mut b = book.lock().expect("book");
         let id = b.take_id();
         let mut entry = OutboxEntry::open(id, "ops", NotificationKind::Alerts, now, now);
-        entry.notification.alerts = b.alerts.clone();
+        entry.notification.alerts = b.alerts.iter().map(|a| Alert::clone(a)).collect();
         b.outbox.insert(entry);
         b.touch();
         id
@@ -342,7 +344,7 @@ fn persist(c: &mut Criterion) {
             {
                 let mut book = book.lock().expect("book");
                 n += 1;
-                book.alerts[17].description = format!("changed {n}").into();
+                Arc::make_mut(&mut book.alerts[17]).description = format!("changed {n}").into();
                 book.touch();
             }
             store.save(&book).expect("written")

@@ -334,7 +334,8 @@ impl Daemon {
         // reads the judge's firing alerts only, and a large fleet's copy of its alerts
         // need not be held through the rendering, the sweep's peak of memory.
         let rendered = self.render(&snapshot).await;
-        let mut alerts: Vec<Alert> = self.judge.alerts().cloned().collect();
+        // The judge's alerts themselves, shared: only one a suppressor mutes is copied.
+        let mut alerts: Vec<Arc<Alert>> = self.judge.shared().cloned().collect();
         self.suppress(&mut alerts, &mut transitions, now);
         let status = Arc::new(StatusSource {
             snapshot: snapshot.clone(),
@@ -348,7 +349,7 @@ impl Daemon {
         crate::sweep::tell_outcome(&self.client, &snapshot);
 
         if let Some(notifier) = &self.notifier {
-            notifier.on_sweep(&transitions, &status.alerts, now);
+            notifier.on_sweep_shared(&transitions, &status.alerts, now);
         }
         // The snapshot before this one is freed here, as the last rendering was by
         // `publish`: their memory goes back to the system rather than staying in the
@@ -363,7 +364,7 @@ impl Daemon {
 
     /// Sets what mutes each pending or firing alert ([`apply_suppressions`]) and counts the
     /// alerts by state for `inventory_monitor_alerts` (README, Metrics).
-    fn suppress(&self, alerts: &mut [Alert], transitions: &mut [Transition], now: SystemTime) {
+    fn suppress(&self, alerts: &mut [Arc<Alert>], transitions: &mut [Transition], now: SystemTime) {
         let suppressors = self.all_suppressors();
         let asked: Vec<&dyn Suppressor> = suppressors.iter().map(|s| s.as_ref()).collect();
         let count = apply_suppressions(&asked, alerts, transitions, now);
@@ -521,21 +522,32 @@ pub struct AlertCounts {
 /// `suppressors` say at `now`, in asking order, without repeats; a silence or window the
 /// alert carried before (from the last sweep, or the state file) is dropped unless asked
 /// again. Firing transitions get the same as their alert. Answers the alerts by state.
+///
+/// The alerts are shared (the judge's own): one is copied only when what mutes it differs
+/// from what it carries, so the judge's alert itself never changes.
 pub fn apply_suppressions(
     suppressors: &[&dyn Suppressor],
-    alerts: &mut [Alert],
+    alerts: &mut [Arc<Alert>],
     transitions: &mut [Transition],
     now: SystemTime,
 ) -> AlertCounts {
     let mut count = AlertCounts::default();
     for alert in alerts.iter_mut() {
-        alert.suppressed_by.retain(|s| *s == Suppression::Flapping);
+        let mut by: Vec<Suppression> = alert
+            .suppressed_by
+            .iter()
+            .filter(|s| **s == Suppression::Flapping)
+            .cloned()
+            .collect();
         if !suppressors.is_empty() {
             for s in suppressions_of(suppressors, &alert.labels(), now) {
-                if !alert.suppressed_by.contains(&s) {
-                    alert.suppressed_by.push(s);
+                if !by.contains(&s) {
+                    by.push(s);
                 }
             }
+        }
+        if by != alert.suppressed_by {
+            Arc::make_mut(alert).suppressed_by = by;
         }
         match alert.state {
             AlertState::Pending => count.pending += 1,
@@ -700,7 +712,7 @@ mod tests {
             parse_list(r#"profile_name=~"legacy-.*""#).expect("matchers"),
         );
         let asked: [&dyn Suppressor; 3] = [&north, &legacy, &legacy];
-        let mut alerts = vec![
+        let judged: Vec<Arc<Alert>> = vec![
             // Flapping (the judge's), and a silence from the last sweep that no one says now.
             alert(
                 1,
@@ -709,7 +721,11 @@ mod tests {
             ),
             alert(2, AlertState::Firing, Vec::new()),
             alert(3, AlertState::Pending, Vec::new()),
-        ];
+        ]
+        .into_iter()
+        .map(Arc::new)
+        .collect();
+        let mut alerts = judged.clone();
         let mut transitions = vec![
             Transition {
                 alert: alert(2, AlertState::Firing, Vec::new()),
@@ -733,6 +749,9 @@ mod tests {
             vec![silence("north"), silence("legacy")]
         );
         assert_eq!(alerts[2].suppressed_by, vec![silence("legacy")]);
+        // The judge's own alerts are untouched: the muted ones are copies.
+        assert!(judged[1].suppressed_by.is_empty());
+        assert!(!Arc::ptr_eq(&judged[1], &alerts[1]));
         assert_eq!(transitions[0].alert.suppressed_by, alerts[1].suppressed_by);
         assert_eq!(transitions[1].alert.suppressed_by, vec![silence("kept")]);
         assert_eq!(
@@ -757,6 +776,15 @@ mod tests {
                 suppressed: 1
             }
         );
+
+        // What mutes an alert unchanged: the alert is shared, not copied.
+        let before = alerts.clone();
+        apply_suppressions(&[], &mut alerts, &mut transitions, SystemTime::UNIX_EPOCH);
+        assert!(alerts.iter().zip(&before).all(|(a, b)| Arc::ptr_eq(a, b)));
+        let mut shared = judged.clone();
+        apply_suppressions(&[&north], &mut shared, &mut [], SystemTime::UNIX_EPOCH);
+        assert!(Arc::ptr_eq(&shared[2], &judged[2]), "South: not muted");
+        assert!(!Arc::ptr_eq(&shared[1], &judged[1]), "North: muted, a copy");
     }
 
     #[test]

@@ -22,8 +22,10 @@ use crate::vocabulary::Suppression;
 pub struct StatusSource {
     /// The sweep's snapshot (the one the daemon keeps anyway, shared).
     pub snapshot: Arc<Snapshot>,
-    /// Pending and firing alerts as judged after the sweep.
-    pub alerts: Vec<Alert>,
+    /// Pending and firing alerts as judged after the sweep, with what suppresses each: the
+    /// judge's own alerts, shared, except those a suppressor mutes (copies of the judge's
+    /// with their `suppressed_by`).
+    pub alerts: Vec<Arc<Alert>>,
     /// When the sweep was judged: the document's `generated_at`.
     pub now: SystemTime,
 }
@@ -31,14 +33,14 @@ pub struct StatusSource {
 impl StatusSource {
     /// The status document as JSON, in one buffer.
     pub fn render(&self) -> Bytes {
-        let alerts: Vec<&Alert> = self.alerts.iter().collect();
+        let alerts: Vec<&Alert> = self.alerts.iter().map(|a| &**a).collect();
         status_json(&self.snapshot, &alerts, self.now)
     }
 
     /// Writes the status document as JSON to `out` (the server streams it: a document of
     /// 100,000 profiles is tens of megabytes).
     pub fn write_to<W: std::io::Write>(&self, out: W) -> serde_json::Result<()> {
-        let alerts: Vec<&Alert> = self.alerts.iter().collect();
+        let alerts: Vec<&Alert> = self.alerts.iter().map(|a| &**a).collect();
         write_status(&self.snapshot, &alerts, self.now, out)
     }
 }

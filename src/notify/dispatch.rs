@@ -63,6 +63,7 @@
 //! it in Alertmanager.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use super::outbox::{alert_order, OutboxEntry};
@@ -120,6 +121,20 @@ pub fn plan_sweep(
     active: &[Alert],
     now: SystemTime,
 ) {
+    let active: Vec<Arc<Alert>> = active.iter().cloned().map(Arc::new).collect();
+    plan_sweep_shared(book, receivers, settings, transitions, &active, now);
+}
+
+/// [`plan_sweep`] with the active alerts shared: the book holds these very alerts (the
+/// judge's, as the daemon hands them over), not copies.
+pub fn plan_sweep_shared(
+    book: &mut Book,
+    receivers: &[ReceiverConfig],
+    settings: &Settings,
+    transitions: &[Transition],
+    active: &[Arc<Alert>],
+    now: SystemTime,
+) {
     book.alerts = active.to_vec();
     let sweep = Sweep {
         settings,
@@ -144,7 +159,7 @@ struct Sweep<'a> {
     /// The alerts that changed.
     transitions: &'a [Transition],
     /// The alerts pending or firing now.
-    active: &'a [Alert],
+    active: &'a [Arc<Alert>],
     /// The sweep's time.
     now: SystemTime,
 }
@@ -196,7 +211,7 @@ fn plan_group(book: &mut Book, receiver: &ReceiverConfig, sweep: &Sweep<'_>) {
             // Held (or not) with the active alerts below.
             AlertState::Firing if is_suppressed(alert) => {}
             AlertState::Firing => {
-                group.insert(alert.key, alert.clone());
+                group.insert(alert.key, Alert::clone(alert));
                 changed = true;
             }
             AlertState::Resolved => {
@@ -212,7 +227,7 @@ fn plan_group(book: &mut Book, receiver: &ReceiverConfig, sweep: &Sweep<'_>) {
                 let announced = told.was_told_of(alert)
                     || elsewhere.get(&alert.key) == Some(&(AlertState::Firing, alert.active_since));
                 if announced {
-                    group.insert(alert.key, alert.clone());
+                    group.insert(alert.key, Alert::clone(alert));
                     changed = true;
                 }
             }
@@ -251,7 +266,7 @@ fn plan_group(book: &mut Book, receiver: &ReceiverConfig, sweep: &Sweep<'_>) {
         }
         if told.release(&alert.key) {
             // Its suppression ended and it still fires: announced now, as a change.
-            group.insert(alert.key, alert.clone());
+            group.insert(alert.key, Alert::clone(alert));
             changed = true;
             continue;
         }
@@ -262,7 +277,7 @@ fn plan_group(book: &mut Book, receiver: &ReceiverConfig, sweep: &Sweep<'_>) {
             None => true,
         };
         if due {
-            group.insert(alert.key, alert.clone());
+            group.insert(alert.key, Alert::clone(alert));
         }
     }
 
@@ -293,7 +308,7 @@ fn plan_group(book: &mut Book, receiver: &ReceiverConfig, sweep: &Sweep<'_>) {
 fn take_suppressed_out_of_sealed_entries(
     book: &mut Book,
     receiver: &ReceiverConfig,
-    active: &[Alert],
+    active: &[Arc<Alert>],
     open_id: Option<u64>,
 ) {
     let name = receiver.name.as_str();
@@ -383,7 +398,7 @@ fn plan_push(book: &mut Book, receiver: &ReceiverConfig, sweep: &Sweep<'_>) {
         if !is_suppressed(alert) {
             told.release(&alert.key);
             told.resolved_to_push.remove(&alert.key);
-            firing.push(alert.clone());
+            firing.push(Alert::clone(alert));
             continue;
         }
         if told.held.contains_key(&alert.key) {
@@ -398,7 +413,7 @@ fn plan_push(book: &mut Book, receiver: &ReceiverConfig, sweep: &Sweep<'_>) {
                     alert: Alert {
                         state: AlertState::Resolved,
                         resolved_at: Some(now),
-                        ..alert.clone()
+                        ..Alert::clone(alert)
                     },
                     pushes_left: RESOLVED_PUSHES,
                 },
@@ -435,7 +450,7 @@ fn plan_push(book: &mut Book, receiver: &ReceiverConfig, sweep: &Sweep<'_>) {
 
 /// True when `alert` is about a profile and `InventoryApiDown` fires: the judge has frozen
 /// it (README, Alerts), so its state is the last one known, not the present one.
-fn frozen(active: &[Alert], alert: &Alert) -> bool {
+fn frozen(active: &[Arc<Alert>], alert: &Alert) -> bool {
     alert.key.profile_id.is_some()
         && active.iter().any(|a| {
             a.key.alertname == crate::vocabulary::AlertName::InventoryApiDown

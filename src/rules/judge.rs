@@ -48,7 +48,10 @@ pub struct Judge {
     rules: RulesConfig,
     /// Pending and firing alerts. A `BTreeMap` so that listings come out in key order for
     /// free; it stays small (only what is wrong), so its log-time lookups cost little.
-    active: BTreeMap<AlertKey, Alert>,
+    /// Each alert is an `Arc` that the status document, the notifier's book and its journal
+    /// mirror share ([`Judge::shared`]): an alert is copied (`Arc::make_mut`) only when it
+    /// changes while shared, never when a sweep finds it as it was.
+    active: BTreeMap<AlertKey, Arc<Alert>>,
     /// The rules before the last [`Judge::set_rules`], until the next evaluation: an
     /// alert that resolves only because a threshold changed says so.
     before: Option<RulesConfig>,
@@ -83,19 +86,23 @@ impl Judge {
 
     /// Pending and firing alerts, ordered by key.
     pub fn alerts(&self) -> impl Iterator<Item = &Alert> {
+        self.active.values().map(|a| &**a)
+    }
+
+    /// Pending and firing alerts, ordered by key, as the judge holds them: cloning one
+    /// shares it (the status document's and the notifier's copies are these).
+    pub fn shared(&self) -> impl Iterator<Item = &Arc<Alert>> {
         self.active.values()
     }
 
     /// Firing alerts, ordered by key.
     pub fn firing(&self) -> impl Iterator<Item = &Alert> {
-        self.active
-            .values()
-            .filter(|a| a.state == AlertState::Firing)
+        self.alerts().filter(|a| a.state == AlertState::Firing)
     }
 
     /// The pending or firing alert with this key.
     pub fn get(&self, key: &AlertKey) -> Option<&Alert> {
-        self.active.get(key)
+        self.active.get(key).map(|a| &**a)
     }
 
     /// Replaces the alert state with one saved earlier (after a restart). Only pending and
@@ -116,7 +123,7 @@ impl Judge {
                 }
             }
             alert.resolved_at = None;
-            self.active.insert(alert.key, alert);
+            self.active.insert(alert.key, Arc::new(alert));
         }
     }
 
@@ -246,7 +253,7 @@ impl Judge {
 
 /// The rules judged once per sweep on the list walk (`InventoryApiDown`).
 fn judge_list(
-    active: &mut BTreeMap<AlertKey, Alert>,
+    active: &mut BTreeMap<AlertKey, Arc<Alert>>,
     facts: &Facts<'_>,
     out: &mut Vec<Transition>,
 ) {
@@ -268,7 +275,7 @@ fn judge_list(
 /// Every per-profile rule on one profile entry, each followed by its flap detection.
 /// `mask` holds the bits of its alerts already active.
 fn judge_profile(
-    active: &mut BTreeMap<AlertKey, Alert>,
+    active: &mut BTreeMap<AlertKey, Arc<Alert>>,
     flaps: &mut Flaps,
     facts: &Facts<'_>,
     entry: &ProfileEntry,
@@ -356,7 +363,7 @@ fn judge_profile(
 
 /// Condition `c` holds for `key`: describe it, then create or update the alert.
 fn holds(
-    active: &mut BTreeMap<AlertKey, Alert>,
+    active: &mut BTreeMap<AlertKey, Arc<Alert>>,
     c: &Condition,
     key: AlertKey,
     facts: &Facts<'_>,
@@ -384,7 +391,7 @@ fn holds(
 /// The alert `key` stops: a firing one resolves (and is announced), a pending one is
 /// dropped silently. `facts` name the profile when it is still in the snapshot.
 fn clear(
-    active: &mut BTreeMap<AlertKey, Alert>,
+    active: &mut BTreeMap<AlertKey, Arc<Alert>>,
     key: AlertKey,
     reason: Clear,
     facts: &Facts<'_>,
@@ -404,18 +411,20 @@ fn clear(
 /// The alert `key` stops, for the reason `why`: a firing one resolves (and is announced), a
 /// pending one is dropped silently.
 fn resolve(
-    active: &mut BTreeMap<AlertKey, Alert>,
+    active: &mut BTreeMap<AlertKey, Arc<Alert>>,
     key: AlertKey,
     why: String,
     now: SystemTime,
     out: &mut Vec<Transition>,
 ) {
-    let Some(mut alert) = active.remove(&key) else {
+    let Some(alert) = active.remove(&key) else {
         return;
     };
     if alert.state != AlertState::Firing {
         return;
     }
+    // The judge lets go of it: a copy only when the last sweep's readers still hold it.
+    let mut alert = Arc::unwrap_or_clone(alert);
     alert.description = Arc::from(format!(
         "{}\nResolved at {}: {why}.",
         alert.description,
@@ -456,27 +465,35 @@ fn bit(name: AlertName) -> u8 {
 
 /// The condition holds for `key`: create or update the alert, fire it once `for` passed.
 fn hold(
-    active: &mut BTreeMap<AlertKey, Alert>,
+    active: &mut BTreeMap<AlertKey, Arc<Alert>>,
     key: AlertKey,
     texts: Texts<'_>,
     for_: Duration,
     now: SystemTime,
     out: &mut Vec<Transition>,
 ) {
-    let alert = active.entry(key).or_insert_with(|| Alert {
-        key,
-        severity: Arc::from(""),
-        profile_name: Arc::from(""),
-        organization: Arc::from(""),
-        summary: Arc::from(""),
-        description: Arc::from(""),
-        state: AlertState::Pending,
-        active_since: now,
-        firing_since: None,
-        resolved_at: None,
-        suppressed_by: Vec::new(),
-        runbook_url: String::new(),
+    let slot = active.entry(key).or_insert_with(|| {
+        Arc::new(Alert {
+            key,
+            severity: Arc::from(""),
+            profile_name: Arc::from(""),
+            organization: Arc::from(""),
+            summary: Arc::from(""),
+            description: Arc::from(""),
+            state: AlertState::Pending,
+            active_since: now,
+            firing_since: None,
+            resolved_at: None,
+            suppressed_by: Vec::new(),
+            runbook_url: String::new(),
+        })
     });
+    // The last sweep's readers (status document, notifier, journal mirror) share the alert:
+    // it is copied only when something about it changes.
+    if !changes(slot, &texts, for_, now) {
+        return;
+    }
+    let alert = Arc::make_mut(slot);
     // Details follow the profile (a new last_error, "unhealthy" → "flaky", a rename)
     // without a transition: the alert is the same one.
     set_severity(&mut alert.severity, texts.severity);
@@ -502,17 +519,40 @@ fn hold(
     } else if !texts.flapping && marked {
         alert.suppressed_by.retain(|s| *s != Suppression::Flapping);
     }
-    if alert.state == AlertState::Pending {
-        // A clock stepping backwards counts as no time passed, never as a negative age.
-        let held = now.duration_since(alert.active_since).unwrap_or_default();
-        if held >= for_ {
-            alert.state = AlertState::Firing;
-            alert.firing_since = Some(now);
-            out.push(Transition {
-                alert: alert.clone(),
-            });
-        }
+    if alert.state == AlertState::Pending && fires(alert, for_, now) {
+        alert.state = AlertState::Firing;
+        alert.firing_since = Some(now);
+        out.push(Transition {
+            alert: alert.clone(),
+        });
     }
+}
+
+/// True when [`hold`] would change `alert`: a label, its runbook link, a text, the
+/// flapping mark, or it starts firing. Read without copying a shared alert.
+fn changes(alert: &Alert, texts: &Texts<'_>, for_: Duration, now: SystemTime) -> bool {
+    let labels_same = *alert.severity == *texts.severity
+        && *alert.profile_name == *texts.profile_name
+        && *alert.organization == *texts.organization;
+    // With the labels unchanged, the link is filled from the alert's own.
+    let runbook_same = labels_same
+        && if texts.runbook_url.is_empty() {
+            alert.runbook_url.is_empty()
+        } else {
+            runbook::expand(texts.runbook_url, |name| alert.label(name)) == alert.runbook_url
+        };
+    !runbook_same
+        || *alert.summary != *texts.summary
+        || *alert.description != *texts.description
+        || alert.suppressed_by.contains(&Suppression::Flapping) != texts.flapping
+        || (alert.state == AlertState::Pending && fires(alert, for_, now))
+}
+
+/// True when the pending `alert` has held for `for_` at `now`.
+fn fires(alert: &Alert, for_: Duration, now: SystemTime) -> bool {
+    // A clock stepping backwards counts as no time passed, never as a negative age.
+    let held = now.duration_since(alert.active_since).unwrap_or_default();
+    held >= for_
 }
 
 /// Assigns `value` only when it differs, so an unchanged label costs no allocation.

@@ -128,7 +128,7 @@ struct AlertLook {
 /// different conditions, stay apart).
 type AlertsOf = BTreeMap<(u64, AlertKey), AlertLook>;
 
-fn alerts_by_profile(alerts: &[Alert]) -> AlertsOf {
+fn alerts_by_profile(alerts: &[Arc<Alert>]) -> AlertsOf {
     alerts
         .iter()
         .filter_map(|a| {

@@ -65,7 +65,7 @@ fn source(profiles: Vec<ProfileEntry>, alerts: Vec<Alert>) -> Arc<StatusSource> 
             gone: Vec::new(),
             shard: Shard::default(),
         }),
-        alerts,
+        alerts: alerts.into_iter().map(Arc::new).collect(),
         now: at(60),
     })
 }
@@ -710,7 +710,7 @@ fn history_keeps_each_profiles_last_twenty_transitions() {
         }
         let mut src = StatusSource {
             snapshot: source(profiles, Vec::new()).snapshot.clone(),
-            alerts,
+            alerts: alerts.into_iter().map(Arc::new).collect(),
             now: at(sweep * 60),
         };
         src.now = at(sweep * 60);

@@ -498,7 +498,7 @@ fn total_order_key(v: f64) -> i64 {
 
 /// The alerts split into [`Section`]s, each grouped by alertname (most severe group
 /// first, then by name), each group oldest first.
-fn group_alerts(alerts: &[Alert]) -> Vec<(Section, usize, Vec<AlertGroup>)> {
+fn group_alerts(alerts: &[Arc<Alert>]) -> Vec<(Section, usize, Vec<AlertGroup>)> {
     Section::ALL
         .iter()
         .map(|&section| {

@@ -305,7 +305,7 @@ async fn suppressed_alerts_and_silences_in_force_show_and_hostile_text_stays_tex
                 gone: Vec::new(),
                 shard: Shard::default(),
             }),
-            alerts: vec![alert],
+            alerts: vec![Arc::new(alert)],
             now,
         }),
     );

@@ -602,3 +602,25 @@ fn alertmanager_pushes_leave_suppressed_alerts_out_and_end_those_it_had() {
     );
     assert!(book.receivers["am"].held.is_empty());
 }
+
+#[test]
+fn the_book_holds_the_active_alerts_it_is_handed_not_copies() {
+    let mut book = Book::default();
+    let rs = [receiver("ops", ReceiverKind::Slack)];
+    let active: Vec<Arc<Alert>> = vec![
+        Arc::new(alert(1, AlertState::Firing)),
+        Arc::new(alert(2, AlertState::Pending)),
+    ];
+    plan_sweep_shared(&mut book, &rs, &settings(), &[fire(1)], &active, at(0));
+    assert_eq!(book.alerts.len(), 2);
+    assert!(book
+        .alerts
+        .iter()
+        .zip(&active)
+        .all(|(a, b)| Arc::ptr_eq(a, b)));
+    // Planned as `plan_sweep` plans the same alerts.
+    let mut copied = Book::default();
+    let values: Vec<Alert> = active.iter().map(|a| Alert::clone(a)).collect();
+    plan_sweep(&mut copied, &rs, &settings(), &[fire(1)], &values, at(0));
+    assert_eq!(book, copied);
+}

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
@@ -78,8 +79,9 @@ pub enum Change {
     },
     /// The id the next notification gets.
     NextId(u64),
-    /// A pending or firing alert of the judge, new or changed.
-    Alert(Alert),
+    /// A pending or firing alert of the judge, new or changed (the book's, shared: the
+    /// mirror keeps it once written).
+    Alert(Arc<Alert>),
     /// An alert the judge no longer holds.
     AlertGone(AlertKey),
     /// A receiver with nothing recorded yet.
@@ -124,13 +126,14 @@ pub enum Change {
 }
 
 /// The state as the journal has it so far: what a write compares the book against. The
-/// alerts are kept by key, as the judge keeps them.
+/// alerts are kept by key, as the judge keeps them, and shared with the book (so with the
+/// judge and the status document): the mirror holds no copy of its own.
 #[derive(Debug, Clone, Default)]
 pub struct Mirror {
     /// Everything but the alerts (`book.alerts` stays empty).
     pub book: Book,
     /// The judge's alerts, by key.
-    pub alerts: BTreeMap<AlertKey, Alert>,
+    pub alerts: BTreeMap<AlertKey, Arc<Alert>>,
 }
 
 impl Mirror {
@@ -227,32 +230,42 @@ fn set<V>(map: &mut BTreeMap<AlertKey, V>, key: AlertKey, value: Option<V>) {
 
 /// The changes that turn `mirror` into `book`. Costs a walk over both (in memory); what it
 /// returns, and what is written, is only what differs.
-pub fn diff(mirror: &Mirror, book: &Book) -> Vec<Change> {
+///
+/// Alerts are compared as the same allocation first (the judge's alert, unchanged since
+/// the last write, shared by both), then by value. An alert equal in value but held apart
+/// (the judge's restored copy after a restart, say) changes nothing on disk, and the
+/// mirror takes the book's from then on: the two stop holding one alert twice.
+pub fn diff(mirror: &mut Mirror, book: &Book) -> Vec<Change> {
     let mut out = Vec::new();
     if mirror.book.next_id != book.next_id {
         out.push(Change::NextId(book.next_id));
     }
     // Alerts, by key.
-    let mut on_alert = |key: &AlertKey, was: Option<&Alert>, is: Option<&Alert>| match (was, is) {
-        (_, Some(a)) if was != Some(a) => out.push(Change::Alert(a.clone())),
-        (Some(_), None) => out.push(Change::AlertGone(*key)),
-        _ => {}
-    };
+    let mut on_alert =
+        |key: &AlertKey, was: Option<&mut Arc<Alert>>, is: Option<&Arc<Alert>>| match (was, is) {
+            // The same alert: unchanged since it was written (the common case, no compare).
+            (Some(was), Some(a)) if Arc::ptr_eq(was, a) => {}
+            // Equal, held apart: nothing to write; the mirror keeps the book's from now on.
+            (Some(was), Some(a)) if **was == **a => *was = a.clone(),
+            (_, Some(a)) => out.push(Change::Alert(a.clone())),
+            (Some(_), None) => out.push(Change::AlertGone(*key)),
+            (None, None) => {}
+        };
     // The daemon's alerts come in key order, each key once (the judge's): they are walked
     // as they are, without an index of a large fleet's alerts built every write.
     if book.alerts.windows(2).all(|w| w[0].key < w[1].key) {
         merge(
-            mirror.alerts.iter(),
+            mirror.alerts.iter_mut(),
             book.alerts.iter().map(|a| (&a.key, a)),
             &mut on_alert,
         );
     } else {
-        let mut now: BTreeMap<&AlertKey, &Alert> = BTreeMap::new();
+        let mut now: BTreeMap<&AlertKey, &Arc<Alert>> = BTreeMap::new();
         for a in &book.alerts {
             now.insert(&a.key, a);
         }
         merge(
-            mirror.alerts.iter(),
+            mirror.alerts.iter_mut(),
             now.iter().map(|(k, v)| (*k, *v)),
             &mut on_alert,
         );
@@ -331,10 +344,10 @@ fn differing<V: PartialEq>(
 
 /// Walks two key-ordered sequences together, calling `f` with each key and its value on
 /// either side.
-fn merge<K: Ord + Copy, V>(
+fn merge<K: Ord + Copy, V, W>(
     was: impl Iterator<Item = (K, V)>,
-    is: impl Iterator<Item = (K, V)>,
-    mut f: impl FnMut(K, Option<V>, Option<V>),
+    is: impl Iterator<Item = (K, W)>,
+    mut f: impl FnMut(K, Option<V>, Option<W>),
 ) {
     let mut was = was.peekable();
     let mut is = is.peekable();

@@ -36,6 +36,7 @@ pub mod snapshot;
 mod store;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
@@ -85,8 +86,9 @@ pub struct PendingResolved {
 /// The in-memory durable state; [`StateStore::save`] writes it.
 #[derive(Debug, Clone, Default)]
 pub struct Book {
-    /// The judge's pending and firing alerts after the last sweep.
-    pub alerts: Vec<Alert>,
+    /// The judge's pending and firing alerts after the last sweep: the judge's own, shared
+    /// (with the status document and the journal's mirror) rather than copied.
+    pub alerts: Vec<Arc<Alert>>,
     /// What each receiver has been told, by receiver name.
     pub receivers: BTreeMap<String, ReceiverBook>,
     /// Notifications waiting for delivery.

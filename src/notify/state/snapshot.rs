@@ -4,6 +4,7 @@
 
 use std::borrow::Cow;
 use std::io::{self, Write};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
@@ -31,7 +32,7 @@ struct StateFile<'a> {
     /// The id the next notification gets.
     next_id: u64,
     /// The judge's pending and firing alerts (borrowed from the book when writing).
-    alerts: Cow<'a, [Alert]>,
+    alerts: Cow<'a, [Arc<Alert>]>,
     /// What each receiver has been told.
     receivers: Vec<ReceiverRecord>,
     /// Notifications waiting for delivery, in id order.

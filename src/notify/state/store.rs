@@ -240,7 +240,7 @@ impl StateStore {
                 std::mem::take(&mut b.unsaved)
             } else {
                 b.unsaved.clear();
-                journal::diff(&w.mirror, &b)
+                journal::diff(&mut w.mirror, &b)
             };
             (b.generation, changes)
         };

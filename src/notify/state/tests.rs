@@ -48,7 +48,11 @@ fn a_state_file_of_before_suppression_reads_with_nothing_held() {
 fn a_book_survives_the_round_trip_through_the_file() {
     let t = SystemTime::UNIX_EPOCH + Duration::from_nanos(1_767_225_600_123_456_789);
     let mut book = Book {
-        alerts: vec![firing(1), firing(2), held_alert(3)],
+        alerts: vec![
+            Arc::new(firing(1)),
+            Arc::new(firing(2)),
+            Arc::new(held_alert(3)),
+        ],
         next_id: 8,
         ..Book::default()
     };
@@ -216,10 +220,10 @@ fn apply(book: &mut Book, op: &Op, step: u64) {
             // Unchanged alerts keep their text: only what changed is new.
             for a in &mut alerts {
                 if let Some(old) = book.alerts.iter().find(|o| o.key == a.key) {
-                    *a = old.clone();
+                    *a = Alert::clone(old);
                 }
             }
-            book.alerts = alerts;
+            book.alerts = alerts.into_iter().map(Arc::new).collect();
             book.touch();
         }
         Op::Enqueue(r, ids) => {
@@ -432,7 +436,7 @@ fn a_delivery_outcome_writes_in_proportion_to_the_change_not_the_state() {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = StateStore::open(dir.path()).expect("store");
     let mut book = Book {
-        alerts: (1..=5_000).map(firing).collect(),
+        alerts: (1..=5_000).map(firing).map(Arc::new).collect(),
         ..Book::default()
     };
     let r = book.receivers.entry("ops".into()).or_default();
@@ -462,7 +466,7 @@ fn a_delivery_outcome_writes_in_proportion_to_the_change_not_the_state() {
     // A sweep that changes one alert of 5,000 writes that alert.
     {
         let mut b = book.lock().unwrap();
-        b.alerts[17].description = "changed".into();
+        Arc::make_mut(&mut b.alerts[17]).description = "changed".into();
         b.touch();
     }
     let before = std::fs::metadata(&journal).expect("journal").len();
@@ -516,7 +520,7 @@ fn a_delivered_batch_writes_in_proportion_to_the_batch_not_the_entry() {
 fn a_state_file_of_the_previous_version_is_migrated() {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut book = Book {
-        alerts: vec![firing(1), held_alert(2)],
+        alerts: vec![Arc::new(firing(1)), Arc::new(held_alert(2))],
         next_id: 5,
         ..Book::default()
     };
@@ -625,7 +629,7 @@ fn a_streamed_record_is_its_payload_framed_at_the_journal_end() {
     // A failed write's leftovers: the cursor beyond the end.
     std::io::Write::write_all(&mut file, b"partial").expect("junk");
     file.set_len(head.len() as u64).expect("cut back");
-    let changes = vec![Change::Alert(firing(1)), Change::NextId(9)];
+    let changes = vec![Change::Alert(Arc::new(firing(1))), Change::NextId(9)];
     let len = jr::write_batch(&mut file, head.len() as u64, at(1), &changes).expect("written");
     let payload = serde_json::to_vec(&jr::Batch {
         at: at(1),
@@ -647,25 +651,78 @@ fn a_streamed_record_is_its_payload_framed_at_the_journal_end() {
 #[test]
 fn the_diff_does_not_depend_on_the_order_of_the_alerts() {
     let mut was = Book {
-        alerts: vec![firing(1), firing(2), firing(4)],
+        alerts: vec![firing(1), firing(2), firing(4)]
+            .into_iter()
+            .map(Arc::new)
+            .collect(),
         ..Book::default()
     };
-    let mirror = jr::Mirror::of(std::mem::take(&mut was));
+    let mut mirror = jr::Mirror::of(std::mem::take(&mut was));
     let mut changed = firing(2);
     changed.description = "changed".into();
     let sorted = Book {
-        alerts: vec![firing(1), changed.clone(), firing(3)],
+        alerts: vec![firing(1), changed.clone(), firing(3)]
+            .into_iter()
+            .map(Arc::new)
+            .collect(),
         ..Book::default()
     };
     let shuffled = Book {
-        alerts: vec![firing(3), firing(1), changed.clone()],
+        alerts: vec![firing(3), firing(1), changed.clone()]
+            .into_iter()
+            .map(Arc::new)
+            .collect(),
         ..Book::default()
     };
     let expected = vec![
-        Change::Alert(changed),
-        Change::Alert(firing(3)),
+        Change::Alert(Arc::new(changed)),
+        Change::Alert(Arc::new(firing(3))),
         Change::AlertGone(firing(4).key),
     ];
-    assert_eq!(jr::diff(&mirror, &sorted), expected);
-    assert_eq!(jr::diff(&mirror, &shuffled), expected);
+    assert_eq!(jr::diff(&mut mirror, &sorted), expected);
+    assert_eq!(jr::diff(&mut mirror, &shuffled), expected);
+}
+
+/// The mirror holds the book's alerts, not copies: an unchanged alert is the same
+/// allocation, one equal but held apart is taken from the book without a change written,
+/// and a changed one is journalled as the book's and kept as it.
+#[test]
+fn the_mirror_takes_the_books_alerts_instead_of_holding_copies() {
+    let kept = Arc::new(firing(1));
+    let mut mirror = jr::Mirror::of(Book {
+        alerts: vec![kept.clone(), Arc::new(firing(2)), Arc::new(firing(3))],
+        ..Book::default()
+    });
+    let mut changed = firing(3);
+    changed.description = "changed".into();
+    let book = Book {
+        // 1: the very alert; 2: an equal one held apart (a restored copy); 3: changed.
+        alerts: vec![kept.clone(), Arc::new(firing(2)), Arc::new(changed)],
+        ..Book::default()
+    };
+    let changes = jr::diff(&mut mirror, &book);
+    assert_eq!(changes, vec![Change::Alert(book.alerts[2].clone())]);
+    match &changes[0] {
+        Change::Alert(a) => assert!(Arc::ptr_eq(a, &book.alerts[2])),
+        other => panic!("not an alert: {other:?}"),
+    }
+    for change in changes {
+        mirror.apply(change);
+    }
+    for a in &book.alerts {
+        assert!(Arc::ptr_eq(&mirror.alerts[&a.key], a), "{:?}", a.key);
+    }
+    assert!(jr::diff(&mut mirror, &book).is_empty());
+}
+
+/// A shared alert is journalled as the alert itself: the record's bytes are those of the
+/// alert's value.
+#[test]
+fn a_shared_alert_is_journalled_as_the_alert_itself() {
+    let a = held_alert(1);
+    let change = serde_json::to_string(&Change::Alert(Arc::new(a.clone()))).expect("change");
+    let alert = serde_json::to_string(&a).expect("alert");
+    assert_eq!(change, format!(r#"{{"alert":{alert}}}"#));
+    let back: Change = serde_json::from_str(&change).expect("parses");
+    assert_eq!(back, Change::Alert(Arc::new(a)));
 }

@@ -66,3 +66,56 @@ fn unchanged_texts_are_kept_and_shared_across_sweeps() {
     assert_contains(&third.description, "no route to host");
     assert!(Arc::ptr_eq(&first.summary, &third.summary));
 }
+
+#[test]
+fn an_alert_shared_with_readers_is_copied_only_when_it_changes() {
+    let mut j = Judge::new(rules());
+    let mut p = disconnected(42);
+    p.last_error = Some("connection refused".to_string());
+    let key = AlertKey::profile(ProfileConnectivityDegraded, 42);
+    let other = AlertKey::profile(ProfileConnectivityDegraded, 43);
+    j.evaluate(&snap(vec![entry(p.clone()), entry(disconnected(43))]), t0());
+    // What the status document and the notifier hold after a sweep: the judge's alerts.
+    let held: Vec<Arc<Alert>> = j.shared().cloned().collect();
+    let of_key =
+        |held: &[Arc<Alert>], key| held.iter().find(|a| a.key == key).cloned().expect("alert");
+
+    // The same facts a minute later: nothing is copied, the readers' alerts are the judge's.
+    j.evaluate(
+        &snap(vec![entry(p.clone()), entry(disconnected(43))]),
+        t0() + MIN,
+    );
+    let now: Vec<Arc<Alert>> = j.shared().cloned().collect();
+    assert!(now.iter().zip(&held).all(|(a, b)| Arc::ptr_eq(a, b)));
+
+    // One alert changes: the judge copies it, the readers keep the one they were given.
+    p.last_error = Some("no route to host".to_string());
+    j.evaluate(
+        &snap(vec![entry(p), entry(disconnected(43))]),
+        t0() + 2 * MIN,
+    );
+    let now: Vec<Arc<Alert>> = j.shared().cloned().collect();
+    assert!(!Arc::ptr_eq(&of_key(&now, key), &of_key(&held, key)));
+    assert_contains(&of_key(&now, key).description, "no route to host");
+    assert_contains(&of_key(&held, key).description, "connection refused");
+    assert!(Arc::ptr_eq(&of_key(&now, other), &of_key(&held, other)));
+    assert_eq!(j.get(&key), Some(&*of_key(&now, key)));
+}
+
+#[test]
+fn a_pending_alert_shared_with_readers_fires_in_a_copy() {
+    let mut j = Judge::new(holding(|r| r.connectivity.for_ = 2 * MIN));
+    let key = AlertKey::profile(ProfileConnectivityDegraded, 42);
+    assert!(j.evaluate(&of(disconnected(42)), t0()).is_empty());
+    let pending = j.shared().next().cloned().expect("pending");
+    assert_eq!(pending.state, AlertState::Pending);
+    let t = j.evaluate(&of(disconnected(42)), t0() + MIN);
+    assert!(t.is_empty());
+    assert!(Arc::ptr_eq(j.shared().next().expect("pending"), &pending));
+
+    let t = j.evaluate(&of(disconnected(42)), t0() + 2 * MIN);
+    assert_eq!(names(&t), [firing(ProfileConnectivityDegraded, 42)]);
+    assert_eq!(j.get(&key).map(|a| a.state), Some(AlertState::Firing));
+    // The reader's alert is still the pending one it was given.
+    assert_eq!(pending.state, AlertState::Pending);
+}
