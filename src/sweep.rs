@@ -74,8 +74,8 @@ pub async fn sweep(
                         .filter(|e| !seen.contains(&e.id) && shard.owns(e.id))
                         .map(|e| ListItem {
                             id: e.id,
-                            name: e.name.clone(),
-                            organization: e.organization.clone(),
+                            name: e.name.to_string(),
+                            organization: e.organization.as_deref().map(str::to_string),
                         }),
                 );
             }
@@ -365,8 +365,13 @@ fn entry_for(
             profile,
         } => Some(ProfileEntry {
             id: item.id,
-            name: if name.is_empty() { item.name } else { name },
-            organization: organization.or(item.organization),
+            name: shared(
+                if name.is_empty() { item.name } else { name },
+                previous.map(|p| &p.name),
+            ),
+            organization: organization
+                .or(item.organization)
+                .map(|o| shared(o, previous.and_then(|p| p.organization.as_ref()))),
             profile: Some(profile),
             up: true,
             error: None,
@@ -375,15 +380,26 @@ fn entry_for(
         Fetched::Gone => None,
         Fetched::Failed(reason) => Some(ProfileEntry {
             id: item.id,
-            name: item.name,
-            organization: item
-                .organization
-                .or_else(|| previous.and_then(|p| p.organization.clone())),
+            name: shared(item.name, previous.map(|p| &p.name)),
+            organization: match item.organization {
+                Some(o) => Some(shared(o, previous.and_then(|p| p.organization.as_ref()))),
+                None => previous.and_then(|p| p.organization.clone()),
+            },
             profile: previous.and_then(|p| p.profile.clone()),
             up: false,
             error: Some(reason),
             consecutive_failures: previous.map_or(0, |p| p.consecutive_failures) + 1,
         }),
+    }
+}
+
+/// `text` as the entry keeps it: the previous sweep's very allocation when equal (names
+/// and organizations rarely change, and the previous snapshot is alive until this one is
+/// published), else one of its own.
+fn shared(text: String, previous: Option<&Arc<str>>) -> Arc<str> {
+    match previous {
+        Some(same) if **same == *text => Arc::clone(same),
+        _ => Arc::from(text),
     }
 }
 
@@ -550,7 +566,7 @@ mod tests {
         let Some(entry) = entry else {
             panic!("a read profile has an entry")
         };
-        assert_eq!(entry.name, "Detail name");
+        assert_eq!(&*entry.name, "Detail name");
         assert_eq!(entry.organization.as_deref(), Some("Acme"));
         assert!(entry.up);
         let Some(profile) = &entry.profile else {
@@ -571,7 +587,7 @@ mod tests {
         let Some(entry) = entry else {
             panic!("a read profile has an entry")
         };
-        assert_eq!(entry.name, "List name");
+        assert_eq!(&*entry.name, "List name");
         assert_eq!(entry.organization.as_deref(), Some("List org"));
     }
 
@@ -600,7 +616,7 @@ mod tests {
         assert!(!failed.up);
         assert_eq!(failed.error.as_deref(), Some("HTTP 500"));
         assert_eq!(failed.consecutive_failures, 1);
-        assert_eq!(failed.name, "List name");
+        assert_eq!(&*failed.name, "List name");
         assert_eq!(
             failed.organization.as_deref(),
             Some("Acme"),
@@ -638,7 +654,15 @@ mod tests {
             (&same.profile, &first.profile),
             (Some(a), Some(b)) if Arc::ptr_eq(a, b)
         ));
-        assert_eq!(same.name, "Detail name");
+        assert_eq!(&*same.name, "Detail name");
+        assert!(
+            Arc::ptr_eq(&same.name, &first.name),
+            "an unchanged name is the previous sweep's very allocation"
+        );
+        assert!(matches!(
+            (&same.organization, &first.organization),
+            (Some(a), Some(b)) if Arc::ptr_eq(a, b)
+        ));
         assert_eq!(same.organization.as_deref(), Some("Acme"));
         assert!(same.up);
 
@@ -669,7 +693,8 @@ mod tests {
             std::mem::size_of::<Slot>(),
             std::mem::size_of::<ProfileEntry>()
         );
-        assert_eq!(std::mem::size_of::<ProfileEntry>(), 96);
+        // 96 bytes with `String` names; `Arc<str>` shares them with the previous sweep.
+        assert_eq!(std::mem::size_of::<ProfileEntry>(), 80);
     }
 
     #[test]

@@ -1180,6 +1180,6 @@ async fn a_second_sweep_shares_each_unchanged_detail_with_the_first() {
         Arc::ptr_eq(&profile(&first, 2), &profile(&second, 2)),
         "the name lives in the entry: a new name alone shares the rest"
     );
-    assert_eq!(first.profiles[2].name, "profile-3");
-    assert_eq!(second.profiles[2].name, "renamed");
+    assert_eq!(&*first.profiles[2].name, "profile-3");
+    assert_eq!(&*second.profiles[2].name, "renamed");
 }
