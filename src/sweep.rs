@@ -97,6 +97,7 @@ pub async fn sweep(
             // a vector of results beside the items and the entries.
             let mut slots: Vec<Slot> = items.into_iter().map(Slot::Waiting).collect();
             let previous_details = PreviousDetails::of(previous_entries);
+            let mut organizations = Organizations::default();
             client
                 .fetch_details_each(
                     &ids,
@@ -108,7 +109,8 @@ pub async fn sweep(
                                 gone.push(item.id);
                             }
                             let previous = previous_entry(item.id);
-                            *slot = Slot::Done(entry_for(item, fetched, previous));
+                            *slot =
+                                Slot::Done(entry_for(item, fetched, previous, &mut organizations));
                         }
                     },
                 )
@@ -124,7 +126,7 @@ pub async fn sweep(
                     Slot::Waiting(item) => {
                         let reason = Fetched::Failed("detail was not fetched".to_string());
                         let previous = previous_entry(item.id);
-                        entry_for(item, reason, previous)
+                        entry_for(item, reason, previous, &mut organizations)
                     }
                 })
                 .collect();
@@ -357,6 +359,7 @@ fn entry_for(
     item: ListItem,
     fetched: Fetched,
     previous: Option<&ProfileEntry>,
+    organizations: &mut Organizations,
 ) -> Option<ProfileEntry> {
     match fetched {
         Fetched::Read {
@@ -371,7 +374,7 @@ fn entry_for(
             ),
             organization: organization
                 .or(item.organization)
-                .map(|o| shared(o, previous.and_then(|p| p.organization.as_ref()))),
+                .map(|o| organizations.shared(o, previous)),
             profile: Some(profile),
             up: true,
             error: None,
@@ -382,7 +385,7 @@ fn entry_for(
             id: item.id,
             name: shared(item.name, previous.map(|p| &p.name)),
             organization: match item.organization {
-                Some(o) => Some(shared(o, previous.and_then(|p| p.organization.as_ref()))),
+                Some(o) => Some(organizations.shared(o, previous)),
                 None => previous.and_then(|p| p.organization.clone()),
             },
             profile: previous.and_then(|p| p.profile.clone()),
@@ -400,6 +403,36 @@ fn shared(text: String, previous: Option<&Arc<str>>) -> Arc<str> {
     match previous {
         Some(same) if **same == *text => Arc::clone(same),
         _ => Arc::from(text),
+    }
+}
+
+/// Distinct organizations the sweep keeps at most in [`Organizations`]; like the enum-like
+/// values' table, so an upstream that sends a new one per profile cannot grow it without end.
+const ORGANIZATIONS_CAP: usize = 1024;
+
+/// The organizations of this sweep's entries: a fleet has a handful, shared by thousands
+/// of profiles, and each is then one allocation rather than one per profile.
+#[derive(Default)]
+struct Organizations(HashSet<Arc<str>>);
+
+impl Organizations {
+    /// `organization` as the entry keeps it: the previous entry's when equal (see
+    /// [`shared`]), else the sweep's shared copy.
+    fn shared(&mut self, organization: String, previous: Option<&ProfileEntry>) -> Arc<str> {
+        if let Some(same) = previous
+            .and_then(|p| p.organization.as_ref())
+            .filter(|p| ***p == *organization)
+        {
+            return Arc::clone(same);
+        }
+        if let Some(same) = self.0.get(organization.as_str()) {
+            return Arc::clone(same);
+        }
+        let value: Arc<str> = Arc::from(organization);
+        if self.0.len() < ORGANIZATIONS_CAP {
+            self.0.insert(Arc::clone(&value));
+        }
+        value
     }
 }
 
@@ -552,7 +585,7 @@ mod tests {
         previous: Option<&ProfileEntry>,
     ) -> Option<ProfileEntry> {
         let fetched = settle(result, previous.and_then(|p| p.profile.as_ref()), now());
-        entry_for(item, fetched, previous)
+        entry_for(item, fetched, previous, &mut Organizations::default())
     }
 
     #[test]
@@ -765,6 +798,29 @@ mod tests {
         }
         assert!(previous.get(4).is_none());
         assert!(previous.get(10).is_none());
+    }
+
+    #[test]
+    fn profiles_of_one_organization_share_one_allocation() {
+        let mut organizations = Organizations::default();
+        let entries: Vec<ProfileEntry> = (1..=3)
+            .filter_map(|id| {
+                let detail = Profile {
+                    organization: Some("Acme".to_string()),
+                    ..Profile::unknown(id, "n")
+                };
+                let fetched = settle(read(detail), None, now());
+                entry_for(item(id, "n", None), fetched, None, &mut organizations)
+            })
+            .collect();
+        let orgs: Vec<&Arc<str>> = entries
+            .iter()
+            .filter_map(|e| e.organization.as_ref())
+            .collect();
+        assert_eq!(orgs.len(), 3);
+        assert!(orgs
+            .iter()
+            .all(|o| Arc::ptr_eq(o, orgs[0]) && &***o == "Acme"));
     }
 
     #[test]
