@@ -81,8 +81,8 @@ fn snapshot(details: &[Vec<u8>]) -> Snapshot {
         .filter_map(|b| Profile::parse_detail(b).ok())
         .map(|p| ProfileEntry {
             id: p.id,
-            name: p.name.clone(),
-            organization: p.organization.clone(),
+            name: p.name.as_str().into(),
+            organization: p.organization.as_deref().map(Into::into),
             profile: Some(Arc::new(p)),
             up: true,
             error: None,
@@ -194,7 +194,7 @@ fn page(c: &mut Criterion) {
                             .snapshot
                             .profiles
                             .iter()
-                            .find_map(|e| e.organization.clone())
+                            .find_map(|e| e.organization.as_deref().map(str::to_string))
                             .unwrap_or_default(),
                     ),
                     sort: Some("errors".into()),

@@ -62,10 +62,11 @@ impl ApiFailure {
 pub struct ProfileEntry {
     /// Profile id.
     pub id: u64,
-    /// Name: the detail's when read, else the list's.
-    pub name: String,
-    /// Organization: the detail's when read, else the list's.
-    pub organization: Option<String>,
+    /// Name: the detail's when read, else the list's. Shared with the previous sweep's
+    /// entry when unchanged, so two snapshots alive at once hold it once.
+    pub name: Arc<str>,
+    /// Organization: the detail's when read, else the list's; shared like the name.
+    pub organization: Option<Arc<str>>,
     /// The detail read in this sweep when `up`, else the last one read before (if any),
     /// kept for labels and `inventory_profile_info` only. Its `name` and `organization`
     /// live in this entry (the fields above) and are left empty in the profile, so that a

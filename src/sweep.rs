@@ -3,11 +3,11 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use crate::clock::Clock;
 use crate::limit::{Edge, Limit};
-use crate::model::ListItem;
+use crate::model::{ListItem, Profile};
 use crate::shard::Shard;
 use crate::snapshot::{ListOutcome, ProfileEntry, Snapshot};
 use crate::upstream::{DetailResult, LimitReport, Told, UpstreamClient};
@@ -74,8 +74,8 @@ pub async fn sweep(
                         .filter(|e| !seen.contains(&e.id) && shard.owns(e.id))
                         .map(|e| ListItem {
                             id: e.id,
-                            name: e.name.clone(),
-                            organization: e.organization.clone(),
+                            name: e.name.to_string(),
+                            organization: e.organization.as_deref().map(str::to_string),
                         }),
                 );
             }
@@ -89,23 +89,51 @@ pub async fn sweep(
                 ));
                 items.truncate(max);
             }
-            items.shrink_to_fit();
             items.sort_by_key(|i| i.id);
             let ids: Vec<u64> = items.iter().map(|i| i.id).collect();
-            let details = client.fetch_details(&ids).await;
+            // Each detail is settled as it arrives: an unchanged one is swapped for the
+            // previous sweep's on the I/O thread, and the profile's entry takes the place
+            // of its list item at once, so the fetch never holds two sweeps' details, nor
+            // a vector of results beside the items and the entries.
+            let mut slots: Vec<Slot> = items.into_iter().map(Slot::Waiting).collect();
+            let previous_details = PreviousDetails::of(previous_entries);
+            let mut organizations = Organizations::default();
+            client
+                .fetch_details_each(
+                    &ids,
+                    move |id, result| settle(result, previous_details.get(id), started_at),
+                    |index, fetched| {
+                        let slot = &mut slots[index];
+                        if let Slot::Waiting(item) = std::mem::replace(slot, Slot::Done(None)) {
+                            if matches!(fetched, Fetched::Gone) {
+                                gone.push(item.id);
+                            }
+                            let previous = previous_entry(item.id);
+                            *slot =
+                                Slot::Done(entry_for(item, fetched, previous, &mut organizations));
+                        }
+                    },
+                )
+                .await;
             drop(ids);
-            let mut entries = Vec::with_capacity(items.len());
-            for (item, (_, mut result)) in items.into_iter().zip(details) {
-                if let DetailResult::Ok(profile) = &mut result {
-                    // Fresh from the client, so not shared: no copy is made.
-                    Arc::make_mut(profile).reject_future_timestamps(started_at);
-                    client.record_absurd(item.id, profile);
+            gone.sort_unstable();
+            // In place: a slot is the size of an entry.
+            let entries: Vec<ProfileEntry> = slots
+                .into_iter()
+                .filter_map(|slot| match slot {
+                    Slot::Done(entry) => entry,
+                    // Not reached: every profile is settled, fetched or not.
+                    Slot::Waiting(item) => {
+                        let reason = Fetched::Failed("detail was not fetched".to_string());
+                        let previous = previous_entry(item.id);
+                        entry_for(item, reason, previous, &mut organizations)
+                    }
+                })
+                .collect();
+            for entry in entries.iter().filter(|e| e.up) {
+                if let Some(profile) = &entry.profile {
+                    client.record_absurd(entry.id, profile);
                 }
-                if matches!(result, DetailResult::Gone) {
-                    gone.push(item.id);
-                }
-                let previous = previous_entry(item.id);
-                entries.extend(entry_for(item, result, previous));
             }
             entries
         }
@@ -241,51 +269,125 @@ pub fn tell_outcome(client: &UpstreamClient, snapshot: &Snapshot) {
     }
 }
 
-/// The snapshot entry for one listed profile, or `None` when the profile is gone (404).
-///
-/// The entry owns the name and organization; they are moved out of the profile it keeps
-/// (left empty there), so a snapshot holds each once.
-fn entry_for(
-    item: ListItem,
-    result: DetailResult,
-    previous: Option<&ProfileEntry>,
-) -> Option<ProfileEntry> {
+/// The previous sweep's details, for the fetch to share an equal detail with as it
+/// arrives, on the client's I/O thread: the `Arc`s only, sorted by id and found by binary
+/// search (no map of 100,000 entries).
+struct PreviousDetails(Vec<Arc<Profile>>);
+
+impl PreviousDetails {
+    /// The details of `entries` (sorted by id, as a snapshot's are).
+    fn of(entries: &[ProfileEntry]) -> Self {
+        PreviousDetails(
+            entries
+                .iter()
+                .filter_map(|e| e.profile.as_ref().filter(|p| p.id == e.id))
+                .cloned()
+                .collect(),
+        )
+    }
+
+    /// The previous sweep's detail of profile `id`, if it had one.
+    fn get(&self, id: u64) -> Option<&Arc<Profile>> {
+        self.0
+            .binary_search_by_key(&id, |p| p.id)
+            .ok()
+            .map(|i| &self.0[i])
+    }
+}
+
+/// A listed profile during the fetch: waiting for its detail, then its entry (none when
+/// it is gone).
+enum Slot {
+    /// The detail has not arrived yet.
+    Waiting(ListItem),
+    /// The profile's entry.
+    Done(Option<ProfileEntry>),
+}
+
+/// A detail's result as the sweep keeps it from its arrival until its entry is built.
+#[derive(Debug)]
+enum Fetched {
+    /// Read: the name and organization apart (the entry owns them), the rest the
+    /// previous sweep's very `Arc` when equal.
+    Read {
+        /// The detail's name (empty when it sent none).
+        name: String,
+        /// The detail's organization.
+        organization: Option<String>,
+        /// The detail without its name and organization.
+        profile: Arc<Profile>,
+    },
+    /// 404 (or 410): the profile no longer exists.
+    Gone,
+    /// Why the detail could not be read.
+    Failed(String),
+}
+
+/// What the sweep keeps of a detail as soon as it arrives: its timestamps screened
+/// against the sweep's clock (`now`), its name and organization moved out (the entry owns
+/// them, so a snapshot holds each once), and the rest swapped for `previous`, the previous
+/// sweep's detail, when equal: in a steady fleet most details do not change between two
+/// sweeps, and the previous snapshot lives until this one is published, so two copies of
+/// every detail would otherwise be held at the sweep's peak.
+fn settle(result: DetailResult, previous: Option<&Arc<Profile>>, now: SystemTime) -> Fetched {
     match result {
         DetailResult::Ok(mut profile) => {
+            // Fresh from the client, so not shared: no copy is made.
             let detail = Arc::make_mut(&mut profile);
-            let name = if detail.name.is_empty() {
-                item.name
-            } else {
-                std::mem::take(&mut detail.name)
-            };
-            let organization = detail.organization.take().or(item.organization);
-            // A detail the same as the one the previous sweep read shares its allocation:
-            // in a steady fleet most details do not change between two sweeps, and the
-            // previous snapshot lives until this one is published, so two copies of every
-            // detail would otherwise be held at the sweep's peak.
-            if let Some(same) = previous
-                .and_then(|p| p.profile.as_ref())
-                .filter(|p| ***p == *detail)
-            {
-                profile = same.clone();
+            detail.reject_future_timestamps(now);
+            let name = std::mem::take(&mut detail.name);
+            let organization = detail.organization.take();
+            if let Some(same) = previous.filter(|p| ***p == *detail) {
+                profile = Arc::clone(same);
             }
-            Some(ProfileEntry {
-                id: item.id,
+            Fetched::Read {
                 name,
                 organization,
-                profile: Some(profile),
-                up: true,
-                error: None,
-                consecutive_failures: 0,
-            })
+                profile,
+            }
         }
-        DetailResult::Gone => None,
-        DetailResult::Failed(reason) => Some(ProfileEntry {
+        DetailResult::Gone => Fetched::Gone,
+        DetailResult::Failed(reason) => Fetched::Failed(reason),
+    }
+}
+
+/// The snapshot entry for one listed profile, or `None` when the profile is gone (404).
+///
+/// A read detail names the entry, the list's name and organization standing in for what
+/// the detail did not send; a failed read keeps the previous sweep's detail.
+fn entry_for(
+    item: ListItem,
+    fetched: Fetched,
+    previous: Option<&ProfileEntry>,
+    organizations: &mut Organizations,
+) -> Option<ProfileEntry> {
+    match fetched {
+        Fetched::Read {
+            name,
+            organization,
+            profile,
+        } => Some(ProfileEntry {
             id: item.id,
-            name: item.name,
-            organization: item
-                .organization
-                .or_else(|| previous.and_then(|p| p.organization.clone())),
+            name: shared(
+                if name.is_empty() { item.name } else { name },
+                previous.map(|p| &p.name),
+            ),
+            organization: organization
+                .or(item.organization)
+                .map(|o| organizations.shared(o, previous)),
+            profile: Some(profile),
+            up: true,
+            error: None,
+            consecutive_failures: 0,
+        }),
+        Fetched::Gone => None,
+        Fetched::Failed(reason) => Some(ProfileEntry {
+            id: item.id,
+            name: shared(item.name, previous.map(|p| &p.name)),
+            organization: match item.organization {
+                Some(o) => Some(organizations.shared(o, previous)),
+                None => previous.and_then(|p| p.organization.clone()),
+            },
             profile: previous.and_then(|p| p.profile.clone()),
             up: false,
             error: Some(reason),
@@ -294,10 +396,49 @@ fn entry_for(
     }
 }
 
+/// `text` as the entry keeps it: the previous sweep's very allocation when equal (names
+/// and organizations rarely change, and the previous snapshot is alive until this one is
+/// published), else one of its own.
+fn shared(text: String, previous: Option<&Arc<str>>) -> Arc<str> {
+    match previous {
+        Some(same) if **same == *text => Arc::clone(same),
+        _ => Arc::from(text),
+    }
+}
+
+/// Distinct organizations the sweep keeps at most in [`Organizations`]; like the enum-like
+/// values' table, so an upstream that sends a new one per profile cannot grow it without end.
+const ORGANIZATIONS_CAP: usize = 1024;
+
+/// The organizations of this sweep's entries: a fleet has a handful, shared by thousands
+/// of profiles, and each is then one allocation rather than one per profile.
+#[derive(Default)]
+struct Organizations(HashSet<Arc<str>>);
+
+impl Organizations {
+    /// `organization` as the entry keeps it: the previous entry's when equal (see
+    /// [`shared`]), else the sweep's shared copy.
+    fn shared(&mut self, organization: String, previous: Option<&ProfileEntry>) -> Arc<str> {
+        if let Some(same) = previous
+            .and_then(|p| p.organization.as_ref())
+            .filter(|p| ***p == *organization)
+        {
+            return Arc::clone(same);
+        }
+        if let Some(same) = self.0.get(organization.as_str()) {
+            return Arc::clone(same);
+        }
+        let value: Arc<str> = Arc::from(organization);
+        if self.0.len() < ORGANIZATIONS_CAP {
+            self.0.insert(Arc::clone(&value));
+        }
+        value
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Profile;
     use crate::snapshot::ApiFailure;
 
     /// A log kept in memory.
@@ -431,6 +572,22 @@ mod tests {
         DetailResult::Ok(Arc::new(profile))
     }
 
+    /// The sweep's clock in these tests: 2026-01-01T00:00:00Z.
+    fn now() -> SystemTime {
+        SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_767_225_600)
+    }
+
+    /// What the sweep makes of `result` for `item`: settled as it arrives, against the
+    /// previous entry's detail, then made an entry.
+    fn entry(
+        item: ListItem,
+        result: DetailResult,
+        previous: Option<&ProfileEntry>,
+    ) -> Option<ProfileEntry> {
+        let fetched = settle(result, previous.and_then(|p| p.profile.as_ref()), now());
+        entry_for(item, fetched, previous, &mut Organizations::default())
+    }
+
     #[test]
     fn a_read_detail_names_the_entry_and_keeps_name_and_organization_once() {
         let detail = Profile {
@@ -438,11 +595,11 @@ mod tests {
             status: Some("active".into()),
             ..Profile::unknown(7, "Detail name")
         };
-        let entry = entry_for(item(7, "List name", Some("List org")), read(detail), None);
+        let entry = entry(item(7, "List name", Some("List org")), read(detail), None);
         let Some(entry) = entry else {
             panic!("a read profile has an entry")
         };
-        assert_eq!(entry.name, "Detail name");
+        assert_eq!(&*entry.name, "Detail name");
         assert_eq!(entry.organization.as_deref(), Some("Acme"));
         assert!(entry.up);
         let Some(profile) = &entry.profile else {
@@ -455,7 +612,7 @@ mod tests {
 
     #[test]
     fn a_detail_without_name_or_organization_falls_back_to_the_list() {
-        let entry = entry_for(
+        let entry = entry(
             item(7, "List name", Some("List org")),
             read(Profile::unknown(7, "")),
             None,
@@ -463,13 +620,13 @@ mod tests {
         let Some(entry) = entry else {
             panic!("a read profile has an entry")
         };
-        assert_eq!(entry.name, "List name");
+        assert_eq!(&*entry.name, "List name");
         assert_eq!(entry.organization.as_deref(), Some("List org"));
     }
 
     #[test]
     fn a_failed_read_keeps_the_last_detail_and_counts_the_failure() {
-        let first = entry_for(
+        let first = entry(
             item(7, "List name", None),
             read(Profile {
                 organization: Some("Acme".to_string()),
@@ -481,7 +638,7 @@ mod tests {
         let Some(first) = first else {
             panic!("a read profile has an entry")
         };
-        let failed = entry_for(
+        let failed = entry(
             item(7, "List name", None),
             DetailResult::Failed("HTTP 500".to_string()),
             Some(&first),
@@ -492,7 +649,7 @@ mod tests {
         assert!(!failed.up);
         assert_eq!(failed.error.as_deref(), Some("HTTP 500"));
         assert_eq!(failed.consecutive_failures, 1);
-        assert_eq!(failed.name, "List name");
+        assert_eq!(&*failed.name, "List name");
         assert_eq!(
             failed.organization.as_deref(),
             Some("Acme"),
@@ -502,7 +659,7 @@ mod tests {
             (&failed.profile, &first.profile),
             (Some(a), Some(b)) if Arc::ptr_eq(a, b)
         ));
-        let again = entry_for(
+        let again = entry(
             item(7, "List name", None),
             DetailResult::Failed("timeout".to_string()),
             Some(&failed),
@@ -518,11 +675,11 @@ mod tests {
             error_count_24h: Some(errors),
             ..Profile::unknown(7, "Detail name")
         };
-        let first = entry_for(item(7, "List name", None), read(detail(3)), None);
+        let first = entry(item(7, "List name", None), read(detail(3)), None);
         let Some(first) = first else {
             panic!("a read profile has an entry")
         };
-        let same = entry_for(item(7, "List name", None), read(detail(3)), Some(&first));
+        let same = entry(item(7, "List name", None), read(detail(3)), Some(&first));
         let Some(same) = same else {
             panic!("a read profile has an entry")
         };
@@ -530,11 +687,19 @@ mod tests {
             (&same.profile, &first.profile),
             (Some(a), Some(b)) if Arc::ptr_eq(a, b)
         ));
-        assert_eq!(same.name, "Detail name");
+        assert_eq!(&*same.name, "Detail name");
+        assert!(
+            Arc::ptr_eq(&same.name, &first.name),
+            "an unchanged name is the previous sweep's very allocation"
+        );
+        assert!(matches!(
+            (&same.organization, &first.organization),
+            (Some(a), Some(b)) if Arc::ptr_eq(a, b)
+        ));
         assert_eq!(same.organization.as_deref(), Some("Acme"));
         assert!(same.up);
 
-        let changed = entry_for(item(7, "List name", None), read(detail(4)), Some(&same));
+        let changed = entry(item(7, "List name", None), read(detail(4)), Some(&same));
         let Some(changed) = changed else {
             panic!("a read profile has an entry")
         };
@@ -554,7 +719,112 @@ mod tests {
     }
 
     #[test]
+    fn a_slot_is_the_size_of_an_entry_so_the_entries_take_the_slots_place() {
+        // The entries are collected in place from the slots only when both are the same
+        // size: a larger slot would hold a second vector of 100,000 beside the first.
+        assert_eq!(
+            std::mem::size_of::<Slot>(),
+            std::mem::size_of::<ProfileEntry>()
+        );
+        // 96 bytes with `String` names; `Arc<str>` shares them with the previous sweep.
+        assert_eq!(std::mem::size_of::<ProfileEntry>(), 80);
+    }
+
+    #[test]
+    fn settling_an_equal_detail_gives_the_previous_sweeps_very_arc() {
+        let detail = |errors| Profile {
+            organization: Some("Acme".to_string()),
+            status: Some("active".into()),
+            error_count_24h: Some(errors),
+            ..Profile::unknown(7, "Detail name")
+        };
+        let Fetched::Read {
+            profile: previous, ..
+        } = settle(read(detail(3)), None, now())
+        else {
+            panic!("a read detail is read")
+        };
+        let Fetched::Read {
+            name,
+            organization,
+            profile,
+        } = settle(read(detail(3)), Some(&previous), now())
+        else {
+            panic!("a read detail is read")
+        };
+        assert!(Arc::ptr_eq(&profile, &previous));
+        assert_eq!(name, "Detail name", "the name is kept apart");
+        assert_eq!(organization.as_deref(), Some("Acme"));
+
+        let Fetched::Read { profile, .. } = settle(read(detail(4)), Some(&previous), now()) else {
+            panic!("a read detail is read")
+        };
+        assert!(!Arc::ptr_eq(&profile, &previous), "a changed detail is new");
+        assert_eq!(profile.error_count_24h, Some(4));
+        assert_eq!(profile.name, "");
+    }
+
+    #[test]
+    fn settling_screens_future_timestamps_before_comparing() {
+        let far = crate::clock::unix_seconds(now()) + 3.0 * 86_400.0;
+        let detail = || Profile {
+            last_sync: Some(far),
+            ..Profile::unknown(7, "x")
+        };
+        let Fetched::Read {
+            profile: previous, ..
+        } = settle(read(detail()), None, now())
+        else {
+            panic!("a read detail is read")
+        };
+        assert_eq!(previous.last_sync, None);
+        assert_eq!(previous.absurd.len(), 1);
+        let Fetched::Read { profile, .. } = settle(read(detail()), Some(&previous), now()) else {
+            panic!("a read detail is read")
+        };
+        assert!(Arc::ptr_eq(&profile, &previous));
+    }
+
+    #[test]
+    fn previous_details_are_found_by_id() {
+        let entries: Vec<ProfileEntry> = [3, 5, 9]
+            .into_iter()
+            .filter_map(|id| entry(item(id, "n", None), read(Profile::unknown(id, "n")), None))
+            .collect();
+        let previous = PreviousDetails::of(&entries);
+        for (i, id) in [3, 5, 9].into_iter().enumerate() {
+            let found = previous.get(id).map(Arc::as_ptr);
+            assert_eq!(found, entries[i].profile.as_ref().map(Arc::as_ptr), "{id}");
+        }
+        assert!(previous.get(4).is_none());
+        assert!(previous.get(10).is_none());
+    }
+
+    #[test]
+    fn profiles_of_one_organization_share_one_allocation() {
+        let mut organizations = Organizations::default();
+        let entries: Vec<ProfileEntry> = (1..=3)
+            .filter_map(|id| {
+                let detail = Profile {
+                    organization: Some("Acme".to_string()),
+                    ..Profile::unknown(id, "n")
+                };
+                let fetched = settle(read(detail), None, now());
+                entry_for(item(id, "n", None), fetched, None, &mut organizations)
+            })
+            .collect();
+        let orgs: Vec<&Arc<str>> = entries
+            .iter()
+            .filter_map(|e| e.organization.as_ref())
+            .collect();
+        assert_eq!(orgs.len(), 3);
+        assert!(orgs
+            .iter()
+            .all(|o| Arc::ptr_eq(o, orgs[0]) && &***o == "Acme"));
+    }
+
+    #[test]
     fn a_gone_profile_has_no_entry() {
-        assert!(entry_for(item(7, "x", None), DetailResult::Gone, None).is_none());
+        assert!(entry(item(7, "x", None), DetailResult::Gone, None).is_none());
     }
 }

@@ -63,8 +63,8 @@ fn full(id: u64, name: &str, connectivity: &str, authentication: &str) -> Profil
 fn entry(p: Profile, up: bool) -> ProfileEntry {
     ProfileEntry {
         id: p.id,
-        name: p.name.clone(),
-        organization: p.organization.clone(),
+        name: p.name.as_str().into(),
+        organization: p.organization.as_deref().map(Into::into),
         profile: Some(Arc::new(p)),
         up,
         error: (!up).then(|| "timeout".to_string()),

@@ -34,8 +34,8 @@ fn entry(p: Profile) -> ProfileEntry {
     let profile = Some(Arc::new(p));
     ProfileEntry {
         id,
-        name,
-        organization,
+        name: name.into(),
+        organization: organization.map(Into::into),
         profile,
         up: true,
         error: None,

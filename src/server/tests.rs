@@ -22,7 +22,7 @@ fn status_source(profiles: u64) -> Arc<StatusSource> {
     let profiles = (1..=profiles)
         .map(|id| ProfileEntry {
             id,
-            name: format!("profile \"{id}\""),
+            name: format!("profile \"{id}\"").into(),
             organization: Some("Main Warehouse".into()),
             profile: None,
             up: id % 3 != 0,

@@ -60,11 +60,32 @@ impl IoThread {
         T: Send + 'static,
         F: Future<Output = T> + Send + 'static,
     {
-        let mut task = AbortOnDrop(
+        self.spawn(future).join().await
+    }
+
+    /// Starts `future` on the I/O thread, in the caller's tracing span: for work that hands
+    /// its results back as it goes (through a channel) rather than at its end. Dropping
+    /// the returned task aborts it.
+    pub(crate) fn spawn<T, F>(&self, future: F) -> Task<T>
+    where
+        T: Send + 'static,
+        F: Future<Output = T> + Send + 'static,
+    {
+        Task(AbortOnDrop(
             self.handle
                 .spawn(future.instrument(tracing::Span::current())),
-        );
-        match (&mut task.0).await {
+        ))
+    }
+}
+
+/// Work started on the I/O thread ([`IoThread::spawn`]); aborted when dropped.
+pub(crate) struct Task<T>(AbortOnDrop<T>);
+
+impl<T> Task<T> {
+    /// Waits for the work to end: `None` when the thread is no longer running. A panic in
+    /// the work is resumed in the caller.
+    pub(crate) async fn join(mut self) -> Option<T> {
+        match (&mut self.0 .0).await {
             Ok(value) => Some(value),
             Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
             Err(_) => None,

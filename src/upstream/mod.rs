@@ -55,6 +55,11 @@ use pacer::Pacer;
 use request::{Endpoint, FetchError, Http, Requester};
 use tokio_rustls::rustls::pki_types::CertificateDer;
 
+/// Results of [`UpstreamClient::fetch_details_each`] handed from the I/O thread to the
+/// caller at once: few enough to keep the batch small, many enough that waking the caller
+/// costs nothing per profile.
+pub const BATCH: usize = 256;
+
 /// Redirects followed at most, and only within the origin of the first URL.
 const MAX_REDIRECTS: usize = 5;
 
@@ -303,49 +308,90 @@ impl UpstreamClient {
     /// the order of `ids`. Runs on the client's I/O thread; dropping the future cancels
     /// the fetches.
     pub async fn fetch_details(&self, ids: &[u64]) -> Vec<(u64, DetailResult)> {
-        let Some(io) = &self.inner.io else {
-            return self.fetch_details_here(ids).await;
+        let mut results: Vec<Option<(u64, DetailResult)>> = Vec::with_capacity(ids.len());
+        results.resize_with(ids.len(), || None);
+        self.fetch_details_each(
+            ids,
+            |id, result| (id, result),
+            |index, result| results[index] = Some(result),
+        )
+        .await;
+        // `each` is called once for every index.
+        results.into_iter().flatten().collect()
+    }
+
+    /// [`UpstreamClient::fetch_details`], result by result: `settle` is called with each
+    /// result as soon as it arrives, on the client's I/O thread, and `each` with the
+    /// index in `ids` and what `settle` made of it, on the caller's task, in batches
+    /// (one wake-up of the caller per [`BATCH`] results, not per profile), in no
+    /// particular order, once for every index. A caller that would otherwise hold every
+    /// fresh detail until the fetch ends (to compare it with what it knew, say) keeps only
+    /// what it needs of each, and can put it in its final place at once.
+    pub async fn fetch_details_each<T, F, E>(&self, ids: &[u64], settle: F, mut each: E)
+    where
+        T: Send + 'static,
+        F: Fn(u64, DetailResult) -> T + Send + Sync + 'static,
+        E: FnMut(usize, T),
+    {
+        let mut done = vec![false; ids.len()];
+        let mut take = |batch: Vec<(usize, T)>| {
+            for (index, value) in batch {
+                done[index] = true;
+                each(index, value);
+            }
         };
-        let this = self.clone();
-        let owned = ids.to_vec();
-        match io
-            .run(async move { this.fetch_details_here(&owned).await })
-            .await
-        {
-            Some(results) => results,
-            None => ids
-                .iter()
-                .map(|id| {
-                    (
-                        *id,
-                        DetailResult::Failed("detail was not fetched".to_string()),
-                    )
-                })
-                .collect(),
+        let settle = Arc::new(settle);
+        match &self.inner.io {
+            None => self.fetch_details_here(ids, &*settle, &mut take).await,
+            Some(io) => {
+                let (sender, mut batches) = tokio::sync::mpsc::unbounded_channel();
+                let this = self.clone();
+                let owned = ids.to_vec();
+                let settle_there = Arc::clone(&settle);
+                let task = io.spawn(async move {
+                    this.fetch_details_here(&owned, &*settle_there, |batch| {
+                        // An error only means the caller is gone (and the task aborted).
+                        let _ = sender.send(batch);
+                    })
+                    .await
+                });
+                // The sender is dropped when the task ends, however it ends.
+                while let Some(batch) = batches.recv().await {
+                    take(batch);
+                }
+                task.join().await;
+            }
+        }
+        for (index, _) in done.iter().enumerate().filter(|(_, done)| !**done) {
+            each(index, settle(ids[index], not_fetched()));
         }
     }
 
-    /// [`UpstreamClient::fetch_details`] on the current runtime.
-    async fn fetch_details_here(&self, ids: &[u64]) -> Vec<(u64, DetailResult)> {
+    /// Fetches `ids` on the current runtime, handing each result through `settle` to
+    /// `emit`, a batch at a time, with its index in `ids`.
+    async fn fetch_details_here<T, F>(
+        &self,
+        ids: &[u64],
+        settle: &F,
+        mut emit: impl FnMut(Vec<(usize, T)>),
+    ) where
+        F: Fn(u64, DetailResult) -> T,
+    {
         // Unordered so that one slow profile does not hold back the others' slots; the
-        // index puts the results back in order. The results are written in place into
-        // their final vector (one move per profile, no second vector of large entries).
-        let mut results: Vec<(u64, DetailResult)> = ids
-            .iter()
-            .map(|id| (*id, DetailResult::Failed(String::new())))
-            .collect();
-        let mut fetched = vec![false; ids.len()];
+        // index says where each result belongs.
         let mut done = stream::iter(ids.iter().copied().enumerate())
-            .map(|(index, id)| async move { (index, self.fetch_detail(id).await) })
+            .map(|(index, id)| async move { (index, id, self.fetch_detail(id).await) })
             .buffer_unordered(self.inner.concurrency);
-        while let Some((index, result)) = done.next().await {
-            results[index].1 = result;
-            fetched[index] = true;
+        let mut batch = Vec::with_capacity(BATCH.min(ids.len()));
+        while let Some((index, id, result)) = done.next().await {
+            batch.push((index, settle(id, result)));
+            if batch.len() == BATCH {
+                emit(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)));
+            }
         }
-        for (slot, _) in results.iter_mut().zip(fetched).filter(|(_, f)| !f) {
-            slot.1 = DetailResult::Failed("detail was not fetched".to_string());
+        if !batch.is_empty() {
+            emit(batch);
         }
-        results
     }
 
     /// Fetches one profile's detail.
@@ -395,6 +441,11 @@ impl UpstreamClient {
             counter.inc();
         }
     }
+}
+
+/// The result of a detail whose fetch did not finish.
+fn not_fetched() -> DetailResult {
+    DetailResult::Failed("detail was not fetched".to_string())
 }
 
 /// reqwest's client for `[api]`, used when a system proxy applies to the upstream: the

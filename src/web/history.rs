@@ -291,7 +291,7 @@ impl History {
             .and_then(|list| {
                 list.binary_search_by_key(&id, |e| e.id)
                     .ok()
-                    .map(|i| list[i].name.clone())
+                    .map(|i| list[i].name.to_string())
             })
             .unwrap_or_default()
     }

@@ -26,8 +26,8 @@ fn entry(id: u64, name: &str, org: &str, connectivity: &str, errors: u64) -> Pro
     p.last_sync = Some(crate::clock::unix_seconds(at(0)) - id as f64);
     ProfileEntry {
         id,
-        name: name.to_string(),
-        organization: Some(org.to_string()),
+        name: name.into(),
+        organization: Some(org.into()),
         profile: Some(Arc::new(p)),
         up: true,
         error: None,
@@ -103,7 +103,7 @@ fn names(view: &FleetView, q: &Query) -> Vec<String> {
     view.page(q)
         .rows
         .iter()
-        .map(|r| r.entry.name.clone())
+        .map(|r| r.entry.name.to_string())
         .collect()
 }
 
@@ -237,7 +237,7 @@ fn sorting_by_a_column_and_flipping_it() {
         .rows
         .iter()
         .take(3)
-        .map(|r| r.entry.name.clone())
+        .map(|r| r.entry.name.to_string())
         .collect();
     assert_eq!(zero, ["p000", "p007", "p014"]);
 }
@@ -366,16 +366,13 @@ fn pages_of_a_hundred_and_a_page_past_the_end_shows_the_last() {
     );
     let third = view.page(&query(&[("page", "3")]));
     assert_eq!(third.rows.len(), 50);
-    assert_eq!(third.rows[0].entry.name, "p200");
+    assert_eq!(&*third.rows[0].entry.name, "p200");
     let past = view.page(&query(&[("page", "9")]));
     assert_eq!(past.page, 3);
-    assert_eq!(past.rows[0].entry.name, "p200");
+    assert_eq!(&*past.rows[0].entry.name, "p200");
     // Descending pages run backwards through the same order.
     let desc = view.page(&query(&[("sort", "name"), ("dir", "desc"), ("page", "3")]));
-    assert_eq!(
-        desc.rows.last().map(|r| r.entry.name.as_str()),
-        Some("p000")
-    );
+    assert_eq!(desc.rows.last().map(|r| &*r.entry.name), Some("p000"));
 }
 
 #[test]

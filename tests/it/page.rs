@@ -262,8 +262,8 @@ async fn suppressed_alerts_and_silences_in_force_show_and_hostile_text_stays_tex
     detail.last_error = Some(format!("{hostile} {}", "x".repeat(3000)));
     let entry = ProfileEntry {
         id: 7,
-        name: hostile.to_string(),
-        organization: Some("Legacy <Systems>".to_string()),
+        name: hostile.into(),
+        organization: Some("Legacy <Systems>".into()),
         profile: Some(Arc::new(detail)),
         up: true,
         error: None,

@@ -300,8 +300,8 @@ fn snapshot_of(profiles: &[GenProfile]) -> Snapshot {
             };
             ProfileEntry {
                 id: u64::from(p.id),
-                name: p.name.clone(),
-                organization: p.organization.clone(),
+                name: p.name.as_str().into(),
+                organization: p.organization.as_deref().map(Into::into),
                 profile: Some(Arc::new(profile)),
                 up: p.up,
                 error: None,

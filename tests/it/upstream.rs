@@ -1086,3 +1086,100 @@ async fn the_token_never_appears_in_results_or_outcomes() {
         .iter()
         .all(|s| s.authorization.as_deref() == Some(&*format!("Bearer {TOKEN}"))));
 }
+
+#[tokio::test]
+async fn fetch_details_each_settles_each_detail_on_the_io_thread_and_hands_every_index_back() {
+    let server = serve(|seen, _| match seen.detail_id() {
+        Some(3) => Reply::status(404),
+        Some(id) => Reply::json(detail(id)),
+        None => Reply::status(500),
+    })
+    .await;
+    let (client, _) = client(&api(&server.base));
+    // More than one batch handed back from the I/O thread.
+    let ids: Vec<u64> = (1..=600).rev().collect();
+    // Per index: the id settled, the id of the detail read, the thread that settled it.
+    type Settled = (u64, Option<u64>, Option<String>);
+    let mut kept: Vec<Option<Settled>> = vec![None; ids.len()];
+
+    client
+        .fetch_details_each(
+            &ids,
+            |id, result| {
+                let thread = std::thread::current().name().map(str::to_string);
+                let read = match result {
+                    DetailResult::Ok(profile) => Some(profile.id),
+                    _ => None,
+                };
+                (id, read, thread)
+            },
+            |index, settled| {
+                assert!(kept[index].is_none(), "index {index} handed back twice");
+                kept[index] = Some(settled);
+            },
+        )
+        .await;
+
+    for (index, id) in ids.iter().enumerate() {
+        let Some((settled_id, read, thread)) = &kept[index] else {
+            panic!("index {index} was not handed back");
+        };
+        assert_eq!(settled_id, id);
+        assert_eq!(*read, (*id != 3).then_some(*id), "profile {id}");
+        assert_eq!(thread.as_deref(), Some("upstream-io"), "profile {id}");
+    }
+}
+
+#[tokio::test]
+async fn a_second_sweep_shares_each_unchanged_detail_with_the_first() {
+    use inventory_monitor::clock::ManualClock;
+    use inventory_monitor::shard::Shard;
+    use std::sync::atomic::AtomicBool;
+
+    let changed = Arc::new(AtomicBool::new(false));
+    let changes = changed.clone();
+    let server = serve(move |seen, _| match seen.detail_id() {
+        Some(id) => {
+            let mut body = detail(id);
+            if id == 2 && changes.load(Ordering::SeqCst) {
+                body["health_status"]["error_count_24h"] = json!(9);
+            }
+            if id == 3 && changes.load(Ordering::SeqCst) {
+                // The name changes; the rest of the detail does not.
+                body["name"] = json!("renamed");
+            }
+            Reply::json(body)
+        }
+        None => list_of(seen, 3),
+    })
+    .await;
+    let (client, _) = client(&api(&server.base));
+    let clock = ManualClock::new(std::time::SystemTime::now());
+
+    let first = inventory_monitor::sweep::sweep(&client, Shard::default(), None, &clock).await;
+    changed.store(true, Ordering::SeqCst);
+    let second =
+        inventory_monitor::sweep::sweep(&client, Shard::default(), Some(&first), &clock).await;
+
+    let profile = |snapshot: &inventory_monitor::snapshot::Snapshot, i: usize| {
+        let entry = &snapshot.profiles[i];
+        assert!(entry.up, "{entry:?}");
+        entry.profile.clone().expect("a read detail is kept")
+    };
+    assert_eq!(second.profiles.len(), 3);
+    assert!(
+        Arc::ptr_eq(&profile(&first, 0), &profile(&second, 0)),
+        "an unchanged detail is the previous sweep's very allocation"
+    );
+    assert!(
+        !Arc::ptr_eq(&profile(&first, 1), &profile(&second, 1)),
+        "a changed detail is the new one"
+    );
+    assert_eq!(profile(&second, 1).error_count_24h, Some(9));
+    assert!(
+        Arc::ptr_eq(&profile(&first, 2), &profile(&second, 2)),
+        "the name lives in the entry: a new name alone shares the rest"
+    );
+    assert_eq!(&*first.profiles[2].name, "profile-3");
+    assert_eq!(&*second.profiles[2].name, "renamed");
+}
