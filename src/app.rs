@@ -29,9 +29,9 @@ use crate::silences::Store;
 /// - `purge_delay` 0: memory freed goes back to the system at once, not a second later,
 ///   when the next burst of the sweep has already taken fresh pages.
 ///
-/// Measured at 100,000 profiles: peak RSS 219 MiB with glibc's allocator as tuned before
-/// (two arenas, a fixed mmap threshold), 265 MiB with mimalloc's defaults, 191 MiB with
-/// these settings; the CPU of the same three sweeps 10.4 s, 8.6 s and 7.6–9.2 s.
+/// Measured at 100,000 profiles: peak RSS 214 MiB with glibc's allocator as tuned before
+/// (two arenas, a fixed mmap threshold), 259 MiB with mimalloc's defaults, 187 MiB with
+/// these settings; the CPU of the same three sweeps 10.4 s, 8.6 s and 7.4–7.6 s.
 ///
 /// An operator's own `MIMALLOC_ARENA_EAGER_COMMIT` or `MIMALLOC_PURGE_DELAY` in the
 /// environment wins. Allocates nothing (it runs before the allocator is set up).
