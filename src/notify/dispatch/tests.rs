@@ -634,3 +634,25 @@ fn the_book_holds_the_active_alerts_it_is_handed_not_copies() {
     plan_sweep(&mut copied, &rs, &settings(), &[fire(1)], &values, at(0));
     assert_eq!(book, copied);
 }
+
+#[test]
+fn every_receivers_entry_shares_the_transitions_alert() {
+    let mut book = Book::default();
+    let rs = [
+        receiver("ops", ReceiverKind::Slack),
+        receiver("hook", ReceiverKind::Webhook),
+    ];
+    let t = [fire(1)];
+    let active = [t[0].alert.clone()];
+    plan_sweep_shared(&mut book, &rs, &settings(), &t, &active, at(0));
+    let entries: Vec<&OutboxEntry> = book.outbox.iter().collect();
+    assert_eq!(entries.len(), 2);
+    for e in entries {
+        assert!(Arc::ptr_eq(&e.notification.alerts[0], &t[0].alert));
+    }
+    // The book's copy (a compaction's, say) shares them too.
+    let copy = book.outbox.clone();
+    assert!(copy
+        .iter()
+        .all(|e| Arc::ptr_eq(&e.notification.alerts[0], &t[0].alert)));
+}

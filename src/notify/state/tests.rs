@@ -726,3 +726,11 @@ fn a_shared_alert_is_journalled_as_the_alert_itself() {
     let back: Change = serde_json::from_str(&change).expect("parses");
     assert_eq!(back, Change::Alert(Arc::new(a)));
 }
+
+#[test]
+fn a_change_costs_no_more_than_a_told_record_in_a_writes_list() {
+    // A storm's write lists one change per alert and receiver: an outbox entry or a
+    // resolved alert rides behind a pointer, not inline in every change of the list.
+    assert!(std::mem::size_of::<journal::Change>() <= 128);
+    assert!(std::mem::size_of::<PendingResolved>() <= 16);
+}
