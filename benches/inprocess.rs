@@ -288,7 +288,7 @@ fn queue_one(store: &StateStore, book: &Mutex<Book>, now: SystemTime) -> u64 {
         let mut b = book.lock().expect("book");
         let id = b.take_id();
         let mut entry = OutboxEntry::open(id, "ops", NotificationKind::Reminder, now, now);
-        entry.notification.alerts = (1..=20).map(|i| firing_alert(i, now)).collect();
+        entry.notification.alerts = (1..=20).map(|i| firing_alert(i, now).into()).collect();
         b.outbox.insert(entry);
         b.touch();
         id
@@ -304,7 +304,7 @@ fn queue_wave(store: &StateStore, book: &Mutex<Book>, now: SystemTime) -> u64 {
         let mut b = book.lock().expect("book");
         let id = b.take_id();
         let mut entry = OutboxEntry::open(id, "ops", NotificationKind::Alerts, now, now);
-        entry.notification.alerts = b.alerts.iter().map(|a| Alert::clone(a)).collect();
+        entry.notification.alerts = b.alerts.to_vec();
         b.outbox.insert(entry);
         b.touch();
         id

@@ -565,9 +565,15 @@ pub fn apply_suppressions(
         .iter_mut()
         .filter(|t| t.alert.state == AlertState::Firing)
     {
+        // The transition shares the judge's alert: copied only when what mutes it differs.
         match muted.get(&t.alert.key) {
-            Some(by) => t.alert.suppressed_by.clone_from(by),
-            None => t.alert.suppressed_by.clear(),
+            Some(by) if t.alert.suppressed_by != **by => {
+                Arc::make_mut(&mut t.alert).suppressed_by.clone_from(by)
+            }
+            None if !t.alert.suppressed_by.is_empty() => {
+                Arc::make_mut(&mut t.alert).suppressed_by.clear()
+            }
+            _ => {}
         }
     }
     count
@@ -728,10 +734,10 @@ mod tests {
         let mut alerts = judged.clone();
         let mut transitions = vec![
             Transition {
-                alert: alert(2, AlertState::Firing, Vec::new()),
+                alert: alert(2, AlertState::Firing, Vec::new()).into(),
             },
             Transition {
-                alert: alert(4, AlertState::Resolved, vec![silence("kept")]),
+                alert: alert(4, AlertState::Resolved, vec![silence("kept")]).into(),
             },
         ];
         let count = apply_suppressions(

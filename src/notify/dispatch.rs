@@ -190,7 +190,7 @@ fn plan_group(book: &mut Book, receiver: &ReceiverConfig, sweep: &Sweep<'_>) {
     }
 
     // The open group as a map, to merge into it in O(log n) per change.
-    let (mut group, mut changed): (BTreeMap<AlertKey, Alert>, bool) =
+    let (mut group, mut changed): (BTreeMap<AlertKey, Arc<Alert>>, bool) =
         match open_id.and_then(|id| book.outbox.get_mut(id)) {
             Some(entry) => (
                 entry
@@ -211,7 +211,7 @@ fn plan_group(book: &mut Book, receiver: &ReceiverConfig, sweep: &Sweep<'_>) {
             // Held (or not) with the active alerts below.
             AlertState::Firing if is_suppressed(alert) => {}
             AlertState::Firing => {
-                group.insert(alert.key, Alert::clone(alert));
+                group.insert(alert.key, Arc::clone(alert));
                 changed = true;
             }
             AlertState::Resolved => {
@@ -227,7 +227,7 @@ fn plan_group(book: &mut Book, receiver: &ReceiverConfig, sweep: &Sweep<'_>) {
                 let announced = told.was_told_of(alert)
                     || elsewhere.get(&alert.key) == Some(&(AlertState::Firing, alert.active_since));
                 if announced {
-                    group.insert(alert.key, Alert::clone(alert));
+                    group.insert(alert.key, Arc::clone(alert));
                     changed = true;
                 }
             }
@@ -266,7 +266,7 @@ fn plan_group(book: &mut Book, receiver: &ReceiverConfig, sweep: &Sweep<'_>) {
         }
         if told.release(&alert.key) {
             // Its suppression ended and it still fires: announced now, as a change.
-            group.insert(alert.key, Alert::clone(alert));
+            group.insert(alert.key, Arc::clone(alert));
             changed = true;
             continue;
         }
@@ -277,7 +277,7 @@ fn plan_group(book: &mut Book, receiver: &ReceiverConfig, sweep: &Sweep<'_>) {
             None => true,
         };
         if due {
-            group.insert(alert.key, Alert::clone(alert));
+            group.insert(alert.key, Arc::clone(alert));
         }
     }
 
@@ -295,8 +295,8 @@ fn plan_group(book: &mut Book, receiver: &ReceiverConfig, sweep: &Sweep<'_>) {
     } else {
         NotificationKind::Reminder
     };
-    let mut alerts: Vec<Alert> = group.into_values().collect();
-    alerts.sort_by(alert_order);
+    let mut alerts: Vec<Arc<Alert>> = group.into_values().collect();
+    alerts.sort_by(|a, b| alert_order(a, b));
     // An open entry left empty had everything in it resolve before it was sent.
     fill_entry(book, open_id, kind, alerts, |id| {
         OutboxEntry::open(id, name, kind, now, now + settings.group_wait)
@@ -384,7 +384,7 @@ fn plan_push(book: &mut Book, receiver: &ReceiverConfig, sweep: &Sweep<'_>) {
             .map_or(true, |age| age <= sweep.settings.max_delivery_age)
     });
 
-    let mut firing: Vec<Alert> = Vec::new();
+    let mut firing: Vec<Arc<Alert>> = Vec::new();
     let mut firing_now: HashSet<AlertKey> = HashSet::new();
     for alert in active
         .iter()
@@ -398,7 +398,7 @@ fn plan_push(book: &mut Book, receiver: &ReceiverConfig, sweep: &Sweep<'_>) {
         if !is_suppressed(alert) {
             told.release(&alert.key);
             told.resolved_to_push.remove(&alert.key);
-            firing.push(Alert::clone(alert));
+            firing.push(Arc::clone(alert));
             continue;
         }
         if told.held.contains_key(&alert.key) {
@@ -410,11 +410,11 @@ fn plan_push(book: &mut Book, receiver: &ReceiverConfig, sweep: &Sweep<'_>) {
             told.resolved_to_push.insert(
                 alert.key,
                 PendingResolved {
-                    alert: Alert {
+                    alert: Arc::new(Alert {
                         state: AlertState::Resolved,
                         resolved_at: Some(now),
                         ..Alert::clone(alert)
-                    },
+                    }),
                     pushes_left: RESOLVED_PUSHES,
                 },
             );
@@ -423,11 +423,11 @@ fn plan_push(book: &mut Book, receiver: &ReceiverConfig, sweep: &Sweep<'_>) {
     }
     told.held.retain(|key, _| firing_now.contains(key));
 
-    let mut alerts: Vec<Alert> = firing
+    let mut alerts: Vec<Arc<Alert>> = firing
         .into_iter()
         .chain(told.resolved_to_push.values().map(|p| p.alert.clone()))
         .collect();
-    alerts.sort_by(alert_order);
+    alerts.sort_by(|a, b| alert_order(a, b));
 
     // Pushes not yet under way are replaced by this one; it inherits the oldest one's place
     // in the queue, its age (for max_delivery_age) and its backoff.
@@ -470,7 +470,7 @@ fn fill_entry(
     book: &mut Book,
     existing: Option<u64>,
     kind: NotificationKind,
-    alerts: Vec<Alert>,
+    alerts: Vec<Arc<Alert>>,
     open: impl FnOnce(u64) -> OutboxEntry,
 ) {
     match existing {

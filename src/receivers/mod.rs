@@ -36,6 +36,7 @@ mod text;
 mod webhook;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
@@ -69,8 +70,9 @@ pub struct Notification {
     /// New changes, reminders only, or a test.
     pub kind: NotificationKind,
     /// The alerts, each as of its last change: `state` is `Firing` or `Resolved`.
-    /// Ordered: firing before resolved, then critical before warning, then by key.
-    pub alerts: Vec<Alert>,
+    /// Ordered: firing before resolved, then critical before warning, then by key. Shared
+    /// with the judge and the other receivers' entries (serde writes each as its value).
+    pub alerts: Vec<Arc<Alert>>,
     /// When the group was opened (first transition seen).
     #[serde(with = "humantime_serde")]
     pub created_at: SystemTime,

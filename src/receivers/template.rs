@@ -59,7 +59,7 @@ pub(crate) fn variables(n: &Notification, ctx: &RenderContext<'_>) -> Value {
             })
         })
         .collect();
-    let common_labels = common(shown.iter().map(am_labels));
+    let common_labels = common(shown.iter().map(|a| am_labels(a)));
     json!({
         "status": if counts.firing > 0 { "firing" } else { "resolved" },
         "kind": match n.kind {

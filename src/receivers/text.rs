@@ -6,6 +6,7 @@
 //! organization, since when, the last error (part of the alert's description), and, for a
 //! resolved alert, what recovered (the description's last line says so).
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use crate::clock::rfc3339;
@@ -198,7 +199,7 @@ pub(crate) fn test_explanation(ctx: &RenderContext<'_>) -> String {
 }
 
 /// The alerts a chat message lists, and how many it leaves out.
-pub(crate) fn listed(n: &Notification) -> (&[Alert], usize) {
+pub(crate) fn listed(n: &Notification) -> (&[Arc<Alert>], usize) {
     let shown = n.alerts.len().min(MAX_LISTED);
     (&n.alerts[..shown], n.alerts.len() - shown)
 }

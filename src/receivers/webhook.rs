@@ -101,7 +101,7 @@ fn payload(n: &Notification, ctx: &RenderContext<'_>) -> Value {
     let alerts: Vec<PayloadAlert> = if n.kind == NotificationKind::Test {
         vec![test_alert(ctx)]
     } else {
-        n.alerts.iter().map(payload_alert).collect()
+        n.alerts.iter().map(|a| payload_alert(a)).collect()
     };
     let status = if alerts.iter().any(|a| a.status == "firing") {
         "firing"

@@ -176,6 +176,7 @@ impl Alert {
 /// firing) or [`AlertState::Resolved`] (it just resolved).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Transition {
-    /// The alert as of the change.
-    pub alert: Alert,
+    /// The alert as of the change: a firing one is the judge's alert itself, shared (serde
+    /// writes an `Arc` as its value).
+    pub alert: Arc<Alert>,
 }

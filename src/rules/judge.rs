@@ -432,7 +432,9 @@ fn resolve(
     ));
     alert.state = AlertState::Resolved;
     alert.resolved_at = Some(now);
-    out.push(Transition { alert });
+    out.push(Transition {
+        alert: Arc::new(alert),
+    });
 }
 
 /// The sentence saying why an alert resolved.
@@ -522,8 +524,9 @@ fn hold(
     if alert.state == AlertState::Pending && fires(alert, for_, now) {
         alert.state = AlertState::Firing;
         alert.firing_since = Some(now);
+        // The transition shares the judge's alert: a storm's wave is no copy of its alerts.
         out.push(Transition {
-            alert: alert.clone(),
+            alert: Arc::clone(slot),
         });
     }
 }

@@ -168,14 +168,18 @@ fn api_down(since: SystemTime) -> Alert {
 }
 
 fn fire(a: &Alert) -> Transition {
-    Transition { alert: a.clone() }
+    Transition {
+        alert: a.clone().into(),
+    }
 }
 
 fn resolve(a: &Alert, at: SystemTime) -> Transition {
     let mut alert = a.clone();
     alert.state = AlertState::Resolved;
     alert.resolved_at = Some(at);
-    Transition { alert }
+    Transition {
+        alert: alert.into(),
+    }
 }
 
 struct Running {

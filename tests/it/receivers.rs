@@ -129,7 +129,7 @@ pub(crate) fn notification(kind: NotificationKind, alerts: Vec<Alert>) -> Notifi
         id: 7,
         receiver: "ops-chat".to_string(),
         kind,
-        alerts,
+        alerts: alerts.into_iter().map(Into::into).collect(),
         created_at: now(),
     }
 }

@@ -230,7 +230,9 @@ async fn a_group_that_grows_between_failed_attempts_ends_fully_delivered_in_orde
     let fire = |alerts: &[Alert]| -> Vec<Transition> {
         alerts
             .iter()
-            .map(|a| Transition { alert: a.clone() })
+            .map(|a| Transition {
+                alert: a.clone().into(),
+            })
             .collect()
     };
     notifier.on_sweep(&fire(&active), &active, t0);
@@ -245,7 +247,7 @@ async fn a_group_that_grows_between_failed_attempts_ends_fully_delivered_in_orde
             // Three of the first alerts clear meanwhile.
             for a in active.iter().filter(|a| a.key.profile_id <= Some(3)) {
                 changes.push(Transition {
-                    alert: resolved(a, now),
+                    alert: resolved(a, now).into(),
                 });
             }
             active.retain(|a| a.key.profile_id > Some(3));
@@ -316,7 +318,9 @@ async fn an_alertmanager_push_larger_than_max_alerts_goes_out_as_bounded_posts()
     let active: Vec<Alert> = (1..=5).map(|i| conn(i, now)).collect();
     let changes: Vec<Transition> = active
         .iter()
-        .map(|a| Transition { alert: a.clone() })
+        .map(|a| Transition {
+            alert: a.clone().into(),
+        })
         .collect();
     notifier.on_sweep(&changes, &active, now);
     notifier.poke();

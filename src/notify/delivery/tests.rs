@@ -31,6 +31,7 @@ fn book_with_seven() -> (Book, u64, SystemTime) {
     entry.notification.alerts = (1..=5)
         .map(|i| alert(i, AlertState::Firing))
         .chain((6..=7).map(|i| alert(i, AlertState::Resolved)))
+        .map(Into::into)
         .collect();
     book.outbox.insert(entry);
     let told = book.receivers.entry("hook".into()).or_default();
@@ -42,7 +43,7 @@ fn book_with_seven() -> (Book, u64, SystemTime) {
     (book, id, now)
 }
 
-fn ids(alerts: &[Alert]) -> Vec<u64> {
+fn ids(alerts: &[std::sync::Arc<Alert>]) -> Vec<u64> {
     alerts.iter().filter_map(|a| a.key.profile_id).collect()
 }
 

@@ -42,13 +42,13 @@ fn alert(id: u64, state: AlertState) -> Alert {
 
 fn fire(id: u64) -> Transition {
     Transition {
-        alert: alert(id, AlertState::Firing),
+        alert: alert(id, AlertState::Firing).into(),
     }
 }
 
 fn resolve(id: u64) -> Transition {
     Transition {
-        alert: alert(id, AlertState::Resolved),
+        alert: alert(id, AlertState::Resolved).into(),
     }
 }
 
@@ -122,7 +122,16 @@ fn changed(book: &mut Book, rs: &[ReceiverConfig], alert: Alert, now: SystemTime
         .then(|| alert.clone())
         .into_iter()
         .collect();
-    plan_sweep(book, rs, &settings(), &[Transition { alert }], &active, now);
+    plan_sweep(
+        book,
+        rs,
+        &settings(),
+        &[Transition {
+            alert: alert.into(),
+        }],
+        &active,
+        now,
+    );
 }
 
 /// The first episode of alert 1 is announced and resolved; its resolution is delivered
@@ -337,7 +346,7 @@ fn a_suppressed_alert_is_held_and_announced_as_a_change_when_its_suppression_end
     let rs = [receiver("ops", ReceiverKind::Webhook)];
     let mut book = Book::default();
     let fired = Transition {
-        alert: muted(AlertState::Firing),
+        alert: muted(AlertState::Firing).into(),
     };
     sweep(&mut book, &rs, &[fired], &[muted(AlertState::Firing)], 0);
     assert!(book.outbox.is_empty(), "held: {:?}", keys(&book, "ops"));
@@ -364,7 +373,7 @@ fn a_held_alert_stays_held_while_the_api_is_down_even_if_its_silence_ends() {
         let rs = [receiver("ops", kind)];
         let mut book = Book::default();
         let fired = Transition {
-            alert: muted(AlertState::Firing),
+            alert: muted(AlertState::Firing).into(),
         };
         sweep(&mut book, &rs, &[fired], &[muted(AlertState::Firing)], 0);
         deliver_all(&mut book, "ops", 1);
@@ -376,7 +385,7 @@ fn a_held_alert_stays_held_while_the_api_is_down_even_if_its_silence_ends() {
         // The API goes down (its own alert is announced); the silence ends meanwhile.
         let during = [down.clone(), alert(1, AlertState::Firing)];
         let api = Transition {
-            alert: down.clone(),
+            alert: down.clone().into(),
         };
         sweep(&mut book, &rs, &[api], &during, 60);
         let said = deliver_all(&mut book, "ops", 71);
@@ -451,7 +460,7 @@ fn an_alert_announced_then_suppressed_still_gets_its_resolution() {
         "it was told: not held"
     );
     let resolved = Transition {
-        alert: muted(AlertState::Resolved),
+        alert: muted(AlertState::Resolved).into(),
     };
     sweep(&mut book, &rs, &[resolved], &[], 120);
     assert_eq!(
@@ -465,11 +474,11 @@ fn an_alert_never_announced_that_resolves_while_suppressed_gets_nothing() {
     let rs = [receiver("ops", ReceiverKind::Slack)];
     let mut book = Book::default();
     let fired = Transition {
-        alert: muted(AlertState::Firing),
+        alert: muted(AlertState::Firing).into(),
     };
     sweep(&mut book, &rs, &[fired], &[muted(AlertState::Firing)], 0);
     let resolved = Transition {
-        alert: muted(AlertState::Resolved),
+        alert: muted(AlertState::Resolved).into(),
     };
     sweep(&mut book, &rs, &[resolved], &[], 60);
     assert!(book.outbox.is_empty());
@@ -529,7 +538,7 @@ fn held_alerts_survive_the_state_file_and_stay_held() {
     let rs = [receiver("ops", ReceiverKind::Webhook)];
     let mut book = Book::default();
     let fired = Transition {
-        alert: muted(AlertState::Firing),
+        alert: muted(AlertState::Firing).into(),
     };
     sweep(&mut book, &rs, &[fired], &[muted(AlertState::Firing)], 0);
     let dir = tempfile::tempdir().expect("temp dir");
@@ -567,7 +576,7 @@ fn alertmanager_pushes_leave_suppressed_alerts_out_and_end_those_it_had() {
         ..muted(AlertState::Firing)
     };
     let fired3 = Transition {
-        alert: muted3.clone(),
+        alert: muted3.clone().into(),
     };
     let now = [
         muted(AlertState::Firing),
@@ -586,7 +595,8 @@ fn alertmanager_pushes_leave_suppressed_alerts_out_and_end_those_it_had() {
         alert: Alert {
             state: AlertState::Resolved,
             ..muted3
-        },
+        }
+        .into(),
     };
     sweep(&mut book, &rs, &[cleared3], &now[..2], 120);
     assert_eq!(
@@ -623,4 +633,26 @@ fn the_book_holds_the_active_alerts_it_is_handed_not_copies() {
     let values: Vec<Alert> = active.iter().map(|a| Alert::clone(a)).collect();
     plan_sweep(&mut copied, &rs, &settings(), &[fire(1)], &values, at(0));
     assert_eq!(book, copied);
+}
+
+#[test]
+fn every_receivers_entry_shares_the_transitions_alert() {
+    let mut book = Book::default();
+    let rs = [
+        receiver("ops", ReceiverKind::Slack),
+        receiver("hook", ReceiverKind::Webhook),
+    ];
+    let t = [fire(1)];
+    let active = [t[0].alert.clone()];
+    plan_sweep_shared(&mut book, &rs, &settings(), &t, &active, at(0));
+    let entries: Vec<&OutboxEntry> = book.outbox.iter().collect();
+    assert_eq!(entries.len(), 2);
+    for e in entries {
+        assert!(Arc::ptr_eq(&e.notification.alerts[0], &t[0].alert));
+    }
+    // The book's copy (a compaction's, say) shares them too.
+    let copy = book.outbox.clone();
+    assert!(copy
+        .iter()
+        .all(|e| Arc::ptr_eq(&e.notification.alerts[0], &t[0].alert)));
 }

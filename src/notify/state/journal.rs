@@ -119,8 +119,10 @@ pub enum Change {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         resolved: Option<PendingResolved>,
     },
-    /// An outbox entry, new or changed (as serde writes it: whatever fields it has).
-    Entry(OutboxEntry),
+    /// An outbox entry, new or changed (as serde writes it: whatever fields it has). Boxed,
+    /// as the resolved alert of `Told` is shared: a write's list of changes costs a pointer
+    /// per entry, not an entry's size per change. Its alerts are the book's, shared.
+    Entry(Box<OutboxEntry>),
     /// An outbox entry gone without a delivery outcome (a receiver no longer configured).
     EntryGone(u64),
 }
@@ -206,7 +208,7 @@ impl Mirror {
                 set(&mut r.held, key, held);
                 set(&mut r.resolved_to_push, key, resolved);
             }
-            Change::Entry(entry) => book.outbox.insert(entry),
+            Change::Entry(entry) => book.outbox.insert(*entry),
             Change::EntryGone(id) => {
                 book.outbox.remove(id);
             }
@@ -307,7 +309,7 @@ pub fn diff(mirror: &mut Mirror, book: &Book) -> Vec<Change> {
         book.outbox.iter().map(|e| (e.id, e)),
         |id, was, is| match (was, is) {
             (_, Some(e)) if !was.is_some_and(|w| same_entry(w, e)) => {
-                out.push(Change::Entry(e.clone()))
+                out.push(Change::Entry(Box::new(e.clone())))
             }
             (Some(_), None) => out.push(Change::EntryGone(id)),
             _ => {}

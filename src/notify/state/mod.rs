@@ -77,8 +77,8 @@ pub struct ReceiverBook {
 /// A resolved alert an Alertmanager is still to be told about.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PendingResolved {
-    /// The alert, as it resolved.
-    pub alert: Alert,
+    /// The alert, as it resolved (the transition's, shared; serde writes its value).
+    pub alert: Arc<Alert>,
     /// In how many more successful pushes it is to be included.
     pub pushes_left: u32,
 }
@@ -170,7 +170,7 @@ impl Book {
         // storm's entry holds tens of thousands; moving them to a new one cost a fresh
         // allocation of their whole size per batch).
         let mut left = std::mem::take(&mut rest.notification.alerts);
-        let alerts: Vec<Alert> = left.drain(..taken.min(left.len())).collect();
+        let alerts: Vec<Arc<Alert>> = left.drain(..taken.min(left.len())).collect();
         // The entry without its alerts is cheap to copy: the taken part is recorded as a
         // delivered entry, then the rest takes its place again.
         let mut sent = rest.clone();

@@ -64,13 +64,13 @@ fn a_book_survives_the_round_trip_through_the_file() {
     r.resolved_to_push.insert(
         firing(2).key,
         PendingResolved {
-            alert: firing(2),
+            alert: firing(2).into(),
             pushes_left: 2,
         },
     );
     let mut entry = OutboxEntry::open(7, "ops", NotificationKind::Alerts, t, t);
     entry.notification = Notification {
-        alerts: vec![firing(1)],
+        alerts: vec![firing(1).into()],
         ..entry.notification
     };
     entry.attempts = 3;
@@ -230,7 +230,7 @@ fn apply(book: &mut Book, op: &Op, step: u64) {
             let id = book.take_id();
             let mut entry =
                 OutboxEntry::open(id, &receiver(*r), NotificationKind::Alerts, now, now);
-            entry.notification.alerts = ids.iter().map(|&p| firing(u64::from(p))).collect();
+            entry.notification.alerts = ids.iter().map(|&p| firing(u64::from(p)).into()).collect();
             book.outbox.insert(entry);
             book.touch();
         }
@@ -445,7 +445,7 @@ fn a_delivery_outcome_writes_in_proportion_to_the_change_not_the_state() {
     }
     let id = book.take_id();
     let mut entry = OutboxEntry::open(id, "ops", NotificationKind::Alerts, at(0), at(0));
-    entry.notification.alerts = vec![firing(1)];
+    entry.notification.alerts = vec![firing(1).into()];
     book.outbox.insert(entry);
     book.touch();
     let book = Mutex::new(book);
@@ -487,7 +487,7 @@ fn a_delivered_batch_writes_in_proportion_to_the_batch_not_the_entry() {
     let mut book = Book::default();
     let id = book.take_id();
     let mut entry = OutboxEntry::open(id, "ops", NotificationKind::Alerts, at(0), at(0));
-    entry.notification.alerts = (1..=5_000).map(firing).collect();
+    entry.notification.alerts = (1..=5_000).map(|i| firing(i).into()).collect();
     book.outbox.insert(entry);
     book.touch();
     let book = Mutex::new(book);
@@ -725,4 +725,12 @@ fn a_shared_alert_is_journalled_as_the_alert_itself() {
     assert_eq!(change, format!(r#"{{"alert":{alert}}}"#));
     let back: Change = serde_json::from_str(&change).expect("parses");
     assert_eq!(back, Change::Alert(Arc::new(a)));
+}
+
+#[test]
+fn a_change_costs_no_more_than_a_told_record_in_a_writes_list() {
+    // A storm's write lists one change per alert and receiver: an outbox entry or a
+    // resolved alert rides behind a pointer, not inline in every change of the list.
+    assert!(std::mem::size_of::<journal::Change>() <= 128);
+    assert!(std::mem::size_of::<PendingResolved>() <= 16);
 }

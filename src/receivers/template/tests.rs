@@ -34,7 +34,7 @@ fn notification(alerts: Vec<Alert>) -> Notification {
         id: 3,
         receiver: "ops-chat".into(),
         kind: NotificationKind::Alerts,
-        alerts,
+        alerts: alerts.into_iter().map(Into::into).collect(),
         created_at: t0(),
     }
 }

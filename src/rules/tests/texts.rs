@@ -119,3 +119,11 @@ fn a_pending_alert_shared_with_readers_fires_in_a_copy() {
     // The reader's alert is still the pending one it was given.
     assert_eq!(pending.state, AlertState::Pending);
 }
+
+#[test]
+fn a_firing_transition_is_the_judges_alert_itself() {
+    let mut j = Judge::new(rules());
+    let t = j.evaluate(&of(disconnected(42)), t0());
+    assert_eq!(names(&t), [firing(ProfileConnectivityDegraded, 42)]);
+    assert!(Arc::ptr_eq(&t[0].alert, j.shared().next().expect("firing")));
+}
