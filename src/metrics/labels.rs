@@ -104,49 +104,103 @@ impl LabelCutter {
 }
 
 /// The labels every series of a profile starts with (`profile_id`, `profile_name`,
-/// `organization`), escaped once per rendering into one shared buffer; each line copies
-/// its profile's block.
-pub(super) struct ProfileLabels {
-    /// Every profile's block, back to back.
+/// `organization`). Most values need neither escaping nor cutting: their block is written
+/// straight from the profile's entry on each line. Only the others are escaped (and cut)
+/// once per rendering into one shared buffer, so that 100,000 profiles do not hold a copy
+/// of every name and organization through the rendering, the sweep's peak of memory.
+pub(super) struct ProfileLabels<'a> {
+    /// The profiles, in rendering order.
+    entries: &'a [&'a ProfileEntry],
+    /// Indices (ascending) of the profiles whose block is in `blocks`.
+    special: Vec<usize>,
+    /// Their blocks, back to back.
     blocks: String,
-    /// End of each profile's block in `blocks`.
+    /// End of each of their blocks in `blocks`.
     ends: Vec<usize>,
+    /// Bytes of all blocks together.
+    text_len: usize,
 }
 
-impl ProfileLabels {
+/// True when `value` goes into a label as it is: nothing to escape, nothing to cut.
+fn verbatim(value: &str, max_chars: usize) -> bool {
+    !value.contains(['\\', '\n', '"'])
+        && (value.len() <= max_chars || value.char_indices().nth(max_chars).is_none())
+}
+
+/// Appends the decimal digits of `n`.
+fn push_u64(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    // Only ASCII digits were written.
+    out.push_str(std::str::from_utf8(&digits[at..]).unwrap_or("0"));
+}
+
+/// Number of decimal digits of `n`.
+fn digits(n: u64) -> usize {
+    n.checked_ilog10().map_or(1, |l| l as usize + 1)
+}
+
+impl<'a> ProfileLabels<'a> {
     /// The blocks of `entries`, in their order, their values cut by `cutter`.
-    pub(super) fn new(entries: &[&ProfileEntry], cutter: &mut LabelCutter) -> Self {
-        // Sized from the values (an escaped value is rarely longer; a cut one is shorter):
-        // grown by doubling, the buffer of 100,000 profiles would pass through a copy of
-        // twice its size while the previous rendering is still served.
-        let need: usize = entries
-            .iter()
-            .map(|e| 65 + e.name.len() + e.organization.as_deref().map_or(0, str::len))
-            .sum();
-        let mut blocks = String::with_capacity(need + need / 32);
-        let mut ends = Vec::with_capacity(entries.len());
-        for e in entries {
+    pub(super) fn new(entries: &'a [&'a ProfileEntry], cutter: &mut LabelCutter) -> Self {
+        let mut special = Vec::new();
+        let mut blocks = String::new();
+        let mut ends = Vec::new();
+        let mut text_len = 0;
+        for (i, e) in entries.iter().enumerate() {
+            let org = e.organization.as_deref().unwrap_or("");
+            if verbatim(&e.name, cutter.max) && verbatim(org, cutter.max) {
+                text_len += 45 + digits(e.id) + e.name.len() + org.len();
+                continue;
+            }
+            let start = blocks.len();
             let _ = write!(blocks, "profile_id=\"{}\",profile_name=\"", e.id);
             escape_label_value(&mut blocks, &cutter.cut(&e.name));
             blocks.push_str("\",organization=\"");
-            escape_label_value(
-                &mut blocks,
-                &cutter.cut(e.organization.as_deref().unwrap_or("")),
-            );
+            escape_label_value(&mut blocks, &cutter.cut(org));
             blocks.push('"');
+            text_len += blocks.len() - start;
+            special.push(i);
             ends.push(blocks.len());
         }
-        Self { blocks, ends }
+        Self {
+            entries,
+            special,
+            blocks,
+            ends,
+            text_len,
+        }
     }
 
-    /// The block of the profile at index `i`.
-    pub(super) fn of(&self, i: usize) -> &str {
-        let start = if i == 0 { 0 } else { self.ends[i - 1] };
-        &self.blocks[start..self.ends[i]]
+    /// Appends the block of the profile at index `i`.
+    pub(super) fn write(&self, out: &mut String, i: usize) {
+        if !self.special.is_empty() {
+            if let Ok(k) = self.special.binary_search(&i) {
+                let start = if k == 0 { 0 } else { self.ends[k - 1] };
+                out.push_str(&self.blocks[start..self.ends[k]]);
+                return;
+            }
+        }
+        let e = self.entries[i];
+        out.push_str("profile_id=\"");
+        push_u64(out, e.id);
+        out.push_str("\",profile_name=\"");
+        out.push_str(&e.name);
+        out.push_str("\",organization=\"");
+        out.push_str(e.organization.as_deref().unwrap_or(""));
+        out.push('"');
     }
 
     /// Bytes of all blocks together.
     pub(super) fn text_len(&self) -> usize {
-        self.blocks.len()
+        self.text_len
     }
 }

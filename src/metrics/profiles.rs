@@ -291,7 +291,7 @@ struct Writer<'a> {
     /// The text being written.
     section: Section,
     /// Every profile's common labels.
-    labels: &'a ProfileLabels,
+    labels: &'a ProfileLabels<'a>,
     /// Sample lines written.
     series: usize,
 }
@@ -308,7 +308,7 @@ impl Writer<'_> {
         let out = &mut self.section.buf;
         out.push_str(name);
         out.push('{');
-        out.push_str(self.labels.of(i));
+        self.labels.write(out, i);
     }
 
     /// Appends one more label to the line.

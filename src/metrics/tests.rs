@@ -848,3 +848,58 @@ fn self_metric_families_are_all_there() {
         Some(3.0)
     );
 }
+
+#[test]
+fn every_line_of_a_profile_carries_its_labels_whether_written_as_is_escaped_or_cut() {
+    let mut snap = fixture();
+    let long = "x".repeat(300);
+    let mut cut = full(10, &long, "healthy", "valid");
+    cut.organization = Some(format!("org \"{long}\""));
+    snap.profiles.push(entry(cut, true));
+    snap.profiles
+        .push(entry(full(11, "plain after", "healthy", "valid"), true));
+    let expected: Vec<(String, String, String)> = snap
+        .profiles
+        .iter()
+        .map(|e| {
+            (
+                e.id.to_string(),
+                truncate_label_value(&e.name, DEFAULT_MAX_LABEL_LENGTH).into_owned(),
+                truncate_label_value(
+                    e.organization.as_deref().unwrap_or(""),
+                    DEFAULT_MAX_LABEL_LENGTH,
+                )
+                .into_owned(),
+            )
+        })
+        .collect();
+    let f = render_parsed(&mut ProfileMetrics::new(), &snap, &[]);
+    let mut lines = 0;
+    for family in f
+        .iter()
+        .filter(|f| f.name.starts_with("inventory_profile_"))
+    {
+        for s in &family.samples {
+            let id = s.label("profile_id").expect("profile_id");
+            let (_, name, org) = expected
+                .iter()
+                .find(|(i, _, _)| i == id)
+                .unwrap_or_else(|| panic!("unknown profile {id}"));
+            assert_eq!(
+                s.label("profile_name"),
+                Some(name.as_str()),
+                "{}",
+                family.name
+            );
+            assert_eq!(
+                s.label("organization"),
+                Some(org.as_str()),
+                "{}",
+                family.name
+            );
+            lines += 1;
+        }
+    }
+    assert!(lines > 7 * expected.len(), "{lines}");
+    assert!(expected[9].1.ends_with('…') && expected[9].2.ends_with('…'));
+}
