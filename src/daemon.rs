@@ -330,10 +330,6 @@ impl Daemon {
         self.monitor.observe_sweep(&snapshot, now);
 
         let snapshot = Arc::new(snapshot);
-        // Rendered before the alerts are copied for the status document: the rendering
-        // reads the judge's firing alerts only, and a large fleet's copy of its alerts
-        // need not be held through the rendering, the sweep's peak of memory.
-        let rendered = self.render(&snapshot).await;
         // The judge's alerts themselves, shared: only one a suppressor mutes is copied.
         let mut alerts: Vec<Arc<Alert>> = self.judge.shared().cloned().collect();
         self.suppress(&mut alerts, &mut transitions, now);
@@ -342,19 +338,26 @@ impl Daemon {
             alerts,
             now,
         });
-        self.state.publish(rendered, status.clone());
+        // The status and pages first, and the sweep before let go (the pages' history held
+        // it to compare), then the rendering: the previous snapshot (a whole fleet's
+        // entries) is not held through the rendering, the sweep's peak of memory.
+        // `/metrics` serves the previous rendering until the new one is published, a
+        // fraction of a second later.
+        self.state.publish_status(status.clone());
         self.state
             .page
             .after_sweep(&status, self.config.poll.interval);
+        self.previous = Some(snapshot.clone());
+        let rendered = self.render(&snapshot).await;
+        self.state.publish_metrics(rendered);
         crate::sweep::tell_outcome(&self.client, &snapshot);
 
         if let Some(notifier) = &self.notifier {
             notifier.on_sweep_shared(&transitions, &status.alerts, now);
         }
-        // The snapshot before this one is freed here, as the last rendering was by
-        // `publish`: their memory goes back to the system rather than staying in the
-        // allocator's free lists until the next sweep's peak.
-        self.previous = Some(snapshot.clone());
+        // The snapshot before this one and the last rendering were freed by the publishing:
+        // their memory goes back to the system rather than staying in the allocator's
+        // free lists until the next sweep's peak.
         release_free_memory();
         SweepOutcome {
             snapshot,

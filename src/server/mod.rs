@@ -90,19 +90,34 @@ impl AppState {
 
     /// Publishes the results of a sweep.
     pub fn publish(&self, profiles: RenderedProfiles, status: Arc<StatusSource>) {
-        // Swap under the locks, drop the old values after: a large rendering is freed
-        // without holding up a scrape.
-        let old_profiles = std::mem::replace(
-            &mut *self.profiles.write().unwrap_or_else(|e| e.into_inner()),
-            profiles,
-        );
-        let old_status = self
+        self.publish_status(status);
+        self.publish_metrics(profiles);
+    }
+
+    /// Publishes a sweep's status document (and pages) ahead of its metrics: the daemon
+    /// does so before rendering, so that the sweep before, whose snapshot the old status
+    /// holds, is not kept through the rendering. Readiness waits for the metrics.
+    pub fn publish_status(&self, status: Arc<StatusSource>) {
+        // Swap under the lock, drop the old value after.
+        let old = self
             .status
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .replace(status);
+        drop(old);
+    }
+
+    /// Publishes a sweep's rendering of the per-profile metrics; the daemon is ready from
+    /// the first one.
+    pub fn publish_metrics(&self, profiles: RenderedProfiles) {
+        // Swap under the lock, drop the old value after: a large rendering is freed
+        // without holding up a scrape.
+        let old = std::mem::replace(
+            &mut *self.profiles.write().unwrap_or_else(|e| e.into_inner()),
+            profiles,
+        );
         self.ready.store(true, Ordering::Release);
-        drop((old_profiles, old_status));
+        drop(old);
     }
 }
 
