@@ -380,28 +380,22 @@ impl Daemon {
     /// otherwise hold one of the runtime's workers up, and that yields the cores to the
     /// scrapes it serves when both want them.
     async fn render(&mut self, snapshot: &Arc<Snapshot>) -> RenderedProfiles {
-        let firing: Vec<(u64, &'static str, Arc<str>)> = self
+        let firing: Vec<FiringLabel> = self
             .judge
             .firing()
             .filter_map(|a| {
-                a.key
-                    .profile_id
-                    .map(|id| (id, a.key.alertname.as_str(), a.severity.clone()))
+                a.key.profile_id.map(|profile_id| FiringLabel {
+                    profile_id,
+                    alertname: a.key.alertname.as_str(),
+                    severity: a.severity.clone(),
+                })
             })
             .collect();
         self.renderer.set_flapping(self.judge.flapping());
         let mut renderer = std::mem::take(&mut self.renderer);
         let snap = snapshot.clone();
         let job = self.background.run(move || {
-            let firing: Vec<FiringLabel<'_>> = firing
-                .iter()
-                .map(|(profile_id, alertname, severity)| FiringLabel {
-                    profile_id: *profile_id,
-                    alertname,
-                    severity,
-                })
-                .collect();
-            let rendered = renderer.render(&snap, &firing);
+            let rendered = renderer.render(&snap, firing);
             (renderer, rendered)
         });
         match job.await {

@@ -110,7 +110,7 @@ impl LabelCutter {
 /// of every name and organization through the rendering, the sweep's peak of memory.
 pub(super) struct ProfileLabels<'a> {
     /// The profiles, in rendering order.
-    entries: &'a [&'a ProfileEntry],
+    entries: &'a [ProfileEntry],
     /// Indices (ascending) of the profiles whose block is in `blocks`.
     special: Vec<usize>,
     /// Their blocks, back to back.
@@ -150,7 +150,7 @@ fn digits(n: u64) -> usize {
 
 impl<'a> ProfileLabels<'a> {
     /// The blocks of `entries`, in their order, their values cut by `cutter`.
-    pub(super) fn new(entries: &'a [&'a ProfileEntry], cutter: &mut LabelCutter) -> Self {
+    pub(super) fn new(entries: &'a [ProfileEntry], cutter: &mut LabelCutter) -> Self {
         let mut special = Vec::new();
         let mut blocks = String::new();
         let mut ends = Vec::new();
@@ -189,7 +189,7 @@ impl<'a> ProfileLabels<'a> {
                 return;
             }
         }
-        let e = self.entries[i];
+        let e = &self.entries[i];
         out.push_str("profile_id=\"");
         push_u64(out, e.id);
         out.push_str("\",profile_name=\"");

@@ -6,6 +6,7 @@
 //! is rendered.
 
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use crate::exposition::{escape_label_value, write_help_type, write_value, MetricType};
 use crate::limit::{Edge, Latch, Limit};
@@ -20,14 +21,14 @@ use super::monitor::MonitorMetrics;
 use super::section::{RenderedProfiles, Section, DEFAULT_PLAIN_LIMIT};
 
 /// An alert now firing on a profile, for `inventory_profile_alert_firing`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct FiringLabel<'a> {
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct FiringLabel {
     /// The profile the alert is about.
     pub profile_id: u64,
     /// The alert's name (`ProfileConnectivityDegraded`, ...).
-    pub alertname: &'a str,
-    /// The alert's severity.
-    pub severity: &'a str,
+    pub alertname: &'static str,
+    /// The alert's severity, shared with the alert.
+    pub severity: Arc<str>,
 }
 
 /// Renders the per-profile series of each sweep. It keeps state across sweeps only for the
@@ -235,7 +236,7 @@ fn alert_firing(r: &mut Render<'_>, name: &'static str) {
         };
         r.out.open(name, i);
         r.out.label("alertname", f.alertname);
-        r.out.label("severity", f.severity);
+        r.out.label("severity", &f.severity);
         r.out.close(Value::Int(1));
     }
 }
@@ -273,9 +274,9 @@ struct Render<'a> {
     /// Where lines go.
     out: Writer<'a>,
     /// The snapshot's profiles, in id order, without repeated ids.
-    entries: &'a [&'a ProfileEntry],
+    entries: &'a [ProfileEntry],
     /// The firing alerts, sorted, without repeats.
-    firing: &'a [&'a FiringLabel<'a>],
+    firing: &'a [FiringLabel],
     /// The flapping conditions, sorted, without repeats.
     flapping: &'a [(u64, &'static str)],
     /// Cuts (and counts) label values from the upstream.
@@ -410,19 +411,28 @@ impl ProfileMetrics {
     /// `inventory_profile_alert_firing` per firing alert whose profile is in the snapshot.
     /// CPU-bound (it also compresses): call it off the async runtime's worker threads for
     /// large snapshots.
-    pub fn render(&mut self, snapshot: &Snapshot, firing: &[FiringLabel<'_>]) -> RenderedProfiles {
-        // The snapshot promises id order; sort anyway (cheaply, by reference) and drop
-        // repeated ids, because duplicate series would make the whole body invalid.
-        let mut entries: Vec<&ProfileEntry> = snapshot.profiles.iter().collect();
-        if !entries.windows(2).all(|w| w[0].id <= w[1].id) {
-            entries.sort_by_key(|e| e.id);
-        }
-        entries.dedup_by_key(|e| e.id);
+    pub fn render(
+        &mut self,
+        snapshot: &Snapshot,
+        mut firing: Vec<FiringLabel>,
+    ) -> RenderedProfiles {
+        // The snapshot promises id order without repeats, and is read as it is when it keeps
+        // that promise. Otherwise a sorted copy without repeated ids is rendered: duplicate
+        // series would make the whole body invalid.
+        let sorted;
+        let entries: &[ProfileEntry] = if snapshot.profiles.windows(2).all(|w| w[0].id < w[1].id) {
+            &snapshot.profiles
+        } else {
+            let mut copy = snapshot.profiles.clone();
+            copy.sort_by_key(|e| e.id);
+            copy.dedup_by_key(|e| e.id);
+            sorted = copy;
+            &sorted
+        };
 
         let mut cutter = LabelCutter::new(self.max_label_length);
-        let labels = ProfileLabels::new(&entries, &mut cutter);
+        let labels = ProfileLabels::new(entries, &mut cutter);
 
-        let mut firing: Vec<&FiringLabel<'_>> = firing.iter().collect();
         firing.sort();
         firing.dedup();
 
@@ -440,7 +450,7 @@ impl ProfileMetrics {
                 labels: &labels,
                 series: 0,
             },
-            entries: &entries,
+            entries,
             firing: &firing,
             flapping: &self.flapping,
             cutter,

@@ -130,12 +130,8 @@ fn fixture() -> Snapshot {
     ])
 }
 
-fn render_parsed(
-    pm: &mut ProfileMetrics,
-    snap: &Snapshot,
-    firing: &[FiringLabel<'_>],
-) -> Vec<Family> {
-    let rendered = pm.render(snap, firing);
+fn render_parsed(pm: &mut ProfileMetrics, snap: &Snapshot, firing: &[FiringLabel]) -> Vec<Family> {
+    let rendered = pm.render(snap, firing.to_vec());
     let text = std::str::from_utf8(rendered.plain()).expect("utf-8");
     let families = parse(text).unwrap_or_else(|e| panic!("{e}\n{text}"));
     let samples: usize = families.iter().map(|f| f.samples.len()).sum();
@@ -324,7 +320,7 @@ fn hostile_names_round_trip_and_forge_nothing() {
     assert_eq!(up[0].label("profile_name"), Some(HOSTILE_NAME));
     assert!(exposition::samples_named(&f, "next_line").is_empty());
     // Sensitive text never becomes a label.
-    let rendered = ProfileMetrics::new().render(&fixture(), &[]);
+    let rendered = ProfileMetrics::new().render(&fixture(), Vec::new());
     let text = std::str::from_utf8(rendered.plain()).expect("utf-8");
     assert!(!text.contains("hunter2"));
 }
@@ -347,27 +343,27 @@ fn firing_alerts_are_labelled_from_the_snapshot() {
         FiringLabel {
             profile_id: 2,
             alertname: "ProfileErrorsHigh",
-            severity: "warning",
+            severity: "warning".into(),
         },
         FiringLabel {
             profile_id: 2,
             alertname: "ProfileConnectivityDegraded",
-            severity: "critical",
+            severity: "critical".into(),
         },
         FiringLabel {
             profile_id: 2,
             alertname: "ProfileConnectivityDegraded",
-            severity: "critical",
+            severity: "critical".into(),
         },
         FiringLabel {
             profile_id: 8,
             alertname: "ProfileUnreachable",
-            severity: "warning",
+            severity: "warning".into(),
         },
         FiringLabel {
             profile_id: 404,
             alertname: "ProfileUnreachable",
-            severity: "warning",
+            severity: "warning".into(),
         },
     ];
     let f = render_parsed(&mut ProfileMetrics::new(), &fixture(), &firing);
@@ -439,7 +435,7 @@ fn removed_and_renamed_profiles_leave_no_series_behind() {
     let firing = [FiringLabel {
         profile_id: 2,
         alertname: "ProfileErrorsHigh",
-        severity: "warning",
+        severity: "warning".into(),
     }];
     let first = render_parsed(&mut pm, &fixture(), &firing);
     assert_eq!(value(&first, "inventory_profile_up", 2), Some(1.0));
@@ -547,9 +543,12 @@ fn gzip_body_decodes_to_the_plain_body() {
     let firing = [FiringLabel {
         profile_id: 1,
         alertname: "ProfileSyncStale",
-        severity: "warning",
+        severity: "warning".into(),
     }];
-    for rendered in [RenderedProfiles::empty(), pm.render(&fixture(), &firing)] {
+    for rendered in [
+        RenderedProfiles::empty(),
+        pm.render(&fixture(), firing.to_vec()),
+    ] {
         let plain = scrape_body(&monitor, &rendered, false);
         let gz = scrape_body(&monitor, &rendered, true);
         assert_eq!(&gz[..2], [0x1f, 0x8b]);
@@ -581,7 +580,7 @@ fn gzip_of_a_large_section_spanning_many_deflate_blocks_decodes() {
             entry(p, i % 7 != 0)
         })
         .collect();
-    let rendered = ProfileMetrics::new().render(&snapshot(profiles), &[]);
+    let rendered = ProfileMetrics::new().render(&snapshot(profiles), Vec::new());
     let monitor = MonitorMetrics::new(Shard::default());
     for code in 100..400 {
         monitor
@@ -624,10 +623,10 @@ fn many_profiles(n: u64) -> Snapshot {
 #[test]
 fn a_section_over_the_plain_limit_is_kept_compressed_and_served_the_same() {
     let snap = many_profiles(2_000);
-    let kept = ProfileMetrics::new().render(&snap, &[]);
+    let kept = ProfileMetrics::new().render(&snap, Vec::new());
     let limit = kept.plain_len() / 3;
     let mut pm = ProfileMetrics::new().with_plain_limit(limit);
-    let compressed_only = pm.render(&snap, &[]);
+    let compressed_only = pm.render(&snap, Vec::new());
     assert!(kept.keeps_plain());
     assert!(!compressed_only.keeps_plain());
     assert!(
@@ -653,12 +652,12 @@ fn a_section_over_the_plain_limit_is_kept_compressed_and_served_the_same() {
 
     // The next rendering starts without the text (the last one was over the limit);
     // a smaller fleet that fits again still gets its text kept.
-    let small = pm.render(&many_profiles(20), &[]);
+    let small = pm.render(&many_profiles(20), Vec::new());
     assert!(small.keeps_plain());
     assert_eq!(
         small.plain(),
         ProfileMetrics::new()
-            .render(&many_profiles(20), &[])
+            .render(&many_profiles(20), Vec::new())
             .plain()
     );
 }
@@ -666,7 +665,7 @@ fn a_section_over_the_plain_limit_is_kept_compressed_and_served_the_same() {
 #[test]
 fn stream_lengths_are_exact() {
     let monitor = MonitorMetrics::new(Shard::default());
-    let rendered = ProfileMetrics::new().render(&fixture(), &[]);
+    let rendered = ProfileMetrics::new().render(&fixture(), Vec::new());
     for gzip in [false, true] {
         let stream = scrape_stream(&monitor, &rendered, gzip);
         let announced = stream.remaining();

@@ -78,7 +78,7 @@ fn exposed_metrics() -> BTreeSet<String> {
         gone: Vec::new(),
         shard: Shard::default(),
     };
-    let rendered = ProfileMetrics::new().render(&snapshot, &[]);
+    let rendered = ProfileMetrics::new().render(&snapshot, Vec::new());
     let body = scrape_body(&monitor, &rendered, false);
     let text = std::str::from_utf8(&body).expect("the exposition format is UTF-8");
     families(text)

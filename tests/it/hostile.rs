@@ -645,7 +645,7 @@ async fn absurd_numbers_are_unknown_counted_and_named_once_per_sweep() {
     }
 
     // Unknown means absent from the metrics, not a number.
-    let rendered = ProfileMetrics::new().render(&snapshot, &[]);
+    let rendered = ProfileMetrics::new().render(&snapshot, Vec::new());
     let text = std::str::from_utf8(rendered.plain()).expect("UTF-8");
     let families = exposition::parse(text).expect("valid exposition");
     let series = |name: &str, id: &str| find(&families, name, &[("profile_id", id)]);
@@ -690,7 +690,7 @@ async fn label_values_longer_than_max_label_length_are_cut_and_counted() {
         },
         &monitor,
     );
-    let rendered = renderer.render(&snapshot, &[]);
+    let rendered = renderer.render(&snapshot, Vec::new());
     let text = std::str::from_utf8(rendered.plain()).expect("UTF-8");
     let families = exposition::parse(text).expect("valid exposition");
     let up = exposition::matching(&families, "inventory_profile_up", &[("profile_id", "1")]);
@@ -713,7 +713,7 @@ async fn label_values_longer_than_max_label_length_are_cut_and_counted() {
         logs.text()
     );
     // The default is 256 characters.
-    let default = ProfileMetrics::new().render(&snapshot, &[]);
+    let default = ProfileMetrics::new().render(&snapshot, Vec::new());
     let families = exposition::parse(std::str::from_utf8(default.plain()).expect("UTF-8"))
         .expect("valid exposition");
     let up = exposition::matching(&families, "inventory_profile_up", &[("profile_id", "1")]);

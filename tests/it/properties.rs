@@ -388,7 +388,7 @@ proptest! {
         max in 16usize..300,
     ) {
         let snapshot = snapshot_of(&profiles);
-        let rendered = ProfileMetrics::new().with_max_label_length(max).render(&snapshot, &[]);
+        let rendered = ProfileMetrics::new().with_max_label_length(max).render(&snapshot, Vec::new());
         let text = std::str::from_utf8(rendered.plain()).expect("UTF-8");
         let families = exposition::parse(text).map_err(|e| TestCaseError::fail(format!("{e}\n{text}")))?;
         let cut = |v: &str| truncate_label_value(v, max).into_owned();
