@@ -92,6 +92,85 @@ async fn the_status_document_is_streamed_as_rendered() {
     assert_eq!(doc["profiles"][2]["error"], "timeout");
 }
 
+/// Counts the wake-ups a body asks for.
+struct CountingWaker(std::sync::atomic::AtomicUsize);
+
+impl std::task::Wake for CountingWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+#[test]
+fn a_scrape_body_is_sent_in_pieces_with_a_turn_for_others_between_them() {
+    use super::body::{ScrapeBody, SCRAPE_PIECE};
+    use axum::body::HttpBody;
+    use std::task::{Context, Poll};
+
+    let monitor = MonitorMetrics::new(crate::shard::Shard::default());
+    let snapshot = &status_source(30_000).snapshot;
+    let kept = crate::metrics::ProfileMetrics::new().render(snapshot, Vec::new());
+    // Kept only compressed: a plain scrape inflates it as it streams.
+    let compressed = crate::metrics::ProfileMetrics::new()
+        .with_plain_limit(0)
+        .render(snapshot, Vec::new());
+    assert!(kept.keeps_plain() && !compressed.keeps_plain());
+    for (rendered, gzip) in [(&kept, false), (&kept, true), (&compressed, false)] {
+        let whole = crate::metrics::scrape_body(&monitor, rendered, gzip);
+        let mut body = ScrapeBody::new(crate::metrics::scrape_stream(&monitor, rendered, gzip));
+        assert_eq!(body.size_hint().exact(), Some(whole.len() as u64));
+        if !gzip {
+            assert!(whole.len() > 8 * SCRAPE_PIECE, "{} bytes", whole.len());
+        }
+
+        let wakes = Arc::new(CountingWaker(std::sync::atomic::AtomicUsize::new(0)));
+        let waker = std::task::Waker::from(wakes.clone());
+        let mut cx = Context::from_waker(&waker);
+        let (mut sent, mut pieces, mut pauses) = (Vec::new(), 0, 0);
+        let mut last_was_piece = false;
+        loop {
+            match std::pin::Pin::new(&mut body).poll_frame(&mut cx) {
+                Poll::Ready(Some(Ok(frame))) => {
+                    let data = frame.into_data().expect("data");
+                    assert!(
+                        data.len() <= SCRAPE_PIECE,
+                        "a piece of {} bytes",
+                        data.len()
+                    );
+                    sent.extend_from_slice(&data);
+                    pieces += 1;
+                    last_was_piece = true;
+                    assert_eq!(
+                        body.size_hint().exact(),
+                        Some((whole.len() - sent.len()) as u64)
+                    );
+                }
+                Poll::Ready(Some(Err(e))) => match e {},
+                Poll::Ready(None) => break,
+                Poll::Pending => {
+                    // A pause follows a piece, never another pause, and asks to be polled
+                    // again at once.
+                    assert!(last_was_piece, "two pauses in a row");
+                    last_was_piece = false;
+                    pauses += 1;
+                }
+            }
+        }
+        assert!(body.is_end_stream());
+        assert_eq!(sent, whole, "gzip {gzip}");
+        // One pause between every two pieces, none after the last.
+        assert_eq!(pauses, pieces - 1, "gzip {gzip}");
+        assert_eq!(
+            wakes.0.load(std::sync::atomic::Ordering::Relaxed),
+            pauses,
+            "each pause asks to be woken"
+        );
+    }
+}
+
 #[tokio::test]
 async fn metrics_bodies_carry_their_exact_length() {
     let monitor = Arc::new(MonitorMetrics::new(crate::shard::Shard::default()));
