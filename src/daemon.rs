@@ -353,7 +353,7 @@ impl Daemon {
         crate::sweep::tell_outcome(&self.client, &snapshot);
 
         if let Some(notifier) = &self.notifier {
-            notifier.on_sweep_shared(&transitions, &status.alerts, now);
+            notifier.on_sweep(&transitions, &status.alerts, now);
         }
         // The snapshot before this one and the last rendering were freed by the publishing:
         // their memory goes back to the system rather than staying in the allocator's

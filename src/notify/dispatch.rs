@@ -112,22 +112,9 @@ pub fn routes(receiver: &ReceiverConfig, alert: &Alert) -> bool {
 }
 
 /// Takes one sweep's results into the book: the active alerts (saved for a restart), and
-/// for each receiver the routed changes and due reminders, grouped into the outbox.
+/// for each receiver the routed changes and due reminders, grouped into the outbox. The
+/// book holds these very alerts (the judge's, as the daemon hands them over), not copies.
 pub fn plan_sweep(
-    book: &mut Book,
-    receivers: &[ReceiverConfig],
-    settings: &Settings,
-    transitions: &[Transition],
-    active: &[Alert],
-    now: SystemTime,
-) {
-    let active: Vec<Arc<Alert>> = active.iter().cloned().map(Arc::new).collect();
-    plan_sweep_shared(book, receivers, settings, transitions, &active, now);
-}
-
-/// [`plan_sweep`] with the active alerts shared: the book holds these very alerts (the
-/// judge's, as the daemon hands them over), not copies.
-pub fn plan_sweep_shared(
     book: &mut Book,
     receivers: &[ReceiverConfig],
     settings: &Settings,

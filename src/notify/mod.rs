@@ -368,26 +368,12 @@ impl Notifier {
 
     /// Takes one sweep's results: routes the transitions, groups them, adds due reminders,
     /// replaces Alertmanager pushes, remembers `active` (the judge's pending and firing
-    /// alerts) for a restart, writes the state file, and wakes the workers.
-    ///
-    /// The book keeps copies of `active`; [`Notifier::on_sweep_shared`] (the daemon's)
-    /// shares the alerts instead.
-    pub fn on_sweep(&self, transitions: &[Transition], active: &[Alert], now: SystemTime) {
-        let active: Vec<Arc<Alert>> = active.iter().cloned().map(Arc::new).collect();
-        self.on_sweep_shared(transitions, &active, now);
-    }
-
-    /// [`Notifier::on_sweep`] with the alerts shared: the book (and the journal's mirror of
-    /// it) holds these very alerts, not copies of them.
-    pub fn on_sweep_shared(
-        &self,
-        transitions: &[Transition],
-        active: &[Arc<Alert>],
-        now: SystemTime,
-    ) {
+    /// alerts) for a restart, writes the state file, and wakes the workers. The book (and
+    /// the journal's mirror of it) holds these very alerts, not copies of them.
+    pub fn on_sweep(&self, transitions: &[Transition], active: &[Arc<Alert>], now: SystemTime) {
         {
             let mut book = self.shared.book();
-            dispatch::plan_sweep_shared(
+            dispatch::plan_sweep(
                 &mut book,
                 &self.shared.receivers,
                 &self.shared.settings,

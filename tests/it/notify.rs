@@ -8,6 +8,7 @@
 //! duration is what is measured (Retry-After, "a dead receiver delays nobody").
 
 use crate::common;
+use crate::common::shared;
 use crate::common::CapturedLogs;
 
 use std::path::Path;
@@ -225,7 +226,7 @@ fn profile_1_fires(dir: &Path, name: &str, kind: ReceiverKind, sink: &Sink) -> R
     let now = SystemTime::now();
     let p1 = conn(1, now);
     n.notifier
-        .on_sweep(&[fire(&p1)], std::slice::from_ref(&p1), now);
+        .on_sweep(&[fire(&p1)], &[Arc::new(p1.clone())], now);
     n
 }
 
@@ -267,7 +268,11 @@ async fn changes_within_group_wait_go_out_as_one_message_per_receiver() {
     let (p1, p2, p3) = (conn(1, t0), conn(2, t0), conn(3, t0));
     n.notifier.on_sweep(
         &[fire(&p1), fire(&p2), fire(&p3)],
-        &[p1.clone(), p2.clone(), p3.clone()],
+        &[
+            Arc::new(p1.clone()),
+            Arc::new(p2.clone()),
+            Arc::new(p3.clone()),
+        ],
         t0,
     );
     clock.advance(Duration::from_secs(4));
@@ -278,7 +283,12 @@ async fn changes_within_group_wait_go_out_as_one_message_per_receiver() {
     // 1 resolves before anyone was told it fired: it is not announced at all.
     n.notifier.on_sweep(
         &[resolve(&p1, t1), fire(&p4), fire(&p5), fire(&p2_again)],
-        &[p2_again.clone(), p3.clone(), p4.clone(), p5.clone()],
+        &[
+            Arc::new(p2_again.clone()),
+            Arc::new(p3.clone()),
+            Arc::new(p4.clone()),
+            Arc::new(p5.clone()),
+        ],
         t1,
     );
     n.notifier.poke();
@@ -342,7 +352,7 @@ async fn receivers_get_only_the_alerts_their_filters_match() {
         api_down(t0),
     ];
     let transitions: Vec<Transition> = alerts.iter().map(fire).collect();
-    n.notifier.on_sweep(&transitions, &alerts, t0);
+    n.notifier.on_sweep(&transitions, &shared(&alerts), t0);
     assert!(
         until(Duration::from_secs(5), || n.notifier.queue_len() == 0
             && sink.count() == 5)
@@ -407,7 +417,7 @@ async fn with_send_resolved_false_firing_is_announced_and_resolution_is_not() {
     let t0 = clock.now();
     let p1 = conn(1, t0);
     n.notifier
-        .on_sweep(&[fire(&p1)], std::slice::from_ref(&p1), t0);
+        .on_sweep(&[fire(&p1)], &[Arc::new(p1.clone())], t0);
     assert!(
         until(Duration::from_secs(5), || sink.count() == 1
             && n.notifier.queue_len() == 0)
@@ -449,7 +459,7 @@ async fn reminders_come_every_repeat_interval_and_not_before() {
     let t0 = clock.now();
     let p1 = conn(1, t0);
     let active = [p1.clone()];
-    n.notifier.on_sweep(&[fire(&p1)], &active, t0);
+    n.notifier.on_sweep(&[fire(&p1)], &shared(&active), t0);
     assert!(
         until(Duration::from_secs(5), || sink.count() == 1
             && n.notifier.queue_len() == 0)
@@ -460,7 +470,7 @@ async fn reminders_come_every_repeat_interval_and_not_before() {
     // Sweeps every minute for almost four hours: no reminder.
     for _ in 0..239 {
         clock.advance(Duration::from_secs(60));
-        n.notifier.on_sweep(&[], &active, clock.now());
+        n.notifier.on_sweep(&[], &shared(&active), clock.now());
         assert_eq!(
             n.notifier.queue_len(),
             0,
@@ -468,7 +478,7 @@ async fn reminders_come_every_repeat_interval_and_not_before() {
         );
     }
     clock.advance(Duration::from_secs(60));
-    n.notifier.on_sweep(&[], &active, clock.now());
+    n.notifier.on_sweep(&[], &shared(&active), clock.now());
     assert_eq!(
         n.notifier.queue_len(),
         1,
@@ -485,10 +495,10 @@ async fn reminders_come_every_repeat_interval_and_not_before() {
 
     // The next one counts from the reminder.
     clock.advance(Duration::from_secs(4 * 3600 - 60));
-    n.notifier.on_sweep(&[], &active, clock.now());
+    n.notifier.on_sweep(&[], &shared(&active), clock.now());
     assert_eq!(n.notifier.queue_len(), 0);
     clock.advance(Duration::from_secs(60));
-    n.notifier.on_sweep(&[], &active, clock.now());
+    n.notifier.on_sweep(&[], &shared(&active), clock.now());
     assert!(until(Duration::from_secs(5), || sink.count() == 3).await);
 }
 
@@ -574,7 +584,7 @@ async fn a_404_fails_at_once_is_counted_and_is_not_retried() {
     let now = SystemTime::now();
     let p1 = conn(1, now);
     n.notifier
-        .on_sweep(&[fire(&p1)], std::slice::from_ref(&p1), now);
+        .on_sweep(&[fire(&p1)], &[Arc::new(p1.clone())], now);
     assert!(until(Duration::from_secs(5), || n.count("gone", "failed") == 1).await);
     assert_eq!(n.notifier.queue_len(), 0);
     n.notifier.poke();
@@ -584,7 +594,7 @@ async fn a_404_fails_at_once_is_counted_and_is_not_retried() {
 
     // Not re-sent at the next sweep either: the next try is a reminder, a repeat_interval on.
     n.notifier
-        .on_sweep(&[], std::slice::from_ref(&p1), SystemTime::now());
+        .on_sweep(&[], &[Arc::new(p1.clone())], SystemTime::now());
     assert_eq!(n.notifier.queue_len(), 0);
 
     let text = logs.text();
@@ -627,7 +637,7 @@ async fn a_dead_receiver_does_not_delay_a_healthy_one() {
         let p = conn(round, now);
         let sent = Instant::now();
         n.notifier
-            .on_sweep(&[fire(&p)], std::slice::from_ref(&p), now);
+            .on_sweep(&[fire(&p)], &[Arc::new(p.clone())], now);
         assert!(
             until(Duration::from_secs(2), || healthy.count() == round as usize).await,
             "round {round}: the healthy receiver did not get its message"
@@ -676,7 +686,7 @@ async fn a_notification_older_than_max_delivery_age_is_dropped_and_counted() {
     let t0 = clock.now();
     let p1 = conn(1, t0);
     n.notifier
-        .on_sweep(&[fire(&p1)], std::slice::from_ref(&p1), t0);
+        .on_sweep(&[fire(&p1)], &[Arc::new(p1.clone())], t0);
     assert!(
         until(Duration::from_secs(5), || {
             n.notifier
@@ -832,15 +842,18 @@ async fn alertmanager_gets_one_push_per_sweep_with_firing_and_recently_resolved_
     let now = SystemTime::now();
     let since = now - Duration::from_secs(60);
     let (p1, p2) = (conn(1, since), conn(2, since));
-    n.notifier
-        .on_sweep(&[fire(&p1), fire(&p2)], &[p1.clone(), p2.clone()], now);
+    n.notifier.on_sweep(
+        &[fire(&p1), fire(&p2)],
+        &[Arc::new(p1.clone()), Arc::new(p2.clone())],
+        now,
+    );
     assert!(until(Duration::from_secs(5), || sink.count() == 1).await);
     assert_eq!(sink.requests()[0].path, "/am/api/v2/alerts");
 
     let resolved_at = SystemTime::now() - Duration::from_secs(5);
     n.notifier.on_sweep(
         &[resolve(&p2, resolved_at)],
-        std::slice::from_ref(&p1),
+        &[Arc::new(p1.clone())],
         SystemTime::now(),
     );
     for push in 2..=6 {
@@ -850,7 +863,7 @@ async fn alertmanager_gets_one_push_per_sweep_with_firing_and_recently_resolved_
             .await
         );
         n.notifier
-            .on_sweep(&[], std::slice::from_ref(&p1), SystemTime::now());
+            .on_sweep(&[], &[Arc::new(p1.clone())], SystemTime::now());
     }
     let pushes: Vec<Vec<String>> = sink.requests().iter().map(Received::alerts).collect();
     let both = vec![
@@ -884,7 +897,7 @@ async fn an_alertmanager_push_not_yet_sent_is_replaced_by_the_next() {
         let active: Vec<Alert> = (1..=u64::from(id)).map(|i| conn(i, now)).collect();
         let before = sink.count();
         n.notifier
-            .on_sweep(&[fire(&conn(u64::from(id), now))], &active, now);
+            .on_sweep(&[fire(&conn(u64::from(id), now))], &shared(&active), now);
         assert_eq!(
             n.notifier.queue_len(),
             1,
@@ -924,8 +937,11 @@ async fn a_log_receiver_writes_alert_lines_and_counts_them_delivered() {
     let n = start(&cfg, clock.clone(), fast());
     let t0 = clock.now();
     let (p1, p2) = (conn(1, t0), conn(2, t0));
-    n.notifier
-        .on_sweep(&[fire(&p1), fire(&p2)], &[p1.clone(), p2.clone()], t0);
+    n.notifier.on_sweep(
+        &[fire(&p1), fire(&p2)],
+        &[Arc::new(p1.clone()), Arc::new(p2.clone())],
+        t0,
+    );
     assert!(
         until(Duration::from_secs(5), || n.count("terminal", "delivered")
             == 1)
@@ -934,7 +950,7 @@ async fn a_log_receiver_writes_alert_lines_and_counts_them_delivered() {
     clock.advance(Duration::from_secs(60));
     n.notifier.on_sweep(
         &[resolve(&p2, clock.now())],
-        std::slice::from_ref(&p1),
+        &[Arc::new(p1.clone())],
         clock.now(),
     );
     assert!(
@@ -970,7 +986,7 @@ async fn an_undelivered_notification_survives_a_restart() {
     assert!(first.restored.is_empty());
     first
         .notifier
-        .on_sweep(&[fire(&p1)], std::slice::from_ref(&p1), t0);
+        .on_sweep(&[fire(&p1)], &[Arc::new(p1.clone())], t0);
     // Killed before its group closed: no shutdown, nothing sent.
     drop(first);
     assert_eq!(sink.count(), 0);
@@ -1177,7 +1193,7 @@ async fn the_state_file_is_replaced_atomically() {
         let now = SystemTime::now();
         let p = conn(id, now);
         active.push(p.clone());
-        n.notifier.on_sweep(&[fire(&p)], &active, now);
+        n.notifier.on_sweep(&[fire(&p)], &shared(&active), now);
         let saved = read_state(dir.path());
         assert_eq!(
             saved["alerts"].as_array().map(Vec::len),
@@ -1237,7 +1253,7 @@ async fn shutdown_saves_the_outbox_and_returns_within_its_grace() {
     let now = SystemTime::now();
     let p1 = conn(1, now);
     n.notifier
-        .on_sweep(&[fire(&p1)], std::slice::from_ref(&p1), now);
+        .on_sweep(&[fire(&p1)], &[Arc::new(p1.clone())], now);
     assert!(
         until(Duration::from_secs(5), || {
             hanging.count() == 1
@@ -1295,7 +1311,7 @@ async fn a_receiver_removed_from_the_config_has_its_queue_dropped_and_counted() 
     let p1 = conn(1, clock.now());
     first
         .notifier
-        .on_sweep(&[fire(&p1)], std::slice::from_ref(&p1), clock.now());
+        .on_sweep(&[fire(&p1)], &[Arc::new(p1.clone())], clock.now());
     first.notifier.shutdown(Duration::from_secs(1)).await;
 
     let cfg = config(

@@ -13,6 +13,7 @@
 
 use crate::child;
 use crate::common;
+use crate::common::shared;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -235,7 +236,7 @@ async fn a_group_that_grows_between_failed_attempts_ends_fully_delivered_in_orde
             })
             .collect()
     };
-    notifier.on_sweep(&fire(&active), &active, t0);
+    notifier.on_sweep(&fire(&active), &shared(&active), t0);
     // The group grows while its first batch is refused, sweep after sweep.
     for round in 0..3u64 {
         assert!(sink.wait_count(2 * (round as usize + 1), SOON).await);
@@ -252,7 +253,7 @@ async fn a_group_that_grows_between_failed_attempts_ends_fully_delivered_in_orde
             }
             active.retain(|a| a.key.profile_id > Some(3));
         }
-        notifier.on_sweep(&changes, &active, now);
+        notifier.on_sweep(&changes, &shared(&active), now);
     }
     assert!(notifier.queue_len() > 0, "nothing taken yet");
     sink.always(Reply::ok());
@@ -322,7 +323,7 @@ async fn an_alertmanager_push_larger_than_max_alerts_goes_out_as_bounded_posts()
             alert: a.clone().into(),
         })
         .collect();
-    notifier.on_sweep(&changes, &active, now);
+    notifier.on_sweep(&changes, &shared(&active), now);
     notifier.poke();
     assert!(
         wait_until(SOON, || notifier.queue_len() == 0).await,

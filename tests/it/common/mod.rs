@@ -81,6 +81,13 @@ impl Sim {
 }
 
 /// A config for tests: short timeouts, few retries.
+/// `alerts` as the judge hands its active alerts to the notifier: each behind an `Arc`.
+pub fn shared(
+    alerts: &[inventory_monitor::rules::Alert],
+) -> Vec<Arc<inventory_monitor::rules::Alert>> {
+    alerts.iter().cloned().map(Arc::new).collect()
+}
+
 pub fn test_config(base_url: &str) -> Config {
     let mut c = Config::default();
     c.api.base_url = base_url.to_string();
