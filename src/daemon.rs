@@ -607,12 +607,13 @@ impl From<&MonitorMetrics> for UpstreamCounters {
     }
 }
 
-/// What [`Notifier::start`] takes of the metrics: its two counters, not the registry.
+/// What [`Notifier::start`] takes of the metrics: its counters, not the registry.
 impl From<Arc<MonitorMetrics>> for NotifyCounters {
     fn from(monitor: Arc<MonitorMetrics>) -> Self {
         NotifyCounters::new(
             monitor.notifications.clone(),
             monitor.notification_queue.clone(),
+            monitor.template_failures.clone(),
         )
     }
 }

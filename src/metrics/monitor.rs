@@ -40,6 +40,9 @@ pub struct MonitorMetrics {
     pub notifications: IntCounterVec,
     /// `inventory_monitor_notification_queue`: notifications waiting for delivery.
     pub notification_queue: IntGauge,
+    /// `inventory_monitor_template_failures_total{receiver}`: messages sent with the built-in
+    /// text because the receiver's template failed or rendered nothing.
+    pub template_failures: IntCounterVec,
     /// `inventory_monitor_build_info{version}`: always 1.
     pub build_info: IntGaugeVec,
     /// `inventory_monitor_shard_index`.
@@ -134,6 +137,12 @@ impl MonitorMetrics {
             "inventory_monitor_notification_queue",
             "Notifications waiting for delivery.",
         );
+        let template_failures = counter(
+            "inventory_monitor_template_failures_total",
+            "Messages sent with the built-in text because the receiver's template failed at \
+             run time or rendered no text.",
+            &["receiver"],
+        );
         let build_info = register(
             r,
             IntGaugeVec::new(
@@ -211,6 +220,7 @@ impl MonitorMetrics {
             upstream_limit_hits,
             notifications,
             notification_queue,
+            template_failures,
             build_info,
             shard_index,
             shards,

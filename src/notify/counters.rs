@@ -1,7 +1,7 @@
 //! The few self-metrics notifications keep. The composition root hands them over from the
 //! metrics registry, so that `notify` depends on two counters, not on the registry.
 
-use prometheus::{IntCounterVec, IntGauge};
+use prometheus::{IntCounter, IntCounterVec, IntGauge};
 
 /// What became of a notification, as the `outcome` label says it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,24 +35,32 @@ pub struct NotifyCounters {
     pub notifications: IntCounterVec,
     /// `inventory_monitor_notification_queue`: notifications waiting for delivery.
     pub queue: IntGauge,
+    /// `inventory_monitor_template_failures_total{receiver}`.
+    pub template_failures: IntCounterVec,
 }
 
 impl NotifyCounters {
     /// Counters over these series.
-    pub fn new(notifications: IntCounterVec, queue: IntGauge) -> Self {
+    pub fn new(
+        notifications: IntCounterVec,
+        queue: IntGauge,
+        template_failures: IntCounterVec,
+    ) -> Self {
         Self {
             notifications,
             queue,
+            template_failures,
         }
     }
 
     /// Creates `receiver`'s series at 0, so that a rate over them exists before anything
-    /// happens.
-    pub(crate) fn init_receiver(&self, receiver: &str) {
+    /// happens; with `templated`, its template failures' series too, and answers it.
+    pub(crate) fn init_receiver(&self, receiver: &str, templated: bool) -> Option<IntCounter> {
         for outcome in Counted::ALL {
             self.notifications
                 .with_label_values(&[receiver, outcome.label()]);
         }
+        templated.then(|| self.template_failures.with_label_values(&[receiver]))
     }
 
     /// Counts `n` notifications of `receiver` that came to `outcome`.

@@ -188,6 +188,9 @@ pub(crate) struct Endpoint {
     external_url: String,
     /// Chat kinds: the message template (README, Message templates).
     template: Option<String>,
+    /// `inventory_monitor_template_failures_total` of this receiver, when it has a template
+    /// and the notifier counts (not `notify-test`).
+    pub(crate) template_failures: Option<prometheus::IntCounter>,
     /// The most alerts in one request, for a kind that takes alerts in batches
     /// (`max_alerts`); `None`: one request carries the whole notification.
     batch: Option<usize>,
@@ -245,6 +248,7 @@ impl Endpoint {
             scrubber,
             external_url: external_url.to_string(),
             template: config.template.clone(),
+            template_failures: None,
             batch: receiver.batched().then(|| config.max_alerts()),
             wake: Notify::new(),
             retrying: Default::default(),
@@ -262,6 +266,7 @@ impl Endpoint {
             now,
             alertmanager_ttl: ttl,
             template: self.template.as_deref(),
+            template_failures: self.template_failures.as_ref(),
         };
         self.receiver.render(notification, &ctx)
     }

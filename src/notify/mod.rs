@@ -299,7 +299,7 @@ impl Notifier {
     ) -> Result<(Notifier, Vec<Alert>), NotifyError> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| NotifyError::NoRuntime)?;
         let receivers = config.alerting.receivers.clone();
-        let endpoints = receivers
+        let mut endpoints = receivers
             .iter()
             .map(|r| Endpoint::new(r, &config.alerting.external_url))
             .collect::<Result<Vec<_>, _>>()?;
@@ -310,8 +310,8 @@ impl Notifier {
         let restored: Vec<Alert> = book.alerts.iter().map(|a| Alert::clone(a)).collect();
         forget_unknown_receivers(&mut book, &receivers, &counters);
         book.touch();
-        for r in &receivers {
-            counters.init_receiver(&r.name);
+        for (r, endpoint) in receivers.iter().zip(&mut endpoints) {
+            endpoint.template_failures = counters.init_receiver(&r.name, r.template.is_some());
         }
 
         let settings = Settings {

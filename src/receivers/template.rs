@@ -104,6 +104,11 @@ pub(crate) fn render(source: &str, n: &Notification, ctx: &RenderContext<'_>) ->
     let rendered = env
         .template_from_str(source)
         .and_then(|template| template.render(vars));
+    if !matches!(&rendered, Ok(text) if !text.trim().is_empty()) {
+        if let Some(failures) = ctx.template_failures {
+            failures.inc();
+        }
+    }
     match rendered {
         Ok(text) if !text.trim().is_empty() => Some(text),
         Ok(_) => {

@@ -69,6 +69,8 @@ fn exposed_metrics() -> BTreeSet<String> {
     for outcome in ["delivered", "failed", "dropped"] {
         monitor.notifications.with_label_values(&["ops", outcome]);
     }
+    // ... and for a receiver with a template, its failures.
+    monitor.template_failures.with_label_values(&["ops"]);
     let snapshot = Snapshot {
         started_at: SystemTime::UNIX_EPOCH,
         duration: Duration::ZERO,

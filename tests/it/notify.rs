@@ -23,6 +23,7 @@ use inventory_monitor::notify::{DeliveryTuning, Notifier};
 use inventory_monitor::rules::{Alert, AlertKey, AlertName, AlertState, Transition};
 use inventory_monitor::shard::Shard;
 use inventory_monitor_testkit::child::Launch;
+use inventory_monitor_testkit::exposition;
 use inventory_monitor_testkit::place::free_port;
 use inventory_monitor_testkit::sink::{Received, Reply, Sink as KitSink};
 use inventory_monitor_testkit::wait::wait_until as until;
@@ -504,6 +505,58 @@ async fn reminders_come_every_repeat_interval_and_not_before() {
 
 // ---------------------------------------------------------------------------------------
 // Retries and failures.
+
+#[tokio::test]
+async fn a_template_failing_at_run_time_sends_the_built_in_message_and_is_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = Sink::start().await;
+    // Passes `check` (its samples have two alerts at most), fails on any real message.
+    let failing = "{{ alerts[0].labels.alertname }} {{ alerts[7].labels.alertname }}";
+    let cfg = config(
+        dir.path(),
+        vec![
+            ReceiverConfig {
+                template: Some(failing.to_string()),
+                ..receiver("templated", ReceiverKind::Slack, &sink.url("templated"))
+            },
+            receiver("plain", ReceiverKind::Slack, &sink.url("plain")),
+        ],
+    );
+    let n = start(&cfg, Arc::new(SystemClock), fast());
+    // Read from the exposition text, as Prometheus reads it.
+    let failures = |name: &str| {
+        let text = String::from_utf8(n.monitor.encode()).expect("utf-8");
+        let families = exposition::parse(&text).expect("exposition text");
+        exposition::samples_named(&families, "inventory_monitor_template_failures_total")
+            .into_iter()
+            .filter(|s| s.label("receiver") == Some(name))
+            .map(|s| s.value)
+            .collect::<Vec<f64>>()
+    };
+    // Created at 0 for the receiver with a template only.
+    assert_eq!(failures("templated"), vec![0.0]);
+    assert_eq!(failures("plain"), Vec::<f64>::new());
+
+    let now = SystemTime::now();
+    let p1 = conn(1, now);
+    n.notifier
+        .on_sweep(&[fire(&p1)], &[Arc::new(p1.clone())], now);
+    assert!(until(Duration::from_secs(10), || n.notifier.queue_len() == 0).await);
+    let bodies: std::collections::BTreeMap<String, String> = sink
+        .requests()
+        .iter()
+        .map(|r| (r.path.clone(), r.text()))
+        .collect();
+    assert_eq!(bodies.len(), 2, "{bodies:?}");
+    let mut texts = bodies.values();
+    let (first, second) = (texts.next().unwrap(), texts.next().unwrap());
+    assert_eq!(
+        first, second,
+        "the built-in message, as the other receiver's"
+    );
+    assert_eq!(n.count("templated", "delivered"), 1);
+    assert_eq!(failures("templated"), vec![1.0]);
+}
 
 #[tokio::test]
 async fn a_500_is_retried_until_delivered_and_counted_once() {

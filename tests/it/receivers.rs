@@ -198,6 +198,7 @@ impl Settings {
             now: now(),
             alertmanager_ttl: 5 * MIN,
             template: None,
+            template_failures: None,
         }
     }
 }

@@ -40,6 +40,14 @@ fn notification(alerts: Vec<Alert>) -> Notification {
 }
 
 fn with_ctx<T>(f: impl FnOnce(&RenderContext<'_>) -> T) -> T {
+    counting(None, f)
+}
+
+/// [`with_ctx`], the template's failures counted by `failures`.
+fn counting<T>(
+    failures: Option<&prometheus::IntCounter>,
+    f: impl FnOnce(&RenderContext<'_>) -> T,
+) -> T {
     let url = Secret::new("https://hooks.example.test/secret-part");
     let headers = BTreeMap::new();
     f(&RenderContext {
@@ -51,6 +59,7 @@ fn with_ctx<T>(f: impl FnOnce(&RenderContext<'_>) -> T) -> T {
         now: t0() + Duration::from_secs(120),
         alertmanager_ttl: Duration::from_secs(300),
         template: None,
+        template_failures: failures,
     })
 }
 
@@ -109,12 +118,27 @@ fn a_template_failing_at_run_time_falls_back_to_the_built_in_message() {
     let n = notification(vec![alert(1, AlertState::Firing)]);
     // Passes `check` (the samples have two alerts at most), fails on this one.
     let source = "{{ alerts[0].labels.alertname }}{{ alerts[3].labels.alertname }}";
-    assert_eq!(with_ctx(|ctx| render(source, &n, ctx)), None);
-    assert_eq!(with_ctx(|ctx| render("  \n", &n, ctx)), None);
+    let failures = prometheus::IntCounter::new("failures", "help").expect("counter");
     assert_eq!(
-        with_ctx(|ctx| render("{{ counts.total }} {{ receiver }}", &n, ctx)).as_deref(),
+        counting(Some(&failures), |ctx| render(source, &n, ctx)),
+        None
+    );
+    assert_eq!(failures.get(), 1, "a failure is counted");
+    assert_eq!(
+        counting(Some(&failures), |ctx| render("  \n", &n, ctx)),
+        None
+    );
+    assert_eq!(failures.get(), 2, "no text is counted");
+    assert_eq!(
+        counting(Some(&failures), |ctx| render(
+            "{{ counts.total }} {{ receiver }}",
+            &n,
+            ctx
+        ))
+        .as_deref(),
         Some("1 ops-chat")
     );
+    assert_eq!(failures.get(), 2, "a message rendered is not");
 }
 
 fn slack(c: char) -> String {
