@@ -202,15 +202,14 @@ impl ShutdownSignals {
 /// Runs the daemon and its HTTP server until `shutdown` is cancelled: what `run` and `demo`
 /// do.
 ///
-/// The server runs on a runtime of its own (eight worker threads): a sweep keeps the main
+/// The server runs on a runtime of its own (four worker threads): a sweep keeps the main
 /// runtime's workers busy with hundreds of upstream requests and their parsing, and a scrape
 /// queued behind them would wait for the sweep. With threads of its own, the server gets
-/// its share of the cores from the kernel's scheduler instead. Eight, more than the cores:
-/// a scrape written into a loopback socket never waits for its reader, so a large plain body
-/// (15 MiB at 10,000 profiles) keeps its worker busy even though it pauses between pieces
-/// of a quarter of a MiB, and a gzip scrape waits less when it has a thread of its own to
-/// be scheduled on (8 scrapers at 10,000 profiles on 2 cores, gzip p99: 23.9 ms with two
-/// workers, 10.3 with four, 8.7 with eight and the pauses; README, Serving and resources).
+/// its share of the cores from the kernel's scheduler instead. Four, not one per core: a
+/// worker writing a large plain body (15 MiB at 10,000 profiles) into a socket holds its
+/// thread for each write, and with two of them a gzip scrape arriving meanwhile waited
+/// (8 scrapers at 10,000 profiles on 2 cores: gzip p99 23.9 ms with two workers, 10.3 ms
+/// with four, 10.1 ms with eight; README, Serving and resources).
 pub async fn run_with_server(
     daemon: Daemon,
     listener: TcpListener,
@@ -231,7 +230,7 @@ pub async fn run_with_server(
         .spawn(move || {
             let stop = server_shutdown;
             let result = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(8)
+                .worker_threads(4)
                 .thread_name("http")
                 .enable_all()
                 .build()

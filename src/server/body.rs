@@ -12,43 +12,8 @@ use bytes::Bytes;
 use super::StatusSource;
 use crate::metrics::ScrapeStream;
 
-/// A scrape's body: its chunks sent as they are produced, with an exact length, in pieces
-/// of at most [`SCRAPE_PIECE`] bytes, the connection's task giving its worker thread up
-/// between two pieces.
-///
-/// A client that reads as fast as the server writes (a scraper on loopback) never makes a
-/// write wait, so without the pauses a 15 MiB plain body would be written in one go and
-/// hold one of the server's few worker threads for its whole length, while a small gzip
-/// scrape queued on that thread waits behind it. Between two pieces the task yields as
-/// `tokio::task::yield_now` does (woken at once, put at the back of the queue), and the
-/// scrapes on the same thread take turns.
-pub(super) struct ScrapeBody {
-    /// What is still to be produced.
-    stream: ScrapeStream,
-    /// The rest of a chunk longer than a piece.
-    rest: Option<Bytes>,
-    /// Whether a piece was sent since the last pause.
-    sent: bool,
-}
-
-/// The most a scrape's body hands its connection in one piece: a quarter of a MiB, about
-/// a millisecond of copying into a loopback socket.
-pub(super) const SCRAPE_PIECE: usize = 256 * 1024;
-
-impl ScrapeBody {
-    pub(super) fn new(stream: ScrapeStream) -> Self {
-        Self {
-            stream,
-            rest: None,
-            sent: false,
-        }
-    }
-
-    /// Bytes still to be sent.
-    fn remaining(&self) -> u64 {
-        self.stream.remaining() + self.rest.as_ref().map_or(0, |r| r.len() as u64)
-    }
-}
+/// A scrape's body: its chunks sent as they are produced, with an exact length.
+pub(super) struct ScrapeBody(pub(super) ScrapeStream);
 
 impl HttpBody for ScrapeBody {
     type Data = Bytes;
@@ -56,31 +21,22 @@ impl HttpBody for ScrapeBody {
 
     fn poll_frame(
         self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
+        _cx: &mut Context<'_>,
     ) -> Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
-        let this = self.get_mut();
-        if this.sent && this.remaining() > 0 {
-            // Let the thread's other tasks run before the next piece.
-            this.sent = false;
-            cx.waker().wake_by_ref();
-            return Poll::Pending;
-        }
-        let Some(mut chunk) = this.rest.take().or_else(|| this.stream.next()) else {
-            return Poll::Ready(None);
-        };
-        if chunk.len() > SCRAPE_PIECE {
-            this.rest = Some(chunk.split_off(SCRAPE_PIECE));
-        }
-        this.sent = true;
-        Poll::Ready(Some(Ok(http_body::Frame::data(chunk))))
+        Poll::Ready(
+            self.get_mut()
+                .0
+                .next()
+                .map(|c| Ok(http_body::Frame::data(c))),
+        )
     }
 
     fn is_end_stream(&self) -> bool {
-        self.remaining() == 0
+        self.0.remaining() == 0
     }
 
     fn size_hint(&self) -> http_body::SizeHint {
-        http_body::SizeHint::with_exact(self.remaining())
+        http_body::SizeHint::with_exact(self.0.remaining())
     }
 }
 

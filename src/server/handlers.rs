@@ -46,11 +46,7 @@ pub(super) async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderM
         .unwrap_or_else(|e| e.into_inner())
         .clone();
     // Streamed: the cached section is sent from the shared buffer, not copied per scrape.
-    let body = Body::new(ScrapeBody::new(scrape_stream(
-        &state.monitor,
-        &profiles,
-        gzip,
-    )));
+    let body = Body::new(ScrapeBody(scrape_stream(&state.monitor, &profiles, gzip)));
     let mut response = (
         [(
             header::CONTENT_TYPE,
