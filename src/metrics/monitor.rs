@@ -40,8 +40,9 @@ pub struct MonitorMetrics {
     pub notifications: IntCounterVec,
     /// `inventory_monitor_notification_queue`: notifications waiting for delivery.
     pub notification_queue: IntGauge,
-    /// `inventory_monitor_template_failures_total{receiver}`: messages sent with the built-in
-    /// text because the receiver's template failed or rendered nothing.
+    /// `inventory_monitor_template_failures_total{receiver}`: attempts to send (retries
+    /// included) that used the built-in text because the receiver's template failed or
+    /// rendered nothing.
     pub template_failures: IntCounterVec,
     /// `inventory_monitor_build_info{version}`: always 1.
     pub build_info: IntGaugeVec,
@@ -139,8 +140,8 @@ impl MonitorMetrics {
         );
         let template_failures = counter(
             "inventory_monitor_template_failures_total",
-            "Messages sent with the built-in text because the receiver's template failed at \
-             run time or rendered no text.",
+            "Attempts to send (retries included) that used the built-in message because the \
+             receiver's template failed at run time or rendered no text.",
             &["receiver"],
         );
         let build_info = register(

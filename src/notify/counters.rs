@@ -1,5 +1,5 @@
 //! The few self-metrics notifications keep. The composition root hands them over from the
-//! metrics registry, so that `notify` depends on two counters, not on the registry.
+//! metrics registry, so that `notify` depends on its counters, not on the registry.
 
 use prometheus::{IntCounter, IntCounterVec, IntGauge};
 

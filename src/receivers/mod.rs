@@ -113,7 +113,7 @@ pub struct RenderContext<'a> {
     /// Chat kinds: the receiver's `template` (README, Message templates); `None` for the
     /// built-in message.
     pub template: Option<&'a str>,
-    /// Counts each message for which the template failed (or rendered no text) and the
+    /// Counts each rendering for which the template failed (or rendered no text) and the
     /// built-in message went instead; `None` where nothing counts (`notify-test`, tests).
     pub template_failures: Option<&'a prometheus::IntCounter>,
 }
