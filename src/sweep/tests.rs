@@ -2,34 +2,7 @@
 
 use super::*;
 use crate::snapshot::ApiFailure;
-
-/// A log kept in memory.
-#[derive(Clone, Default)]
-struct Log(Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Log {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Log {
-    /// The lines logged since the last call, emptied.
-    fn take(&self) -> Vec<String> {
-        let bytes = std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()));
-        String::from_utf8_lossy(&bytes)
-            .lines()
-            .map(str::to_string)
-            .collect()
-    }
-}
+use inventory_monitor_testkit::logs::CapturedLogs;
 
 fn with_list(list: ListOutcome) -> Snapshot {
     Snapshot {
@@ -66,14 +39,8 @@ fn levels(lines: &[String]) -> Vec<(&str, bool)> {
 
 #[test]
 fn a_list_problem_is_loud_when_it_starts_or_changes_kind_and_its_end_is_told() {
-    let log = Log::default();
-    let writer = log.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::INFO)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let log = CapturedLogs::default();
+    let _guard = log.capture(tracing::Level::INFO);
     let api = crate::config::ApiConfig {
         base_url: "http://127.0.0.1:9/api/v1".to_string(),
         ..Default::default()
@@ -91,17 +58,17 @@ fn a_list_problem_is_loud_when_it_starts_or_changes_kind_and_its_end_is_told() {
     .unwrap_or_else(|e| panic!("{e}"));
 
     tell_outcome(&client, &failed(ApiFailure::Unreachable, "HTTP 500 at a"));
-    assert_eq!(levels(&log.take()), [("ERROR", false)]);
+    assert_eq!(levels(&log.take_lines()), [("ERROR", false)]);
     // The same kind, in other words: a quiet line per sweep.
     tell_outcome(&client, &failed(ApiFailure::Unreachable, "timed out at a"));
     tell_outcome(&client, &failed(ApiFailure::Unreachable, "HTTP 500 at a"));
-    assert_eq!(levels(&log.take()), [("INFO", true), ("INFO", true)]);
+    assert_eq!(levels(&log.take_lines()), [("INFO", true), ("INFO", true)]);
     // Another kind is news.
     tell_outcome(&client, &failed(ApiFailure::Unauthorized, "refused at a"));
-    assert_eq!(levels(&log.take()), [("ERROR", false)]);
+    assert_eq!(levels(&log.take_lines()), [("ERROR", false)]);
 
     tell_outcome(&client, &with_list(ListOutcome::Complete));
-    let lines = log.take();
+    let lines = log.take_lines();
     assert_eq!(lines.len(), 2, "{lines:?}");
     assert!(
         lines[0].contains("INFO") && lines[0].contains("read completely again sweeps=4"),
@@ -109,7 +76,7 @@ fn a_list_problem_is_loud_when_it_starts_or_changes_kind_and_its_end_is_told() {
     );
     assert!(lines[1].contains("sweep complete"), "{lines:?}");
     tell_outcome(&client, &with_list(ListOutcome::Complete));
-    assert_eq!(log.take().len(), 1, "only the sweep's own line");
+    assert_eq!(log.take_lines().len(), 1, "only the sweep's own line");
 
     for reason in ["count 250 then 251", "count 251 then 252"] {
         tell_outcome(
@@ -119,7 +86,7 @@ fn a_list_problem_is_loud_when_it_starts_or_changes_kind_and_its_end_is_told() {
             }),
         );
     }
-    assert_eq!(levels(&log.take()), [("WARN", false), ("INFO", true)]);
+    assert_eq!(levels(&log.take_lines()), [("WARN", false), ("INFO", true)]);
 }
 
 fn item(id: u64, name: &str, organization: Option<&str>) -> ListItem {

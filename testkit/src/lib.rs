@@ -4,6 +4,7 @@
 //! # Layout
 //!
 //! - [`audit`]: the soak's audit, a pure function over what happened and what was announced.
+//! - [`logs`]: what a test logs in process, kept in memory.
 //! - [`exposition`]: a strict parser of the Prometheus text format, to read `/metrics`.
 //! - [`golden`]: whether golden files may be rewritten (never under CI).
 //! - [`sink`]: one scriptable recording HTTP server (receivers, fake upstreams), with
@@ -19,6 +20,7 @@ pub mod audit;
 pub mod child;
 pub mod exposition;
 pub mod golden;
+pub mod logs;
 pub mod place;
 pub mod sink;
 pub mod tool;
